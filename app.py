@@ -1,0 +1,176 @@
+"""Starlette application factory: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics.
+
+The lifespan starts the ORM, the broker and the outbox dispatcher. Run it with
+`python -m app serve` (see cli.py) or `uvicorn --factory app:create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from tortoise import Tortoise
+
+from schema.build import build_schema
+from schema.context import Context
+from services import outbox
+from services.broker import get_broker, make_broker, set_broker
+from services.db import tortoise_config
+from services.health import readiness
+from services.logs import configure_logging
+from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.settings import Settings, get_settings
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.dev_tools_enabled else None,
+            allow_queries_via_get=False,
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        return Context(request=request, response=response, settings=self.settings)
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413 before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Metrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            HTTP_LATENCY.labels(path).observe(time.perf_counter() - started)
+            HTTP_REQUESTS.labels(scope.get("method", ""), path, str(status)).inc()
+
+
+_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    checks = await readiness()
+    ready = all(checks.values())
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None, *, own_services: bool = True) -> Starlette:
+    """Build the app. `own_services=False` when the caller (tests, the CLI) has already
+    started Tortoise and installed the broker; the lifespan then only runs the dispatcher."""
+    settings = settings or get_settings()
+    graphql = GraphQLApp(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging(settings)
+        if own_services:
+            await Tortoise.init(
+                config=tortoise_config(settings.database_url), _enable_global_fallback=True
+            )
+            broker = make_broker(settings)
+            await broker.start()
+            set_broker(broker)
+        stop = asyncio.Event()
+        dispatcher = asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds))
+        try:
+            yield
+        finally:
+            stop.set()
+            await dispatcher
+            if own_services:
+                await get_broker().stop()
+                await Tortoise.close_connections()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)
+    app.add_middleware(Metrics)
+    app.state.settings = settings
+    return app
+
+
+if __name__ == "__main__":
+    from cli import main
+
+    main()

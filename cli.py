@@ -1,0 +1,104 @@
+"""Command line: `python -m app serve | migrate | seed-demo | export-schema | dev`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from services.settings import ROOT, get_settings
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite://") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def migrate(database_url: str | None = None) -> None:
+    """Apply every migration in migrations/ to the configured database."""
+    from tortoise import Tortoise
+    from tortoise.migrations.api.migrate import migrate as run_migrations
+
+    from services.db import tortoise_config
+
+    url = database_url or get_settings().database_url
+    _ensure_sqlite_dir(url)
+    try:
+        await run_migrations(config=tortoise_config(url))
+    finally:
+        await Tortoise.close_connections()
+
+
+async def seed_demo() -> None:
+    from tortoise import Tortoise
+
+    from services.db import tortoise_config
+    from services.demo import seed_demo_data
+
+    await Tortoise.init(config=tortoise_config())
+    try:
+        for line in await seed_demo_data():
+            print(line)
+    finally:
+        await Tortoise.close_connections()
+
+
+def export_schema(output: str | None) -> None:
+    from schema.build import export_sdl
+
+    sdl = export_sdl()
+    if output:
+        Path(output).write_text(sdl, encoding="utf-8")
+        print(f"wrote {output}")
+    else:
+        sys.stdout.write(sdl)
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=None,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app", description="LendBridge platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="start the API server")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="apply the database migrations")
+    commands.add_parser("seed-demo", help="create the roles and generated demo users")
+    schema = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
+    schema.add_argument("--output", "-o", default=None)
+    dev = commands.add_parser("dev", help="migrate, seed demo data and serve (one command)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        serve(args.host, args.port, args.workers)
+    elif args.command == "migrate":
+        asyncio.run(migrate())
+    elif args.command == "seed-demo":
+        asyncio.run(seed_demo())
+    elif args.command == "export-schema":
+        export_schema(args.output)
+    elif args.command == "dev":
+        asyncio.run(migrate())
+        asyncio.run(seed_demo())
+        print(f"GraphiQL: http://{args.host}:{args.port}/graphql  (root {ROOT.name})")
+        serve(args.host, args.port, 1)
+
+
+if __name__ == "__main__":
+    main()

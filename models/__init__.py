@@ -1,0 +1,8 @@
+"""Tortoise models, one module per domain. Fields and constraints only, no business flows."""
+
+MODEL_MODULES = [
+    "models.members",
+    "models.access",
+    "models.messaging",
+    "models.system",
+]

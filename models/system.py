@@ -1,0 +1,49 @@
+"""Operation log (hash-chained) and the business clock."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class OperationLogEntry(Model):
+    """One mutation: who, what, when, from where, result. Chained by SHA-256."""
+
+    id = fields.BigIntField(primary_key=True)
+    seq = fields.BigIntField(unique=True)
+    actor_id = fields.BigIntField(null=True)
+    actor_label = fields.CharField(max_length=64)
+    operation = fields.CharField(max_length=128)
+    arguments = fields.JSONField()
+    client_ip = fields.CharField(max_length=64)
+    user_agent = fields.CharField(max_length=255, default="")
+    result = fields.CharField(max_length=128)
+    trace_id = fields.CharField(max_length=32)
+    created_at = fields.DatetimeField()
+    prev_hash = fields.CharField(max_length=64)
+    entry_hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "operation_log"
+
+
+class OperationLogHead(Model):
+    """The chain's tip: locked to append, and it catches deletion of the last entries."""
+
+    id = fields.IntField(primary_key=True)
+    last_seq = fields.BigIntField(default=0)
+    last_hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "operation_log_head"
+
+
+class ClockState(Model):
+    """Offset of the business clock from real time (moved only in dev/test)."""
+
+    id = fields.IntField(primary_key=True)
+    offset_seconds = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "clock_state"

@@ -1,0 +1,45 @@
+"""Schema assembly: root types from every domain, directives, extensions, config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from schema.access import AccessMutation, AccessQuery
+from schema.extensions import schema_extensions
+from schema.members import MembersMutation, MembersQuery
+from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
+from services.settings import Settings
+
+
+class LendBridgeSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Unexpected errors are logged with their trace id by MaskUnexpectedErrors; the
+        # rest (validation, permission, bad input) are the client's and not worth a log.
+        return None
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    queries: list[type] = [MembersQuery, AccessQuery, SystemQuery]
+    mutations: list[type] = [MembersMutation, AccessMutation]
+    if settings.dev_tools_enabled:
+        queries.append(DevQuery)
+        mutations.append(DevMutation)
+    return LendBridgeSchema(
+        query=merge_types("Query", tuple(queries)),
+        mutation=merge_types("Mutation", tuple(mutations)),
+        subscription=Subscription,
+        extensions=schema_extensions(settings),
+        config=StrawberryConfig(disable_field_suggestions=settings.is_prod),
+    )
+
+
+def export_sdl() -> str:
+    """The SDL clients read: the full (dev/test) schema, dev-only fields included."""
+    from services.settings import Environment
+
+    return build_schema(Settings(app_env=Environment.DEV)).as_str() + "\n"

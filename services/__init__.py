@@ -1,0 +1,1 @@
+"""The business: one module per domain. Never imports strawberry, starlette or schema/."""

@@ -1,0 +1,73 @@
+"""The business clock: what "now" and "today" are for schedules, overdue and accruals.
+
+It is real time plus an offset stored in the database, so every process agrees. The
+offset moves only in dev/test (`advance`). Each process caches the offset and re-reads
+it when the broker's "clock" version changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from tortoise.expressions import F
+
+from models.system import ClockState
+from services.broker import get_broker
+from services.errors import DomainError
+from services.settings import get_settings
+
+_VERSION_NAME = "clock"
+
+
+@dataclass
+class _Cached:
+    version: int = -1
+    offset_seconds: int = 0
+
+
+_cache = _Cached()
+
+
+def system_now() -> datetime:
+    """Real UTC time, for security timers (token and code expiry, lockouts)."""
+    return datetime.now(UTC)
+
+
+async def _offset() -> int:
+    version = await get_broker().version(_VERSION_NAME)
+    if version != _cache.version:
+        state = await ClockState.get_or_none(id=1)
+        _cache.offset_seconds = state.offset_seconds if state else 0
+        _cache.version = version
+    return _cache.offset_seconds
+
+
+async def now() -> datetime:
+    """Business time, UTC-aware."""
+    return system_now() + timedelta(seconds=await _offset())
+
+
+async def today() -> date:
+    return (await now()).date()
+
+
+async def advance(*, days: int) -> datetime:
+    """Move business time forward by whole days (dev/test only; never backwards).
+
+    Raises DomainError(FORBIDDEN) outside dev/test and DomainError(INVALID) for
+    days outside 1..3660.
+    """
+    if not get_settings().dev_tools_enabled:
+        raise DomainError("The clock can be moved only in dev or test", code="FORBIDDEN")
+    if not 1 <= days <= 3660:
+        raise DomainError("days must be between 1 and 3660", field="days")
+    await ClockState.get_or_create(id=1, defaults={"offset_seconds": 0})
+    # A conditional UPDATE, not read-add-save: two advances never lose one.
+    await ClockState.filter(id=1).update(offset_seconds=F("offset_seconds") + days * 86400)
+    await get_broker().bump(_VERSION_NAME)
+    return await now()
+
+
+def reset_cache() -> None:
+    _cache.version = -1

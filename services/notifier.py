@@ -1,0 +1,120 @@
+"""SMS, e-mail and in-app notices through provider adapters (M5.4, M5.5).
+
+Messages are written to `outgoing_messages` in the caller's transaction together with an
+outbox event; the provider is called after commit by the outbox dispatcher. The dev/test
+provider only writes a log line (recipient masked), so `devOutbox` can show the text.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import httpx
+
+from models.members import User
+from models.messaging import MessageChannel, MessageStatus, Notice, OutgoingMessage
+from services import outbox
+from services.security import lookup_hash, mask_phone
+from services.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+SEND_TOPIC = "message.send"
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    async def send(self, *, phone_masked: str, message: OutgoingMessage) -> None: ...
+
+
+class LogSmsProvider:
+    """Dev/test: the message stays in the outbox table; a log line records it was sent."""
+
+    name = "log"
+
+    async def send(self, *, phone_masked: str, message: OutgoingMessage) -> None:
+        logger.info("sms to %s: message %s", phone_masked, message.id)
+
+
+class HttpSmsGateway:
+    """An SMS gateway reached over HTTP: POST {to, text} with a bearer key."""
+
+    name = "http"
+
+    def __init__(self, url: str, api_key: str, phone_for: Any) -> None:
+        self._url = url
+        self._api_key = api_key
+        self._phone_for = phone_for
+
+    async def send(self, *, phone_masked: str, message: OutgoingMessage) -> None:
+        phone = await self._phone_for(message.recipient_lookup)
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(
+                self._url,
+                json={"to": phone, "text": message.body, "reference": str(message.id)},
+                headers={"Authorization": f"Bearer {self._api_key}"},
+            )
+            response.raise_for_status()
+
+
+_provider: SmsProvider = LogSmsProvider()
+
+
+def set_sms_provider(provider: SmsProvider) -> None:
+    global _provider
+    _provider = provider
+
+
+async def send_sms(*, phone: str, text: str) -> OutgoingMessage:
+    """Queue an SMS to `phone` (sent after the caller's transaction commits)."""
+    message = await OutgoingMessage.create(
+        channel=MessageChannel.SMS,
+        recipient_lookup=lookup_hash(phone),
+        recipient_masked=mask_phone(phone),
+        body=text,
+        provider=_provider.name,
+    )
+    await outbox.enqueue(SEND_TOPIC, {"message_id": message.id})
+    return message
+
+
+async def _deliver(payload: dict[str, Any]) -> None:
+    message = await OutgoingMessage.get_or_none(id=payload["message_id"])
+    if message is None or message.status == MessageStatus.SENT:
+        return
+    await _provider.send(phone_masked=message.recipient_masked, message=message)
+    message.status = MessageStatus.SENT
+    await message.save(update_fields=["status"])
+
+
+outbox.register_handler(SEND_TOPIC, _deliver)
+
+
+def notices_channel(user_id: int) -> str:
+    return f"notices.{user_id}"
+
+
+async def notify(*, user: User | int, kind: str, title: str, body: str) -> Notice:
+    """Create an in-app notice; the `notifications` subscription pushes it after commit."""
+    user_id = user if isinstance(user, int) else user.id
+    notice = await Notice.create(user_id=user_id, kind=kind, title=title, body=body)
+    await outbox.enqueue(
+        notices_channel(user_id),
+        {
+            "id": notice.id,
+            "kind": kind,
+            "title": title,
+            "body": body,
+            "created_at": notice.created_at.isoformat(),
+        },
+    )
+    return notice
+
+
+async def latest_messages(*, limit: int = 20) -> list[OutgoingMessage]:
+    """Dev/test only (the API hides it in prod): the newest outgoing messages."""
+    if not get_settings().dev_tools_enabled:
+        return []
+    return await OutgoingMessage.all().order_by("-id").limit(limit)

@@ -1,0 +1,88 @@
+"""Transactional outbox: events are rows written with the business change, then
+published to the broker (or handed to a handler) after commit, by a dispatcher.
+
+Several processes may dispatch at once: on PostgreSQL each claims rows with
+`FOR UPDATE SKIP LOCKED`, so an event is handled by one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models.messaging import OutboxEvent
+from services.broker import get_broker
+from services.clock import system_now
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+# Topics with a handler run it; every other topic is published to the broker channel
+# of the same name.
+_handlers: dict[str, Handler] = {}
+_wake = asyncio.Event()
+MAX_ATTEMPTS = 10
+
+
+def register_handler(topic: str, handler: Handler) -> None:
+    _handlers[topic] = handler
+
+
+async def enqueue(topic: str, payload: dict[str, Any]) -> OutboxEvent:
+    """Write an event in the caller's transaction. Call `wake()` after the commit."""
+    return await OutboxEvent.create(topic=topic, payload=payload)
+
+
+def wake() -> None:
+    """Tell this process's dispatcher that new events are committed."""
+    _wake.set()
+
+
+async def dispatch_once(batch: int = 100) -> int:
+    """Handle committed, unpublished events in id order. Returns how many were handled."""
+    handled = 0
+    async with in_transaction() as connection:
+        events = (
+            await OutboxEvent.filter(published_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
+            .order_by("id")
+            .limit(batch)
+            .select_for_update(skip_locked=True)
+            .using_db(connection)
+        )
+        for event in events:
+            try:
+                handler = _handlers.get(event.topic)
+                if handler is not None:
+                    await handler(event.payload)
+                else:
+                    await get_broker().publish(event.topic, event.payload)
+            except Exception:
+                logger.exception("outbox event %s (%s) failed", event.id, event.topic)
+                event.attempts += 1
+                await event.save(using_db=connection, update_fields=["attempts"])
+                continue
+            event.published_at = system_now()
+            await event.save(using_db=connection, update_fields=["published_at"])
+            handled += 1
+    return handled
+
+
+async def run_dispatcher(stop: asyncio.Event, poll_seconds: float) -> None:
+    """Dispatch until `stop` is set: at once when woken, otherwise every `poll_seconds`."""
+    while not stop.is_set():
+        try:
+            while await dispatch_once():
+                pass
+        except Exception:
+            logger.exception("outbox dispatcher pass failed")
+        _wake.clear()
+        waiters = {asyncio.ensure_future(_wake.wait()), asyncio.ensure_future(stop.wait())}
+        _done, pending = await asyncio.wait(
+            waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()

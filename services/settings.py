@@ -1,0 +1,83 @@
+"""Configuration from environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Development defaults. They let a fresh checkout start; `APP_ENV=prod` refuses them.
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
+DEV_PII_KEY = "ZGV2LW9ubHktcGlpLWtleS0zMi1ieXRlcy1sb25nISE="  # base64 of 32 bytes
+DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    app_env: Environment = Environment.DEV
+    database_url: str = Field(default=f"sqlite://{ROOT / 'var' / 'lendbridge.sqlite3'}")
+    redis_url: str | None = None
+    # Every Redis key and channel starts with this; tests use one prefix per run.
+    redis_prefix: str = "lendbridge:"
+
+    jwt_secret: str = DEV_JWT_SECRET
+    pii_key: str = DEV_PII_KEY
+    webhook_secret: str = DEV_WEBHOOK_SECRET
+
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
+    sms_code_minutes: int = 5
+    sms_code_max_attempts: int = 5
+    sms_code_resend_seconds: int = 60
+    password_hash_concurrency: int = 4
+
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 15
+    graphql_max_tokens: int = 2000
+    graphql_max_body_bytes: int = 100_000
+
+    outbox_poll_seconds: float = 1.0
+    jobs_embedded: bool = True
+
+    @property
+    def is_prod(self) -> bool:
+        return self.app_env == Environment.PROD
+
+    @property
+    def dev_tools_enabled(self) -> bool:
+        """`devOutbox`, `devAdvanceClock` and GraphiQL exist only in dev and test."""
+        return self.app_env in (Environment.DEV, Environment.TEST)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> Settings:
+        if self.app_env == Environment.PROD:
+            defaults = {
+                "JWT_SECRET": (self.jwt_secret, DEV_JWT_SECRET),
+                "PII_KEY": (self.pii_key, DEV_PII_KEY),
+                "WEBHOOK_SECRET": (self.webhook_secret, DEV_WEBHOOK_SECRET),
+            }
+            unsafe = [name for name, (value, dev) in defaults.items() if value == dev]
+            if unsafe:
+                raise ValueError(f"APP_ENV=prod refuses the development secrets: {unsafe}")
+            if len(self.jwt_secret) < 32:
+                raise ValueError("JWT_SECRET must be at least 32 characters in prod")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

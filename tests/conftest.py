@@ -1,0 +1,117 @@
+"""Test set-up: one database per run (SQLite file or a fresh PostgreSQL database), one
+Redis key prefix per run, migrated from migrations/, emptied before each test.
+
+Backend: LENDBRIDGE_TEST_BACKEND=sqlite (default) or postgres. For postgres the server
+is TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432) and Redis is
+TEST_REDIS_URL (default redis://127.0.0.1:6379/0).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+BACKEND = os.environ.get("LENDBRIDGE_TEST_BACKEND", "sqlite")
+RUN_ID = uuid.uuid4().hex[:10]
+_tmp = Path(tempfile.mkdtemp(prefix="lendbridge-test-"))
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+if BACKEND == "postgres":
+    DATABASE_URL = f"{POSTGRES_SERVER}/lendbridge_test_{RUN_ID}"
+    os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+else:
+    DATABASE_URL = f"sqlite://{_tmp / 'test.sqlite3'}"
+    os.environ.pop("REDIS_URL", None)
+os.environ["DATABASE_URL"] = DATABASE_URL
+os.environ["APP_ENV"] = "test"
+os.environ["REDIS_PREFIX"] = f"lendbridge-test-{RUN_ID}:"
+os.environ["SMS_CODE_RESEND_SECONDS"] = "0"
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+import pytest_asyncio  # noqa: E402
+from tortoise import Tortoise, connections  # noqa: E402
+
+import cli  # noqa: E402
+from app import create_app  # noqa: E402
+from services import clock, permissions  # noqa: E402
+from services.broker import RedisBroker, make_broker, set_broker  # noqa: E402
+from services.db import tortoise_config  # noqa: E402
+from services.settings import get_settings  # noqa: E402
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    redis = os.environ.get("REDIS_URL") or "in-process broker"
+    return f"lendbridge backend: {BACKEND} ({DATABASE_URL.split('@')[-1]}), {redis}"
+
+
+async def _admin_execute(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(
+        POSTGRES_SERVER.replace("postgres://", "postgresql://") + "/test"
+    )
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def database() -> AsyncIterator[str]:
+    get_settings.cache_clear()
+    settings = get_settings()
+    if BACKEND == "postgres":
+        await _admin_execute(f'CREATE DATABASE "lendbridge_test_{RUN_ID}"')
+    await cli.migrate(DATABASE_URL)
+    await Tortoise.init(config=tortoise_config(DATABASE_URL), _enable_global_fallback=True)
+    broker = make_broker(settings)
+    await broker.start()
+    set_broker(broker)
+    try:
+        yield DATABASE_URL
+    finally:
+        if isinstance(broker, RedisBroker):
+            await broker.delete_prefix()
+        await broker.stop()
+        set_broker(None)
+        await Tortoise.close_connections()
+        if BACKEND == "postgres":
+            await _admin_execute(f'DROP DATABASE IF EXISTS "lendbridge_test_{RUN_ID}" WITH (FORCE)')
+
+
+def _tables() -> list[str]:
+    return sorted(model._meta.db_table for model in Tortoise.apps["models"].values())
+
+
+@pytest_asyncio.fixture(loop_scope="session", autouse=True)
+async def clean_db(database: str) -> AsyncIterator[None]:
+    """Every test starts from an empty database with the default roles seeded."""
+    connection = connections.get("default")
+    if BACKEND == "postgres":
+        await connection.execute_script(
+            "TRUNCATE " + ", ".join(_tables()) + " RESTART IDENTITY CASCADE"
+        )
+    else:
+        for table in _tables():
+            await connection.execute_script(f"DELETE FROM {table}")
+    clock.reset_cache()
+    permissions.reset_cache()
+    await permissions.seed_roles()
+    yield
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def app(database: str) -> AsyncIterator[object]:
+    application = create_app(get_settings(), own_services=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
