@@ -24,7 +24,7 @@ from tortoise import Tortoise
 
 from schema.build import build_schema
 from schema.context import Context
-from services import outbox
+from services import jobs, outbox
 from services.broker import get_broker, make_broker, set_broker
 from services.db import tortoise_config
 from services.health import readiness
@@ -144,12 +144,14 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
             await broker.start()
             set_broker(broker)
         stop = asyncio.Event()
-        dispatcher = asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds))
+        tasks = [asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds))]
+        if settings.jobs_embedded:
+            tasks.append(asyncio.create_task(jobs.run_loop(stop)))
         try:
             yield
         finally:
             stop.set()
-            await dispatcher
+            await asyncio.gather(*tasks)
             if own_services:
                 await get_broker().stop()
                 await Tortoise.close_connections()

@@ -26,6 +26,7 @@ async def migrate(database_url: str | None = None) -> None:
     _ensure_sqlite_dir(url)
     try:
         await run_migrations(config=tortoise_config(url))
+        print(f"migrated {url.split('@')[-1]}")
     finally:
         await Tortoise.close_connections()
 
@@ -55,6 +56,37 @@ def export_schema(output: str | None) -> None:
         sys.stdout.write(sdl)
 
 
+async def worker() -> None:
+    """Jobs and the outbox dispatcher without an HTTP server (API processes then run
+    with JOBS_EMBEDDED=false)."""
+    import signal
+
+    from tortoise import Tortoise
+
+    from services import jobs, outbox
+    from services.broker import make_broker, set_broker
+    from services.db import tortoise_config
+    from services.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    await Tortoise.init(config=tortoise_config(), _enable_global_fallback=True)
+    broker = make_broker(settings)
+    await broker.start()
+    set_broker(broker)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await asyncio.gather(
+            jobs.run_loop(stop), outbox.run_dispatcher(stop, settings.outbox_poll_seconds)
+        )
+    finally:
+        await broker.stop()
+        await Tortoise.close_connections()
+
+
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -77,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="apply the database migrations")
+    commands.add_parser("worker", help="run the jobs and the outbox dispatcher")
     commands.add_parser("seed-demo", help="create the roles and generated demo users")
     schema = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     schema.add_argument("--output", "-o", default=None)
@@ -89,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args.host, args.port, args.workers)
     elif args.command == "migrate":
         asyncio.run(migrate())
+    elif args.command == "worker":
+        asyncio.run(worker())
     elif args.command == "seed-demo":
         asyncio.run(seed_demo())
     elif args.command == "export-schema":
