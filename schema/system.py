@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
+from strawberry import relay
 
+from resolvers import nodes
 from resolvers import system as r
 from schema.directives import auth, public
 from schema.pagination import Connection
@@ -15,6 +17,11 @@ from services.permissions import Permission
 
 @strawberry.type
 class SystemQuery:
+    node: relay.Node | None = strawberry.field(
+        resolver=nodes.node,
+        extensions=auth(Permission.PROFILE_READ),
+        description="Any object by its global ID; null when it does not exist or is not yours.",
+    )
     operation_log: Connection[t.OperationLogEntryType] = strawberry.field(
         resolver=r.operation_log,
         extensions=auth(Permission.OPLOG_READ),
