@@ -34,5 +34,5 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)
-    for noisy in ("tortoise", "aiosqlite", "asyncio"):
+    for noisy in ("tortoise", "aiosqlite", "asyncio", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
