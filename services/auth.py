@@ -22,7 +22,7 @@ from models.messaging import SmsPurpose
 from services import notifier, outbox, sms_codes
 from services.clock import system_now
 from services.errors import AuthenticationError, DomainError, InvalidInputError, NotFoundError
-from services.permissions import Actor, load_actor
+from services.permissions import Actor, access_changed, load_actor
 from services.security import (
     encrypt_pii,
     hash_password,
@@ -278,14 +278,15 @@ async def authenticate(token: str | None) -> Actor | None:
     claims = decode_access_token(token)
     if claims is None:
         return None
-    jti = str(claims["jti"])
-    if await RevokedAccessToken.exists(jti=jti):
-        return None
     try:
         user_id = int(str(claims["sub"]))
     except ValueError:
         return None
-    return await load_actor(user_id, token_id=jti)
+    return await load_actor(user_id, token_id=str(claims["jti"]), is_revoked=_is_revoked)
+
+
+async def _is_revoked(jti: str) -> bool:
+    return await RevokedAccessToken.exists(jti=jti)
 
 
 async def logout(*, actor: Actor, access_token: str, refresh_token: str | None = None) -> None:
@@ -308,6 +309,7 @@ async def logout(*, actor: Actor, access_token: str, refresh_token: str | None =
             if row is not None:
                 tokens = tokens.filter(family_id=row.family_id)
         await tokens.update(revoked_at=now)
+    await access_changed()
 
 
 async def reset_password(*, phone: str, sms_code: str, new_password: str) -> None:

@@ -7,7 +7,8 @@ change takes effect on the next request in every process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -108,7 +109,11 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "partner": ("API client limited to persisted queries", False, {Permission.PARTNER_QUERY}),
 }
 
-_VERSION_NAME = "roles"
+# One version for everything an actor is made of: role grants, role assignments, account
+# status and revoked sessions. Any change bumps it after commit; every process then
+# rebuilds its cached actors on their next request.
+_VERSION_NAME = "access"
+_ACTOR_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -140,15 +145,24 @@ class _RoleCache:
 
 
 _cache = _RoleCache()
+# access-token id → (access version when built, actor)
+_actors: OrderedDict[str, tuple[int, Actor]] = OrderedDict()
 
 
 def reset_cache() -> None:
     _cache.version = -1
+    _actors.clear()
 
 
-async def role_grants() -> dict[str, frozenset[str]]:
+async def access_changed() -> None:
+    """Call after committing any change to roles, grants, account status or sessions."""
+    await get_broker().bump(_VERSION_NAME)
+
+
+async def role_grants(version: int | None = None) -> dict[str, frozenset[str]]:
     """role name → permission codes, from the cache when its version is current."""
-    version = await get_broker().version(_VERSION_NAME)
+    if version is None:
+        version = await get_broker().version(_VERSION_NAME)
     if version != _cache.version:
         grants: dict[str, set[str]] = {
             name: set() for name in await Role.all().values_list("name", flat=True)
@@ -162,15 +176,26 @@ async def role_grants() -> dict[str, frozenset[str]]:
     return _cache.grants
 
 
-async def load_actor(user_id: int, *, token_id: str | None = None) -> Actor | None:
-    """The actor for an authenticated user, or None when the user may not act (locked, closed)."""
+async def load_actor(
+    user_id: int, *, token_id: str | None = None, is_revoked: Callable[[str], Awaitable[bool]]
+) -> Actor | None:
+    """The actor for an access token, or None when it is revoked or the user may not act
+    (locked, closed). Cached per token until the access version moves."""
+    version = await get_broker().version(_VERSION_NAME)
+    if token_id is not None:
+        hit = _actors.get(token_id)
+        if hit is not None and hit[0] == version and hit[1].user_id == user_id:
+            _actors.move_to_end(token_id)
+            return hit[1]
+        if await is_revoked(token_id):
+            return None
     user = await User.get_or_none(id=user_id)
     if user is None or user.status != UserStatus.ACTIVE:
         return None
     roles = frozenset(await UserRole.filter(user_id=user_id).values_list("role_id", flat=True))
-    grants = await role_grants()
+    grants = await role_grants(version)
     permissions = frozenset().union(*(grants.get(role, frozenset()) for role in roles))
-    return Actor(
+    actor = Actor(
         user_id=user.id,
         kind=str(user.kind),
         roles=roles,
@@ -178,6 +203,11 @@ async def load_actor(user_id: int, *, token_id: str | None = None) -> Actor | No
         label=f"{user.kind}:{user.id}",
         token_id=token_id,
     )
+    if token_id is not None:
+        _actors[token_id] = (version, actor)
+        if len(_actors) > _ACTOR_CACHE_SIZE:
+            _actors.popitem(last=False)
+    return actor
 
 
 async def seed_roles() -> None:
@@ -194,7 +224,7 @@ async def seed_roles() -> None:
                         for code in sorted(permissions)
                     ]
                 )
-    await get_broker().bump(_VERSION_NAME)
+    await access_changed()
 
 
 async def list_roles() -> list[tuple[Role, list[str]]]:
@@ -229,7 +259,7 @@ async def set_role_permissions(*, actor: Actor, role: str, permissions: Iterable
         await RolePermission.bulk_create(
             [RolePermission(role=role_row, permission=c) for c in codes]
         )
-    await get_broker().bump(_VERSION_NAME)
+    await access_changed()
     return role_row
 
 
@@ -256,5 +286,5 @@ async def assign_roles(*, actor: Actor, user_id: int, roles: Iterable[str]) -> l
             raise DomainError("An admin cannot remove their own admin role", field="roles")
         await UserRole.filter(user_id=user_id).delete()
         await UserRole.bulk_create([UserRole(user=user, role_id=name) for name in wanted])
-    await get_broker().bump(_VERSION_NAME)
+    await access_changed()
     return wanted
