@@ -40,6 +40,10 @@ def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return True  # syntax and validation errors: about the request, not the server
+    if isinstance(original, GraphQLError) and error.path is None:
+        # A variable value that does not fit its type: graphql-core reports it before
+        # execution (no field path), wrapping the coercion error. Also the client's.
+        return True
     return (
         isinstance(original, GraphQLError)
         and (original.extensions or {}).get("code") in PUBLIC_CODES
