@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import process_result
+from strawberry.types import ExecutionResult
 from tortoise import Tortoise
 
 from schema.build import build_schema
@@ -46,6 +49,16 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(request=request, response=response, settings=self.settings)
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        # Syntax errors (and the token limit, checked while parsing) end the operation
+        # before the schema extensions see them: give them the same code and trace id.
+        body = process_result(result)
+        for error in body.get("errors") or []:
+            extensions = error.setdefault("extensions", {})
+            extensions.setdefault("code", "GRAPHQL_PARSE_FAILED")
+            extensions.setdefault("traceId", uuid.uuid4().hex)
+        return body
 
 
 class BodyLimit:

@@ -232,3 +232,12 @@ async def test_a_resolver_crash_is_masked_and_its_trace_id_logged(client, monkey
     assert trace_id in logged[0].getMessage()
     assert logged[0].levelno == logging.ERROR
     assert isinstance(logged[0].exc_info[1], RuntimeError)
+
+
+async def test_syntax_errors_carry_a_code_and_trace_id_like_every_other_error(client):
+    body = await gql(client, "{ me { ")
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["message"].startswith("Syntax Error")
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert len(error["extensions"]["traceId"]) == 32
