@@ -1,0 +1,503 @@
+"""Gate 1 through HTTP: every root field declares @auth or @public, every field enforces
+what it declares for every kind of caller, and role changes apply on the next request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from strawberry import relay
+from strawberry.permission import PermissionExtension
+
+from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
+from models.members import User
+from models.system import ClockState
+from schema.build import build_schema
+from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
+from services.permissions import DEFAULT_ROLES, Permission
+from services.settings import get_settings
+from tests import conftest
+from tests.factories import create_member, create_staff, error_codes, gql, token_for
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC = "PUBLIC"
+ACTORS = ("anonymous", "member", "staff_without", "staff_with")
+# Phones of the 17799990xxx block: never handed out by tests.factories (1770000xxxx).
+UNUSED_PHONE = "17799990001"
+NEW_STAFF_PHONE = "17799990002"
+
+
+def _root_fields(schema: Any) -> dict[str, dict[str, Any]]:
+    """{"Query": {graphqlName: StrawberryField}, "Mutation": ..., "Subscription": ...}."""
+    convert = schema.config.name_converter.get_graphql_name
+    return {
+        root: {convert(field): field for field in schema.get_type_by_name(root).fields}
+        for root in ("Query", "Mutation", "Subscription")
+    }
+
+
+def _enforced(field: Any) -> list[Any]:
+    """The permission classes that actually run for a field (not just its SDL)."""
+    return [
+        permission
+        for extension in field.extensions
+        if isinstance(extension, PermissionExtension)
+        for permission in extension.permissions
+    ]
+
+
+# --- 1. Every root field says who may call it -------------------------------------------
+
+
+async def test_every_root_field_declares_auth_or_public():
+    schema = build_schema(get_settings())
+    roots = _root_fields(schema)
+    assert roots["Query"]
+    assert roots["Mutation"]
+    assert "notifications" in roots["Subscription"]
+    known = {str(code) for code in Permission}
+    undeclared, both, unknown, not_enforced = [], [], [], []
+    for root, fields in roots.items():
+        for name, field in fields.items():
+            where = f"{root}.{name}"
+            auth = [d for d in field.directives if isinstance(d, AuthDirective)]
+            public = [d for d in field.directives if isinstance(d, PublicDirective)]
+            if not auth and not public:
+                undeclared.append(where)
+                continue
+            if auth and public:
+                both.append(where)
+            enforced = _enforced(field)
+            for directive in auth:
+                if directive.permission not in known:
+                    unknown.append(f"{where}: {directive.permission}")
+                if not any(
+                    isinstance(p, RequirePermission) and str(p.permission) == directive.permission
+                    for p in enforced
+                ):
+                    not_enforced.append(where)
+            if public and not any(isinstance(p, AllowAnyone) for p in enforced):
+                not_enforced.append(where)
+    assert undeclared == [], f"root fields with neither @auth nor @public: {undeclared}"
+    assert both == [], f"root fields with both @auth and @public: {both}"
+    assert unknown == [], f"@auth with a permission that does not exist: {unknown}"
+    assert not_enforced == [], f"directive in the SDL but no permission class: {not_enforced}"
+
+
+async def test_printed_sdl_shows_the_directives():
+    sdl = build_schema(get_settings()).as_str()
+    assert "directive @auth(permission: String!) on FIELD_DEFINITION" in sdl
+    assert "directive @public on FIELD_DEFINITION" in sdl
+    assert 'roles: [RoleType!]! @auth(permission: "roles:read")' in sdl
+    assert "businessClock: BusinessClock! @public" in sdl
+    assert 'notifications: Notice! @auth(permission: "notices:read")' in sdl
+
+
+# --- 2. The permission matrix -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    field: str
+    document: str
+    permission: str  # a Permission code, or PUBLIC
+    role_with: str  # a staff role holding the permission (any role for PUBLIC)
+    role_without: str  # a staff role lacking it (for PUBLIC: still allowed)
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.document.lstrip().startswith("mutation")
+
+
+MATRIX = [
+    # Query
+    Row("me", "{ me { roles } }", "profile:read", "cs", "partner"),
+    Row("roles", "{ roles { name permissions } }", "roles:read", "admin", "cs"),
+    Row("permissionCodes", "{ permissionCodes }", "roles:read", "auditor", "finance"),
+    Row("operationLog", "{ operationLog(first: 1) { totalCount } }", "oplog:read", "admin", "cs"),
+    Row(
+        "verifyOperationLog",
+        "{ verifyOperationLog { valid checked } }",
+        "oplog:verify",
+        "auditor",
+        "admin",
+    ),
+    Row("node", "query ($id: ID!) { node(id: $id) { id } }", "profile:read", "cs", "partner"),
+    Row("businessClock", "{ businessClock { now today } }", PUBLIC, "admin", "partner"),
+    Row("myNotices", "{ myNotices(first: 1) { totalCount } }", "notices:read", "cs", "partner"),
+    Row("devOutbox", "{ devOutbox(first: 1) { channel } }", PUBLIC, "admin", "partner"),
+    # Mutation
+    Row(
+        "requestSmsCode",
+        f'mutation {{ requestSmsCode(input: {{phone: "{UNUSED_PHONE}", purpose: REGISTER}})'
+        " { __typename } }",
+        PUBLIC,
+        "admin",
+        "partner",
+    ),
+    Row(
+        "register",
+        f'mutation {{ register(input: {{phone: "{UNUSED_PHONE}", password: "Secret123",'
+        ' smsCode: "000000"}) { __typename } }',
+        PUBLIC,
+        "admin",
+        "partner",
+    ),
+    Row(
+        "login",
+        f'mutation {{ login(input: {{phone: "{UNUSED_PHONE}", password: "Secret123"}})'
+        " { __typename } }",
+        PUBLIC,
+        "admin",
+        "partner",
+    ),
+    Row(
+        "refreshToken",
+        'mutation { refreshToken(input: {refreshToken: "nothing.here"}) { __typename } }',
+        PUBLIC,
+        "admin",
+        "partner",
+    ),
+    Row("logout", "mutation { logout { ok } }", "session:logout", "cs", "partner"),
+    Row(
+        "resetPassword",
+        f'mutation {{ resetPassword(input: {{phone: "{UNUSED_PHONE}", smsCode: "000000",'
+        ' newPassword: "Secret123"}) { __typename } }',
+        PUBLIC,
+        "admin",
+        "partner",
+    ),
+    Row(
+        "createStaffUser",
+        f'mutation {{ createStaffUser(input: {{phone: "{NEW_STAFF_PHONE}",'
+        ' password: "Secret123", displayName: "New Staff", roles: ["cs"]}) { __typename } }',
+        "staff:create",
+        "admin",
+        "cs",
+    ),
+    Row(
+        "setRolePermissions",
+        'mutation { setRolePermissions(input: {role: "cs", permissions: ["profile:read"]})'
+        " { __typename } }",
+        "roles:manage",
+        "admin",
+        "auditor",
+    ),
+    Row(
+        "assignRoles",
+        'mutation ($userId: ID!) { assignRoles(input: {userId: $userId, roles: ["collector"]})'
+        " { __typename } }",
+        "roles:manage",
+        "admin",
+        "auditor",
+    ),
+    Row(
+        "devAdvanceClock",
+        "mutation { devAdvanceClock(input: {days: 1}) { __typename } }",
+        "clock:advance",
+        "admin",
+        "cs",
+    ),
+]
+MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
+
+
+def _grants(role: str) -> set[str]:
+    return {str(code) for code in DEFAULT_ROLES[role][2]}
+
+
+async def test_matrix_covers_every_root_field_with_its_declared_permission():
+    assert len(MATRIX_BY_FIELD) == len(MATRIX), "a field is listed twice"
+    roots = _root_fields(build_schema(get_settings()))
+    schema_fields = {**roots["Query"], **roots["Mutation"]}
+    assert set(MATRIX_BY_FIELD) == set(schema_fields), (
+        "add a matrix row for every new root field (and drop rows of removed ones): "
+        f"missing {sorted(set(schema_fields) - set(MATRIX_BY_FIELD))}, "
+        f"stale {sorted(set(MATRIX_BY_FIELD) - set(schema_fields))}"
+    )
+    for name, field in schema_fields.items():
+        row = MATRIX_BY_FIELD[name]
+        declared = [d.permission for d in field.directives if isinstance(d, AuthDirective)]
+        assert declared == ([] if row.permission == PUBLIC else [row.permission]), name
+        assert row.is_mutation == (name in roots["Mutation"]), name
+        assert f"{name}(" in row.document or f"{name} " in row.document, name
+        if row.permission != PUBLIC:
+            assert row.permission in _grants(row.role_with), (name, row.role_with)
+            assert row.permission not in _grants(row.role_without), (name, row.role_without)
+
+
+async def _state() -> dict[str, Any]:
+    """Everything a protected mutation of the matrix could change."""
+    return {
+        "users": sorted(await User.all().values_list("id", "kind", "status", "password_hash")),
+        "grants": sorted(await RolePermission.all().values_list("role_id", "permission")),
+        "user_roles": sorted(await UserRole.all().values_list("user_id", "role_id")),
+        "clock": await ClockState.all().values_list("offset_seconds", flat=True),
+        "revoked_access": await RevokedAccessToken.all().count(),
+        "revoked_refresh": await RefreshToken.filter(revoked_at__isnull=False).count(),
+    }
+
+
+async def _caller(actor: str, row: Row) -> tuple[User | None, str | None]:
+    """A fresh user and token per case (logout revokes the token it is called with)."""
+    if actor == "anonymous":
+        return None, None
+    if actor == "member":
+        user, phone = await create_member()
+    else:
+        user, phone = await create_staff(
+            row.role_with if actor == "staff_with" else row.role_without
+        )
+    return user, await token_for(phone)
+
+
+def _global_id(user: User) -> str:
+    return str(relay.GlobalID("User", str(user.id)))
+
+
+async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
+    if row.field == "assignRoles":
+        target, _phone = await create_staff("cs")
+        return {"userId": _global_id(target)}
+    if row.field == "node":
+        # The caller's own account: anyone logged in may see it, so it is never null.
+        target = caller or (await create_member())[0]
+        return {"id": _global_id(target)}
+    return {}
+
+
+def _expected(actor: str, row: Row) -> str | None:
+    """The error code the caller must get, or None when the call must go through."""
+    if row.permission == PUBLIC:
+        return None
+    if actor == "anonymous":
+        return "UNAUTHENTICATED"
+    role = {"member": "member", "staff_without": row.role_without, "staff_with": row.role_with}
+    return None if row.permission in _grants(role[actor]) else "FORBIDDEN"
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("row", MATRIX, ids=[row.field for row in MATRIX])
+async def test_permission_matrix(client, row, actor):
+    caller, token = await _caller(actor, row)
+    variables = await _variables(row, caller)
+    before = await _state()
+
+    body = await gql(client, row.document, variables, token=token)
+
+    expected = _expected(actor, row)
+    if expected is None:
+        assert "errors" not in body, body
+        assert body["data"][row.field] is not None, body
+        if row.is_mutation and row.permission != PUBLIC:
+            # The protected mutation really ran (so "unchanged" below means something).
+            assert await _state() != before, body
+    else:
+        assert error_codes(body) == [expected], body
+        # Non-null fields null the whole `data`; nullable ones (node) only themselves.
+        assert (body["data"] or {}).get(row.field) is None, body
+        if row.is_mutation:
+            assert await _state() == before, "a refused mutation changed something"
+
+
+async def test_matrix_expectations_match_the_roles():
+    """Guards the matrix itself: members get through exactly where their role says so."""
+    member_allowed = {row.field for row in MATRIX if _expected("member", row) is None}
+    assert member_allowed >= {"me", "myNotices", "logout", "businessClock", "login"}
+    assert member_allowed.isdisjoint(
+        {"roles", "permissionCodes", "operationLog", "verifyOperationLog", "createStaffUser"}
+    )
+    assert all(
+        _expected("anonymous", r) == "UNAUTHENTICATED" for r in MATRIX if r.permission != PUBLIC
+    )
+
+
+# --- 3. Role changes apply on the next request -----------------------------------------------
+
+ROLES = "{ roles { name permissions } }"
+VERIFY = "{ verifyOperationLog { valid checked } }"
+SET_PERMISSIONS = """
+mutation ($role: String!, $permissions: [String!]!) {
+  setRolePermissions(input: {role: $role, permissions: $permissions}) {
+    __typename
+    ... on RoleUpdated { role { name permissions } }
+    ... on SetRolePermissionsError { code message }
+  }
+}"""
+ASSIGN_ROLES = """
+mutation ($userId: ID!, $roles: [String!]!) {
+  assignRoles(input: {userId: $userId, roles: $roles}) {
+    __typename
+    ... on RolesAssigned { roles }
+    ... on AssignRolesError { code message }
+  }
+}"""
+
+
+async def _member_permissions(client, admin_token: str) -> list[str]:
+    body = await gql(client, ROLES, token=admin_token)
+    return next(r["permissions"] for r in body["data"]["roles"] if r["name"] == "member")
+
+
+async def _set_member_permissions(client, admin_token: str, permissions: list[str]) -> None:
+    body = await gql(
+        client,
+        SET_PERMISSIONS,
+        {"role": "member", "permissions": permissions},
+        token=admin_token,
+    )
+    result = body["data"]["setRolePermissions"]
+    assert result["__typename"] == "RoleUpdated", result
+    assert result["role"]["permissions"] == sorted(permissions)
+
+
+async def test_role_permission_change_applies_on_the_next_request(client):
+    _member, member_phone = await create_member()
+    member_token = await token_for(member_phone)
+    _admin, admin_phone = await create_staff("admin")
+    admin_token = await token_for(admin_phone)
+
+    # The member's permissions are read (and cached) before the change.
+    refused = await gql(client, ROLES, token=member_token)
+    assert error_codes(refused) == ["FORBIDDEN"]
+
+    original = await _member_permissions(client, admin_token)
+    assert "roles:read" not in original
+    await _set_member_permissions(client, admin_token, [*original, "roles:read"])
+
+    allowed = await gql(client, ROLES, token=member_token)
+    assert "errors" not in allowed, allowed
+    member_role = next(r for r in allowed["data"]["roles"] if r["name"] == "member")
+    assert "roles:read" in member_role["permissions"]
+
+    # Taking it away works just as fast.
+    await _set_member_permissions(client, admin_token, original)
+    assert error_codes(await gql(client, ROLES, token=member_token)) == ["FORBIDDEN"]
+
+
+async def test_assigning_a_role_applies_on_the_next_request(client):
+    staff, staff_phone = await create_staff("cs")
+    staff_token = await token_for(staff_phone)
+    _admin, admin_phone = await create_staff("admin")
+    admin_token = await token_for(admin_phone)
+    staff_id = _global_id(staff)
+
+    assert error_codes(await gql(client, VERIFY, token=staff_token)) == ["FORBIDDEN"]
+
+    assigned = await gql(
+        client, ASSIGN_ROLES, {"userId": staff_id, "roles": ["cs", "auditor"]}, token=admin_token
+    )
+    assert assigned["data"]["assignRoles"] == {
+        "__typename": "RolesAssigned",
+        "roles": ["auditor", "cs"],
+    }
+
+    verified = await gql(client, VERIFY, token=staff_token)
+    assert "errors" not in verified, verified
+    assert verified["data"]["verifyOperationLog"]["valid"] is True
+
+    # And removing it again takes the permission away from the same token.
+    removed = await gql(
+        client, ASSIGN_ROLES, {"userId": staff_id, "roles": ["cs"]}, token=admin_token
+    )
+    assert removed["data"]["assignRoles"]["__typename"] == "RolesAssigned"
+    assert error_codes(await gql(client, VERIFY, token=staff_token)) == ["FORBIDDEN"]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def _second_api_process(startup_seconds: float = 20.0) -> AsyncIterator[str]:
+    """Another API process on the same database and Redis; yields its base URL."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "uvicorn",
+            "--factory",
+            "app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=log,
+            stderr=log,
+        )
+
+        def output() -> str:
+            log.seek(0)
+            return log.read().decode(errors="replace")[-4000:]
+
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + startup_seconds
+            async with httpx.AsyncClient(base_url=base_url, timeout=2.0) as http:
+                while True:
+                    if process.returncode is not None:
+                        pytest.fail(f"the second API process exited early:\n{output()}")
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if loop.time() > deadline:
+                        pytest.fail(f"the second API process did not start:\n{output()}")
+                    await asyncio.sleep(0.2)
+            yield base_url
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), timeout=10)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+async def test_role_permission_change_reaches_another_process(client):
+    if conftest.BACKEND != "postgres":
+        pytest.skip(
+            "cross-process cache invalidation needs PostgreSQL + Redis; on SQLite the "
+            "embedded mode runs a single process by design"
+        )
+    _member, member_phone = await create_member()
+    member_token = await token_for(member_phone)
+    _admin, admin_phone = await create_staff("admin")
+    admin_token = await token_for(admin_phone)
+    original = await _member_permissions(client, admin_token)
+
+    async with (
+        _second_api_process() as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10.0) as other,
+    ):
+        # Fills the other process's caches (role grants, this token's actor) with the old state.
+        refused = await gql(other, ROLES, token=member_token)
+        assert error_codes(refused) == ["FORBIDDEN"]
+
+        await _set_member_permissions(client, admin_token, [*original, "roles:read"])
+        allowed = await gql(other, ROLES, token=member_token)
+        assert "errors" not in allowed, allowed
+        member_role = next(r for r in allowed["data"]["roles"] if r["name"] == "member")
+        assert "roles:read" in member_role["permissions"]
+
+        await _set_member_permissions(client, admin_token, original)
+        assert error_codes(await gql(other, ROLES, token=member_token)) == ["FORBIDDEN"]
