@@ -66,7 +66,8 @@ async def run(requests: int) -> None:
             t0 = time.perf_counter()
             response = await client.post("/graphql", json={"query": query}, headers=headers)
             timings.append(time.perf_counter() - t0)
-            assert response.status_code == 200 and "errors" not in response.json()
+            if response.status_code != 200 or "errors" in response.json():
+                raise SystemExit(f"request failed: {response.text}")
         elapsed = time.perf_counter() - started
     await broker.stop()
     await Tortoise.close_connections()

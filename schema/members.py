@@ -47,7 +47,10 @@ class MembersMutation:
     reset_password: t.ResetPasswordResult = strawberry.mutation(
         resolver=r.reset_password,
         extensions=public(),
-        description="Set a new password with an SMS code; revokes every refresh token (access tokens lapse within their lifetime).",
+        description=(
+            "Set a new password with an SMS code; revokes every refresh token"
+            " (access tokens lapse within their lifetime)."
+        ),
     )
     create_staff_user: t.CreateStaffUserResult = strawberry.mutation(
         resolver=r.create_staff_user,

@@ -9,7 +9,8 @@ from tests.factories import create_member, create_staff, error_codes, gql, token
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-NODE = """query ($id: ID!) { node(id: $id) { __typename id ... on User { displayName phoneMasked } } }"""
+NODE = """query ($id: ID!) {
+  node(id: $id) { __typename id ... on User { displayName phoneMasked } } }"""
 
 
 def gid(user_id: int) -> str:

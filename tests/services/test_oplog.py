@@ -38,7 +38,9 @@ async def test_every_mutation_is_logged_with_who_what_where_result_and_no_secret
     _user, phone = await create_member()
     await gql(client, LOGIN, {"p": phone, "w": "Wrong9999"})
     entries = await OperationLogEntry.all().order_by("seq")
-    assert [(e.operation, e.result) for e in entries] == [("login", "LoginError:INVALID_CREDENTIALS")]
+    assert [(e.operation, e.result) for e in entries] == [
+        ("login", "LoginError:INVALID_CREDENTIALS")
+    ]
     entry = entries[0]
     assert entry.actor_label == "anonymous"
     assert entry.client_ip == "127.0.0.1"
@@ -62,7 +64,11 @@ async def test_intact_log_verifies(client):
     ("tamper", "bad_seq", "problem"),
     [
         ("UPDATE operation_log SET result = 'Forged' WHERE seq = 3", 3, "the entry was altered"),
-        ("UPDATE operation_log SET client_ip = '10.0.0.9' WHERE seq = 1", 1, "the entry was altered"),
+        (
+            "UPDATE operation_log SET client_ip = '10.0.0.9' WHERE seq = 1",
+            1,
+            "the entry was altered",
+        ),
         ("DELETE FROM operation_log WHERE seq = 2", 2, "an entry is missing"),
         ("DELETE FROM operation_log WHERE seq = 5", 5, "the newest entries were removed"),
     ],
