@@ -73,9 +73,9 @@ async def run(requests: int) -> None:
     await Tortoise.close_connections()
     timings.sort()
     print(f"backend: {settings.database_url.split('://')[0]}, {requests} requests of `me`")
-    print(
-        f"median {statistics.median(timings) * 1000:.2f} ms, p95 {timings[int(len(timings) * 0.95)] * 1000:.2f} ms"
-    )
+    median = statistics.median(timings) * 1000
+    p95 = timings[int(len(timings) * 0.95)] * 1000
+    print(f"median {median:.2f} ms, p95 {p95:.2f} ms")
     print(f"{requests / elapsed:.0f} requests/s on one process (sequential)")
 
 
