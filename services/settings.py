@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PII_KEY = "ZGV2LW9ubHktcGlpLWtleS0zMi1ieXRlcy1sb25nISE="  # base64 of 32 bytes
 DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"
+DEV_PROVIDER_API_SECRET = "dev-only-provider-api-secret"
 
 
 class Environment(StrEnum):
@@ -35,6 +36,15 @@ class Settings(BaseSettings):
     jwt_secret: str = DEV_JWT_SECRET
     pii_key: str = DEV_PII_KEY
     webhook_secret: str = DEV_WEBHOOK_SECRET
+    # Payment provider. PROVIDER_URL unset: the sandbox provider runs in-process (its own
+    # SQLite database at SANDBOX_DATABASE), reached over the same HTTP protocol.
+    provider_url: str | None = None
+    provider_api_secret: str = DEV_PROVIDER_API_SECRET
+    provider_timeout_seconds: float = 10.0
+    sandbox_database: str = Field(default=str(ROOT / "var" / "sandbox-provider.sqlite3"))
+    # Where the sandbox sends callbacks when it runs as its own process.
+    platform_callback_url: str = "http://127.0.0.1:8000/webhooks/payments"
+    callback_max_age_seconds: int = 300
 
     access_token_minutes: int = 15
     refresh_token_days: int = 30
@@ -69,6 +79,7 @@ class Settings(BaseSettings):
                 "JWT_SECRET": (self.jwt_secret, DEV_JWT_SECRET),
                 "PII_KEY": (self.pii_key, DEV_PII_KEY),
                 "WEBHOOK_SECRET": (self.webhook_secret, DEV_WEBHOOK_SECRET),
+                "PROVIDER_API_SECRET": (self.provider_api_secret, DEV_PROVIDER_API_SECRET),
             }
             unsafe = [name for name, (value, dev) in defaults.items() if value == dev]
             if unsafe:

@@ -30,6 +30,7 @@ def _prod_settings() -> Settings:
         jwt_secret=secrets.token_urlsafe(36),  # 48 characters
         pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         webhook_secret="x" * 40,
+        provider_api_secret="p" * 40,
         database_url=DATABASE_URL,
     )
 
@@ -123,14 +124,14 @@ async def test_graphiql_is_not_served_in_prod(prod, client):
 
 
 async def test_prod_refuses_the_development_secrets(monkeypatch):
-    for name in ("JWT_SECRET", "PII_KEY", "WEBHOOK_SECRET"):
+    for name in ("JWT_SECRET", "PII_KEY", "WEBHOOK_SECRET", "PROVIDER_API_SECRET"):
         monkeypatch.delenv(name, raising=False)
 
     with pytest.raises(ValidationError) as refused:
         Settings(_env_file=None, app_env="prod")
 
     message = str(refused.value)
-    for name in ("JWT_SECRET", "PII_KEY", "WEBHOOK_SECRET"):
+    for name in ("JWT_SECRET", "PII_KEY", "WEBHOOK_SECRET", "PROVIDER_API_SECRET"):
         assert name in message
 
 
@@ -142,6 +143,7 @@ async def test_prod_refuses_a_short_jwt_secret():
             jwt_secret="s" * 31,
             pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
             webhook_secret="x" * 40,
+            provider_api_secret="p" * 40,
         )
     # One character more is accepted.
     assert Settings(
@@ -150,4 +152,5 @@ async def test_prod_refuses_a_short_jwt_secret():
         jwt_secret="s" * 32,
         pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         webhook_secret="x" * 40,
+        provider_api_secret="p" * 40,
     ).is_prod

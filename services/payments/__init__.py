@@ -1,0 +1,1 @@
+"""The third-party payment provider (custodian): adapter interface, sandbox, callbacks."""
