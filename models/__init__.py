@@ -5,4 +5,6 @@ MODEL_MODULES = [
     "models.access",
     "models.messaging",
     "models.system",
+    "models.ledger",
+    "models.payments",
 ]

@@ -36,7 +36,7 @@ from tortoise import Tortoise, connections  # noqa: E402
 
 import cli  # noqa: E402
 from app import create_app  # noqa: E402
-from services import clock, permissions  # noqa: E402
+from services import clock, ledger, permissions  # noqa: E402
 from services.broker import RedisBroker, make_broker, set_broker  # noqa: E402
 from services.db import tortoise_config  # noqa: E402
 from services.settings import get_settings  # noqa: E402
@@ -100,6 +100,7 @@ async def clean_db(database: str) -> AsyncIterator[None]:
     clock.reset_cache()
     permissions.reset_cache()
     await permissions.seed_roles()
+    await ledger.ensure_platform_accounts()
     yield
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from tortoise import Tortoise, connections
 from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.models import Model
 
+from models import MODEL_MODULES
 from services.db import tortoise_config
 from tests.conftest import BACKEND
 
@@ -40,3 +44,18 @@ async def test_models_have_no_changes_missing_from_migrations(database):
     writers = await MigrationAutodetector(Tortoise.apps, apps_config).changes()
     pending = [(writer.name, [type(op).__name__ for op in writer.operations]) for writer in writers]
     assert pending == []
+
+
+async def test_model_docstrings_have_no_semicolons():
+    """Tortoise turns a model's docstring into a table comment and splits migration SQL on
+    semicolons, so a semicolon there breaks `migrate` (seen with tortoise-orm 1.1.9)."""
+    offenders = [
+        f"{module_name}.{name}"
+        for module_name in MODEL_MODULES
+        for name, value in vars(importlib.import_module(module_name)).items()
+        if isinstance(value, type)
+        and issubclass(value, Model)
+        and value is not Model
+        and ";" in (value.__doc__ or "")
+    ]
+    assert offenders == []

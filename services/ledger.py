@@ -1,0 +1,202 @@
+"""Double-entry ledger (architecture "Ledger and settlement").
+
+Every business event is one journal of signed postings summing to zero, written in the
+caller's database transaction with a unique idempotency key. Accounts are locked in
+code order (a fixed order, so two journals never deadlock) and member accounts may not
+go below zero: checked here under the lock, and by a CHECK constraint in the database.
+Posted journals are never changed; a correction is a new journal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
+
+from models.ledger import AccountKind, Journal, LedgerAccount, Posting
+from services import clock
+from services.errors import DomainError
+
+BANK = "x:bank"
+SUSPENSE = "x:suspense"
+FEE = "p:fee"
+RISK_RESERVE = "p:risk_reserve"
+GUARANTEE_FUND = "p:guarantee_fund"
+MARGIN = "p:margin"
+
+PLATFORM_ACCOUNTS: dict[str, tuple[AccountKind, bool]] = {
+    FEE: (AccountKind.PLATFORM_FEE, False),
+    RISK_RESERVE: (AccountKind.RISK_RESERVE, False),
+    GUARANTEE_FUND: (AccountKind.GUARANTEE_FUND, False),
+    MARGIN: (AccountKind.MARGIN, False),
+    # The outside world: money entering the provider is taken from the bank account,
+    # so it runs negative by exactly the money the provider holds.
+    BANK: (AccountKind.BANK, True),
+    SUSPENSE: (AccountKind.SUSPENSE, True),
+}
+
+
+class InsufficientFundsError(DomainError):
+    code = "INSUFFICIENT_FUNDS"
+
+
+class LedgerError(Exception):
+    """A programming error: unbalanced journal, unknown account, key reused differently."""
+
+
+def available(user_id: int) -> str:
+    return f"m:{user_id}:available"
+
+
+def frozen(user_id: int) -> str:
+    return f"m:{user_id}:frozen"
+
+
+def withdrawing(user_id: int) -> str:
+    return f"m:{user_id}:withdrawing"
+
+
+_MEMBER_KINDS = {
+    "available": AccountKind.MEMBER_AVAILABLE,
+    "frozen": AccountKind.MEMBER_FROZEN,
+    "withdrawing": AccountKind.MEMBER_WITHDRAWING,
+}
+
+
+async def ensure_platform_accounts() -> None:
+    """Create the platform and outside-world accounts if missing (idempotent)."""
+    for code, (kind, allow_negative) in PLATFORM_ACCOUNTS.items():
+        await LedgerAccount.get_or_create(
+            code=code, defaults={"kind": kind, "allow_negative": allow_negative}
+        )
+
+
+async def ensure_member_accounts(user_id: int) -> None:
+    """Create a member's available, frozen and withdrawing accounts if missing."""
+    for suffix, kind in _MEMBER_KINDS.items():
+        await LedgerAccount.get_or_create(
+            code=f"m:{user_id}:{suffix}", defaults={"kind": kind, "user_id": user_id}
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    account: str
+    amount: int
+
+
+async def post(
+    *, key: str, kind: str, entries: Sequence[tuple[str, int]], memo: str = ""
+) -> Journal:
+    """Write one balanced journal; idempotent by `key`.
+
+    The same key with the same entries returns the first journal and changes nothing;
+    with different entries it raises LedgerError. Raises InsufficientFundsError when a
+    member or platform account would go below zero (nothing is written then).
+    """
+    lines = [Entry(account, int(amount)) for account, amount in entries if amount]
+    if not lines:
+        raise LedgerError("a journal needs at least one non-zero posting")
+    if sum(line.amount for line in lines) != 0:
+        raise LedgerError(f"journal {key} does not balance: {lines}")
+    async with in_transaction():
+        existing = await Journal.get_or_none(idempotency_key=key)
+        if existing is not None:
+            await _check_same(existing, lines)
+            return existing
+        codes = sorted({line.account for line in lines})
+        # Fixed lock order (by code) so concurrent journals cannot deadlock.
+        accounts = {
+            account.code: account
+            for account in await LedgerAccount.filter(code__in=codes)
+            .order_by("code")
+            .select_for_update()
+        }
+        missing = [code for code in codes if code not in accounts]
+        if missing:
+            raise LedgerError(f"unknown ledger accounts: {missing}")
+        deltas: Counter[str] = Counter()
+        for line in lines:
+            deltas[line.account] += line.amount
+        for code in codes:
+            account = accounts[code]
+            if not account.allow_negative and account.balance + deltas[code] < 0:
+                raise InsufficientFundsError("Not enough money in the account", field="amount")
+        journal = await Journal.create(
+            idempotency_key=key, kind=kind, memo=memo[:255], business_date=await clock.today()
+        )
+        running = {code: accounts[code].balance for code in codes}
+        postings = []
+        for line in lines:
+            running[line.account] += line.amount
+            postings.append(
+                Posting(
+                    journal=journal,
+                    account=accounts[line.account],
+                    amount=line.amount,
+                    balance_after=running[line.account],
+                )
+            )
+        await Posting.bulk_create(postings)
+        for code in codes:
+            await LedgerAccount.filter(id=accounts[code].id).update(balance=running[code])
+    return journal
+
+
+async def _check_same(journal: Journal, lines: list[Entry]) -> None:
+    stored = await Posting.filter(journal=journal).values_list("account__code", "amount")
+    if Counter(stored) != Counter((line.account, line.amount) for line in lines):
+        raise LedgerError(f"idempotency key {journal.idempotency_key} reused with other postings")
+
+
+async def balance(code: str) -> int:
+    account = await LedgerAccount.get_or_none(code=code)
+    return account.balance if account else 0
+
+
+async def member_balances(user_id: int) -> dict[str, int]:
+    """available, frozen and withdrawing of a member, in fen."""
+    rows = await LedgerAccount.filter(user_id=user_id).values_list("code", "balance")
+    result = {suffix: 0 for suffix in _MEMBER_KINDS}
+    for code, amount in rows:
+        result[code.rsplit(":", 1)[1]] = amount
+    return result
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    unbalanced_journals: list[int]
+    drifted_accounts: list[str]
+    negative_accounts: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unbalanced_journals or self.drifted_accounts or self.negative_accounts)
+
+
+async def check() -> LedgerCheck:
+    """Every journal sums to zero; every balance equals the sum of its postings; no
+    account that may not go negative is negative."""
+    sums = (
+        await Posting.all()
+        .group_by("journal_id")
+        .annotate(total=Sum("amount"))
+        .values_list("journal_id", "total")
+    )
+    unbalanced = sorted(journal for journal, total in sums if int(total or 0) != 0)
+    per_account = dict(
+        await Posting.all()
+        .group_by("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    drifted, negative = [], []
+    for account in await LedgerAccount.all():
+        if int(per_account.get(account.id) or 0) != account.balance:
+            drifted.append(account.code)
+        if not account.allow_negative and account.balance < 0:
+            negative.append(account.code)
+    return LedgerCheck(unbalanced, sorted(drifted), sorted(negative))
