@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from schema.access import AccessMutation, AccessQuery
 from schema.extensions import schema_extensions
 from schema.members import MembersMutation, MembersQuery
+from schema.scalars import SCALAR_MAP
 from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
 from services.settings import Settings
 
@@ -34,7 +35,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=merge_types("Mutation", tuple(mutations)),
         subscription=Subscription,
         extensions=schema_extensions(settings),
-        config=StrawberryConfig(disable_field_suggestions=settings.is_prod),
+        config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),
     )
 
 
