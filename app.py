@@ -11,8 +11,10 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+import httpx
+from graphql import GraphQLFormattedError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,12 +29,17 @@ from tortoise import Tortoise
 
 from schema.build import build_schema
 from schema.context import Context
-from services import jobs, outbox
+from services import accounts, clock, jobs, outbox
 from services.broker import get_broker, make_broker, set_broker
 from services.db import tortoise_config
 from services.health import readiness
 from services.logs import configure_logging
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.payments import callbacks, instructions
+from services.payments.gateway import set_provider
+from services.payments.http_provider import HttpPaymentProvider
+from services.payments.provider import InvalidCallbackError
+from services.payments.sandbox import SandboxApp, create_sandbox_app
 from services.settings import Settings, get_settings
 
 
@@ -54,7 +61,8 @@ class GraphQLApp(GraphQL[Context, None]):
         # Syntax errors (and the token limit, checked while parsing) end the operation
         # before the schema extensions see them: give them the same code and trace id.
         body = process_result(result)
-        for error in body.get("errors") or []:
+        # strawberry types the errors as `object`: they are formatted GraphQL errors.
+        for error in cast(list[GraphQLFormattedError], body.get("errors") or []):
             extensions = error.setdefault("extensions", {})
             extensions.setdefault("code", "GRAPHQL_PARSE_FAILED")
             extensions.setdefault("traceId", uuid.uuid4().hex)
@@ -123,7 +131,7 @@ class Metrics:
             HTTP_REQUESTS.labels(scope.get("method", ""), path, str(status)).inc()
 
 
-_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics", "/webhooks/payments"}
 
 
 async def healthz(request: Request) -> Response:
@@ -136,8 +144,42 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
 
+async def payment_webhook(request: Request) -> Response:
+    """Signed callbacks from the payment provider: 401 forged or stale, 409 replayed."""
+    body = await request.body()
+    try:
+        status = await callbacks.handle(headers=dict(request.headers), body=body)
+    except InvalidCallbackError as error:
+        return JSONResponse({"error": "invalid callback", "detail": str(error)}, status_code=401)
+    except callbacks.ReplayedCallbackError:
+        return JSONResponse({"error": "callback already processed"}, status_code=409)
+    return JSONResponse({"status": status})
+
+
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _start_provider(
+    settings: Settings, platform: ASGIApp
+) -> tuple[HttpPaymentProvider, SandboxApp | None]:
+    """PROVIDER_URL set: the provider (or a standalone sandbox) over HTTP. Unset: the
+    sandbox provider in this process, spoken to over the same HTTP protocol through an
+    ASGI transport; its callbacks come back the same way to /webhooks/payments."""
+    if settings.provider_url:
+        return HttpPaymentProvider(base_url=settings.provider_url, settings=settings), None
+
+    async def deliver(body: bytes, headers: dict[str, str]) -> None:
+        transport = httpx.ASGITransport(app=platform)
+        async with httpx.AsyncClient(transport=transport, base_url="http://platform") as client:
+            response = await client.post("/webhooks/payments", content=body, headers=headers)
+        # 200 applied, 409 already applied (a duplicate): anything else is retried.
+        if response.status_code not in (200, 409):
+            raise RuntimeError(f"callback not accepted: HTTP {response.status_code}")
+
+    sandbox = create_sandbox_app(settings, deliver=deliver, today=clock.today)
+    await sandbox.start(redelivery_loop=True)
+    return HttpPaymentProvider(app=sandbox, settings=settings), sandbox
 
 
 def create_app(settings: Settings | None = None, *, own_services: bool = True) -> Starlette:
@@ -156,8 +198,15 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
             broker = make_broker(settings)
             await broker.start()
             set_broker(broker)
+        provider, sandbox = await _start_provider(settings, app)
+        set_provider(provider)
+        app.state.sandbox = sandbox  # embedded mode: tests and demos play the bank through it
+        await accounts.ensure_platform_provider_accounts()
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds))]
+        tasks = [
+            asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds)),
+            asyncio.create_task(instructions.run_dispatcher(stop, settings.outbox_poll_seconds)),
+        ]
         if settings.jobs_embedded:
             tasks.append(asyncio.create_task(jobs.run_loop(stop)))
         try:
@@ -165,6 +214,10 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+            set_provider(None)
+            await provider.aclose()
+            if sandbox is not None:
+                await sandbox.aclose()
             if own_services:
                 await get_broker().stop()
                 await Tortoise.close_connections()
@@ -176,6 +229,7 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/webhooks/payments", payment_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -101,6 +101,22 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
+def sandbox(host: str, port: int) -> None:
+    """The sandbox payment provider as its own process (its own SQLite file at
+    SANDBOX_DATABASE; callbacks to PLATFORM_CALLBACK_URL). Run the platform with
+    PROVIDER_URL=http://<host>:<port> to use it over the network."""
+    import uvicorn
+
+    from services.logs import configure_logging
+    from services.payments.sandbox import create_sandbox_app
+
+    settings = get_settings()
+    configure_logging(settings)
+    app = create_sandbox_app(settings, public_url=f"http://{host}:{port}")
+    # One process: the sandbox's books are one SQLite connection.
+    uvicorn.run(app, host=host, port=port, workers=1, log_config=None)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app", description="LendBridge platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("seed-demo", help="create the roles and generated demo users")
     schema = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     schema.add_argument("--output", "-o", default=None)
+    box = commands.add_parser("sandbox", help="run the sandbox payment provider on its own")
+    box.add_argument("--host", default="127.0.0.1")
+    box.add_argument("--port", type=int, default=8100)
     dev = commands.add_parser("dev", help="migrate, seed demo data and serve (one command)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -128,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(seed_demo())
     elif args.command == "export-schema":
         export_schema(args.output)
+    elif args.command == "sandbox":
+        sandbox(args.host, args.port)
     elif args.command == "dev":
         asyncio.run(migrate())
         asyncio.run(seed_demo())

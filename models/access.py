@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.members import User
 
 
 class Role(Model):
@@ -18,7 +23,9 @@ class Role(Model):
 
 class RolePermission(Model):
     id = fields.BigIntField(primary_key=True)
-    role = fields.ForeignKeyField("models.Role", related_name="grants", on_delete=fields.CASCADE)
+    role: fields.ForeignKeyRelation[Role] = fields.ForeignKeyField(
+        "models.Role", related_name="grants", on_delete=fields.CASCADE
+    )
     permission = fields.CharField(max_length=64)
 
     class Meta:
@@ -28,10 +35,10 @@ class RolePermission(Model):
 
 class UserRole(Model):
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField(
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="role_links", on_delete=fields.CASCADE
     )
-    role = fields.ForeignKeyField(
+    role: fields.ForeignKeyRelation[Role] = fields.ForeignKeyField(
         "models.Role", related_name="user_links", on_delete=fields.CASCADE
     )
 
@@ -44,7 +51,9 @@ class RefreshToken(Model):
     """One issued refresh token. Tokens of one login form a family, and reuse revokes it."""
 
     id = fields.UUIDField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="refresh_tokens")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="refresh_tokens"
+    )
     family_id = fields.UUIDField(db_index=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     expires_at = fields.DatetimeField()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.members import User
 
 
 class AccountKind(StrEnum):
@@ -31,7 +35,10 @@ class LedgerAccount(Model):
     id = fields.BigIntField(primary_key=True)
     code = fields.CharField(max_length=64, unique=True)
     kind = fields.CharEnumField(AccountKind, max_length=32)
-    user = fields.ForeignKeyField("models.User", related_name="ledger_accounts", null=True)
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="ledger_accounts", null=True
+    )
+    user_id: int | None
     balance = fields.BigIntField(default=0)
     allow_negative = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -63,8 +70,14 @@ class Posting(Model):
     """A signed amount on one account, and `balance_after` is that account's running balance."""
 
     id = fields.BigIntField(primary_key=True)
-    journal = fields.ForeignKeyField("models.Journal", related_name="postings")
-    account = fields.ForeignKeyField("models.LedgerAccount", related_name="postings")
+    journal: fields.ForeignKeyRelation[Journal] = fields.ForeignKeyField(
+        "models.Journal", related_name="postings"
+    )
+    journal_id: int
+    account: fields.ForeignKeyRelation[LedgerAccount] = fields.ForeignKeyField(
+        "models.LedgerAccount", related_name="postings"
+    )
+    account_id: int
     amount = fields.BigIntField()
     balance_after = fields.BigIntField()
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.members import User
 
 
 class SmsPurpose(StrEnum):
@@ -64,7 +68,9 @@ class Notice(Model):
     """An in-app notice for one user, pushed by the `notifications` subscription."""
 
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="notices")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notices"
+    )
     kind = fields.CharField(max_length=64)
     title = fields.CharField(max_length=255)
     body = fields.TextField()
@@ -80,7 +86,7 @@ class OutboxEvent(Model):
 
     id = fields.BigIntField(primary_key=True)
     topic = fields.CharField(max_length=128)
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
     published_at = fields.DatetimeField(null=True, db_index=True)
     attempts = fields.IntField(default=0)

@@ -4,9 +4,13 @@ withdrawals, member confirmations, idempotency keys and processed callbacks."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.members import User
 
 
 class ProviderAccount(Model):
@@ -14,9 +18,13 @@ class ProviderAccount(Model):
 
     id = fields.BigIntField(primary_key=True)
     owner_code = fields.CharField(max_length=64, unique=True)  # "m:<user id>" or "p:fee"
-    user = fields.ForeignKeyField("models.User", related_name="provider_accounts", null=True)
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="provider_accounts", null=True
+    )
+    user_id: int | None
     provider_account_id = fields.CharField(max_length=64, null=True, unique=True)
     real_name_masked = fields.CharField(max_length=64, default="")
+    real_name_cipher = fields.TextField(default="", db_default="")
     id_number_cipher = fields.TextField(default="")
     id_number_masked = fields.CharField(max_length=32, default="")
     status = fields.CharField(max_length=16, default="opening")  # opening / open / failed
@@ -28,7 +36,10 @@ class ProviderAccount(Model):
 
 class BankCard(Model):
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="bank_cards")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="bank_cards"
+    )
+    user_id: int
     provider_card_id = fields.CharField(max_length=64, null=True)
     card_cipher = fields.TextField()
     card_lookup = fields.CharField(max_length=64, db_index=True)
@@ -60,13 +71,13 @@ class PaymentInstruction(Model):
         InstructionStatus, max_length=16, default=InstructionStatus.PENDING
     )
     amount = fields.BigIntField(default=0)
-    params = fields.JSONField(default=dict)
+    params: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     business_ref = fields.CharField(max_length=64, db_index=True)
     attempts = fields.IntField(default=0)
     last_error = fields.CharField(max_length=255, default="")
     next_attempt_at = fields.DatetimeField(db_index=True)
     provider_ref = fields.CharField(max_length=64, default="")
-    result = fields.JSONField(default=dict)
+    result: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     resolved_at = fields.DatetimeField(null=True)
 
@@ -76,7 +87,10 @@ class PaymentInstruction(Model):
 
 class Deposit(Model):
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="deposits")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="deposits"
+    )
+    user_id: int
     amount = fields.BigIntField()
     channel = fields.CharField(max_length=16)
     status = fields.CharField(max_length=16, default="PENDING")  # PENDING / PAID / FAILED
@@ -91,8 +105,14 @@ class Deposit(Model):
 
 class Withdrawal(Model):
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="withdrawals")
-    card = fields.ForeignKeyField("models.BankCard", related_name="withdrawals")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="withdrawals"
+    )
+    user_id: int
+    card: fields.ForeignKeyRelation[BankCard] = fields.ForeignKeyField(
+        "models.BankCard", related_name="withdrawals"
+    )
+    card_id: int
     amount = fields.BigIntField()
     fee = fields.BigIntField()
     speed = fields.CharField(max_length=16)
@@ -111,7 +131,10 @@ class PendingOperation(Model):
     """An outgoing movement a member started, waiting for its SMS confirmation (M4.8)."""
 
     id = fields.UUIDField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="pending_operations")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="pending_operations"
+    )
+    user_id: int
     kind = fields.CharField(max_length=32)
     target_id = fields.BigIntField()  # the withdrawal (bid, purchase, ...) it confirms
     amount = fields.BigIntField()
@@ -129,12 +152,15 @@ class IdempotencyRecord(Model):
     """The first answer to (user, key): replays get it back, other input is refused."""
 
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="idempotency_records")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="idempotency_records"
+    )
+    user_id: int
     key = fields.CharField(max_length=128)
     operation = fields.CharField(max_length=64)
     request_hash = fields.CharField(max_length=64)
     status = fields.CharField(max_length=16, default="IN_PROGRESS")  # IN_PROGRESS / DONE
-    response = fields.JSONField(null=True)
+    response: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

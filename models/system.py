@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -14,7 +16,7 @@ class OperationLogEntry(Model):
     actor_id = fields.BigIntField(null=True)
     actor_label = fields.CharField(max_length=64)
     operation = fields.CharField(max_length=128)
-    arguments = fields.JSONField()
+    arguments: fields.JSONField[dict[str, Any]] = fields.JSONField()
     client_ip = fields.CharField(max_length=64)
     user_agent = fields.CharField(max_length=255, default="")
     result = fields.CharField(max_length=128)

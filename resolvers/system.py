@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import datetime
 
+import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from models.messaging import Notice
+from models.system import OperationLogEntry
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
 from schema.types import system as t
@@ -14,12 +18,12 @@ from services import clock, notices, oplog
 from services.errors import DomainError
 
 
-def _entry(entry: object) -> t.OperationLogEntryType:
+def _entry(entry: OperationLogEntry) -> t.OperationLogEntryType:
     return t.OperationLogEntryType(
         seq=entry.seq,
         actor=entry.actor_label,
         operation=entry.operation,
-        arguments=entry.arguments,
+        arguments=JSON(entry.arguments),
         client_ip=entry.client_ip,
         result=entry.result,
         trace_id=entry.trace_id,
@@ -85,9 +89,9 @@ async def dev_outbox(info: Info, first: int | None = 20) -> list[t.DevMessage]:
     ]
 
 
-def _notice(row: object) -> t.NoticeType:
+def _notice(row: Notice) -> t.NoticeType:
     return t.NoticeType(
-        id=str(row.id),
+        id=strawberry.ID(str(row.id)),
         kind=row.kind,
         title=row.title,
         body=row.body,
@@ -116,7 +120,7 @@ async def notifications(info: Info) -> AsyncGenerator[t.NoticeType, None]:
     actor = await info.context.get_actor()
     async for payload in notices.stream_for(actor=actor):
         yield t.NoticeType(
-            id=str(payload["id"]),
+            id=strawberry.ID(str(payload["id"])),
             kind=payload["kind"],
             title=payload["title"],
             body=payload["body"],

@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.access import AccessMutation, AccessQuery
+from schema.accounts import AccountsMutation, AccountsQuery
 from schema.extensions import schema_extensions
 from schema.members import MembersMutation, MembersQuery
 from schema.scalars import SCALAR_MAP
@@ -25,8 +26,8 @@ class LendBridgeSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    queries: list[type] = [MembersQuery, AccessQuery, SystemQuery]
-    mutations: list[type] = [MembersMutation, AccessMutation]
+    queries: list[type] = [MembersQuery, AccessQuery, AccountsQuery, SystemQuery]
+    mutations: list[type] = [MembersMutation, AccessMutation, AccountsMutation]
     if settings.dev_tools_enabled:
         queries.append(DevQuery)
         mutations.append(DevMutation)

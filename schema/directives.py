@@ -17,7 +17,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
-from services.permissions import Permission
+from services.permissions import Actor, Permission
 
 
 @strawberry.schema_directive(
@@ -49,10 +49,11 @@ class RequirePermission(BasePermission):
 
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
-        self._schema_directive = AuthDirective(permission=str(permission))
+        # strawberry declares this ClassVar but reads it from the instance: one per field.
+        self._schema_directive = AuthDirective(permission=str(permission))  # type: ignore[misc]
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        actor = await info.context.get_actor()
+        actor: Actor = await info.context.get_actor()
         if not actor.is_authenticated:
             raise NotAuthenticatedError
         return actor.can(self.permission)

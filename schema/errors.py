@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
@@ -38,7 +38,9 @@ def error_type(name: str, codes: type[Enum], description: str) -> Any:
 
 
 def error_codes(name: str, codes: list[str], description: str) -> Any:
-    return strawberry.enum(Enum(f"{name}ErrorCode", {c: c for c in codes}), description=description)
+    # Enum(...) with a computed name makes a new enum class; mypy types it as a member.
+    enum_class = cast(type[Enum], Enum(f"{name}ErrorCode", {c: c for c in codes}))
+    return strawberry.enum(enum_class, description=description)
 
 
 class BadUserInputError(StrawberryGraphQLError):

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from enum import Enum
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     FieldNode,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    ValidationRule,
 )
 from strawberry.extensions import (
     AddValidationRules,
@@ -145,7 +145,7 @@ class OperationLog(SchemaExtension):
         call["result"] = f"{type_name}:{code.name}" if isinstance(code, Enum) else type_name
         return result
 
-    async def on_operation(self) -> Any:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         yield
         context = self.execution_context.context
         if context is None or not hasattr(context, "trace_id"):
@@ -182,7 +182,7 @@ class OperationLog(SchemaExtension):
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories: a fresh instance per request, shared validation rule classes
     so that `ValidationCache` hits across requests."""
-    rules: list[type[ValidationRule]] = []
+    rules: list[type[ASTValidationRule]] = []
     rules += QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules
     rules += MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules
     if settings.is_prod:

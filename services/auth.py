@@ -166,7 +166,7 @@ async def login(*, phone: str, password: str) -> TokenPair:
         raise DomainError("Wrong phone number or password", code="INVALID_CREDENTIALS")
     if user.status != UserStatus.ACTIVE:
         raise DomainError("This account is locked or closed", code="ACCOUNT_DISABLED")
-    updates = {"failed_logins": 0, "login_locked_until": None}
+    updates: dict[str, int | str | None] = {"failed_logins": 0, "login_locked_until": None}
     if password_needs_rehash(user.password_hash):
         updates["password_hash"] = await hash_password(password)
     await User.filter(id=user.id).update(**updates)

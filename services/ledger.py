@@ -160,7 +160,7 @@ async def balance(code: str) -> int:
 async def member_balances(user_id: int) -> dict[str, int]:
     """available, frozen and withdrawing of a member, in fen."""
     rows = await LedgerAccount.filter(user_id=user_id).values_list("code", "balance")
-    result = {suffix: 0 for suffix in _MEMBER_KINDS}
+    result = dict.fromkeys(_MEMBER_KINDS, 0)
     for code, amount in rows:
         result[code.rsplit(":", 1)[1]] = amount
     return result

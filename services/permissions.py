@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import cast
 
 from tortoise.transactions import in_transaction
 
@@ -164,9 +165,9 @@ async def role_grants(version: int | None = None) -> dict[str, frozenset[str]]:
     if version is None:
         version = await get_broker().version(_VERSION_NAME)
     if version != _cache.version:
-        grants: dict[str, set[str]] = {
-            name: set() for name in await Role.all().values_list("name", flat=True)
-        }
+        # tortoise types a flat values_list as tuples: these are the role names.
+        names = cast(list[str], await Role.all().values_list("name", flat=True))
+        grants: dict[str, set[str]] = {name: set() for name in names}
         for role_name, permission in await RolePermission.all().values_list(
             "role_id", "permission"
         ):
@@ -192,7 +193,8 @@ async def load_actor(
     user = await User.get_or_none(id=user_id)
     if user is None or user.status != UserStatus.ACTIVE:
         return None
-    roles = frozenset(await UserRole.filter(user_id=user_id).values_list("role_id", flat=True))
+    role_ids = await UserRole.filter(user_id=user_id).values_list("role_id", flat=True)
+    roles = frozenset(cast(list[str], role_ids))
     grants = await role_grants(version)
     permissions = frozenset().union(*(grants.get(role, frozenset()) for role in roles))
     actor = Actor(
@@ -273,7 +275,8 @@ async def assign_roles(*, actor: Actor, user_id: int, roles: Iterable[str]) -> l
         user = await User.get_or_none(id=user_id)
         if user is None:
             raise NotFoundError("No such user", field="userId")
-        existing = set(await Role.filter(name__in=wanted).values_list("name", flat=True))
+        names = await Role.filter(name__in=wanted).values_list("name", flat=True)
+        existing = set(cast(list[str], names))
         missing = [name for name in wanted if name not in existing]
         if missing:
             raise NotFoundError(f"Unknown roles: {', '.join(missing)}", field="roles")

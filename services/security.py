@@ -9,6 +9,7 @@ import hmac
 import os
 import secrets
 from functools import lru_cache
+from typing import cast
 
 import anyio.to_thread
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,7 +54,7 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
 
 
 def password_needs_rehash(password_hash: str) -> bool:
-    return _password_context.needs_update(password_hash)
+    return cast(bool, _password_context.needs_update(password_hash))
 
 
 @lru_cache

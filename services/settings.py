@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # Where the sandbox sends callbacks when it runs as its own process.
     platform_callback_url: str = "http://127.0.0.1:8000/webhooks/payments"
     callback_max_age_seconds: int = 300
+    # Withdrawal fee per speed, in fen (platform parameters; runtime editing is M11.3).
+    withdraw_fee_t1: int = 0
+    withdraw_fee_t0: int = 100
+    withdraw_fee_realtime: int = 200
+    # Second confirmation: how long a pending operation waits for its SMS code.
+    operation_confirm_minutes: int = 5
 
     access_token_minutes: int = 15
     refresh_token_days: int = 30

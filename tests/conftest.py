@@ -28,6 +28,7 @@ os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["APP_ENV"] = "test"
 os.environ["REDIS_PREFIX"] = f"lendbridge-test-{RUN_ID}:"
 os.environ["SMS_CODE_RESEND_SECONDS"] = "0"
+os.environ["SANDBOX_DATABASE"] = str(_tmp / "sandbox-provider.sqlite3")
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
@@ -105,8 +106,13 @@ async def clean_db(database: str) -> AsyncIterator[None]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def app(database: str) -> AsyncIterator[object]:
-    application = create_app(get_settings(), own_services=False)
+async def app(database: str, tmp_path: Path) -> AsyncIterator[object]:
+    # A fresh sandbox provider (its own SQLite file) for every test, like the platform's
+    # database, which clean_db empties before each test.
+    settings = get_settings().model_copy(
+        update={"sandbox_database": str(tmp_path / "sandbox-provider.sqlite3")}
+    )
+    application = create_app(settings, own_services=False)
     async with application.router.lifespan_context(application):
         yield application
 

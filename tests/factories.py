@@ -15,6 +15,17 @@ PASSWORD = "Secret123"
 _phones = itertools.count(1)
 
 
+_id_serials = itertools.count(1)
+
+
+def new_id_number() -> str:
+    """A fresh resident ID number with a valid check character (generated, not real)."""
+    body = f"110101199001{next(_id_serials):05d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(body, weights, strict=True))
+    return body + "10X98765432"[total % 11]
+
+
 def new_phone() -> str:
     """A fresh, valid mainland mobile number (generated, never a real person's)."""
     return f"1770000{next(_phones):04d}"

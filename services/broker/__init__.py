@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from services.settings import Settings
@@ -109,7 +109,9 @@ class RedisBroker:
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.unsubscribe()
-            await pubsub.aclose()
+            # redis-py leaves PubSub.aclose unannotated: give the call its real signature.
+            aclose: Callable[[], Awaitable[None]] = pubsub.aclose
+            await aclose()
 
     async def version(self, name: str) -> int:
         value = await self._redis.get(f"{self._prefix}version:{name}")

@@ -1,0 +1,48 @@
+"""Root fields: the member's money at the provider (M1.3, M1.4, M1.11, M4.1-M4.4, M4.8)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import accounts as r
+from schema.directives import auth
+from schema.types import accounts as t
+from services.permissions import Permission
+
+
+@strawberry.type
+class AccountsQuery:
+    my_account: t.MyAccount = strawberry.field(
+        resolver=r.my_account,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Your balances (available, frozen, pending), custody account and cards.",
+    )
+
+
+@strawberry.type
+class AccountsMutation:
+    open_account: t.OpenAccountResult = strawberry.mutation(
+        resolver=r.open_account,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Open your virtual account at the payment provider (real name).",
+    )
+    bind_bank_card: t.BindBankCardResult = strawberry.mutation(
+        resolver=r.bind_bank_card,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Bind a bank card in your name; the provider verifies the holder.",
+    )
+    deposit: t.DepositResult = strawberry.mutation(
+        resolver=r.deposit,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Put money in through the bank gateway, a POS terminal or auto-debit.",
+    )
+    withdraw: t.WithdrawResult = strawberry.mutation(
+        resolver=r.withdraw,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Ask to withdraw to a bound card; returns an operation to confirm by SMS.",
+    )
+    confirm_operation: t.ConfirmOperationResult = strawberry.mutation(
+        resolver=r.confirm_operation,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Carry out a pending operation with the SMS code bound to it.",
+    )

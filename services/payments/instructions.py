@@ -1,0 +1,277 @@
+"""Payment instructions: every movement at the provider, as an outbox.
+
+An instruction is written in the same transaction as its journal (PENDING), sent after
+commit, and moves PENDING → SENT (accepted, outcome to follow) → SUCCEEDED / FAILED, or
+→ UNKNOWN when the provider did not answer. No database lock is held while the provider
+is called: an instruction is claimed in a short transaction (attempts and the next
+attempt time are bumped, so a crashed sender's claim simply expires), the call is made,
+and the outcome is applied in a new transaction. Retries reuse the request id, so the
+provider does each movement once. An UNKNOWN instruction is first looked up with
+`query`; the provider's answer decides. Outcomes arrive from the call itself, from
+signed callbacks or from queries, in any order and any number of times: the first
+final outcome wins and runs the business handler exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+from tortoise.transactions import in_transaction
+
+from models.payments import InstructionStatus, PaymentInstruction
+from services.clock import system_now
+from services.payments.gateway import get_provider
+from services.payments.provider import (
+    DepositChannel,
+    ProviderRejectedError,
+    ProviderResult,
+    ProviderStatus,
+    ProviderUnavailableError,
+    TransactionKind,
+    WithdrawSpeed,
+)
+
+logger = logging.getLogger(__name__)
+
+FINAL = {InstructionStatus.SUCCEEDED, InstructionStatus.FAILED}
+MAX_ATTEMPTS = 12
+_wake = asyncio.Event()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: ProviderStatus
+    provider_ref: str = ""
+    reason: str = ""
+    extra: dict[str, Any] | None = None
+
+
+# business_ref prefix ("deposit", "withdrawal", ...) → handler run once, in the
+# transaction that records the final outcome.
+Handler = Callable[[PaymentInstruction, Outcome], Awaitable[None]]
+_handlers: dict[str, Handler] = {}
+
+
+def on_outcome(prefix: str) -> Callable[[Handler], Handler]:
+    def decorator(handler: Handler) -> Handler:
+        _handlers[prefix] = handler
+        return handler
+
+    return decorator
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s ... capped at 5 minutes: twelve attempts span about half an hour."""
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0), 300))
+
+
+async def create(
+    *, kind: TransactionKind, business_ref: str, amount: int = 0, params: dict[str, Any]
+) -> PaymentInstruction:
+    """Write an instruction in the caller's transaction; call `wake()` after commit."""
+    return await PaymentInstruction.create(
+        request_id=uuid.uuid4().hex,
+        kind=str(kind),
+        amount=amount,
+        params=params,
+        business_ref=business_ref,
+        next_attempt_at=system_now(),
+    )
+
+
+def wake() -> None:
+    _wake.set()
+
+
+async def _claim(instruction_id: int) -> PaymentInstruction | None:
+    now = system_now()
+    async with in_transaction():
+        instruction = (
+            await PaymentInstruction.filter(
+                id=instruction_id,
+                status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
+                next_attempt_at__lte=now,
+            )
+            .select_for_update(skip_locked=True)
+            .first()
+        )
+        if instruction is None:
+            return None
+        instruction.attempts += 1
+        # The claim lasts until the next attempt time: if this process dies mid-call,
+        # another picks the instruction up then, with the same request id.
+        instruction.next_attempt_at = now + backoff(instruction.attempts)
+        await instruction.save(update_fields=["attempts", "next_attempt_at"])
+    return instruction
+
+
+async def _call(instruction: PaymentInstruction) -> ProviderResult:
+    provider = get_provider()
+    p = instruction.params
+    request_id = instruction.request_id
+    kind = TransactionKind(instruction.kind)
+    if instruction.status == InstructionStatus.UNKNOWN:
+        known = await provider.query(request_id=request_id)
+        if known is not None:
+            return known
+    if kind == TransactionKind.OPEN_ACCOUNT:
+        return await provider.open_account(
+            request_id=request_id, member_ref=p["member_ref"], real_name=p["real_name"]
+        )
+    if kind == TransactionKind.BIND_CARD:
+        return await provider.bind_card(
+            request_id=request_id,
+            account_id=p["account_id"],
+            card_number=p["card_number"],
+            holder_name=p["holder_name"],
+            holder_id_number=p["holder_id_number"],
+            phone=p["phone"],
+        )
+    if kind == TransactionKind.DEPOSIT:
+        return await provider.deposit(
+            request_id=request_id,
+            account_id=p["account_id"],
+            amount_fen=instruction.amount,
+            channel=DepositChannel(p["channel"]),
+            card_id=p.get("card_id"),
+        )
+    if kind == TransactionKind.WITHDRAW:
+        return await provider.withdraw(
+            request_id=request_id,
+            account_id=p["account_id"],
+            card_id=p["card_id"],
+            amount_fen=instruction.amount,
+            speed=WithdrawSpeed(p["speed"]),
+        )
+    if kind == TransactionKind.FREEZE:
+        return await provider.freeze(
+            request_id=request_id, account_id=p["account_id"], amount_fen=instruction.amount
+        )
+    if kind == TransactionKind.UNFREEZE:
+        return await provider.unfreeze(
+            request_id=request_id, account_id=p["account_id"], amount_fen=instruction.amount
+        )
+    if kind == TransactionKind.TRANSFER:
+        return await provider.transfer(
+            request_id=request_id,
+            from_account_id=p["from_account_id"],
+            to_account_id=p["to_account_id"],
+            amount_fen=instruction.amount,
+            from_frozen=bool(p.get("from_frozen")),
+        )
+    raise ValueError(f"unknown instruction kind {kind}")
+
+
+async def send(instruction_id: int) -> InstructionStatus | None:
+    """Send one due instruction (or do nothing if it is not due or already claimed)."""
+    instruction = await _claim(instruction_id)
+    if instruction is None:
+        return None
+    try:
+        result = await _call(instruction)
+    except ProviderUnavailableError as error:
+        await _mark_unknown(instruction, str(error) or "provider unavailable")
+        return InstructionStatus.UNKNOWN
+    except ProviderRejectedError as error:
+        logger.error("provider rejected instruction %s: %s", instruction.request_id, error)
+        result = ProviderResult(
+            request_id=instruction.request_id,
+            kind=TransactionKind(instruction.kind),
+            status=ProviderStatus.FAILED,
+            reason=f"rejected: {error}"[:255],
+        )
+    return await apply(
+        instruction.request_id,
+        Outcome(result.status, result.provider_ref, result.reason, dict(result.extra)),
+    )
+
+
+async def _mark_unknown(instruction: PaymentInstruction, error: str) -> None:
+    await PaymentInstruction.filter(
+        id=instruction.id, status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN]
+    ).update(status=InstructionStatus.UNKNOWN, last_error=error[:255])
+
+
+async def apply(request_id: str, outcome: Outcome) -> InstructionStatus | None:
+    """Record what the provider said about `request_id`; run the handler on the first
+    final outcome. Later or repeated outcomes change nothing. Returns the new status."""
+    async with in_transaction():
+        instruction = (
+            await PaymentInstruction.filter(request_id=request_id).select_for_update().first()
+        )
+        if instruction is None:
+            logger.warning("outcome for unknown instruction %s", request_id)
+            return None
+        if instruction.status in FINAL:
+            return instruction.status
+        if outcome.status == ProviderStatus.PENDING:
+            instruction.status = InstructionStatus.SENT
+            instruction.provider_ref = outcome.provider_ref or instruction.provider_ref
+            instruction.result = outcome.extra or {}
+            await instruction.save(update_fields=["status", "provider_ref", "result"])
+            return instruction.status
+        instruction.status = (
+            InstructionStatus.SUCCEEDED
+            if outcome.status == ProviderStatus.SUCCEEDED
+            else InstructionStatus.FAILED
+        )
+        instruction.provider_ref = outcome.provider_ref or instruction.provider_ref
+        instruction.last_error = outcome.reason[:255]
+        instruction.result = {**(instruction.result or {}), **(outcome.extra or {})}
+        instruction.resolved_at = system_now()
+        await instruction.save(
+            update_fields=["status", "provider_ref", "last_error", "result", "resolved_at"]
+        )
+        handler = _handlers.get(instruction.business_ref.split(":", 1)[0])
+        if handler is not None:
+            await handler(instruction, outcome)
+    return instruction.status
+
+
+async def send_due(limit: int = 50) -> int:
+    """Send every instruction whose time has come; returns how many were tried."""
+    due = cast(
+        list[int],
+        await PaymentInstruction.filter(
+            status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
+            next_attempt_at__lte=system_now(),
+            attempts__lt=MAX_ATTEMPTS,
+        )
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", flat=True),
+    )
+    for instruction_id in due:
+        try:
+            await send(instruction_id)
+        except Exception:
+            logger.exception("sending instruction %s failed", instruction_id)
+    return len(due)
+
+
+async def run_dispatcher(stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+    """Send due instructions until `stop`: at once when woken, else every poll."""
+    while not stop.is_set():
+        try:
+            await send_due()
+        except Exception:
+            logger.exception("instruction dispatcher pass failed")
+        _wake.clear()
+        waiters = {asyncio.ensure_future(_wake.wait()), asyncio.ensure_future(stop.wait())}
+        _done, pending = await asyncio.wait(
+            waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+
+
+async def pending_count() -> int:
+    return await PaymentInstruction.filter(
+        status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN, InstructionStatus.SENT]
+    ).count()

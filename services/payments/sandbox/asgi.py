@@ -1,0 +1,551 @@
+"""The sandbox provider's HTTP API: JSON over HTTP, as a plain ASGI application.
+
+It is written against the ASGI interface itself, not Starlette: it lives under
+`services/`, and the import contract "the business never imports the web stack" keeps
+starlette out of that package. uvicorn serves it standalone (`python -m app sandbox`);
+`httpx.ASGITransport` reaches it in-process (embedded mode) over the same protocol.
+
+Platform endpoints (/v1/...) must be signed: `X-LB-Timestamp` (unix seconds) and
+`X-LB-Signature` = hex HMAC-SHA256(api_secret, f"{timestamp}.{METHOD}.{path}.{body}"),
+where path is the raw request path with its query string; wrong or older (or newer)
+than 300 s -> 401. They are subject to the injected faults. The /sandbox/... endpoints
+play the outside world (bank, settlement, fault switchboard): unsigned, no faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+import httpx
+
+from services.payments.provider import ProviderResult
+from services.payments.sandbox.core import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Deliver,
+    InvalidRequestError,
+    NotFoundError,
+    NowFn,
+    RequestConflictError,
+    Sandbox,
+    StateConflictError,
+    TodayFn,
+)
+from services.payments.sandbox.faults import FaultConfig, FaultConfigError
+from services.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+REQUEST_MAX_AGE_SECONDS = 300
+MAX_BODY_BYTES = 1_000_000
+
+
+def sign_request(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
+    """hex HMAC-SHA256(secret, f"{timestamp}.{method}.{path}.{body}")."""
+    message = f"{timestamp}.{method}.{path}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # raw path and query string, exactly as signed
+    params: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object ({} when empty); InvalidRequestError otherwise."""
+        if not self.body:
+            return {}
+        try:
+            data = json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InvalidRequestError("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidRequestError("the body must be a JSON object")
+        return data
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> Response:
+        return cls(status, json.dumps(data, separators=(",", ":")).encode())
+
+    @classmethod
+    def error(cls, status: int, message: str) -> Response:
+        return cls.json({"error": message}, status)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    platform: bool  # signed and subject to faults
+
+
+def result_json(result: ProviderResult) -> dict[str, Any]:
+    return {
+        "request_id": result.request_id,
+        "kind": result.kind.value,
+        "status": result.status.value,
+        "amount_fen": result.amount_fen,
+        "provider_ref": result.provider_ref,
+        "reason": result.reason,
+        "extra": result.extra,
+    }
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    if name not in body:
+        raise InvalidRequestError(f"{name} is required")
+    return body[name]
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequestError("day must be YYYY-MM-DD") from None
+
+
+class HttpCallbackDeliverer:
+    """Standalone delivery: POST each callback to the platform; non-2xx is a failure."""
+
+    def __init__(self, url: str, *, timeout_seconds: float) -> None:
+        self.url = url
+        self._client = httpx.AsyncClient(timeout=timeout_seconds)
+
+    async def __call__(self, body: bytes, headers: dict[str, str]) -> None:
+        response = await self._client.post(self.url, content=body, headers=headers)
+        response.raise_for_status()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class SandboxApp:
+    """The ASGI application. `sandbox` is the provider itself (for tests and embedded
+    mode). Under uvicorn the ASGI lifespan starts and stops it; in embedded mode
+    (ASGITransport sends no lifespan events) call `start()` and `aclose()` yourself.
+    A request arriving before `start()` starts it anyway, but only `aclose()` closes."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        api_secret: str,
+        request_max_age_seconds: int = REQUEST_MAX_AGE_SECONDS,
+        redelivery_interval_seconds: float = 5.0,
+        deliverer: HttpCallbackDeliverer | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self._api_secret = api_secret
+        self._max_age = request_max_age_seconds
+        self._redelivery_interval = redelivery_interval_seconds
+        self._deliverer = deliverer
+        self._redelivery: asyncio.Task[None] | None = None
+        self.routes = self._routes()
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def start(self, *, redelivery_loop: bool = False) -> None:
+        """Open the sandbox; with `redelivery_loop`, retry undelivered callbacks every
+        `redelivery_interval_seconds` until `aclose()`."""
+        await self.sandbox.start()
+        if redelivery_loop and self._redelivery is None:
+            self._redelivery = asyncio.create_task(self._redeliver_forever())
+
+    async def aclose(self) -> None:
+        if self._redelivery is not None:
+            self._redelivery.cancel()
+            try:
+                await self._redelivery
+            except asyncio.CancelledError:
+                pass
+            self._redelivery = None
+        await self.sandbox.aclose()
+        if self._deliverer is not None:
+            await self._deliverer.aclose()
+
+    async def _redeliver_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._redelivery_interval)
+            try:
+                await self.sandbox.redeliver_pending()
+            except Exception:
+                # The loop must outlive one bad round (platform down, disk hiccup).
+                logger.exception("sandbox callback redelivery failed")
+
+    # -- ASGI --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            response = await self._handle(scope, receive)
+            headers = [
+                (b"content-type", response.content_type.encode()),
+                (b"content-length", str(len(response.body)).encode()),
+                *((name.encode(), value.encode()) for name, value in response.headers.items()),
+            ]
+            start = {"type": "http.response.start", "status": response.status, "headers": headers}
+            await send(start)
+            await send({"type": "http.response.body", "body": response.body})
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start(redelivery_loop=True)
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, scope: Scope, receive: Receive) -> Response:
+        body = await _read_body(receive)
+        if body is None:
+            return Response.error(413, "the body is too large")
+        path: str = scope["path"]
+        route, params, allowed = self._match(scope["method"], path)
+        if route is None:
+            if allowed:
+                return Response.error(405, f"allowed: {', '.join(sorted(allowed))}")
+            return Response.error(404, "no such endpoint")
+        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
+        if scope.get("query_string"):
+            raw_path += "?" + scope["query_string"].decode("latin-1")
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        request = Request(scope["method"], raw_path, params, headers, body)
+        await self.start()
+        if route.platform:
+            problem = self._signature_problem(request)
+            if problem:
+                return Response.error(401, problem)
+            return await self._platform_call(route, request)
+        return await self._run(route, request)
+
+    async def _platform_call(self, route: Route, request: Request) -> Response:
+        faults = self.sandbox.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if self.sandbox.roll(faults.error_rate):
+            return Response.error(503, "injected fault: provider unavailable")
+        # The work runs in its own task, shielded: a client that gives up (its timeout
+        # cancels this coroutine in embedded mode) does not undo it, as with a real
+        # server that has already started processing.
+        response = await asyncio.shield(self.sandbox.spawn(self._run(route, request)))
+        if response.status < 500 and self.sandbox.roll(faults.timeout_rate):
+            if faults.timeout_hang_seconds:
+                await asyncio.sleep(faults.timeout_hang_seconds)
+            return Response.error(504, "injected fault: the answer was lost")
+        return response
+
+    async def _run(self, route: Route, request: Request) -> Response:
+        try:
+            return await route.handler(request)
+        except (InvalidRequestError, FaultConfigError) as exc:
+            return Response.error(400, str(exc))
+        except NotFoundError as exc:
+            return Response.error(404, str(exc))
+        except (RequestConflictError, StateConflictError) as exc:
+            return Response.error(409, str(exc))
+        except Exception:
+            logger.exception("sandbox request %s %s failed", request.method, request.path)
+            return Response.error(500, "internal error")
+
+    def _signature_problem(self, request: Request) -> str:
+        timestamp = request.headers.get(TIMESTAMP_HEADER.lower(), "")
+        signature = request.headers.get(SIGNATURE_HEADER.lower(), "")
+        if not timestamp or not signature:
+            return "missing signature headers"
+        expected = sign_request(
+            self._api_secret, timestamp, request.method, request.path, request.body
+        )
+        if not hmac.compare_digest(expected.encode(), signature.encode("latin-1")):
+            return "bad signature"
+        try:
+            age = time.time() - int(timestamp)
+        except ValueError:
+            return "bad timestamp"
+        # Both directions: a timestamp far in the future would stay "fresh" for a replay.
+        if abs(age) > self._max_age:
+            return "stale timestamp"
+        return ""
+
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], set[str]]:
+        allowed: set[str] = set()
+        for route in self.routes:
+            found = route.pattern.fullmatch(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route, found.groupdict(), allowed
+            allowed.add(route.method)
+        return None, {}, allowed
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    def _routes(self) -> list[Route]:
+        def route(method: str, path: str, handler: Handler, *, platform: bool) -> Route:
+            pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+            return Route(method, re.compile(pattern), handler, platform)
+
+        return [
+            route("POST", "/v1/accounts", self._open_account, platform=True),
+            route("GET", "/v1/accounts/{account_id}", self._account, platform=True),
+            route("POST", "/v1/cards", self._bind_card, platform=True),
+            route("POST", "/v1/deposits", self._deposit, platform=True),
+            route("POST", "/v1/withdrawals", self._withdraw, platform=True),
+            route("POST", "/v1/freezes", self._freeze, platform=True),
+            route("POST", "/v1/unfreezes", self._unfreeze, platform=True),
+            route("POST", "/v1/transfers", self._transfer, platform=True),
+            route("GET", "/v1/transactions/{request_id}", self._query, platform=True),
+            route("GET", "/v1/statements/{day}", self._statement, platform=True),
+            route("GET", "/v1/balances", self._balances, platform=True),
+            route("GET", "/sandbox/bank/pay/{request_id}", self._bank_page, platform=False),
+            route("POST", "/sandbox/bank/pay/{request_id}", self._bank_pay, platform=False),
+            route("POST", "/sandbox/bank/reject/{request_id}", self._bank_reject, platform=False),
+            route("POST", "/sandbox/settle", self._settle, platform=False),
+            route("GET", "/sandbox/faults", self._get_faults, platform=False),
+            route("POST", "/sandbox/faults", self._set_faults, platform=False),
+            route("GET", "/sandbox/callbacks", self._callbacks, platform=False),
+            route("POST", "/sandbox/callbacks/flush", self._flush, platform=False),
+        ]
+
+    async def _open_account(self, request: Request) -> Response:
+        body = request.json()
+        result = await self.sandbox.open_account(
+            request_id=_field(body, "request_id"),
+            member_ref=_field(body, "member_ref"),
+            real_name=_field(body, "real_name"),
+        )
+        return Response.json(result_json(result))
+
+    async def _bind_card(self, request: Request) -> Response:
+        body = request.json()
+        result = await self.sandbox.bind_card(
+            request_id=_field(body, "request_id"),
+            account_id=_field(body, "account_id"),
+            card_number=_field(body, "card_number"),
+            holder_name=_field(body, "holder_name"),
+            holder_id_number=_field(body, "holder_id_number"),
+            phone=_field(body, "phone"),
+        )
+        return Response.json(result_json(result))
+
+    async def _deposit(self, request: Request) -> Response:
+        body = request.json()
+        result = await self.sandbox.deposit(
+            request_id=_field(body, "request_id"),
+            account_id=_field(body, "account_id"),
+            amount_fen=_field(body, "amount_fen"),
+            channel=_field(body, "channel"),
+            card_id=body.get("card_id"),
+        )
+        return Response.json(result_json(result))
+
+    async def _withdraw(self, request: Request) -> Response:
+        body = request.json()
+        result = await self.sandbox.withdraw(
+            request_id=_field(body, "request_id"),
+            account_id=_field(body, "account_id"),
+            card_id=_field(body, "card_id"),
+            amount_fen=_field(body, "amount_fen"),
+            speed=_field(body, "speed"),
+        )
+        return Response.json(result_json(result))
+
+    async def _freeze(self, request: Request) -> Response:
+        body = request.json()
+        result = await self.sandbox.freeze(
+            request_id=_field(body, "request_id"),
+            account_id=_field(body, "account_id"),
+            amount_fen=_field(body, "amount_fen"),
+        )
+        return Response.json(result_json(result))
+
+    async def _unfreeze(self, request: Request) -> Response:
+        body = request.json()
+        result = await self.sandbox.unfreeze(
+            request_id=_field(body, "request_id"),
+            account_id=_field(body, "account_id"),
+            amount_fen=_field(body, "amount_fen"),
+        )
+        return Response.json(result_json(result))
+
+    async def _transfer(self, request: Request) -> Response:
+        body = request.json()
+        result = await self.sandbox.transfer(
+            request_id=_field(body, "request_id"),
+            from_account_id=_field(body, "from_account_id"),
+            to_account_id=_field(body, "to_account_id"),
+            amount_fen=_field(body, "amount_fen"),
+            from_frozen=body.get("from_frozen", False),
+        )
+        return Response.json(result_json(result))
+
+    async def _query(self, request: Request) -> Response:
+        result = await self.sandbox.query(request_id=request.params["request_id"])
+        if result is None:
+            return Response.error(404, "no such request")
+        return Response.json(result_json(result))
+
+    async def _statement(self, request: Request) -> Response:
+        text = await self.sandbox.statement_csv(_day(request.params["day"]))
+        return Response(200, text.encode(), "text/csv; charset=utf-8")
+
+    async def _balances(self, _request: Request) -> Response:
+        balances = await self.sandbox.balances()
+        return Response.json({"accounts": [asdict(balance) for balance in balances]})
+
+    async def _account(self, request: Request) -> Response:
+        balance = await self.sandbox.balance(request.params["account_id"])
+        if balance is None:
+            return Response.error(404, "no such account")
+        return Response.json(asdict(balance))
+
+    async def _bank_page(self, request: Request) -> Response:
+        result = await self.sandbox.query(request_id=request.params["request_id"])
+        if result is None:
+            return Response.error(404, "no such payment")
+        page = result_json(result)
+        page["how"] = "POST this URL to pay; POST /sandbox/bank/reject/{request_id} to refuse"
+        return Response.json(page)
+
+    async def _bank_pay(self, request: Request) -> Response:
+        result = await self.sandbox.bank_pay(request.params["request_id"])
+        return Response.json(result_json(result))
+
+    async def _bank_reject(self, request: Request) -> Response:
+        reason = request.json().get("reason", "")
+        if not isinstance(reason, str):
+            raise InvalidRequestError("reason must be a string")
+        result = await self.sandbox.bank_reject(request.params["request_id"], reason)
+        return Response.json(result_json(result))
+
+    async def _settle(self, request: Request) -> Response:
+        day = request.json().get("day")
+        if day is not None and not isinstance(day, str):
+            raise InvalidRequestError("day must be YYYY-MM-DD")
+        settled = await self.sandbox.settle(_day(day) if day else None)
+        return Response.json({"settled": [result_json(result) for result in settled]})
+
+    async def _get_faults(self, _request: Request) -> Response:
+        return Response.json(self.sandbox.faults.to_json())
+
+    async def _set_faults(self, request: Request) -> Response:
+        body = request.json()
+        seed = body.pop("seed", None)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InvalidRequestError("seed must be an integer")
+        await self.sandbox.set_faults(FaultConfig.from_json(body), seed=seed)
+        return Response.json(self.sandbox.faults.to_json())
+
+    async def _callbacks(self, _request: Request) -> Response:
+        records = await self.sandbox.callbacks()
+        return Response.json({"callbacks": [asdict(record) for record in records]})
+
+    async def _flush(self, _request: Request) -> Response:
+        return Response.json({"delivered": await self.sandbox.redeliver_pending()})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body; None when it exceeds MAX_BODY_BYTES."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def create_sandbox_app(
+    settings: Settings | None = None,
+    *,
+    database: str | None = None,
+    deliver: Deliver | None = None,
+    today: TodayFn | None = None,
+    now: NowFn | None = None,
+    faults: FaultConfig | None = None,
+    seed: int = 0,
+    api_secret: str | None = None,
+    webhook_secret: str | None = None,
+    public_url: str = "http://127.0.0.1:8100",
+    request_max_age_seconds: int = REQUEST_MAX_AGE_SECONDS,
+    redelivery_interval_seconds: float = 5.0,
+) -> SandboxApp:
+    """The sandbox provider as an ASGI app. Defaults come from `settings`: the SQLite
+    file SANDBOX_DATABASE, PROVIDER_API_SECRET for requests, WEBHOOK_SECRET for
+    callbacks, which are POSTed to PLATFORM_CALLBACK_URL unless `deliver` is given.
+    `today` is the business day (default: the real UTC date), `now` the time stamped on
+    records (default: real UTC time). With no arguments it is the standalone server
+    (`uvicorn --factory services.payments.sandbox:create_sandbox_app`)."""
+    settings = settings or get_settings()
+    deliverer: HttpCallbackDeliverer | None = None
+    if deliver is None:
+        deliverer = HttpCallbackDeliverer(
+            settings.platform_callback_url, timeout_seconds=settings.provider_timeout_seconds
+        )
+        deliver = deliverer
+    sandbox = Sandbox(
+        database=database or settings.sandbox_database,
+        webhook_secret=webhook_secret or settings.webhook_secret,
+        deliver=deliver,
+        today=today,
+        now=now,
+        faults=faults,
+        seed=seed,
+        public_url=public_url,
+    )
+    return SandboxApp(
+        sandbox,
+        api_secret=api_secret or settings.provider_api_secret,
+        request_max_age_seconds=request_max_age_seconds,
+        redelivery_interval_seconds=redelivery_interval_seconds,
+        deliverer=deliverer,
+    )
