@@ -67,6 +67,8 @@ async def worker() -> None:
     from services.broker import make_broker, set_broker
     from services.db import tortoise_config
     from services.logs import configure_logging
+    from services.payments.gateway import set_provider
+    from services.payments.http_provider import HttpPaymentProvider
 
     settings = get_settings()
     configure_logging(settings)
@@ -74,6 +76,14 @@ async def worker() -> None:
     broker = make_broker(settings)
     await broker.start()
     set_broker(broker)
+    # The daily reconciliation asks the provider: reachable over HTTP only (an embedded
+    # sandbox lives inside an API process, which then runs the jobs itself).
+    provider = (
+        HttpPaymentProvider(base_url=settings.provider_url, settings=settings)
+        if settings.provider_url
+        else None
+    )
+    set_provider(provider)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -83,6 +93,9 @@ async def worker() -> None:
             jobs.run_loop(stop), outbox.run_dispatcher(stop, settings.outbox_poll_seconds)
         )
     finally:
+        set_provider(None)
+        if provider is not None:
+            await provider.aclose()
         await broker.stop()
         await Tortoise.close_connections()
 

@@ -7,4 +7,5 @@ MODEL_MODULES = [
     "models.system",
     "models.ledger",
     "models.payments",
+    "models.finance",
 ]

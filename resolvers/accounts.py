@@ -6,9 +6,11 @@ import strawberry
 from strawberry.types import Info
 
 from models.payments import BankCard, Deposit, ProviderAccount, Withdrawal
+from schema.errors import BadUserInputError
+from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
 from schema.scalars import Money
 from schema.types import accounts as t
-from services import accounts
+from services import accounts, statements
 from services.errors import DomainError, NotFoundError
 from services.payments.provider import DepositChannel, WithdrawSpeed
 
@@ -153,3 +155,59 @@ async def confirm_operation(info: Info, input: t.ConfirmOperationInput) -> t.Con
         operation_id=strawberry.ID(str(done.operation.id)),
         withdrawal=_withdrawal(done.withdrawal) if done.withdrawal else None,
     )
+
+
+def _filter(where: t.TransactionFilterInput | None) -> statements.TransactionFilter:
+    if where is None:
+        return statements.TransactionFilter()
+    return statements.TransactionFilter(
+        kinds=tuple(where.kinds or ()), date_from=where.date_from, date_to=where.date_to
+    )
+
+
+def _transaction(row: statements.Movement) -> t.TransactionType:
+    return t.TransactionType(
+        id=strawberry.ID(str(row.id)),
+        kind=row.kind,
+        account=t.BalanceKind(row.account),
+        amount=Money(row.amount),
+        balance_after=Money(row.balance_after),
+        memo=row.memo,
+        created_at=row.created_at,
+    )
+
+
+async def my_transactions(
+    info: Info,
+    filter: t.TransactionFilterInput | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> Connection[t.TransactionType]:
+    size = clamp_first(first)
+    try:
+        before = decode_cursor(after)
+        page = await statements.list_movements(
+            actor=await info.context.get_actor(),
+            where=_filter(filter),
+            first=size + 1,
+            before_id=before,
+        )
+    except (ValueError, DomainError) as error:
+        raise BadUserInputError(str(error), field="filter") from error
+    return build_connection(
+        page.rows,
+        first=size,
+        total=page.total,
+        has_previous=after is not None,
+        key=lambda row: row.id,
+        node=_transaction,
+    )
+
+
+async def my_transactions_csv(info: Info, filter: t.TransactionFilterInput | None = None) -> str:
+    try:
+        return await statements.export_csv(
+            actor=await info.context.get_actor(), where=_filter(filter)
+        )
+    except DomainError as error:
+        raise BadUserInputError(error.message, field=error.field) from error

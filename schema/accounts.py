@@ -6,6 +6,7 @@ import strawberry
 
 from resolvers import accounts as r
 from schema.directives import auth
+from schema.pagination import Connection
 from schema.types import accounts as t
 from services.permissions import Permission
 
@@ -16,6 +17,17 @@ class AccountsQuery:
         resolver=r.my_account,
         extensions=auth(Permission.ACCOUNT_USE),
         description="Your balances (available, frozen, pending), custody account and cards.",
+    )
+
+    my_transactions: Connection[t.TransactionType] = strawberry.field(
+        resolver=r.my_transactions,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Every movement of your money, newest first, with running balances.",
+    )
+    my_transactions_csv: str = strawberry.field(
+        resolver=r.my_transactions_csv,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="The same movements as CSV (up to 10,000 rows, amounts in yuan).",
     )
 
 

@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from schema.access import AccessMutation, AccessQuery
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.extensions import schema_extensions
+from schema.finance import FinanceMutation, FinanceQuery
 from schema.members import MembersMutation, MembersQuery
 from schema.scalars import SCALAR_MAP
 from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
@@ -26,8 +27,8 @@ class LendBridgeSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    queries: list[type] = [MembersQuery, AccessQuery, AccountsQuery, SystemQuery]
-    mutations: list[type] = [MembersMutation, AccessMutation, AccountsMutation]
+    queries: list[type] = [MembersQuery, AccessQuery, AccountsQuery, FinanceQuery, SystemQuery]
+    mutations: list[type] = [MembersMutation, AccessMutation, AccountsMutation, FinanceMutation]
     if settings.dev_tools_enabled:
         queries.append(DevQuery)
         mutations.append(DevMutation)

@@ -39,6 +39,9 @@ from services.money import format_money, format_rate, parse_money, parse_rate
 Money = NewType("Money", int)
 """An amount in fen (int) in Python; a decimal string of yuan with two places on the wire."""
 
+SignedMoney = NewType("SignedMoney", int)
+"""An amount in fen that may be negative (ledger entries); on the wire like Money."""
+
 Rate = NewType("Rate", Decimal)
 """An annual rate as a fraction (Decimal) in Python; a string with four places on the wire."""
 
@@ -64,6 +67,16 @@ def parse_money_value(value: Any) -> int:
         raise _refuse('Money must be a string with two decimal places, like "1234.56".')
     try:
         return parse_money(value)
+    except InvalidInputError as error:
+        raise _refuse(error.message) from error
+
+
+def parse_signed_money_value(value: Any) -> int:
+    """Like `parse_money_value`, but a leading "-" is accepted ("-12.50")."""
+    if not isinstance(value, str):
+        raise _refuse('SignedMoney must be a string with two decimal places, like "-1234.56".')
+    try:
+        return parse_money(value, allow_negative=True)
     except InvalidInputError as error:
         raise _refuse(error.message) from error
 
@@ -99,6 +112,17 @@ MONEY: ScalarDefinition = strawberry.scalar(
     parse_value=parse_money_value,
 )
 
+SIGNED_MONEY: ScalarDefinition = strawberry.scalar(
+    name="SignedMoney",
+    description=(
+        "A signed amount of money in CNY yuan (a ledger entry: negative takes money from "
+        'the account, positive adds to it), as a decimal string: "-1234.56", "0.05". The '
+        'same rules as Money, except that a leading "-" is allowed.'
+    ),
+    serialize=serialize_money,
+    parse_value=parse_signed_money_value,
+)
+
 RATE: ScalarDefinition = strawberry.scalar(
     name="Rate",
     description=(
@@ -112,4 +136,8 @@ RATE: ScalarDefinition = strawberry.scalar(
 )
 
 #: Pass as `StrawberryConfig(scalar_map=SCALAR_MAP)` so `Money` / `Rate` annotations work.
-SCALAR_MAP: dict[object, ScalarDefinition] = {Money: MONEY, Rate: RATE}
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    Money: MONEY,
+    SignedMoney: SIGNED_MONEY,
+    Rate: RATE,
+}

@@ -280,7 +280,7 @@ async def deposit(
     user_id: int = actor.user_id
     validate_amount(amount)
 
-    async def execute() -> dict[str, Any]:
+    async def execute(claim: idempotency.Claim) -> dict[str, Any]:
         account = await _member_account(user_id)
         params: dict[str, Any] = {
             "account_id": account.provider_account_id,
@@ -301,6 +301,7 @@ async def deposit(
                 params=params,
             )
             await Deposit.filter(id=row.id).update(request_id=instruction.request_id)
+            await claim.complete({"deposit_id": row.id})
         await _send_now(instruction.id)
         sent = await PaymentInstruction.get(id=instruction.id)
         pay_url = str((sent.result or {}).get("pay_url", ""))
@@ -380,7 +381,7 @@ async def withdraw(
     validate_amount(amount)
     fee = withdraw_fee(speed)
 
-    async def execute() -> dict[str, Any]:
+    async def execute(claim: idempotency.Claim) -> dict[str, Any]:
         await _member_account(user_id)
         card = await _bound_card(user_id, card_id)
         if await ledger.balance(ledger.available(user_id)) < amount + fee:
@@ -409,6 +410,7 @@ async def withdraw(
                 expires_at=system_now()
                 + timedelta(minutes=get_settings().operation_confirm_minutes),
             )
+            await claim.complete({"operation_id": str(operation.id)})
         await sms_codes.issue(
             phone=decrypt_pii(user.phone_cipher),
             purpose=SmsPurpose.CONFIRM_OPERATION,
@@ -481,6 +483,12 @@ async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Co
     if operation.kind == "WITHDRAW":
         withdrawal = await _execute_withdrawal(operation)
         return Confirmed(await PendingOperation.get(id=operation.id), withdrawal)
+    if operation.kind == "ADJUSTMENT_CONSENT":
+        # The member agrees to a finance correction (services/adjustments.py); nothing moves.
+        await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
+            status="CONFIRMED"
+        )
+        return Confirmed(await PendingOperation.get(id=operation.id), None)
     raise DomainError(f"Unknown operation kind {operation.kind}", code="OPERATION_CLOSED")
 
 

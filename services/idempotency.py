@@ -5,9 +5,12 @@ the first answer back (success or typed failure) and changes nothing; the same k
 different input is refused (IDEMPOTENCY_KEY_REUSED); a replay while the first is still
 running gets IN_PROGRESS. The key is scoped to the member.
 
-The record is committed IN_PROGRESS before the work runs, and the work commits in its
-own transaction. If a process dies in between, the work rolled back with it, so a
-record left IN_PROGRESS longer than `STALE_AFTER` is taken over by the next replay.
+The record is committed IN_PROGRESS before the work runs. The work marks it DONE with
+its answer inside its own business transaction (`Claim.complete`), so the answer and
+the work commit together: a process that dies after that commit leaves a DONE record,
+and a replay gets the first answer instead of doing the work twice. A record still
+IN_PROGRESS means the work never committed, so one older than `STALE_AFTER` (its
+process died) is taken over by the next replay.
 """
 
 from __future__ import annotations
@@ -35,6 +38,19 @@ def _fingerprint(operation: str, request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class Claim:
+    """The caller's hold on an idempotency key while its work runs."""
+
+    def __init__(self, record_id: int) -> None:
+        self.record_id = record_id
+        self.completed = False
+
+    async def complete(self, response: dict[str, Any]) -> None:
+        """Store the answer; call it inside the work's transaction, before it commits."""
+        await IdempotencyRecord.filter(id=self.record_id).update(status=_DONE, response=response)
+        self.completed = True
+
+
 def validate_key(key: str) -> str:
     key = (key or "").strip()
     if not 8 <= len(key) <= 128 or not key.isprintable():
@@ -50,11 +66,13 @@ async def run_once(
     key: str,
     operation: str,
     request: dict[str, Any],
-    execute: Callable[[], Awaitable[dict[str, Any]]],
+    execute: Callable[[Claim], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """Run `execute` at most once for (user, key); return its JSON-able answer.
 
-    A DomainError from `execute` is stored and raised again on every replay.
+    `execute` should call `claim.complete(answer)` in the transaction that commits its
+    work (otherwise the answer is stored right after it returns). A DomainError from
+    `execute` is stored and raised again on every replay.
     Raises DomainError IDEMPOTENCY_KEY_REUSED or IN_PROGRESS.
     """
     key = validate_key(key)
@@ -62,8 +80,9 @@ async def run_once(
     record = await _claim(user_id=user_id, key=key, operation=operation, fingerprint=fingerprint)
     if record.status == _DONE:
         return _replay(record.response or {})
+    claim = Claim(record.id)
     try:
-        response = await execute()
+        response = await execute(claim)
     except DomainError as error:
         stored = {"error": {"code": error.code, "message": error.message, "field": error.field}}
         await IdempotencyRecord.filter(id=record.id).update(status=_DONE, response=stored)
@@ -72,7 +91,8 @@ async def run_once(
         # Unexpected failure: the work rolled back; let a replay run it again.
         await IdempotencyRecord.filter(id=record.id, status=_RUNNING).delete()
         raise
-    await IdempotencyRecord.filter(id=record.id).update(status=_DONE, response=response)
+    if not claim.completed:
+        await claim.complete(response)
     return response
 
 

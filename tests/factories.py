@@ -81,3 +81,58 @@ async def gql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error.get("extensions", {}).get("code") for error in body.get("errors") or []]
+
+
+FUNDED_CARD = "6222020200112233446"  # Luhn-valid, generated
+
+
+async def create_funded_member(
+    amount: int = 0, *, name: str = "Funded Member"
+) -> tuple[User, str, int]:
+    """A member with an open custody account, a bound card and `amount` fen deposited by
+    auto-debit, all through the services and the provider (needs the `app` fixture, which
+    starts the sandbox provider). Returns the user, their phone and the card id."""
+    from services import accounts
+    from services.payments.provider import DepositChannel
+    from services.permissions import Actor
+
+    user, phone = await create_member(name=name)
+    actor = Actor(user_id=user.id, kind="member")
+    custody = await accounts.open_account(actor=actor, real_name=name, id_number=new_id_number())
+    assert custody.status == "open", custody.status
+    card = await accounts.bind_card(actor=actor, card_number=FUNDED_CARD)
+    assert card.status == "bound", card.failure_reason
+    if amount:
+        deposit = await accounts.deposit(
+            actor=actor,
+            amount=amount,
+            channel=DepositChannel.AUTO_DEBIT,
+            card_id=card.id,
+            idempotency_key=f"funding-{user.id}-0001",
+        )
+        assert deposit.status == "PAID", deposit.status
+    return user, phone, card.id
+
+
+async def withdraw_confirmed(user_id: int, card_id: int, amount: int, speed: str = "T0") -> None:
+    """Ask for a withdrawal and confirm it with the SMS code just sent, through the
+    services (needs the `app` fixture)."""
+    import re
+    import uuid
+
+    from services import accounts, notices
+    from services.payments.provider import WithdrawSpeed
+    from services.permissions import Actor
+
+    actor = Actor(user_id=user_id, kind="member")
+    operation = await accounts.withdraw(
+        actor=actor,
+        amount=amount,
+        speed=WithdrawSpeed(speed),
+        card_id=card_id,
+        idempotency_key=f"withdraw-{uuid.uuid4().hex[:12]}",
+    )
+    body = (await notices.latest_messages(limit=1))[0].body
+    found = re.search(r"\b(\d{6})\b", body)
+    assert found is not None, body
+    await accounts.confirm_operation(actor=actor, operation_id=str(operation.id), code=found[1])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated
 
@@ -227,3 +227,32 @@ ConfirmOperationError = error_type("ConfirmOperation", ConfirmOperationErrorCode
 ConfirmOperationResult = Annotated[
     OperationConfirmed | ConfirmOperationError, strawberry.union("ConfirmOperationResult")
 ]
+
+
+@strawberry.enum(description="Which of the member's balances a movement changed.")
+class BalanceKind(Enum):
+    AVAILABLE = "AVAILABLE"
+    FROZEN = "FROZEN"
+    PENDING_WITHDRAWAL = "PENDING_WITHDRAWAL"
+
+
+@strawberry.type(name="Transaction", description="One movement of the member's money.")
+class TransactionType:
+    id: strawberry.ID = strawberry.field(description="Movement id.")
+    kind: str = strawberry.field(description="Business event, e.g. deposit_paid.")
+    account: BalanceKind = strawberry.field(description="The balance it changed.")
+    amount: Money = strawberry.field(description="Signed: negative when money left.")
+    balance_after: Money = strawberry.field(description="That balance right after it.")
+    memo: str = strawberry.field(description="Details.")
+    created_at: datetime = strawberry.field(description="When (UTC).")
+
+
+@strawberry.input(description="Narrow the movements down.")
+class TransactionFilterInput:
+    kinds: list[str] | None = strawberry.field(default=None, description="Event kinds.")
+    date_from: date | None = strawberry.field(
+        default=None, name="from", description="First day (UTC), inclusive."
+    )
+    date_to: date | None = strawberry.field(
+        default=None, name="to", description="Last day (UTC), inclusive."
+    )

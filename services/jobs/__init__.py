@@ -36,7 +36,7 @@ def register(
 
 
 def registered() -> dict[str, Job]:
-    from services.jobs import housekeeping  # noqa: F401  (registers its jobs)
+    from services.jobs import housekeeping, reconciliation  # noqa: F401  (register their jobs)
 
     return _jobs
 

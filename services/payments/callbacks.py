@@ -38,7 +38,8 @@ async def handle(*, headers: dict[str, str], body: bytes) -> str:
     except IntegrityError as error:
         raise ReplayedCallbackError(event.event_id) from error
     status = await instructions.apply(
-        event.request_id, Outcome(event.status, reason=event.reason, extra={})
+        event.request_id,
+        Outcome(event.status, reason=event.reason, extra={}, amount_fen=event.amount_fen),
     )
     outbox.wake()
     return str(status) if status is not None else "UNKNOWN_REQUEST"

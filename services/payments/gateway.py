@@ -16,3 +16,8 @@ def get_provider() -> PaymentProvider:
     if _provider is None:
         raise RuntimeError("no payment provider configured (the app lifespan sets one)")
     return _provider
+
+
+def current_provider() -> PaymentProvider | None:
+    """The configured provider, or None in a process started without one."""
+    return _provider

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.payments import InstructionStatus, PaymentInstruction
+from services import crashpoints
 from services.clock import system_now
 from services.payments.gateway import get_provider
 from services.payments.provider import (
@@ -40,6 +42,10 @@ from services.payments.provider import (
 logger = logging.getLogger(__name__)
 
 FINAL = {InstructionStatus.SUCCEEDED, InstructionStatus.FAILED}
+# Statuses the dispatcher works on: PENDING and UNKNOWN are (re)sent; SENT ones are asked
+# about (`query`) once their callback is overdue, so a lost callback costs a delay only.
+_OPEN = (InstructionStatus.PENDING, InstructionStatus.UNKNOWN, InstructionStatus.SENT)
+CALLBACK_GRACE = timedelta(seconds=60)
 MAX_ATTEMPTS = 12
 _wake = asyncio.Event()
 
@@ -50,6 +56,7 @@ class Outcome:
     provider_ref: str = ""
     reason: str = ""
     extra: dict[str, Any] | None = None
+    amount_fen: int | None = None  # what the provider says moved; None when it did not say
 
 
 # business_ref prefix ("deposit", "withdrawal", ...) → handler run once, in the
@@ -62,6 +69,19 @@ def on_outcome(prefix: str) -> Callable[[Handler], Handler]:
     def decorator(handler: Handler) -> Handler:
         _handlers[prefix] = handler
         return handler
+
+    return decorator
+
+
+# Observers of every first final outcome, whatever its business (per-transaction
+# reconciliation, services/reconciliation.py): run after the handler, same transaction.
+_observers: dict[str, Handler] = {}
+
+
+def on_final_outcome(name: str) -> Callable[[Handler], Handler]:
+    def decorator(observer: Handler) -> Handler:
+        _observers[name] = observer
+        return observer
 
     return decorator
 
@@ -94,9 +114,7 @@ async def _claim(instruction_id: int) -> PaymentInstruction | None:
     async with in_transaction():
         instruction = (
             await PaymentInstruction.filter(
-                id=instruction_id,
-                status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
-                next_attempt_at__lte=now,
+                id=instruction_id, status__in=list(_OPEN), next_attempt_at__lte=now
             )
             .select_for_update(skip_locked=True)
             .first()
@@ -173,6 +191,9 @@ async def send(instruction_id: int) -> InstructionStatus | None:
     instruction = await _claim(instruction_id)
     if instruction is None:
         return None
+    crashpoints.hit("instruction.after_claim", instruction.kind)
+    if instruction.status == InstructionStatus.SENT:
+        return await _poll(instruction)
     try:
         result = await _call(instruction)
     except ProviderUnavailableError as error:
@@ -186,9 +207,28 @@ async def send(instruction_id: int) -> InstructionStatus | None:
             status=ProviderStatus.FAILED,
             reason=f"rejected: {error}"[:255],
         )
+    crashpoints.hit("instruction.after_call", instruction.kind)
     return await apply(
         instruction.request_id,
-        Outcome(result.status, result.provider_ref, result.reason, dict(result.extra)),
+        Outcome(
+            result.status, result.provider_ref, result.reason, dict(result.extra), result.amount_fen
+        ),
+    )
+
+
+async def _poll(instruction: PaymentInstruction) -> InstructionStatus | None:
+    """The provider accepted this instruction but its callback has not come: ask."""
+    try:
+        known = await get_provider().query(request_id=instruction.request_id)
+    except ProviderUnavailableError:
+        return InstructionStatus.SENT
+    if known is None or known.status == ProviderStatus.PENDING:
+        return InstructionStatus.SENT
+    return await apply(
+        instruction.request_id,
+        Outcome(
+            known.status, known.provider_ref, known.reason, dict(known.extra), known.amount_fen
+        ),
     )
 
 
@@ -211,10 +251,14 @@ async def apply(request_id: str, outcome: Outcome) -> InstructionStatus | None:
         if instruction.status in FINAL:
             return instruction.status
         if outcome.status == ProviderStatus.PENDING:
-            instruction.status = InstructionStatus.SENT
-            instruction.provider_ref = outcome.provider_ref or instruction.provider_ref
-            instruction.result = outcome.extra or {}
-            await instruction.save(update_fields=["status", "provider_ref", "result"])
+            if instruction.status != InstructionStatus.SENT:
+                instruction.status = InstructionStatus.SENT
+                instruction.provider_ref = outcome.provider_ref or instruction.provider_ref
+                instruction.result = outcome.extra or {}
+                instruction.next_attempt_at = system_now() + CALLBACK_GRACE
+                await instruction.save(
+                    update_fields=["status", "provider_ref", "result", "next_attempt_at"]
+                )
             return instruction.status
         instruction.status = (
             InstructionStatus.SUCCEEDED
@@ -231,6 +275,8 @@ async def apply(request_id: str, outcome: Outcome) -> InstructionStatus | None:
         handler = _handlers.get(instruction.business_ref.split(":", 1)[0])
         if handler is not None:
             await handler(instruction, outcome)
+        for observer in _observers.values():
+            await observer(instruction, outcome)
     return instruction.status
 
 
@@ -239,9 +285,12 @@ async def send_due(limit: int = 50) -> int:
     due = cast(
         list[int],
         await PaymentInstruction.filter(
-            status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
+            Q(
+                status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
+                attempts__lt=MAX_ATTEMPTS,
+            )
+            | Q(status=InstructionStatus.SENT),
             next_attempt_at__lte=system_now(),
-            attempts__lt=MAX_ATTEMPTS,
         )
         .order_by("id")
         .limit(limit)

@@ -335,3 +335,100 @@ async def _admin_token() -> str:
 
     _admin, phone = await create_staff("admin")
     return await token_for(phone)
+
+
+TRANSACTIONS = """query ($filter: TransactionFilterInput, $first: Int, $after: String) {
+  myTransactions(filter: $filter, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { kind account amount balanceAfter } } } }"""
+
+
+async def test_transactions_show_every_movement_with_running_balances_and_export(client, app):
+    user, _phone, token, card_id, _id = await _member_with_card(client, "Wu Hao")
+    await _deposit_paid(client, app, token, "200.00", "dep-key-0101")
+    await _deposit_paid(client, app, token, "50.05", "dep-key-0102")
+    asked = (
+        await gql(
+            client,
+            WITHDRAW,
+            {"amount": "100.00", "card": card_id, "key": "wd-key-0101", "speed": "REALTIME"},
+            token=token,
+        )
+    )["data"]["withdraw"]
+    await gql(
+        client, CONFIRM, {"op": asked["operationId"], "code": await _last_code(client)}, token=token
+    )
+
+    body = (await gql(client, TRANSACTIONS, {"first": 10}, token=token))["data"]["myTransactions"]
+    movements = [
+        (e["node"]["kind"], e["node"]["account"], e["node"]["amount"], e["node"]["balanceAfter"])
+        for e in body["edges"]
+    ]
+    # Newest first. Real time: the card is paid at once (2.00 fee).
+    assert movements == [
+        ("withdrawal_settled", "PENDING_WITHDRAWAL", "-100.00", "0.00"),
+        ("withdrawal_confirmed", "PENDING_WITHDRAWAL", "100.00", "100.00"),
+        ("withdrawal_confirmed", "AVAILABLE", "-102.00", "148.05"),
+        ("deposit_paid", "AVAILABLE", "50.05", "250.05"),
+        ("deposit_paid", "AVAILABLE", "200.00", "200.00"),
+    ]
+    assert body["totalCount"] == 5
+
+    page = (await gql(client, TRANSACTIONS, {"first": 2}, token=token))["data"]["myTransactions"]
+    assert page["pageInfo"]["hasNextPage"] is True
+    rest = (
+        await gql(
+            client, TRANSACTIONS, {"first": 10, "after": page["pageInfo"]["endCursor"]}, token=token
+        )
+    )["data"]["myTransactions"]
+    assert [e["node"]["amount"] for e in rest["edges"]] == ["-102.00", "50.05", "200.00"]
+
+    deposits = (
+        await gql(client, TRANSACTIONS, {"filter": {"kinds": ["deposit_paid"]}}, token=token)
+    )["data"]["myTransactions"]
+    assert [e["node"]["amount"] for e in deposits["edges"]] == ["50.05", "200.00"]
+
+    csv_text = (await gql(client, "{ myTransactionsCsv }", token=token))["data"][
+        "myTransactionsCsv"
+    ]
+    lines = csv_text.strip().splitlines()
+    assert lines[0] == "id,time_utc,kind,account,amount,balance_after,memo"
+    assert len(lines) == 6
+    assert ",deposit_paid,AVAILABLE,50.05,250.05," in lines[4]
+
+    _other, other_phone = await create_member()
+    theirs = (await gql(client, TRANSACTIONS, {}, token=await token_for(other_phone)))["data"]
+    assert theirs["myTransactions"]["totalCount"] == 0
+    assert (await ledger.check()).ok
+    assert user.id
+
+
+async def test_one_key_replayed_100_times_20_concurrently_moves_money_once(client, app):
+    """Architecture: money mutations are idempotent. On PostgreSQL the 20 concurrent
+    replays really race (row locks, unique index); on SQLite they are serialized."""
+    import asyncio
+
+    user, _phone, token, card_id, _id = await _member_with_card(client, "Feng Yu")
+    variables = {
+        "amount": "12.34",
+        "key": "race-key-0001",
+        "channel": "AUTO_DEBIT",
+        "card": card_id,
+    }
+
+    async def once() -> dict:
+        return (await gql(client, DEPOSIT, variables, token=token))["data"]["deposit"]
+
+    concurrent = await asyncio.gather(*(once() for _ in range(20)))
+    sequential = [await once() for _ in range(80)]
+    answers = concurrent + sequential
+
+    started = [a for a in answers if a["__typename"] == "DepositStarted"]
+    in_progress = [a for a in answers if a.get("code") == "IN_PROGRESS"]
+    assert len(started) + len(in_progress) == 100
+    assert len({a["deposit"]["id"] for a in started}) == 1
+    assert all(a["__typename"] == "DepositStarted" for a in sequential)
+    assert await PaymentInstruction.filter(kind="DEPOSIT").count() == 1
+    assert await Journal.filter(kind="deposit_paid").count() == 1
+    assert await ledger.balance(ledger.available(user.id)) == 1234
+    assert (await ledger.check()).ok

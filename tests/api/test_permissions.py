@@ -224,6 +224,8 @@ MATRIX = [
 ]
 MATRIX += [
     Row("myAccount", "{ myAccount { available frozen } }", "account:use", "member", "cs"),
+    Row("myTransactions", "{ myTransactions { totalCount } }", "account:use", "member", "cs"),
+    Row("myTransactionsCsv", "{ myTransactionsCsv }", "account:use", "member", "auditor"),
     Row(
         "openAccount",
         'mutation ($id: String!) { openAccount(input: {realName: "Test Name", idNumber: $id})'
@@ -265,6 +267,68 @@ MATRIX += [
         "account:use",
         "member",
         "finance",
+        changes_state=False,
+    ),
+]
+MATRIX += [
+    Row("platformAccounts", "{ platformAccounts { fee } }", "finance:read", "finance", "cs"),
+    Row(
+        "fundTransactions",
+        "{ fundTransactions(first: 5) { totalCount } }",
+        "finance:read",
+        "auditor",
+        "cs",
+    ),
+    Row(
+        "reconciliationBreaks",
+        "{ reconciliationBreaks(state: OPEN) { totalCount } }",
+        "finance:read",
+        "finance",
+        "risk_l1",
+    ),
+    Row("adjustments", "{ adjustments { totalCount } }", "finance:read", "auditor", "collector"),
+    Row(
+        "runReconciliation",
+        'mutation { runReconciliation(input: {day: "2020-01-06"}) { __typename } }',
+        "finance:read",
+        "finance",
+        "cs",
+        changes_state=False,  # writes a run, which the matrix's state does not cover
+    ),
+    Row(
+        "requestAdjustmentConsent",
+        'mutation { requestAdjustmentConsent(input: {memberId: "999999", amount: "1.00",'
+        ' reason: "matrix test"}) { __typename } }',
+        "finance:adjust:propose",
+        "finance",
+        "auditor",
+        changes_state=False,
+    ),
+    Row(
+        "proposeAdjustment",
+        'mutation { proposeAdjustment(input: {reason: "matrix test", entries: ['
+        '{accountCode: "p:fee", amount: "-1.00"}, {accountCode: "p:margin", amount: "1.00"}],'
+        ' idempotencyKey: "k-12345678"}) { __typename } }',
+        "finance:adjust:propose",
+        "finance",
+        "auditor",
+        changes_state=False,
+    ),
+    Row(
+        "approveAdjustment",
+        'mutation { approveAdjustment(input: {adjustmentId: "1"}) { __typename } }',
+        "finance:adjust:approve",
+        "finance",
+        "auditor",
+        changes_state=False,
+    ),
+    Row(
+        "rejectAdjustment",
+        'mutation { rejectAdjustment(input: {adjustmentId: "1", reason: "matrix test"})'
+        " { __typename } }",
+        "finance:adjust:approve",
+        "finance",
+        "auditor",
         changes_state=False,
     ),
 ]
