@@ -432,3 +432,37 @@ async def test_one_key_replayed_100_times_20_concurrently_moves_money_once(clien
     assert await Journal.filter(kind="deposit_paid").count() == 1
     assert await ledger.balance(ledger.available(user.id)) == 1234
     assert (await ledger.check()).ok
+
+
+async def test_a_t1_withdrawal_is_paid_on_the_next_business_day_of_the_clock(client, app):
+    from services import clock
+    from services.payments.sandbox.core import next_business_day
+
+    user, _phone, token, card_id, _id = await _member_with_card(client, "He Jun")
+    await _deposit_paid(client, app, token, "100.00", "dep-key-0201")
+    asked = (
+        await gql(
+            client,
+            WITHDRAW,
+            {"amount": "40.00", "card": card_id, "key": "wd-key-0201", "speed": "T1"},
+            token=token,
+        )
+    )["data"]["withdraw"]
+    await gql(
+        client, CONFIRM, {"op": asked["operationId"], "code": await _last_code(client)}, token=token
+    )
+    sandbox = app.state.sandbox.sandbox
+
+    assert await sandbox.settle() == []  # the provider's run of today pays nothing yet
+    assert (await ledger.member_balances(user.id))["withdrawing"] == 4000
+
+    today = await clock.today()
+    await clock.advance(days=(next_business_day(today) - today).days)
+    settled = await sandbox.settle()  # the provider's run of the next business day
+
+    assert [result.amount_fen for result in settled] == [4000]
+    assert await ledger.member_balances(user.id) == {
+        "available": 6000,
+        "frozen": 0,
+        "withdrawing": 0,
+    }

@@ -163,11 +163,13 @@ class SandboxApp:
         request_max_age_seconds: int = REQUEST_MAX_AGE_SECONDS,
         redelivery_interval_seconds: float = 5.0,
         deliverer: HttpCallbackDeliverer | None = None,
+        settlement_interval_seconds: float = 60.0,
     ) -> None:
         self.sandbox = sandbox
         self._api_secret = api_secret
         self._max_age = request_max_age_seconds
         self._redelivery_interval = redelivery_interval_seconds
+        self._settlement_interval = settlement_interval_seconds
         self._deliverer = deliverer
         self._redelivery: asyncio.Task[None] | None = None
         self.routes = self._routes()
@@ -194,13 +196,20 @@ class SandboxApp:
             await self._deliverer.aclose()
 
     async def _redeliver_forever(self) -> None:
+        last_settlement = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(self._redelivery_interval)
             try:
                 await self.sandbox.redeliver_pending()
+                # Like a real provider's batch: settle what is due on the business day
+                # now (T+0 today, T+1 once the clock reaches the next business day).
+                now = asyncio.get_running_loop().time()
+                if now - last_settlement >= self._settlement_interval:
+                    last_settlement = now
+                    await self.sandbox.settle()
             except Exception:
                 # The loop must outlive one bad round (platform down, disk hiccup).
-                logger.exception("sandbox callback redelivery failed")
+                logger.exception("sandbox callback redelivery or settlement failed")
 
     # -- ASGI --------------------------------------------------------------------------
 
@@ -518,6 +527,7 @@ def create_sandbox_app(
     public_url: str = "http://127.0.0.1:8100",
     request_max_age_seconds: int = REQUEST_MAX_AGE_SECONDS,
     redelivery_interval_seconds: float = 5.0,
+    settlement_interval_seconds: float = 60.0,
 ) -> SandboxApp:
     """The sandbox provider as an ASGI app. Defaults come from `settings`: the SQLite
     file SANDBOX_DATABASE, PROVIDER_API_SECRET for requests, WEBHOOK_SECRET for
@@ -548,4 +558,5 @@ def create_sandbox_app(
         request_max_age_seconds=request_max_age_seconds,
         redelivery_interval_seconds=redelivery_interval_seconds,
         deliverer=deliverer,
+        settlement_interval_seconds=settlement_interval_seconds,
     )
