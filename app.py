@@ -51,6 +51,7 @@ class GraphQLApp(GraphQL[Context, None]):
             allow_queries_via_get=False,
             keep_alive=True,
             keep_alive_interval=15,
+            multipart_uploads_enabled=True,  # submitVerification (GraphQL multipart spec)
         )
         self.settings = settings
 
@@ -70,19 +71,27 @@ class GraphQLApp(GraphQL[Context, None]):
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413 before they are read into memory."""
+    """Refuse request bodies over the limit with 413 before they are read into memory.
+    Multipart requests (file uploads) have their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        content_type = headers.get(b"content-type", b"").lower()
+        limit = (
+            self.upload_max_bytes
+            if content_type.startswith(b"multipart/form-data")
+            else self.max_bytes
+        )
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
             return
         seen = 0
@@ -92,7 +101,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
@@ -233,7 +242,11 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.graphql_max_body_bytes,
+        upload_max_bytes=settings.upload_max_body_bytes,
+    )
     app.add_middleware(Metrics)
     app.state.settings = settings
     return app

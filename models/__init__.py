@@ -8,4 +8,5 @@ MODEL_MODULES = [
     "models.ledger",
     "models.payments",
     "models.finance",
+    "models.credit",
 ]

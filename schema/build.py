@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access import AccessMutation, AccessQuery
 from schema.accounts import AccountsMutation, AccountsQuery
+from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
 from schema.members import MembersMutation, MembersQuery
@@ -27,8 +28,21 @@ class LendBridgeSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    queries: list[type] = [MembersQuery, AccessQuery, AccountsQuery, FinanceQuery, SystemQuery]
-    mutations: list[type] = [MembersMutation, AccessMutation, AccountsMutation, FinanceMutation]
+    queries: list[type] = [
+        MembersQuery,
+        AccessQuery,
+        AccountsQuery,
+        FinanceQuery,
+        CreditQuery,
+        SystemQuery,
+    ]
+    mutations: list[type] = [
+        MembersMutation,
+        AccessMutation,
+        AccountsMutation,
+        FinanceMutation,
+        CreditMutation,
+    ]
     if settings.dev_tools_enabled:
         queries.append(DevQuery)
         mutations.append(DevMutation)

@@ -105,6 +105,8 @@ def _plain(value: Any) -> Any:
         return value.name
     if isinstance(value, (str, int, bool)) or value is None:
         return value
+    if hasattr(value, "filename") and hasattr(value, "read"):  # an uploaded file
+        return {"file": str(value.filename), "size": getattr(value, "size", None)}
     return str(value)
 
 

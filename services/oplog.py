@@ -30,6 +30,9 @@ REDACTED = "***"
 
 def redact(value: Any) -> Any:
     """Arguments as logged: values under secret-looking keys replaced by ***."""
+    if isinstance(value, dict) and {"name", "value"} <= set(value):
+        # A free-form name/value pair (verification fields): the value may be anything.
+        return {**redact({k: v for k, v in value.items() if k != "value"}), "value": REDACTED}
     if isinstance(value, dict):
         return {
             key: (REDACTED if _SECRET_KEYS.search(str(key)) else redact(item))

@@ -16,6 +16,8 @@ DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PII_KEY = "ZGV2LW9ubHktcGlpLWtleS0zMi1ieXRlcy1sb25nISE="  # base64 of 32 bytes
 DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"
 DEV_PROVIDER_API_SECRET = "dev-only-provider-api-secret"
+# base64 of the 32-byte Ed25519 private key b"dev-only-platform-signing-key-32"
+DEV_PLATFORM_SIGNING_KEY = "ZGV2LW9ubHktcGxhdGZvcm0tc2lnbmluZy1rZXktMzI="
 
 
 class Environment(StrEnum):
@@ -36,6 +38,11 @@ class Settings(BaseSettings):
     jwt_secret: str = DEV_JWT_SECRET
     pii_key: str = DEV_PII_KEY
     webhook_secret: str = DEV_WEBHOOK_SECRET
+    # The platform's Ed25519 key (base64 of the 32-byte private key): signs what it
+    # receives and issues (verification materials now, contracts later).
+    platform_signing_key: str = DEV_PLATFORM_SIGNING_KEY
+    # Uploaded verification materials (services/storage.py).
+    storage_dir: str = Field(default=str(ROOT / "var" / "storage"))
     # Payment provider. PROVIDER_URL unset: the sandbox provider runs in-process (its own
     # SQLite database at SANDBOX_DATABASE), reached over the same HTTP protocol.
     provider_url: str | None = None
@@ -65,6 +72,8 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
     graphql_max_body_bytes: int = 100_000
+    # Multipart requests (file uploads) may be larger; each kind limits its own files.
+    upload_max_body_bytes: int = 64 * 1024 * 1024
 
     outbox_poll_seconds: float = 1.0
     jobs_embedded: bool = True
@@ -86,6 +95,7 @@ class Settings(BaseSettings):
                 "PII_KEY": (self.pii_key, DEV_PII_KEY),
                 "WEBHOOK_SECRET": (self.webhook_secret, DEV_WEBHOOK_SECRET),
                 "PROVIDER_API_SECRET": (self.provider_api_secret, DEV_PROVIDER_API_SECRET),
+                "PLATFORM_SIGNING_KEY": (self.platform_signing_key, DEV_PLATFORM_SIGNING_KEY),
             }
             unsafe = [name for name, (value, dev) in defaults.items() if value == dev]
             if unsafe:

@@ -29,6 +29,7 @@ os.environ["APP_ENV"] = "test"
 os.environ["REDIS_PREFIX"] = f"lendbridge-test-{RUN_ID}:"
 os.environ["SMS_CODE_RESEND_SECONDS"] = "0"
 os.environ["SANDBOX_DATABASE"] = str(_tmp / "sandbox-provider.sqlite3")
+os.environ["STORAGE_DIR"] = str(_tmp / "storage")
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
@@ -96,8 +97,14 @@ async def clean_db(database: str) -> AsyncIterator[None]:
             "TRUNCATE " + ", ".join(_tables()) + " RESTART IDENTITY CASCADE"
         )
     else:
-        for table in _tables():
-            await connection.execute_script(f"DELETE FROM {table}")
+        # Foreign keys off while emptying: tables are emptied in name order, and some
+        # (RESTRICT) reference tables that sort before them.
+        await connection.execute_script("PRAGMA foreign_keys = OFF")
+        try:
+            for table in _tables():
+                await connection.execute_script(f"DELETE FROM {table}")
+        finally:
+            await connection.execute_script("PRAGMA foreign_keys = ON")
     clock.reset_cache()
     permissions.reset_cache()
     await permissions.seed_roles()

@@ -19,6 +19,7 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
+from models.credit import VerificationSubmission
 from models.members import User
 from models.payments import BankCard, Deposit, PaymentInstruction, PendingOperation, ProviderAccount
 from models.system import ClockState
@@ -332,6 +333,32 @@ MATRIX += [
         changes_state=False,
     ),
 ]
+MATRIX += [
+    Row(
+        "verificationKinds",
+        "{ verificationKinds { code tier score } }",
+        PUBLIC,
+        "credit",
+        "partner",
+    ),
+    Row("myVerifications", "{ myVerifications { id kind } }", "account:use", "member", "credit"),
+    Row(
+        "verifyMaterial",
+        "query ($fileId: ID!) { verifyMaterial(fileId: $fileId) { valid } }",
+        "credit:review",
+        "credit",
+        "cs",
+        changes_state=False,
+    ),
+    Row(
+        "submitVerification",
+        'mutation { submitVerification(input: {kind: "EMAIL",'
+        ' fields: [{name: "email", value: "someone@example.com"}]}) { __typename } }',
+        "account:use",
+        "member",
+        "credit",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -373,6 +400,7 @@ async def _state() -> dict[str, Any]:
         "deposits": await Deposit.all().count(),
         "pending_operations": await PendingOperation.all().count(),
         "instructions": await PaymentInstruction.all().count(),
+        "verifications": await VerificationSubmission.all().count(),
     }
 
 
@@ -399,11 +427,29 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"userId": _global_id(target)}
     if row.field == "openAccount":
         return {"id": new_id_number()}
+    if row.field == "verifyMaterial":
+        return {"fileId": await _stored_material_file()}
     if row.field == "node":
         # The caller's own account: anyone logged in may see it, so it is never null.
         target = caller or (await create_member())[0]
         return {"id": _global_id(target)}
     return {}
+
+
+async def _stored_material_file() -> str:
+    """A member's submission with one file; returns the file id."""
+    from services.credit import materials
+    from services.permissions import Actor
+
+    owner, _phone = await create_member()
+    png = b"\x89PNG\r\n\x1a\n" + b"matrix" * 10
+    submission = await materials.submit(
+        Actor(user_id=owner.id, kind="member"),
+        "LIFE_PHOTOS",
+        {},
+        [("photo.png", "image/png", png)],
+    )
+    return str(submission.files[0].id)
 
 
 def _expected(actor: str, row: Row) -> str | None:

@@ -31,6 +31,7 @@ def _prod_settings() -> Settings:
         pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         webhook_secret="x" * 40,
         provider_api_secret="p" * 40,
+        platform_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         database_url=DATABASE_URL,
     )
 
@@ -124,14 +125,26 @@ async def test_graphiql_is_not_served_in_prod(prod, client):
 
 
 async def test_prod_refuses_the_development_secrets(monkeypatch):
-    for name in ("JWT_SECRET", "PII_KEY", "WEBHOOK_SECRET", "PROVIDER_API_SECRET"):
+    for name in (
+        "JWT_SECRET",
+        "PII_KEY",
+        "WEBHOOK_SECRET",
+        "PROVIDER_API_SECRET",
+        "PLATFORM_SIGNING_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     with pytest.raises(ValidationError) as refused:
         Settings(_env_file=None, app_env="prod")
 
     message = str(refused.value)
-    for name in ("JWT_SECRET", "PII_KEY", "WEBHOOK_SECRET", "PROVIDER_API_SECRET"):
+    for name in (
+        "JWT_SECRET",
+        "PII_KEY",
+        "WEBHOOK_SECRET",
+        "PROVIDER_API_SECRET",
+        "PLATFORM_SIGNING_KEY",
+    ):
         assert name in message
 
 
@@ -144,6 +157,7 @@ async def test_prod_refuses_a_short_jwt_secret():
             pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
             webhook_secret="x" * 40,
             provider_api_secret="p" * 40,
+            platform_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         )
     # One character more is accepted.
     assert Settings(
@@ -153,4 +167,5 @@ async def test_prod_refuses_a_short_jwt_secret():
         pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         webhook_secret="x" * 40,
         provider_api_secret="p" * 40,
+        platform_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
     ).is_prod

@@ -1,0 +1,1 @@
+"""Credit (M2): verification kinds, members' materials, and later review, score and limits."""

@@ -1,0 +1,281 @@
+"""Verification materials (M1.2, M2.1-M2.3, D4, R6): what a member submits for a kind.
+
+A submission is checked against the catalogue before anything is stored (unknown kind,
+missing or malformed field, too many, too large or wrongly typed files: INVALID with
+the field at fault). Personal values are encrypted with PII_KEY and kept with a masked
+copy, the only form that ever leaves the service. Each file is stored under a new key,
+hashed (SHA-256) and signed by the platform over "<sha256>:<size>:<submission id>:<user
+id>" when it arrives, so `verify_material` can later tell a changed file from a changed
+record. The rows are written in one transaction, and the stored files are removed again
+if it fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from tortoise.transactions import in_transaction
+
+from models.credit import MaterialFile, VerificationSubmission
+from services import signing
+from services.credit.catalogue import FieldFormat, FieldSpec, VerificationKind, get_kind
+from services.errors import InvalidInputError, NotFoundError
+from services.permissions import Actor, Permission
+from services.security import encrypt_pii, mask_phone
+from services.storage import StoredFileMissingError, get_storage
+
+# (filename, content type, bytes) as received.
+UploadedFile = tuple[str, str, bytes]
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_PHONE = re.compile(r"1[3-9]\d{9}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+_NUMBER = re.compile(r"[0-9A-Za-z-]{4,40}")
+_CONTENT_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+
+
+class MaterialProblem(StrEnum):
+    FILE_CHANGED = "FILE_CHANGED"  # the stored bytes no longer match the signed hash
+    RECORD_CHANGED = "RECORD_CHANGED"  # the record no longer matches its signature
+    MISSING_FILE = "MISSING_FILE"  # nothing stored under the record's key
+
+
+@dataclass(frozen=True)
+class MaterialReport:
+    file_id: int
+    valid: bool
+    problem: MaterialProblem | None
+
+
+@dataclass(frozen=True)
+class FieldView:
+    name: str
+    value: str  # masked when personal
+    personal: bool
+
+
+# --- checks --------------------------------------------------------------------------
+
+
+def _id_number_ok(value: str) -> bool:
+    if not re.fullmatch(r"\d{17}[\dX]", value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == value[17]
+
+
+def _clean_value(spec: FieldSpec, raw: str) -> str:
+    value = (raw or "").strip()
+    if len(value) > spec.max_length:
+        raise InvalidInputError(
+            f"{spec.label}: at most {spec.max_length} characters", field=spec.name
+        )
+    match spec.format:
+        case FieldFormat.ID_NUMBER:
+            value = value.upper()
+            ok = _id_number_ok(value)
+        case FieldFormat.PHONE:
+            ok = bool(_PHONE.fullmatch(value))
+        case FieldFormat.EMAIL:
+            ok = bool(_EMAIL.fullmatch(value))
+        case FieldFormat.NUMBER:
+            ok = bool(_NUMBER.fullmatch(value))
+        case FieldFormat.DATE:
+            try:
+                date.fromisoformat(value)
+                ok = len(value) == 10
+            except ValueError:
+                ok = False
+        case FieldFormat.CONSENT:
+            value = value.lower()
+            ok = value == "yes"
+        case _:
+            ok = bool(value)
+    if not ok:
+        raise InvalidInputError(f"{spec.label}: not a valid value", field=spec.name)
+    return value
+
+
+def mask(spec: FieldSpec, value: str) -> str:
+    """The only form of a personal value that leaves the service."""
+    match spec.format:
+        case FieldFormat.ID_NUMBER:
+            return f"{value[:3]}***********{value[-4:]}"
+        case FieldFormat.PHONE:
+            return mask_phone(value)
+        case FieldFormat.EMAIL:
+            local, _, domain = value.partition("@")
+            return f"{local[:1]}***@{domain}"
+        case FieldFormat.NUMBER:
+            return f"****{value[-4:]}" if len(value) > 6 else "****"
+        case FieldFormat.NAME:
+            return value[:1] + "*" * max(len(value) - 1, 1)
+        case _:
+            return f"{value[:3]}****" if len(value) > 6 else "****"
+
+
+def _clean_fields(kind: VerificationKind, raw: dict[str, str]) -> dict[str, dict[str, str]]:
+    unknown = sorted(set(raw) - {spec.name for spec in kind.fields})
+    if unknown:
+        raise InvalidInputError(f"{kind.code} has no field {unknown[0]}", field=unknown[0])
+    stored: dict[str, dict[str, str]] = {}
+    for spec in kind.fields:
+        given = (raw.get(spec.name) or "").strip()
+        if not given:
+            if spec.required:
+                raise InvalidInputError(f"{spec.label} is required", field=spec.name)
+            continue
+        value = _clean_value(spec, given)
+        if spec.personal:
+            stored[spec.name] = {"cipher": encrypt_pii(value), "masked": mask(spec, value)}
+        else:
+            stored[spec.name] = {"value": value}
+    return stored
+
+
+def _looks_like(content_type: str, data: bytes) -> bool:
+    """The bytes are what the declared type says (magic numbers)."""
+    if content_type == "image/jpeg":
+        return data.startswith(b"\xff\xd8\xff")
+    if content_type == "image/png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n")
+    if content_type == "application/pdf":
+        return data.startswith(b"%PDF-")
+    if content_type in ("video/mp4", "video/quicktime"):
+        return data[4:8] == b"ftyp"
+    if content_type == "video/webm":
+        return data.startswith(b"\x1a\x45\xdf\xa3")
+    return False
+
+
+def _clean_filename(name: str) -> str:
+    base = os.path.basename((name or "").replace("\\", "/"))
+    base = "".join(c for c in base if c.isprintable()).strip()
+    return base[-255:] or "file"
+
+
+def _clean_files(kind: VerificationKind, files: Sequence[UploadedFile]) -> list[UploadedFile]:
+    if len(files) < kind.min_files:
+        raise InvalidInputError(f"{kind.title}: at least {kind.min_files} file(s)", field="files")
+    if len(files) > kind.max_files:
+        raise InvalidInputError(f"{kind.title}: at most {kind.max_files} file(s)", field="files")
+    cleaned: list[UploadedFile] = []
+    for filename, content_type, data in files:
+        declared = (content_type or "").split(";")[0].strip().lower()
+        declared = _CONTENT_ALIASES.get(declared, declared)
+        name = _clean_filename(filename)
+        if declared not in kind.file_types or not _looks_like(declared, data):
+            allowed = ", ".join(kind.file_types)
+            raise InvalidInputError(f"{name}: only {allowed} files are accepted", field="files")
+        if not data:
+            raise InvalidInputError(f"{name} is empty", field="files")
+        if len(data) > kind.max_file_bytes:
+            limit = kind.max_file_bytes // (1024 * 1024)
+            raise InvalidInputError(f"{name} is larger than {limit} MB", field="files")
+        cleaned.append((name, declared, data))
+    return cleaned
+
+
+def signed_payload(sha256: str, size: int, submission_id: int, user_id: int) -> bytes:
+    return f"{sha256}:{size}:{submission_id}:{user_id}".encode()
+
+
+# --- operations ----------------------------------------------------------------------
+
+
+async def submit(
+    actor: Actor, kind: str, fields: dict[str, str], files: Sequence[UploadedFile]
+) -> VerificationSubmission:
+    """Check, store, hash and sign; the submission comes back with its files loaded."""
+    if actor.user_id is None:
+        raise NotFoundError("Log in first")
+    spec = get_kind(kind)
+    if spec is None:
+        raise InvalidInputError(f"Unknown verification kind {kind!r}", field="kind")
+    values = _clean_fields(spec, fields)
+    uploads = _clean_files(spec, files)
+
+    storage = get_storage()
+    stored: list[tuple[str, str, str, bytes]] = []  # key, filename, content type, bytes
+    try:
+        for filename, content_type, data in uploads:
+            stored.append((await storage.put(data), filename, content_type, data))
+        async with in_transaction():
+            submission = await VerificationSubmission.create(
+                user_id=actor.user_id, kind=spec.code, field_values=values
+            )
+            for key, filename, content_type, data in stored:
+                digest = hashlib.sha256(data).hexdigest()
+                await MaterialFile.create(
+                    submission_id=submission.id,
+                    storage_key=key,
+                    filename=filename,
+                    content_type=content_type,
+                    size=len(data),
+                    sha256=digest,
+                    signature=signing.sign(
+                        signed_payload(digest, len(data), submission.id, actor.user_id)
+                    ),
+                )
+    except BaseException:
+        for key, *_rest in stored:
+            await storage.delete(key)
+        raise
+    await submission.fetch_related("files")
+    return submission
+
+
+async def list_for(actor: Actor) -> list[VerificationSubmission]:
+    """The caller's own submissions, newest first."""
+    if actor.user_id is None:
+        return []
+    return (
+        await VerificationSubmission.filter(user_id=actor.user_id)
+        .order_by("-id")
+        .prefetch_related("files")
+    )
+
+
+async def get(actor: Actor, submission_id: int) -> VerificationSubmission:
+    """Own submissions; any with credit:review. Otherwise (or unknown) NotFoundError."""
+    row = await VerificationSubmission.get_or_none(id=submission_id).prefetch_related("files")
+    if row is None or actor.user_id is None:
+        raise NotFoundError("No such submission")
+    if row.user_id != actor.user_id and not actor.can(Permission.CREDIT_REVIEW):
+        raise NotFoundError("No such submission")
+    return row
+
+
+def field_views(row: VerificationSubmission) -> list[FieldView]:
+    """The submission's values as they may be shown: personal ones masked."""
+    views: list[FieldView] = []
+    for name, stored in row.field_values.items():
+        if "masked" in stored:
+            views.append(FieldView(name=name, value=stored["masked"], personal=True))
+        else:
+            views.append(FieldView(name=name, value=stored.get("value", ""), personal=False))
+    return views
+
+
+async def verify_material(file_id: int) -> MaterialReport:
+    """Does the record still hold its signature, and the stored file its hash?"""
+    row = await MaterialFile.get_or_none(id=file_id).prefetch_related("submission")
+    if row is None:
+        raise NotFoundError("No such file", field="fileId")
+    payload = signed_payload(row.sha256, row.size, row.submission_id, row.submission.user_id)
+    if not signing.verify(payload, row.signature):
+        return MaterialReport(row.id, False, MaterialProblem.RECORD_CHANGED)
+    try:
+        data = await get_storage().get(row.storage_key)
+    except StoredFileMissingError:
+        return MaterialReport(row.id, False, MaterialProblem.MISSING_FILE)
+    if len(data) != row.size or hashlib.sha256(data).hexdigest() != row.sha256:
+        return MaterialReport(row.id, False, MaterialProblem.FILE_CHANGED)
+    return MaterialReport(row.id, True, None)
