@@ -49,3 +49,18 @@ class ClockState(Model):
 
     class Meta:
         table = "clock_state"
+
+
+class PersonalDataReveal(Model):
+    """A staff member saw a full personal value (D4): who, whose, which, why, when."""
+
+    id = fields.BigIntField(primary_key=True)
+    actor_id = fields.BigIntField()
+    subject_user_id = fields.BigIntField(db_index=True)
+    field_name = fields.CharField(max_length=32)
+    reason = fields.CharField(max_length=255)
+    client_ip = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "personal_data_reveals"

@@ -15,6 +15,7 @@ from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
 from schema.members import MembersMutation, MembersQuery
+from schema.privacy import PrivacyMutation
 from schema.scalars import SCALAR_MAP
 from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
 from services.settings import Settings
@@ -42,6 +43,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         AccountsMutation,
         FinanceMutation,
         CreditMutation,
+        PrivacyMutation,
     ]
     if settings.dev_tools_enabled:
         queries.append(DevQuery)

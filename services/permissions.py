@@ -65,11 +65,15 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
         _SELF | {Permission.ACCOUNT_USE, Permission.LOAN_PUBLISH, Permission.BID_PLACE},
     ),
     "guarantor": ("Staff of a guarantee company", True, _SELF | {Permission.GUARANTEE_MANAGE}),
-    "cs": ("Customer service", True, _STAFF_BASE | {Permission.CASES_MANAGE}),
+    "cs": ("Customer service", True, _STAFF_BASE | {Permission.CASES_MANAGE, Permission.PII_VIEW}),
     "risk_l1": ("Loan reviewer, level 1", True, _STAFF_BASE | {Permission.LOAN_REVIEW_L1}),
     "risk_l2": ("Loan reviewer, level 2", True, _STAFF_BASE | {Permission.LOAN_REVIEW_L2}),
     "risk_l3": ("Loan reviewer, level 3", True, _STAFF_BASE | {Permission.LOAN_REVIEW_L3}),
-    "credit": ("Verification officer", True, _STAFF_BASE | {Permission.CREDIT_REVIEW}),
+    "credit": (
+        "Verification officer",
+        True,
+        _STAFF_BASE | {Permission.CREDIT_REVIEW, Permission.PII_VIEW},
+    ),
     "collector": ("Collections", True, _STAFF_BASE | {Permission.COLLECTION_WRITE}),
     "finance": (
         "Finance",

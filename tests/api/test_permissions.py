@@ -22,7 +22,7 @@ from models.access import RefreshToken, RevokedAccessToken, RolePermission, User
 from models.credit import VerificationSubmission
 from models.members import User
 from models.payments import BankCard, Deposit, PaymentInstruction, PendingOperation, ProviderAccount
-from models.system import ClockState
+from models.system import ClockState, PersonalDataReveal
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
 from services.permissions import DEFAULT_ROLES, Permission
@@ -359,6 +359,16 @@ MATRIX += [
         "credit",
     ),
 ]
+MATRIX += [
+    Row(
+        "revealPersonalData",
+        "mutation ($userId: ID!) { revealPersonalData(input: {userId: $userId, field: PHONE,"
+        ' reason: "caller asked to verify"}) { __typename } }',
+        "pii:view",
+        "cs",
+        "finance",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -395,6 +405,7 @@ async def _state() -> dict[str, Any]:
         "clock": await ClockState.all().values_list("offset_seconds", flat=True),
         "revoked_access": await RevokedAccessToken.all().count(),
         "revoked_refresh": await RefreshToken.filter(revoked_at__isnull=False).count(),
+        "reveals": await PersonalDataReveal.all().count(),
         "custody": await ProviderAccount.all().count(),
         "cards": await BankCard.all().count(),
         "deposits": await Deposit.all().count(),
@@ -422,6 +433,9 @@ def _global_id(user: User) -> str:
 
 
 async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
+    if row.field == "revealPersonalData":
+        target, _phone = await create_member()
+        return {"userId": _global_id(target)}
     if row.field == "assignRoles":
         target, _phone = await create_staff("cs")
         return {"userId": _global_id(target)}
