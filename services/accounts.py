@@ -30,6 +30,7 @@ from models.payments import (
 from services import idempotency, ledger, notifier, outbox, sms_codes
 from services.clock import system_now
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.money import format_money
 from services.payments import instructions
 from services.payments.instructions import Outcome
 from services.payments.provider import (
@@ -348,7 +349,7 @@ async def _deposit_outcome(instruction: PaymentInstruction, outcome: Outcome) ->
 
 
 def _yuan(fen: int) -> str:
-    return f"¥{fen // 100}.{fen % 100:02d}"
+    return f"¥{format_money(fen)}"
 
 
 async def _bound_card(user_id: int, card_id: int | None) -> BankCard:

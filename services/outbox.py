@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from models.messaging import OutboxEvent
 from services.broker import get_broker
 from services.clock import system_now
+from services.loops import run_until_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -71,18 +72,17 @@ async def dispatch_once(batch: int = 100) -> int:
     return handled
 
 
+async def _dispatch_all() -> None:
+    while await dispatch_once():
+        pass
+
+
 async def run_dispatcher(stop: asyncio.Event, poll_seconds: float) -> None:
     """Dispatch until `stop` is set: at once when woken, otherwise every `poll_seconds`."""
-    while not stop.is_set():
-        try:
-            while await dispatch_once():
-                pass
-        except Exception:
-            logger.exception("outbox dispatcher pass failed")
-        _wake.clear()
-        waiters = {asyncio.ensure_future(_wake.wait()), asyncio.ensure_future(stop.wait())}
-        _done, pending = await asyncio.wait(
-            waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
+    await run_until_stopped(
+        name="outbox dispatcher",
+        step=_dispatch_all,
+        wake=_wake,
+        stop=stop,
+        poll_seconds=poll_seconds,
+    )

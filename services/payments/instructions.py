@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 from models.payments import InstructionStatus, PaymentInstruction
 from services import crashpoints
 from services.clock import system_now
+from services.loops import run_until_stopped
 from services.payments.gateway import get_provider
 from services.payments.provider import (
     DepositChannel,
@@ -306,18 +307,13 @@ async def send_due(limit: int = 50) -> int:
 
 async def run_dispatcher(stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
     """Send due instructions until `stop`: at once when woken, else every poll."""
-    while not stop.is_set():
-        try:
-            await send_due()
-        except Exception:
-            logger.exception("instruction dispatcher pass failed")
-        _wake.clear()
-        waiters = {asyncio.ensure_future(_wake.wait()), asyncio.ensure_future(stop.wait())}
-        _done, pending = await asyncio.wait(
-            waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
+    await run_until_stopped(
+        name="instruction dispatcher",
+        step=send_due,
+        wake=_wake,
+        stop=stop,
+        poll_seconds=poll_seconds,
+    )
 
 
 async def pending_count() -> int:
