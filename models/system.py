@@ -64,3 +64,30 @@ class PersonalDataReveal(Model):
 
     class Meta:
         table = "personal_data_reveals"
+
+
+class PlatformParameter(Model):
+    """The stored value of a platform parameter (M11.3), as JSON."""
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    value: fields.JSONField[Any] = fields.JSONField()
+    updated_at = fields.DatetimeField()
+    updated_by = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "platform_parameters"
+
+
+class ParameterChange(Model):
+    """One change of a platform parameter: old and new value, who, why, when."""
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=64, db_index=True)
+    old_value: fields.JSONField[Any] = fields.JSONField()
+    new_value: fields.JSONField[Any] = fields.JSONField()
+    actor_id = fields.BigIntField(null=True)
+    reason = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "parameter_changes"

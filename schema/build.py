@@ -15,6 +15,7 @@ from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
 from schema.members import MembersMutation, MembersQuery
+from schema.parameters import ParametersMutation, ParametersQuery
 from schema.privacy import PrivacyMutation
 from schema.scalars import SCALAR_MAP
 from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
@@ -35,6 +36,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         AccountsQuery,
         FinanceQuery,
         CreditQuery,
+        ParametersQuery,
         SystemQuery,
     ]
     mutations: list[type] = [
@@ -44,6 +46,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         FinanceMutation,
         CreditMutation,
         PrivacyMutation,
+        ParametersMutation,
     ]
     if settings.dev_tools_enabled:
         queries.append(DevQuery)

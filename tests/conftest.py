@@ -38,7 +38,7 @@ from tortoise import Tortoise, connections  # noqa: E402
 
 import cli  # noqa: E402
 from app import create_app  # noqa: E402
-from services import clock, ledger, permissions  # noqa: E402
+from services import clock, ledger, parameters, permissions  # noqa: E402
 from services.broker import RedisBroker, make_broker, set_broker  # noqa: E402
 from services.db import tortoise_config  # noqa: E402
 from services.settings import get_settings  # noqa: E402
@@ -106,6 +106,7 @@ async def clean_db(database: str) -> AsyncIterator[None]:
         finally:
             await connection.execute_script("PRAGMA foreign_keys = ON")
     clock.reset_cache()
+    parameters.reset_cache()
     permissions.reset_cache()
     await permissions.seed_roles()
     await ledger.ensure_platform_accounts()

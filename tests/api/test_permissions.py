@@ -22,7 +22,7 @@ from models.access import RefreshToken, RevokedAccessToken, RolePermission, User
 from models.credit import VerificationSubmission
 from models.members import User
 from models.payments import BankCard, Deposit, PaymentInstruction, PendingOperation, ProviderAccount
-from models.system import ClockState, PersonalDataReveal
+from models.system import ClockState, PersonalDataReveal, PlatformParameter
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
 from services.permissions import DEFAULT_ROLES, Permission
@@ -369,6 +369,26 @@ MATRIX += [
         "finance",
     ),
 ]
+MATRIX += [
+    Row(
+        "platformParameters",
+        "{ platformParameters { name value } }",
+        "parameters:manage",
+        "admin",
+        "finance",
+    ),
+    Row("parameterHistory", "{ parameterHistory { name } }", "parameters:manage", "admin", "cs"),
+    Row(
+        "setPlatformParameter",
+        'mutation { setPlatformParameter(input: {name: "credit.autoAdjustment",'
+        ' value: {raise_per_on_time: "0.0300", max_raise: "0.5000",'
+        ' lower_per_overdue: "0.1000", freeze_after_days: 60}, reason: "policy review"})'
+        " { __typename } }",
+        "parameters:manage",
+        "admin",
+        "credit",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -412,6 +432,7 @@ async def _state() -> dict[str, Any]:
         "pending_operations": await PendingOperation.all().count(),
         "instructions": await PaymentInstruction.all().count(),
         "verifications": await VerificationSubmission.all().count(),
+        "parameters": await PlatformParameter.all().count(),
     }
 
 
