@@ -1,0 +1,1 @@
+"""Loans: requests, review, schedules, bidding, disbursement."""
