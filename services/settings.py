@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     platform_signing_key: str = DEV_PLATFORM_SIGNING_KEY
     # Uploaded verification materials (services/storage.py).
     storage_dir: str = Field(default=str(ROOT / "var" / "storage"))
+    # External credit sources (M2.7: credit bureau, court, reputation, industry sharing):
+    # "local" (the built-in deterministic implementation) or "package.module:ClassName",
+    # a class implementing services.credit.external.ExternalSourceAdapter.
+    external_sources: str = Field(
+        default="local", pattern=r"^(local|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+    )
     # Payment provider. PROVIDER_URL unset: the sandbox provider runs in-process (its own
     # SQLite database at SANDBOX_DATABASE), reached over the same HTTP protocol.
     provider_url: str | None = None

@@ -26,7 +26,10 @@ class VerificationFieldSpec:
     required: bool = strawberry.field(description="Must be given.")
     personal: bool = strawberry.field(description="Personal data: encrypted, shown masked.")
     format: str = strawberry.field(
-        description="TEXT, NAME, ID_NUMBER, PHONE, EMAIL, NUMBER, DATE or CONSENT (yes)."
+        description=(
+            "TEXT, NAME, ID_NUMBER, PHONE, EMAIL, NUMBER, DATE, CONSENT (yes) or MONEY (an "
+            'amount in yuan with at most two decimals, like "12000.00", e.g. monthlyIncome).'
+        )
     )
 
 

@@ -37,6 +37,7 @@ class FieldFormat(StrEnum):
     NUMBER = "NUMBER"  # an account, licence or certificate number
     DATE = "DATE"  # YYYY-MM-DD
     CONSENT = "CONSENT"  # must be "yes": the member authorises a check
+    MONEY = "MONEY"  # an amount in yuan, "12000.00"; stored in that canonical form
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,12 @@ KINDS: tuple[VerificationKind, ...] = (
         (
             FieldSpec("bankName", "Bank"),
             FieldSpec("accountNumber", "Account number", personal=True, format=FieldFormat.NUMBER),
+            FieldSpec(
+                "monthlyIncome",
+                "Monthly income shown by the statements, in yuan (12000.00)",
+                format=FieldFormat.MONEY,
+                max_length=20,
+            ),
         ),
         max_files=6,
         max_file_bytes=10 * MB,

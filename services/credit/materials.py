@@ -26,6 +26,7 @@ from models.credit import MaterialFile, VerificationSubmission
 from services import signing
 from services.credit.catalogue import FieldFormat, FieldSpec, VerificationKind, get_kind
 from services.errors import InvalidInputError, NotFoundError
+from services.money import format_money, parse_money
 from services.permissions import Actor, Permission
 from services.security import encrypt_pii, mask_phone
 from services.storage import StoredFileMissingError, get_storage
@@ -96,6 +97,12 @@ def _clean_value(spec: FieldSpec, raw: str) -> str:
         case FieldFormat.CONSENT:
             value = value.lower()
             ok = value == "yes"
+        case FieldFormat.MONEY:
+            try:
+                value = format_money(parse_money(value, field=spec.name))
+                ok = True
+            except InvalidInputError:
+                ok = False
         case _:
             ok = bool(value)
     if not ok:
