@@ -40,7 +40,7 @@ _REGISTRY: dict[str, Param[Any]] = {}
 class Param(Generic[T]):
     """A declared parameter. `await get(param)` gives its value in force, typed."""
 
-    def __init__(self, name: str, type_: Any, default: T, description: str) -> None:
+    def __init__(self, name: str, type_: type[T], default: Any, description: str) -> None:
         if name in _REGISTRY:
             raise ValueError(f"Parameter {name} is declared twice")
         self.name = name

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
+from models.credit import VerificationStatus, VerificationSubmission
 from models.members import User
 from services import auth, outbox
+from services.credit.catalogue import FieldFormat, FieldSpec, get_kind
 from services.permissions import ANONYMOUS
+from services.security import encrypt_pii
 
 PASSWORD = "Secret123"
 _phones = itertools.count(1)
@@ -136,3 +140,97 @@ async def withdraw_confirmed(user_id: int, card_id: int, amount: int, speed: str
     found = re.search(r"\b(\d{6})\b", body)
     assert found is not None, body
     await accounts.confirm_operation(actor=actor, operation_id=str(operation.id), code=found[1])
+
+
+# --- credit -----------------------------------------------------------------------------
+
+CLEAN_REPORTS: dict[str, dict[str, Any]] = {
+    "credit_bureau": {
+        "overdue_items": [],
+        "outstanding_debt_fen": 0,
+        "monthly_debt_payment_fen": 0,
+    },
+    "court": {"cases": []},
+    "reputation": {"negative_hits": []},
+    "industry_sharing": {"platforms": [], "total_outstanding_fen": 0},
+}
+
+
+def _sample_value(spec: FieldSpec, id_number: str) -> str:
+    match spec.format:
+        case FieldFormat.NAME:
+            return "Zhou Xiaoming"
+        case FieldFormat.ID_NUMBER:
+            return id_number
+        case FieldFormat.PHONE:
+            return new_phone()
+        case FieldFormat.EMAIL:
+            return "member@example.com"
+        case FieldFormat.NUMBER:
+            return "AB12345678"
+        case FieldFormat.DATE:
+            return "2030-01-01"
+        case FieldFormat.CONSENT:
+            return "yes"
+        case _ if spec.format.value == "MONEY":
+            return "12000.00"
+        case _:
+            return "sample text"
+
+
+def sample_fields(kind: str, id_number: str) -> dict[str, str]:
+    """Valid values for every field of a verification kind."""
+    spec = get_kind(kind)
+    assert spec is not None, kind
+    return {field.name: _sample_value(field, id_number) for field in spec.fields}
+
+
+def sample_files(kind: str) -> list[tuple[str, bytes, str]]:
+    """The fewest files the kind accepts, with the right magic bytes: (name, bytes, type)."""
+    spec = get_kind(kind)
+    assert spec is not None, kind
+    if "image/png" in spec.file_types:
+        made = ("page.png", b"\x89PNG\r\n\x1a\n" + kind.encode() * 40, "image/png")
+    else:
+        made = ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + kind.encode() * 40, "video/mp4")
+    return [made] * spec.min_files
+
+
+async def approve_verifications(
+    user_id: int, kinds: Iterable[str], *, id_number: str | None = None
+) -> str:
+    """Approved submissions of `kinds` written straight to the database (for service tests
+    that need a verified member; the review path has its own API tests). Returns the ID
+    number on the member's ID card."""
+    id_number = id_number or new_id_number()
+    for kind in kinds:
+        values = {}
+        spec = get_kind(kind)
+        assert spec is not None, kind
+        for field_spec, value in zip(
+            spec.fields, sample_fields(kind, id_number).values(), strict=True
+        ):
+            if field_spec.personal:
+                values[field_spec.name] = {"cipher": encrypt_pii(value), "masked": "***"}
+            else:
+                values[field_spec.name] = {"value": value}
+        await VerificationSubmission.create(
+            user_id=user_id, kind=kind, status=VerificationStatus.APPROVED, field_values=values
+        )
+    return id_number
+
+
+class ScriptedSources:
+    """The local outside sources, with reports scripted per ID number at any time:
+    `scripted[id_number][source] = report`; everyone else gets the generated report."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.scripted: dict[str, dict[str, Any]] = {}
+
+    async def fetch(self, source: Any, subject: Any, as_of: Any) -> dict[str, Any]:
+        from services.credit.external import LocalExternalSources
+
+        adapter = LocalExternalSources(overrides=self.scripted)
+        return await adapter.fetch(source, subject, as_of)

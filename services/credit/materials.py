@@ -235,7 +235,7 @@ async def submit(
         for key, *_rest in stored:
             await storage.delete(key)
         raise
-    await submission.fetch_related("files")
+    await submission.fetch_related("files", "reviews")
     return submission
 
 
@@ -246,13 +246,15 @@ async def list_for(actor: Actor) -> list[VerificationSubmission]:
     return (
         await VerificationSubmission.filter(user_id=actor.user_id)
         .order_by("-id")
-        .prefetch_related("files")
+        .prefetch_related("files", "reviews")
     )
 
 
 async def get(actor: Actor, submission_id: int) -> VerificationSubmission:
     """Own submissions; any with credit:review. Otherwise (or unknown) NotFoundError."""
-    row = await VerificationSubmission.get_or_none(id=submission_id).prefetch_related("files")
+    row = await VerificationSubmission.get_or_none(id=submission_id).prefetch_related(
+        "files", "reviews"
+    )
     if row is None or actor.user_id is None:
         raise NotFoundError("No such submission")
     if row.user_id != actor.user_id and not actor.can(Permission.CREDIT_REVIEW):

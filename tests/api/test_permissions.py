@@ -19,7 +19,12 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
-from models.credit import VerificationSubmission
+from models.credit import (
+    CreditLimitChange,
+    MaterialFile,
+    VerificationReview,
+    VerificationSubmission,
+)
 from models.members import User
 from models.payments import BankCard, Deposit, PaymentInstruction, PendingOperation, ProviderAccount
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
@@ -389,6 +394,59 @@ MATRIX += [
         "credit",
     ),
 ]
+_CREDIT = "{ score grade limit available history { kind } }"
+MATRIX += [
+    Row(
+        "verificationQueue",
+        "{ verificationQueue { totalCount edges { node { member { id } } } } }",
+        "credit:review",
+        "credit",
+        "risk_l1",
+    ),
+    Row("myCredit", "{ myCredit " + _CREDIT + " }", "account:use", "member", "credit"),
+    Row(
+        "memberCredit",
+        "query ($userId: ID!) { memberCredit(userId: $userId) " + _CREDIT + " }",
+        "credit:review",
+        "credit",
+        "cs",
+    ),
+    Row(
+        "reviewVerification",
+        "mutation ($id: ID!) { reviewVerification(input: {verificationId: $id,"
+        ' decision: REQUEST_MORE, reason: "the photo is blurred"}) { __typename } }',
+        "credit:review",
+        "credit",
+        "finance",
+    ),
+    Row(
+        "freezeCreditLimit",
+        "mutation ($userId: ID!) { freezeCreditLimit(input: {userId: $userId,"
+        ' reason: "seriously overdue"}) { __typename } }',
+        "credit:review",
+        "credit",
+        "collector",
+    ),
+    Row(
+        "unfreezeCreditLimit",
+        "mutation ($userId: ID!) { unfreezeCreditLimit(input: {userId: $userId,"
+        ' reason: "paid back in full"}) { __typename } }',
+        "credit:review",
+        "credit",
+        "collector",
+        changes_state=False,  # answers NOT_FROZEN: the limit was never frozen
+    ),
+    Row(
+        "setTemporaryCreditLimit",
+        "mutation ($userId: ID!) { setTemporaryCreditLimit(input: {userId: $userId,"
+        ' amount: "1000.00", expiresOn: "2099-01-01", evidenceId: "1",'
+        ' reason: "extra proof given"}) { __typename } }',
+        "credit:review",
+        "credit",
+        "cs",
+        changes_state=False,  # answers INVALID or EVIDENCE_REQUIRED: no approved proof
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -433,6 +491,8 @@ async def _state() -> dict[str, Any]:
         "instructions": await PaymentInstruction.all().count(),
         "verifications": await VerificationSubmission.all().count(),
         "parameters": await PlatformParameter.all().count(),
+        "reviews": await VerificationReview.all().count(),
+        "credit_changes": await CreditLimitChange.all().count(),
     }
 
 
@@ -454,9 +514,18 @@ def _global_id(user: User) -> str:
 
 
 async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
-    if row.field == "revealPersonalData":
+    if row.field in (
+        "revealPersonalData",
+        "memberCredit",
+        "freezeCreditLimit",
+        "unfreezeCreditLimit",
+        "setTemporaryCreditLimit",
+    ):
         target, _phone = await create_member()
         return {"userId": _global_id(target)}
+    if row.field == "reviewVerification":
+        file_id = await _stored_material_file()
+        return {"id": str((await MaterialFile.get(id=int(file_id))).submission_id)}
     if row.field == "assignRoles":
         target, _phone = await create_staff("cs")
         return {"userId": _global_id(target)}

@@ -1,0 +1,670 @@
+"""Score, grade and credit limit (M2.4-M2.6, R1).
+
+`evaluate` is the scorecard, a pure function of what is known about the member:
+approved verification kinds (each counted once), repayment history (on-time and overdue
+installments) and adverse outside records (M2.7 signals), under the policy in force
+(`services.credit.policy`, platform parameters). The score picks a grade band and the
+band its limit; a member lacking any item required for borrowing gets no limit.
+
+The permanent limit is the band's limit moved by repayment history (M2.5): each on-time
+installment raises it by a share of the band's limit (in all at most `max_raise`), each
+overdue installment lowers it, never below zero, never above the R1 cap. The limit in
+force is zero while frozen (M2.6), at least a running temporary limit, and never above
+the cap. What a member can still borrow is also bounded by the all-platform cap less
+what other platforms report they owe (R1, industry sharing).
+
+Every change of score, grade or limit is a `credit_limit_changes` row with a reason and
+the actor (null: the platform's rules); automatic events carry a unique key, so an
+event delivered twice changes the limit once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models.credit import (
+    CreditChangeKind,
+    CreditLimitChange,
+    CreditProfile,
+    SubjectType,
+    VerificationStatus,
+    VerificationSubmission,
+)
+from services import clock, parameters
+from services.credit import external
+from services.credit.catalogue import KINDS
+from services.credit.policy import (
+    AUTO_ADJUSTMENT,
+    BORROWING_CAPS,
+    GRADE_TABLE,
+    SCORECARD,
+    AutoAdjustment,
+    BorrowingCaps,
+    GradeTable,
+    Scorecard,
+)
+from services.errors import DomainError, InvalidInputError
+from services.money import format_money
+
+REQUIRED_FOR_BORROWING = tuple(kind.code for kind in KINDS if kind.required_for_borrowing)
+
+
+@dataclass(frozen=True)
+class ScoreInputs:
+    approved_kinds: frozenset[str]
+    on_time_count: int
+    overdue_count: int
+    signals: external.Signals
+
+
+@dataclass(frozen=True)
+class Part:
+    label: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    score: int
+    grade: str
+    grade_limit_fen: int  # the band's limit, 0 when required items are missing
+    limit_fen: int  # moved by repayment history, capped by R1
+    parts: tuple[Part, ...]
+    missing_for_borrowing: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+    def as_json(self, policy: str) -> dict[str, Any]:
+        return {
+            "parts": [{"label": p.label, "points": p.points} for p in self.parts],
+            "missing": list(self.missing_for_borrowing),
+            "reasons": list(self.reasons),
+            "policy": policy,
+        }
+
+
+@dataclass(frozen=True)
+class Policy:
+    scorecard: Scorecard
+    grades: GradeTable
+    caps: BorrowingCaps
+    adjustment: AutoAdjustment
+
+
+def policy_fingerprint(policy: Policy) -> str:
+    """Changes whenever any credit parameter changes: stored with each evaluation."""
+    canonical = json.dumps(
+        [
+            part.model_dump(mode="json")
+            for part in (policy.scorecard, policy.grades, policy.caps, policy.adjustment)
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+async def current_policy() -> Policy:
+    return Policy(
+        scorecard=await parameters.get(SCORECARD),
+        grades=await parameters.get(GRADE_TABLE),
+        caps=await parameters.get(BORROWING_CAPS),
+        adjustment=await parameters.get(AUTO_ADJUSTMENT),
+    )
+
+
+def platform_cap(policy: Policy, subject: SubjectType) -> int:
+    return policy.caps.company_fen if subject == SubjectType.COMPANY else policy.caps.person_fen
+
+
+def all_platforms_cap(policy: Policy, subject: SubjectType) -> int:
+    caps = policy.caps
+    return (
+        caps.company_all_platforms_fen
+        if subject == SubjectType.COMPANY
+        else caps.person_all_platforms_fen
+    )
+
+
+def _share(amount_fen: int, share: Decimal) -> int:
+    return int((Decimal(amount_fen) * share).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def evaluate(inputs: ScoreInputs, policy: Policy, subject: SubjectType) -> Evaluation:
+    """The scorecard: score, grade, and the permanent limit with its reasons."""
+    card = policy.scorecard
+    parts: list[Part] = []
+    for kind in KINDS:
+        if kind.code in inputs.approved_kinds:
+            points = card.item_points.get(kind.code, 0)
+            if points:
+                parts.append(Part(f"Verified: {kind.title}", points))
+    history = min(inputs.on_time_count * card.on_time_points, card.on_time_max)
+    if history:
+        parts.append(Part(f"{inputs.on_time_count} installments repaid on time", history))
+    signals = inputs.signals
+    adverse = (
+        (inputs.overdue_count, card.overdue_points, "installments overdue here"),
+        (signals.court_cases, card.court_case_points, "court cases on record"),
+        (
+            signals.bureau_overdue_items,
+            card.bureau_overdue_points,
+            "overdue items on the credit report (24 months)",
+        ),
+        (signals.negative_hits, card.negative_news_points, "negative news reports"),
+        (
+            signals.other_platform_overdue,
+            card.other_platform_overdue_points,
+            "platforms reporting an overdue loan",
+        ),
+    )
+    for count, per_item, label in adverse:
+        if count and per_item:
+            parts.append(Part(f"{count} {label}", count * per_item))
+    score = sum(part.points for part in parts)
+    band = next(b for b in policy.grades.bands if score >= b.min_score or b.grade == "HR")
+
+    reasons: list[str] = []
+    missing = tuple(code for code in REQUIRED_FOR_BORROWING if code not in inputs.approved_kinds)
+    grade_limit = band.limit_fen
+    if missing:
+        grade_limit = 0
+        reasons.append("No limit until every item required for borrowing is verified")
+    elif grade_limit == 0:
+        reasons.append(f"Grade {band.grade} carries no credit limit")
+    else:
+        reasons.append(f"Grade {band.grade} gives {format_money(grade_limit)}")
+
+    adj = policy.adjustment
+    raised = min(inputs.on_time_count * adj.raise_per_on_time, adj.max_raise)
+    lowered = inputs.overdue_count * adj.lower_per_overdue
+    limit = max(0, grade_limit + _share(grade_limit, raised) - _share(grade_limit, lowered))
+    if grade_limit and limit != grade_limit:
+        reasons.append(
+            f"Repayment history moves it to {format_money(limit)}"
+            f" (+{raised:%} on time, -{lowered:%} overdue)"
+        )
+    cap = platform_cap(policy, subject)
+    if limit > cap:
+        limit = cap
+        reasons.append(f"Capped at {format_money(cap)} on this platform (R1)")
+    return Evaluation(
+        score=score,
+        grade=band.grade,
+        grade_limit_fen=grade_limit,
+        limit_fen=limit,
+        parts=tuple(parts),
+        missing_for_borrowing=missing,
+        reasons=tuple(reasons),
+    )
+
+
+# --- the profile -----------------------------------------------------------------------
+
+
+async def approved_kinds(user_id: int) -> frozenset[str]:
+    kinds = await VerificationSubmission.filter(
+        user_id=user_id, status=VerificationStatus.APPROVED
+    ).values_list("kind", flat=True)
+    return frozenset(str(kind) for kind in kinds)
+
+
+async def _locked_profile(user_id: int) -> CreditProfile:
+    """The member's profile, locked for this transaction (created when missing)."""
+    profile = await CreditProfile.filter(user_id=user_id).select_for_update().first()
+    if profile is None:
+        try:
+            async with in_transaction():  # a savepoint: a concurrent creator may win
+                await CreditProfile.create(user_id=user_id)
+        except IntegrityError:
+            pass
+        profile = await CreditProfile.filter(user_id=user_id).select_for_update().get()
+    return profile
+
+
+async def _apply(
+    profile: CreditProfile,
+    *,
+    kind: CreditChangeKind,
+    reason: str,
+    actor_id: int | None,
+    event_key: str | None = None,
+    policy: Policy | None = None,
+    always_record: bool = False,
+) -> CreditLimitChange | None:
+    """Re-evaluate a locked profile, save it, and record a history row when anything a
+    member would notice changed (or `always_record`). Call inside a transaction."""
+    policy = policy or await current_policy()
+    inputs = ScoreInputs(
+        approved_kinds=await approved_kinds(profile.user_id),
+        on_time_count=profile.on_time_count,
+        overdue_count=profile.overdue_count,
+        signals=await external.signals(profile.user_id),
+    )
+    result = evaluate(inputs, policy, profile.subject_type)
+    old = (profile.score, profile.grade, profile.limit_fen)
+    profile.score = result.score
+    profile.grade = result.grade
+    profile.grade_limit_fen = result.grade_limit_fen
+    profile.limit_fen = result.limit_fen
+    profile.explanation = result.as_json(policy_fingerprint(policy))
+    await profile.save()
+    changed = old != (result.score, result.grade, result.limit_fen)
+    if not (changed or always_record):
+        return None
+    return await CreditLimitChange.create(
+        user_id=profile.user_id,
+        kind=kind,
+        old_limit_fen=old[2],
+        new_limit_fen=result.limit_fen,
+        old_grade=old[1],
+        new_grade=result.grade,
+        score=result.score,
+        reason=reason[:500],
+        actor_id=actor_id,
+        event_key=event_key,
+        created_at=await clock.now(),
+    )
+
+
+async def reevaluate(
+    user_id: int, *, reason: str, actor_id: int | None, kind: CreditChangeKind
+) -> CreditProfile:
+    """Re-score a member (after a review, or a policy change). Joins an open transaction."""
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        await _apply(profile, kind=kind, reason=reason, actor_id=actor_id)
+    return profile
+
+
+async def reevaluate_stale(batch: int = 200) -> int:
+    """Re-score every profile evaluated under another policy than the one in force (a
+    history row for each whose score, grade or limit moved). Returns how many."""
+    policy = await current_policy()
+    current = policy_fingerprint(policy)
+    done = 0
+    last_id = 0
+    while True:
+        rows = await CreditProfile.filter(id__gt=last_id).order_by("id").limit(batch)
+        if not rows:
+            return done
+        last_id = rows[-1].id
+        for row in rows:
+            if row.explanation.get("policy") == current:
+                continue
+            async with in_transaction():
+                profile = await CreditProfile.filter(id=row.id).select_for_update().get()
+                if profile.explanation.get("policy") == current:
+                    continue
+                await _apply(
+                    profile,
+                    kind=CreditChangeKind.PARAMETERS,
+                    reason="Re-scored under the changed credit policy",
+                    actor_id=None,
+                    policy=policy,
+                )
+                done += 1
+
+
+async def profile_for(user_id: int) -> CreditProfile:
+    """The member's profile; a member never evaluated is evaluated now."""
+    profile = await CreditProfile.get_or_none(user_id=user_id)
+    if profile is None:
+        profile = await reevaluate(
+            user_id, reason="First evaluation", actor_id=None, kind=CreditChangeKind.EVALUATED
+        )
+    return profile
+
+
+# --- what is in force --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A member's credit as it stands on `as_of` (business date)."""
+
+    profile: CreditProfile
+    limit_fen: int  # in force: permanent, temporary, frozen and R1 cap applied
+    permanent_limit_fen: int
+    temporary_limit_fen: int | None  # while it runs
+    used_fen: int
+    available_fen: int
+    other_platforms_outstanding_fen: int
+    reasons: tuple[str, ...]
+
+
+async def standing(user_id: int, *, as_of: date | None = None) -> Standing:
+    profile = await profile_for(user_id)
+    return await _standing(profile, as_of=as_of)
+
+
+async def _standing(profile: CreditProfile, *, as_of: date | None = None) -> Standing:
+    as_of = as_of or await clock.today()
+    policy = await current_policy()
+    reasons = list(profile.explanation.get("reasons", []))
+    temporary = (
+        profile.temp_limit_fen
+        if profile.temp_limit_fen is not None
+        and profile.temp_limit_expires_on is not None
+        and as_of <= profile.temp_limit_expires_on
+        else None
+    )
+    cap = platform_cap(policy, profile.subject_type)
+    if profile.frozen:
+        limit = 0
+        reasons.append(f"Frozen: {profile.frozen_reason}")
+    else:
+        limit = min(max(profile.limit_fen, temporary or 0), cap)
+        if temporary is not None and temporary > profile.limit_fen:
+            reasons.append(
+                f"Temporary limit {format_money(min(temporary, cap))} until "
+                f"{profile.temp_limit_expires_on.isoformat()}"  # type: ignore[union-attr]
+            )
+    signals = await external.signals(profile.user_id)
+    others = signals.other_platforms_outstanding_fen
+    room_here = limit - profile.used_fen
+    room_everywhere = all_platforms_cap(policy, profile.subject_type) - profile.used_fen - others
+    if others and room_everywhere < room_here:
+        reasons.append(
+            f"Other platforms report {format_money(others)} owed: at most "
+            f"{format_money(max(0, room_everywhere))} more across platforms (R1)"
+        )
+    return Standing(
+        profile=profile,
+        limit_fen=limit,
+        permanent_limit_fen=profile.limit_fen,
+        temporary_limit_fen=temporary,
+        used_fen=profile.used_fen,
+        available_fen=max(0, min(room_here, room_everywhere)),
+        other_platforms_outstanding_fen=others,
+        reasons=tuple(reasons),
+    )
+
+
+# --- using the limit (the loans and repayments services call these) -----------------------
+
+
+async def use_limit(user_id: int, amount_fen: int) -> Standing:
+    """Take `amount_fen` of the member's available limit (a loan request). Joins the
+    caller's transaction; raises DomainError CREDIT_LIMIT_EXCEEDED and changes nothing
+    when it is not available."""
+    if amount_fen <= 0:
+        raise InvalidInputError("The amount must be positive", field="amount")
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        if not profile.explanation:
+            await _apply(
+                profile, kind=CreditChangeKind.EVALUATED, reason="First evaluation", actor_id=None
+            )
+        before = await _standing(profile)
+        if amount_fen > before.available_fen:
+            raise DomainError(
+                f"Only {format_money(before.available_fen)} of credit is available",
+                code="CREDIT_LIMIT_EXCEEDED",
+                field="amount",
+            )
+        profile.used_fen += amount_fen
+        await profile.save(update_fields=["used_fen", "updated_at"])
+    return await _standing(profile)
+
+
+async def restore_limit(user_id: int, amount_fen: int) -> None:
+    """Give back principal repaid, or a request that failed. Joins the caller's transaction."""
+    if amount_fen <= 0:
+        raise InvalidInputError("The amount must be positive", field="amount")
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        if amount_fen > profile.used_fen:
+            raise DomainError("More restored than used", code="INVALID", field="amount")
+        profile.used_fen -= amount_fen
+        await profile.save(update_fields=["used_fen", "updated_at"])
+
+
+# --- automatic adjustment (M2.5) and serious overdue (M2.6) ------------------------------
+
+
+async def _already(event_key: str) -> bool:
+    return await CreditLimitChange.filter(event_key=event_key).exists()
+
+
+async def on_installment_paid(user_id: int, *, installment_key: str, on_time: bool) -> bool:
+    """An installment was repaid. On time, it raises the limit. Applied once per
+    installment (False when it was already counted). Joins the caller's transaction."""
+    event_key = f"paid:{installment_key}"
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        if await _already(event_key) or not on_time:
+            return False
+        profile.on_time_count += 1
+        await _apply(
+            profile,
+            kind=CreditChangeKind.ON_TIME,
+            reason=f"Installment {installment_key} repaid on time",
+            actor_id=None,
+            event_key=event_key,
+            always_record=True,
+        )
+    return True
+
+
+async def on_installment_overdue(user_id: int, *, installment_key: str, days_overdue: int) -> bool:
+    """An installment is overdue: the first call for it lowers the limit; a call at or
+    past the serious-overdue threshold also freezes the limit. Each step happens once.
+    Joins the caller's transaction. True when anything changed."""
+    if days_overdue < 1:
+        raise InvalidInputError("days_overdue must be at least 1", field="days_overdue")
+    changed = False
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        policy = await current_policy()
+        lowered_key = f"overdue:{installment_key}"
+        if not await _already(lowered_key):
+            profile.overdue_count += 1
+            await _apply(
+                profile,
+                kind=CreditChangeKind.OVERDUE,
+                reason=f"Installment {installment_key} overdue",
+                actor_id=None,
+                event_key=lowered_key,
+                policy=policy,
+                always_record=True,
+            )
+            changed = True
+        freeze_key = f"freeze:{installment_key}"
+        if days_overdue >= policy.adjustment.freeze_after_days and not await _already(freeze_key):
+            await _freeze(
+                profile,
+                reason=f"Installment {installment_key} overdue {days_overdue} days",
+                actor_id=None,
+                event_key=freeze_key,
+            )
+            changed = True
+    return changed
+
+
+# --- manual adjustment by officers (M2.6) -------------------------------------------------
+
+
+async def _record(
+    profile: CreditProfile,
+    *,
+    kind: CreditChangeKind,
+    old_limit: int,
+    new_limit: int,
+    reason: str,
+    actor_id: int | None,
+    event_key: str | None = None,
+) -> CreditLimitChange:
+    return await CreditLimitChange.create(
+        user_id=profile.user_id,
+        kind=kind,
+        old_limit_fen=old_limit,
+        new_limit_fen=new_limit,
+        old_grade=profile.grade,
+        new_grade=profile.grade,
+        score=profile.score,
+        reason=reason[:500],
+        actor_id=actor_id,
+        event_key=event_key,
+        created_at=await clock.now(),
+    )
+
+
+async def _freeze(
+    profile: CreditProfile, *, reason: str, actor_id: int | None, event_key: str | None = None
+) -> None:
+    before = (await _standing(profile)).limit_fen
+    profile.frozen = True
+    profile.frozen_reason = reason[:255]
+    await profile.save(update_fields=["frozen", "frozen_reason", "updated_at"])
+    await _record(
+        profile,
+        kind=CreditChangeKind.FROZEN,
+        old_limit=before,
+        new_limit=0,
+        reason=reason,
+        actor_id=actor_id,
+        event_key=event_key,
+    )
+
+
+def _clean_reason(reason: str) -> str:
+    text = (reason or "").strip()
+    if not 5 <= len(text) <= 255:
+        raise InvalidInputError("Give a reason of 5 to 255 characters", field="reason")
+    return text
+
+
+def _not_self(officer_id: int, user_id: int) -> None:
+    if officer_id == user_id:
+        raise DomainError("You cannot change your own credit", code="SAME_PERSON", field="userId")
+
+
+async def freeze(*, officer_id: int, user_id: int, reason: str) -> Standing:
+    reason = _clean_reason(reason)
+    _not_self(officer_id, user_id)
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        if profile.frozen:
+            raise DomainError("The limit is already frozen", code="ALREADY_FROZEN")
+        await _freeze(profile, reason=reason, actor_id=officer_id)
+    return await _standing(profile)
+
+
+async def unfreeze(*, officer_id: int, user_id: int, reason: str) -> Standing:
+    reason = _clean_reason(reason)
+    _not_self(officer_id, user_id)
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        if not profile.frozen:
+            raise DomainError("The limit is not frozen", code="NOT_FROZEN")
+        profile.frozen = False
+        profile.frozen_reason = ""
+        await profile.save(update_fields=["frozen", "frozen_reason", "updated_at"])
+        after = (await _standing(profile)).limit_fen
+        await _record(
+            profile,
+            kind=CreditChangeKind.UNFROZEN,
+            old_limit=0,
+            new_limit=after,
+            reason=reason,
+            actor_id=officer_id,
+        )
+    return await _standing(profile)
+
+
+MAX_TEMPORARY_DAYS = 366
+
+
+async def set_temporary_limit(
+    *,
+    officer_id: int,
+    user_id: int,
+    amount_fen: int,
+    expires_on: date,
+    evidence_id: int,
+    reason: str,
+) -> Standing:
+    """A temporary limit on extra proof of repayment ability: the proof is one of the
+    member's approved verifications; the limit runs to `expires_on` inclusive."""
+    reason = _clean_reason(reason)
+    _not_self(officer_id, user_id)
+    today = await clock.today()
+    if not today < expires_on <= date.fromordinal(today.toordinal() + MAX_TEMPORARY_DAYS):
+        raise InvalidInputError(
+            f"The expiry must be after today and within {MAX_TEMPORARY_DAYS} days",
+            field="expiresOn",
+        )
+    evidence = await VerificationSubmission.get_or_none(id=evidence_id, user_id=user_id)
+    if evidence is None or evidence.status != VerificationStatus.APPROVED:
+        raise DomainError(
+            "The proof must be one of the member's approved verifications",
+            code="EVIDENCE_REQUIRED",
+            field="evidenceId",
+        )
+    policy = await current_policy()
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        cap = platform_cap(policy, profile.subject_type)
+        if not 0 < amount_fen <= cap:
+            raise InvalidInputError(
+                f"The temporary limit must be above zero and at most {format_money(cap)} (R1)",
+                field="amount",
+            )
+        if profile.frozen:
+            raise DomainError("The limit is frozen", code="FROZEN")
+        before = (await _standing(profile, as_of=today)).limit_fen
+        profile.temp_limit_fen = amount_fen
+        profile.temp_limit_expires_on = expires_on
+        profile.temp_limit_reason = f"{reason} (proof: verification {evidence_id})"[:255]
+        await profile.save()
+        after = (await _standing(profile, as_of=today)).limit_fen
+        await _record(
+            profile,
+            kind=CreditChangeKind.TEMPORARY_SET,
+            old_limit=before,
+            new_limit=after,
+            reason=f"{reason} (proof: verification {evidence_id}, until {expires_on.isoformat()})",
+            actor_id=officer_id,
+        )
+    return await _standing(profile)
+
+
+async def end_expired_temporary_limits() -> int:
+    """Daily: clear temporary limits past their expiry, with a history row each."""
+    today = await clock.today()
+    ended = 0
+    ids = await CreditProfile.filter(temp_limit_expires_on__lt=today).values_list("id", flat=True)
+    for profile_id in ids:
+        async with in_transaction():
+            profile = await CreditProfile.filter(id=profile_id).select_for_update().get()
+            if profile.temp_limit_expires_on is None or profile.temp_limit_expires_on >= today:
+                continue
+            expired_on = profile.temp_limit_expires_on
+            old = (await _standing(profile, as_of=expired_on)).limit_fen
+            profile.temp_limit_fen = None
+            profile.temp_limit_expires_on = None
+            profile.temp_limit_reason = ""
+            await profile.save()
+            after = (await _standing(profile, as_of=today)).limit_fen
+            await _record(
+                profile,
+                kind=CreditChangeKind.TEMPORARY_ENDED,
+                old_limit=old,
+                new_limit=after,
+                reason=f"Temporary limit expired on {expired_on.isoformat()}",
+                actor_id=None,
+                event_key=f"temporary-ended:{profile.user_id}:{expired_on.isoformat()}",
+            )
+            ended += 1
+    return ended
+
+
+async def history(user_id: int, *, limit: int = 50) -> list[CreditLimitChange]:
+    return await CreditLimitChange.filter(user_id=user_id).order_by("-id").limit(limit)
