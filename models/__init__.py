@@ -9,4 +9,5 @@ MODEL_MODULES = [
     "models.payments",
     "models.finance",
     "models.credit",
+    "models.lending",
 ]

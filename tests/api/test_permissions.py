@@ -20,6 +20,7 @@ from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
 from models.credit import VerificationSubmission
+from models.lending import RiskAssessment, RiskNoticeConfirmation
 from models.members import User
 from models.payments import BankCard, Deposit, PaymentInstruction, PendingOperation, ProviderAccount
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
@@ -42,6 +43,17 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = "PUBLIC"
 ACTORS = ("anonymous", "member", "staff_without", "staff_with")
+# A complete set of answers to the lender risk questionnaire.
+RISK_ANSWERS = {
+    "age": "B",
+    "income": "C",
+    "investableShare": "C",
+    "experience": "C",
+    "lossTolerance": "C",
+    "horizon": "C",
+    "p2pKnowledge": "C",
+    "purpose": "C",
+}
 # Phones of the 17799990xxx block: never handed out by tests.factories (1770000xxxx).
 UNUSED_PHONE = "17799990001"
 NEW_STAFF_PHONE = "17799990002"
@@ -389,6 +401,33 @@ MATRIX += [
         "credit",
     ),
 ]
+MATRIX += [
+    Row(
+        "riskQuestionnaire",
+        "{ riskQuestionnaire { version questions { code } } }",
+        PUBLIC,
+        "member",
+        "partner",
+    ),
+    Row("myRiskProfile", "{ myRiskProfile { status } }", "bid:place", "member", "cs"),
+    Row(
+        "submitRiskAssessment",
+        "mutation { submitRiskAssessment(input: {answers: ["
+        + ", ".join(f'{{question: "{q}", option: "{o}"}}' for q, o in RISK_ANSWERS.items())
+        + "]}) { __typename } }",
+        "bid:place",
+        "member",
+        "cs",
+    ),
+    Row(
+        "confirmRiskNotice",
+        "mutation ($assessmentId: ID!) { confirmRiskNotice(input: {assessmentId: $assessmentId})"
+        " { __typename } }",
+        "bid:place",
+        "member",
+        "finance",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -433,6 +472,8 @@ async def _state() -> dict[str, Any]:
         "instructions": await PaymentInstruction.all().count(),
         "verifications": await VerificationSubmission.all().count(),
         "parameters": await PlatformParameter.all().count(),
+        "risk_assessments": await RiskAssessment.all().count(),
+        "risk_notice_confirmations": await RiskNoticeConfirmation.all().count(),
     }
 
 
@@ -464,6 +505,8 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"id": new_id_number()}
     if row.field == "verifyMaterial":
         return {"fileId": await _stored_material_file()}
+    if row.field == "confirmRiskNotice":
+        return {"assessmentId": await _risk_assessment_of(caller)}
     if row.field == "node":
         # The caller's own account: anyone logged in may see it, so it is never null.
         target = caller or (await create_member())[0]
@@ -485,6 +528,18 @@ async def _stored_material_file() -> str:
         [("photo.png", "image/png", png)],
     )
     return str(submission.files[0].id)
+
+
+async def _risk_assessment_of(caller: User | None) -> str:
+    """The caller's assessment (a new member's for anonymous callers); returns its id."""
+    from services.credit import risk_assessment
+    from services.permissions import Actor
+
+    owner = caller or (await create_member())[0]
+    assessment = await risk_assessment.submit_assessment(
+        Actor(user_id=owner.id, kind=str(owner.kind)), RISK_ANSWERS
+    )
+    return str(assessment.id)
 
 
 def _expected(actor: str, row: Row) -> str | None:
