@@ -25,6 +25,7 @@ from models.credit import (
     VerificationReview,
     VerificationSubmission,
 )
+from models.lending import RiskAssessment, RiskNoticeConfirmation
 from models.members import User
 from models.payments import BankCard, Deposit, PaymentInstruction, PendingOperation, ProviderAccount
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
@@ -47,6 +48,17 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = "PUBLIC"
 ACTORS = ("anonymous", "member", "staff_without", "staff_with")
+# A complete set of answers to the lender risk questionnaire.
+RISK_ANSWERS = {
+    "age": "B",
+    "income": "C",
+    "investableShare": "C",
+    "experience": "C",
+    "lossTolerance": "C",
+    "horizon": "C",
+    "p2pKnowledge": "C",
+    "purpose": "C",
+}
 # Phones of the 17799990xxx block: never handed out by tests.factories (1770000xxxx).
 UNUSED_PHONE = "17799990001"
 NEW_STAFF_PHONE = "17799990002"
@@ -447,6 +459,33 @@ MATRIX += [
         changes_state=False,  # answers INVALID or EVIDENCE_REQUIRED: no approved proof
     ),
 ]
+MATRIX += [
+    Row(
+        "riskQuestionnaire",
+        "{ riskQuestionnaire { version questions { code } } }",
+        PUBLIC,
+        "member",
+        "partner",
+    ),
+    Row("myRiskProfile", "{ myRiskProfile { status } }", "bid:place", "member", "cs"),
+    Row(
+        "submitRiskAssessment",
+        "mutation { submitRiskAssessment(input: {answers: ["
+        + ", ".join(f'{{question: "{q}", option: "{o}"}}' for q, o in RISK_ANSWERS.items())
+        + "]}) { __typename } }",
+        "bid:place",
+        "member",
+        "cs",
+    ),
+    Row(
+        "confirmRiskNotice",
+        "mutation ($assessmentId: ID!) { confirmRiskNotice(input: {assessmentId: $assessmentId})"
+        " { __typename } }",
+        "bid:place",
+        "member",
+        "finance",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -493,6 +532,8 @@ async def _state() -> dict[str, Any]:
         "parameters": await PlatformParameter.all().count(),
         "reviews": await VerificationReview.all().count(),
         "credit_changes": await CreditLimitChange.all().count(),
+        "risk_assessments": await RiskAssessment.all().count(),
+        "risk_notice_confirmations": await RiskNoticeConfirmation.all().count(),
     }
 
 
@@ -533,6 +574,8 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"id": new_id_number()}
     if row.field == "verifyMaterial":
         return {"fileId": await _stored_material_file()}
+    if row.field == "confirmRiskNotice":
+        return {"assessmentId": await _risk_assessment_of(caller)}
     if row.field == "node":
         # The caller's own account: anyone logged in may see it, so it is never null.
         target = caller or (await create_member())[0]
@@ -554,6 +597,18 @@ async def _stored_material_file() -> str:
         [("photo.png", "image/png", png)],
     )
     return str(submission.files[0].id)
+
+
+async def _risk_assessment_of(caller: User | None) -> str:
+    """The caller's assessment (a new member's for anonymous callers); returns its id."""
+    from services.credit import risk_assessment
+    from services.permissions import Actor
+
+    owner = caller or (await create_member())[0]
+    assessment = await risk_assessment.submit_assessment(
+        Actor(user_id=owner.id, kind=str(owner.kind)), RISK_ANSWERS
+    )
+    return str(assessment.id)
 
 
 def _expected(actor: str, row: Row) -> str | None:
