@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 from graphql import GraphQLFormattedError
@@ -28,10 +29,12 @@ from strawberry.types import ExecutionResult
 from tortoise import Tortoise
 
 from schema.build import build_schema
-from schema.context import Context
-from services import accounts, clock, jobs, outbox
+from schema.context import Context, bearer_token
+from services import accounts, auth, clock, jobs, outbox
 from services.broker import get_broker, make_broker, set_broker
+from services.credit import materials
 from services.db import tortoise_config
+from services.errors import NotFoundError
 from services.health import readiness
 from services.logs import configure_logging
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -124,6 +127,8 @@ class Metrics:
             await self.app(scope, receive, send)
             return
         path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
+        if scope["path"].startswith("/materials/"):
+            path = "/materials/{id}"
         started = time.perf_counter()
         status = 500
 
@@ -163,6 +168,32 @@ async def payment_webhook(request: Request) -> Response:
     except callbacks.ReplayedCallbackError:
         return JSONResponse({"error": "callback already processed"}, status_code=409)
     return JSONResponse({"status": status})
+
+
+async def material_file(request: Request) -> Response:
+    """A verification file for its owner or a credit officer (bearer token), served only
+    while it still matches the hash the platform signed at receipt."""
+    actor = await auth.authenticate(bearer_token(request.headers.get("authorization")))
+    if actor is None:
+        return JSONResponse({"error": "log in first"}, status_code=401)
+    try:
+        row, data = await materials.read_file(actor, request.path_params["file_id"])
+    except materials.MaterialIntegrityError as error:
+        return JSONResponse(
+            {"error": "integrity check failed", "problem": str(error.problem)}, status_code=409
+        )
+    except NotFoundError:
+        return JSONResponse({"error": "no such file"}, status_code=404)
+    return Response(
+        data,
+        media_type=row.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "X-Content-SHA256": row.sha256,
+        },
+    )
 
 
 async def metrics(request: Request) -> Response:
@@ -239,6 +270,7 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/webhooks/payments", payment_webhook, methods=["POST"]),
+            Route("/materials/{file_id:int}", material_file),
         ],
         lifespan=lifespan,
     )

@@ -58,6 +58,7 @@ def _file(row: MaterialFile) -> t.MaterialFileType:
         sha256=row.sha256,
         signature=row.signature,
         created_at=row.created_at,
+        download_path=f"/materials/{row.id}",
     )
 
 

@@ -14,7 +14,7 @@ from services.permissions import ANONYMOUS, Actor
 from services.settings import Settings
 
 
-def _bearer(value: str | None) -> str | None:
+def bearer_token(value: str | None) -> str | None:
     if not value:
         return None
     scheme, _, token = value.partition(" ")
@@ -44,12 +44,12 @@ class Context:
 
     @property
     def access_token(self) -> str | None:
-        token = _bearer(self.request.headers.get("authorization"))
+        token = bearer_token(self.request.headers.get("authorization"))
         if token is None and isinstance(self.connection_params, dict):
             raw = self.connection_params.get("Authorization") or self.connection_params.get(
                 "authorization"
             )
-            token = _bearer(raw) if isinstance(raw, str) else None
+            token = bearer_token(raw) if isinstance(raw, str) else None
         return token
 
     @property

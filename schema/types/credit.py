@@ -95,6 +95,10 @@ class MaterialFileType:
         description="Platform Ed25519 signature over `sha256:size:submissionId:userId`, base64."
     )
     created_at: datetime = strawberry.field(description="Received at (UTC).")
+    download_path: str = strawberry.field(
+        description="GET it with the same bearer token (owner or credit officer): "
+        "served only while it matches its signed hash (409 otherwise)."
+    )
 
 
 @strawberry.enum(description="A credit officer's decision on a submission.")

@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from models.credit import MaterialFile, VerificationSubmission
 from services import signing
 from services.credit.catalogue import FieldFormat, FieldSpec, VerificationKind, get_kind
-from services.errors import InvalidInputError, NotFoundError
+from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.money import format_money, parse_money
 from services.permissions import Actor, Permission
 from services.security import encrypt_pii, mask_phone
@@ -288,3 +288,27 @@ async def verify_material(file_id: int) -> MaterialReport:
     if len(data) != row.size or hashlib.sha256(data).hexdigest() != row.sha256:
         return MaterialReport(row.id, False, MaterialProblem.FILE_CHANGED)
     return MaterialReport(row.id, True, None)
+
+
+async def read_file(actor: Actor, file_id: int) -> tuple[MaterialFile, bytes]:
+    """A stored file for its owner or a credit officer, checked against its signed hash
+    first. NotFoundError for anyone else (or no such file); MaterialIntegrityError when
+    the record or the bytes no longer match what was signed at receipt."""
+    row = await MaterialFile.get_or_none(id=file_id).prefetch_related("submission")
+    if row is None or actor.user_id is None:
+        raise NotFoundError("No such file", field="fileId")
+    if row.submission.user_id != actor.user_id and not actor.can(Permission.CREDIT_REVIEW):
+        raise NotFoundError("No such file", field="fileId")
+    report = await verify_material(file_id)
+    if not report.valid:
+        assert report.problem is not None
+        raise MaterialIntegrityError(report.problem)
+    return row, await get_storage().get(row.storage_key)
+
+
+class MaterialIntegrityError(DomainError):
+    code = "INTEGRITY"
+
+    def __init__(self, problem: MaterialProblem) -> None:
+        super().__init__(f"The stored material fails its integrity check: {problem}")
+        self.problem = problem

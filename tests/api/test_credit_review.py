@@ -15,7 +15,12 @@ import pytest
 from strawberry import relay
 from tortoise import Tortoise, connections
 
-from models.credit import CreditLimitChange, VerificationReview, VerificationSubmission
+from models.credit import (
+    CreditLimitChange,
+    MaterialFile,
+    VerificationReview,
+    VerificationSubmission,
+)
 from services import clock, outbox
 from services.credit import external
 from services.credit.catalogue import KINDS
@@ -466,3 +471,42 @@ async def test_temporary_limit_on_proof_runs_until_its_expiry(client, sources):
         3_000_000,
         None,
     )
+
+
+async def test_material_files_download_for_owner_and_officer_only_while_intact(client, storage):
+    _officer_id, officer_token = await _officer()
+    _member_id, _phone, token, id_number = await _member()
+    _other_id, _other_phone, other_token, _other_number = await _member()
+    await _submit(client, token, "LIFE_PHOTOS", id_number)
+    mine = await gql(
+        client, "{ myVerifications { files { id downloadPath sha256 } } }", token=token
+    )
+    [file] = mine["data"]["myVerifications"][0]["files"]
+    [expected] = sample_files("LIFE_PHOTOS")
+
+    for who in (token, officer_token):
+        response = await client.get(
+            file["downloadPath"], headers={"Authorization": f"Bearer {who}"}
+        )
+        assert response.status_code == 200
+        assert response.content == expected[1]
+        assert response.headers["content-type"] == "image/png"
+        assert response.headers["x-content-sha256"] == file["sha256"]
+        assert response.headers["cache-control"] == "no-store"
+    other = await client.get(
+        file["downloadPath"], headers={"Authorization": f"Bearer {other_token}"}
+    )
+    assert other.status_code == 404
+    assert (await client.get(file["downloadPath"])).status_code == 401
+    assert (
+        await client.get("/materials/999999", headers={"Authorization": f"Bearer {token}"})
+    ).status_code == 404
+
+    # A changed byte on disk: never served again.
+    row = await MaterialFile.get(id=int(file["id"]))
+    path = storage.root / row.storage_key[:2] / row.storage_key
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"tampered")
+    tampered = await client.get(
+        file["downloadPath"], headers={"Authorization": f"Bearer {officer_token}"}
+    )
+    assert (tampered.status_code, tampered.json()["problem"]) == (409, "FILE_CHANGED")
