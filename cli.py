@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | migrate | seed-demo | export-schema | dev`."""
+"""Command line: `python -m app serve | migrate | seed-demo | rotate-pii | export-schema | dev`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,28 @@ async def seed_demo() -> None:
             print(line)
     finally:
         await Tortoise.close_connections()
+
+
+async def rotate_pii(batch_size: int | None = None) -> None:
+    """Re-encrypt stored personal data under PII_KEY_ID (see services/pii_rotation.py)."""
+    from tortoise import Tortoise
+
+    from services.db import tortoise_config
+    from services.pii_rotation import DEFAULT_BATCH_SIZE, rotate_all
+    from services.security import pii_keys
+
+    await Tortoise.init(config=tortoise_config())
+    try:
+        counts = await rotate_all(batch_size=batch_size or DEFAULT_BATCH_SIZE)
+    finally:
+        await Tortoise.close_connections()
+    for done in counts:
+        print(
+            f"{done.table}.{done.column}: {done.rotated} re-encrypted "
+            f"({done.values} values in {done.rows} rows)"
+        )
+    total = sum(done.rotated for done in counts)
+    print(f"{total} values re-encrypted; every stored value is now under {pii_keys().current_id}")
 
 
 def export_schema(output: str | None) -> None:
@@ -140,6 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("migrate", help="apply the database migrations")
     commands.add_parser("worker", help="run the jobs and the outbox dispatcher")
     commands.add_parser("seed-demo", help="create the roles and generated demo users")
+    rotate = commands.add_parser(
+        "rotate-pii", help="re-encrypt stored personal data under the current PII_KEY_ID"
+    )
+    rotate.add_argument("--batch-size", type=int, default=None, help="rows per transaction")
     schema = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     schema.add_argument("--output", "-o", default=None)
     box = commands.add_parser("sandbox", help="run the sandbox payment provider on its own")
@@ -158,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(worker())
     elif args.command == "seed-demo":
         asyncio.run(seed_demo())
+    elif args.command == "rotate-pii":
+        asyncio.run(rotate_pii(args.batch_size))
     elif args.command == "export-schema":
         export_schema(args.output)
     elif args.command == "sandbox":

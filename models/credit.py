@@ -24,7 +24,7 @@ class VerificationSubmission(Model):
     """One submission of one verification kind by a member, as received.
 
     `field_values` maps a field name to {"value": ...} for ordinary fields and to
-    {"cipher": ..., "masked": ...} for personal ones (AES-GCM with PII_KEY).
+    {"cipher": ..., "masked": ...} for personal ones (`encrypt_pii`: "<kid>:..." AES-GCM).
     """
 
     id = fields.BigIntField(primary_key=True)

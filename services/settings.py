@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +21,43 @@ DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"
 DEV_PROVIDER_API_SECRET = "dev-only-provider-api-secret"
 # base64 of the 32-byte Ed25519 private key b"dev-only-platform-signing-key-32"
 DEV_PLATFORM_SIGNING_KEY = "ZGV2LW9ubHktcGxhdGZvcm0tc2lnbmluZy1rZXktMzI="
+
+
+# A personal-data key id: short, and never a colon (the separator in "<kid>:<token>").
+PII_KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,16}")
+_KID_RULE = "1 to 16 letters, digits, '-' or '_'"
+
+
+def decode_pii_key(name: str, value: str) -> bytes:
+    """The 32 raw bytes of a personal-data key given in base64; ValueError naming the
+    setting otherwise. Decoded as PII_KEY always was, so existing keys keep their bytes."""
+    try:
+        key = base64.b64decode(value)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{name} must be 32 bytes, base64-encoded")
+    return key
+
+
+def parse_retired_pii_keys(value: str) -> dict[str, str]:
+    """PII_RETIRED_KEYS, "kid:base64key,kid:base64key" (blank: none), as {kid: base64key}.
+
+    Raises ValueError for a malformed pair, a bad key id or a key id given twice.
+    """
+    keys: dict[str, str] = {}
+    for pair in value.split(","):
+        if not pair.strip():
+            continue
+        kid, sep, key = (part.strip() for part in pair.partition(":"))
+        if not sep or not key:
+            raise ValueError("PII_RETIRED_KEYS must be comma-separated kid:base64key pairs")
+        if not PII_KEY_ID_PATTERN.fullmatch(kid):
+            raise ValueError(f"PII_RETIRED_KEYS: {kid!r} is not a key id ({_KID_RULE})")
+        if kid in keys:
+            raise ValueError(f"PII_RETIRED_KEYS names key id {kid!r} twice")
+        keys[kid] = key
+    return keys
 
 
 class Environment(StrEnum):
@@ -36,7 +76,14 @@ class Settings(BaseSettings):
     redis_prefix: str = "lendbridge:"
 
     jwt_secret: str = DEV_JWT_SECRET
+    # Personal data at rest (D4): AES-GCM with PII_KEY, stored as "<PII_KEY_ID>:<token>".
+    # Retired keys ("kid:base64key,...") still decrypt what they wrote until `rotate-pii`
+    # re-encrypts it. Keyed lookups use PII_LOOKUP_KEY (PII_KEY when unset), which is
+    # not rotated with PII_KEY.
     pii_key: str = DEV_PII_KEY
+    pii_key_id: str = "k1"
+    pii_retired_keys: str = ""
+    pii_lookup_key: str | None = None
     webhook_secret: str = DEV_WEBHOOK_SECRET
     # The platform's Ed25519 key (base64 of the 32-byte private key): signs what it
     # receives and issues (verification materials now, contracts later).
@@ -89,9 +136,48 @@ class Settings(BaseSettings):
         return self.app_env == Environment.PROD
 
     @property
+    def retired_pii_keys(self) -> dict[str, str]:
+        """{kid: base64 key} of the retired personal-data keys."""
+        return parse_retired_pii_keys(self.pii_retired_keys)
+
+    @property
+    def effective_pii_lookup_key(self) -> str:
+        """The key of the keyed lookup hashes: PII_LOOKUP_KEY, or PII_KEY when unset."""
+        return self.pii_lookup_key or self.pii_key
+
+    @property
     def dev_tools_enabled(self) -> bool:
         """`devOutbox`, `devAdvanceClock` and GraphiQL exist only in dev and test."""
         return self.app_env in (Environment.DEV, Environment.TEST)
+
+    @field_validator("pii_lookup_key", mode="before")
+    @classmethod
+    def _blank_lookup_key_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_pii_keys(self) -> Settings:
+        if not PII_KEY_ID_PATTERN.fullmatch(self.pii_key_id):
+            raise ValueError(f"PII_KEY_ID must be {_KID_RULE}")
+        decode_pii_key("PII_KEY", self.pii_key)
+        if self.pii_lookup_key is not None:
+            decode_pii_key("PII_LOOKUP_KEY", self.pii_lookup_key)
+        retired = self.retired_pii_keys
+        for kid, key in retired.items():
+            decode_pii_key(f"PII_RETIRED_KEYS ({kid})", key)
+        if self.pii_key_id in retired:
+            raise ValueError(
+                f"PII_RETIRED_KEYS names the current key id {self.pii_key_id!r}: "
+                "give the new key a new PII_KEY_ID"
+            )
+        if retired and self.pii_lookup_key is None:
+            # Otherwise the lookups would silently follow the new PII_KEY and no phone
+            # number could be found (no login) until everything was re-hashed.
+            raise ValueError(
+                "PII_LOOKUP_KEY must be set when PII_RETIRED_KEYS is: to the key the "
+                "stored lookups were made with (the first PII_KEY, if it was never set)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> Settings:
@@ -104,6 +190,10 @@ class Settings(BaseSettings):
                 "PLATFORM_SIGNING_KEY": (self.platform_signing_key, DEV_PLATFORM_SIGNING_KEY),
             }
             unsafe = [name for name, (value, dev) in defaults.items() if value == dev]
+            if (self.pii_lookup_key or "").strip() == DEV_PII_KEY:
+                unsafe.append("PII_LOOKUP_KEY")
+            if DEV_PII_KEY in self.retired_pii_keys.values():
+                unsafe.append("PII_RETIRED_KEYS")
             if unsafe:
                 raise ValueError(f"APP_ENV=prod refuses the development secrets: {unsafe}")
             if len(self.jwt_secret) < 32:

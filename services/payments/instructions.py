@@ -10,6 +10,10 @@ provider does each movement once. An UNKNOWN instruction is first looked up with
 `query`; the provider's answer decides. Outcomes arrive from the call itself, from
 signed callbacks or from queries, in any order and any number of times: the first
 final outcome wins and runs the business handler exactly once.
+
+Personal parameters (names, ID, card and phone numbers) are stored encrypted, as
+{"cipher": ...} like the personal fields of verification submissions, and decrypted
+only to make the call (D4).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from services.payments.provider import (
     TransactionKind,
     WithdrawSpeed,
 )
+from services.security import decrypt_pii, encrypt_pii
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +92,34 @@ def on_final_outcome(name: str) -> Callable[[Handler], Handler]:
     return decorator
 
 
+# Parameters that carry personal data: encrypted at rest (services/pii_rotation.py
+# re-encrypts them with the rest when the key changes).
+PERSONAL_PARAMS = frozenset(
+    {"real_name", "card_number", "holder_name", "holder_id_number", "phone"}
+)
+
+
+def seal_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as stored: personal ones encrypted."""
+    return {
+        name: {"cipher": encrypt_pii(value)}
+        if name in PERSONAL_PARAMS and isinstance(value, str)
+        else value
+        for name, value in params.items()
+    }
+
+
+def open_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The stored parameters with the personal ones decrypted (ones stored in clear
+    before they were encrypted are returned as they are)."""
+    return {
+        name: decrypt_pii(value["cipher"])
+        if isinstance(value, dict) and isinstance(value.get("cipher"), str)
+        else value
+        for name, value in params.items()
+    }
+
+
 def backoff(attempts: int) -> timedelta:
     """1 s, 2 s, 4 s ... capped at 5 minutes: twelve attempts span about half an hour."""
     return timedelta(seconds=min(2 ** max(attempts - 1, 0), 300))
@@ -100,7 +133,7 @@ async def create(
         request_id=uuid.uuid4().hex,
         kind=str(kind),
         amount=amount,
-        params=params,
+        params=seal_params(params),
         business_ref=business_ref,
         next_attempt_at=system_now(),
     )
@@ -132,7 +165,7 @@ async def _claim(instruction_id: int) -> PaymentInstruction | None:
 
 async def _call(instruction: PaymentInstruction) -> ProviderResult:
     provider = get_provider()
-    p = instruction.params
+    p = open_params(instruction.params)
     request_id = instruction.request_id
     kind = TransactionKind(instruction.kind)
     if instruction.status == InstructionStatus.UNKNOWN:
