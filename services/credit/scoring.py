@@ -258,18 +258,15 @@ async def _apply(
     changed = old != (result.score, result.grade, result.limit_fen)
     if not (changed or always_record):
         return None
-    return await CreditLimitChange.create(
-        user_id=profile.user_id,
+    return await _record(
+        profile,
         kind=kind,
-        old_limit_fen=old[2],
-        new_limit_fen=result.limit_fen,
-        old_grade=old[1],
-        new_grade=result.grade,
-        score=result.score,
-        reason=reason[:500],
+        old_limit=old[2],
+        new_limit=result.limit_fen,
+        reason=reason,
         actor_id=actor_id,
         event_key=event_key,
-        created_at=await clock.now(),
+        old_grade=old[1],
     )
 
 
@@ -500,13 +497,15 @@ async def _record(
     reason: str,
     actor_id: int | None,
     event_key: str | None = None,
+    old_grade: str | None = None,
 ) -> CreditLimitChange:
+    """A history row; the grade after is the profile's, before it `old_grade` (or the same)."""
     return await CreditLimitChange.create(
         user_id=profile.user_id,
         kind=kind,
         old_limit_fen=old_limit,
         new_limit_fen=new_limit,
-        old_grade=profile.grade,
+        old_grade=old_grade or profile.grade,
         new_grade=profile.grade,
         score=profile.score,
         reason=reason[:500],
