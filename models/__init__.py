@@ -10,4 +10,5 @@ MODEL_MODULES = [
     "models.finance",
     "models.credit",
     "models.external",
+    "models.loans",
 ]

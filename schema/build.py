@@ -14,6 +14,7 @@ from schema.accounts import AccountsMutation, AccountsQuery
 from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
+from schema.loans import LoansMutation, LoansQuery
 from schema.members import MembersMutation, MembersQuery
 from schema.parameters import ParametersMutation, ParametersQuery
 from schema.privacy import PrivacyMutation
@@ -36,6 +37,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         AccountsQuery,
         FinanceQuery,
         CreditQuery,
+        LoansQuery,
         ParametersQuery,
         SystemQuery,
     ]
@@ -45,6 +47,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         AccountsMutation,
         FinanceMutation,
         CreditMutation,
+        LoansMutation,
         PrivacyMutation,
         ParametersMutation,
     ]

@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 _VERSION_NAME = "parameters"
 # Modules that declare parameters: imported before listing, so the list is complete.
-_DECLARING_MODULES = ("services.credit.policy",)
+_DECLARING_MODULES = ("services.credit.policy", "services.loans.policy")
 
 _REGISTRY: dict[str, Param[Any]] = {}
 
