@@ -246,7 +246,7 @@ async def _summary(standing: scoring.Standing) -> t.CreditSummary:
             )
             for entry in entries
         ],
-        disclosure=_disclosure(shown),
+        disclosure=disclosure_view(shown),
     )
 
 
@@ -254,7 +254,7 @@ def _money_or_none(fen: int | None) -> Money | None:
     return None if fen is None else Money(fen)
 
 
-def _disclosure(shown: disclosure.BorrowerDisclosure) -> t.BorrowerDisclosure:
+def disclosure_view(shown: disclosure.BorrowerDisclosure) -> t.BorrowerDisclosure:
     return t.BorrowerDisclosure(
         monthly_income=_money_or_none(shown.monthly_income_fen),
         outstanding_debt=_money_or_none(shown.outstanding_debt_fen),

@@ -15,6 +15,7 @@ from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
 from schema.lending import LendingMutation, LendingQuery
+from schema.loans import LoansMutation, LoansQuery
 from schema.members import MembersMutation, MembersQuery
 from schema.parameters import ParametersMutation, ParametersQuery
 from schema.privacy import PrivacyMutation
@@ -38,6 +39,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         FinanceQuery,
         CreditQuery,
         LendingQuery,
+        LoansQuery,
         ParametersQuery,
         SystemQuery,
     ]
@@ -48,6 +50,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         FinanceMutation,
         CreditMutation,
         LendingMutation,
+        LoansMutation,
         PrivacyMutation,
         ParametersMutation,
     ]

@@ -37,6 +37,7 @@ class Permission(StrEnum):
     ACCOUNT_USE = "account:use"
     LOAN_PUBLISH = "loan:publish"
     BID_PLACE = "bid:place"
+    LOAN_REVIEW = "loan:review"  # the review fields; each level needs its own below
     LOAN_REVIEW_L1 = "loan:review:l1"
     LOAN_REVIEW_L2 = "loan:review:l2"
     LOAN_REVIEW_L3 = "loan:review:l3"
@@ -66,9 +67,21 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     ),
     "guarantor": ("Staff of a guarantee company", True, _SELF | {Permission.GUARANTEE_MANAGE}),
     "cs": ("Customer service", True, _STAFF_BASE | {Permission.CASES_MANAGE, Permission.PII_VIEW}),
-    "risk_l1": ("Loan reviewer, level 1", True, _STAFF_BASE | {Permission.LOAN_REVIEW_L1}),
-    "risk_l2": ("Loan reviewer, level 2", True, _STAFF_BASE | {Permission.LOAN_REVIEW_L2}),
-    "risk_l3": ("Loan reviewer, level 3", True, _STAFF_BASE | {Permission.LOAN_REVIEW_L3}),
+    "risk_l1": (
+        "Loan reviewer, level 1",
+        True,
+        _STAFF_BASE | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L1},
+    ),
+    "risk_l2": (
+        "Loan reviewer, level 2",
+        True,
+        _STAFF_BASE | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L2},
+    ),
+    "risk_l3": (
+        "Loan reviewer, level 3",
+        True,
+        _STAFF_BASE | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L3},
+    ),
     "credit": (
         "Verification officer",
         True,

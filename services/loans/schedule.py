@@ -343,7 +343,7 @@ def cash_flows(schedule: Sequence[Installment]) -> list[tuple[date, int]]:
 def _months_after(start: date, when: date) -> int:
     months = (when.year - start.year) * MONTHS_PER_YEAR + when.month - start.month
     if months < 0 or due_date(start, months) != when:
-        raise ValueError(f"periodic=True needs every cash flow on a due date; {when} is not")
+        raise ValueError(f"a monthly cost needs every cash flow on a due date; {when} is not")
     return months
 
 
@@ -353,6 +353,7 @@ def annual_cost_rate(
     *,
     start: date,
     periodic: bool = False,
+    nominal: bool = False,
 ) -> Decimal:
     """The all-in annual cost of a loan of `amount_fen` paid out on `start`, as a Decimal
     fraction rounded half-up to `COST_PLACES` (6) places: 0.126825 is 12.6825 % a year.
@@ -366,6 +367,8 @@ def annual_cost_rate(
     t in years: days after `start` / 365 (XIRR, actual/365; the default), or with
     `periodic=True` months after `start` / 12, i.e. the monthly IRR m compounded,
     x = (1 + m)^12 - 1 (every flow must then fall on a due date of `start`).
+    `nominal=True` is the regulator's IRR-based APR: the monthly IRR m times 12, not
+    compounded, x = 12 m (flows on due dates, as for `periodic`); R3 is checked on this.
 
     Solved without float and without fractional powers: with v = (1 + x)^(-1/365) (or
     ^(-1/12)) the left side is a polynomial in v with non-negative coefficients,
@@ -391,19 +394,23 @@ def annual_cost_rate(
             raise ValueError("cash flows are payments by the borrower and must be >= 0")
         if when < start:
             raise ValueError(f"cash flow on {when} is before the start {start}")
-        exponent = _months_after(start, when) if periodic else (when - start).days
+        monthly = periodic or nominal
+        exponent = _months_after(start, when) if monthly else (when - start).days
         if fen:
             flows.append((exponent, fen))
     if sum(fen for exponent, fen in flows if exponent == 0) >= amount_fen:
         raise ValueError("payments on the start date cover the amount: the cost is unbounded")
     if not any(exponent > 0 for exponent, _ in flows):
         raise ValueError("annual_cost_rate needs at least one payment after the start")
-    periods_per_year = MONTHS_PER_YEAR if periodic else DAYS_PER_YEAR
+    periods_per_year = MONTHS_PER_YEAR if periodic or nominal else DAYS_PER_YEAR
 
     with localcontext() as context:
         context.prec = _SOLVER_PRECISION
         v = _discount_factor(Decimal(amount_fen), flows)
-        rate = (1 / v) ** periods_per_year - 1
+        if nominal:
+            rate = (1 / v - 1) * MONTHS_PER_YEAR
+        else:
+            rate = (1 / v) ** periods_per_year - 1
         # Only an absurd cost has more integer digits than the solver's precision; give
         # quantize room for them rather than fail.
         context.prec = max(context.prec, rate.adjusted() + COST_PLACES + 2)

@@ -26,8 +26,16 @@ from models.credit import (
     VerificationSubmission,
 )
 from models.lending import RiskAssessment, RiskNoticeConfirmation
+from models.loans import Loan, LoanReview, LoanStatus
 from models.members import User
-from models.payments import BankCard, Deposit, PaymentInstruction, PendingOperation, ProviderAccount
+from models.payments import (
+    BankCard,
+    Deposit,
+    IdempotencyRecord,
+    PaymentInstruction,
+    PendingOperation,
+    ProviderAccount,
+)
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
@@ -486,6 +494,52 @@ MATRIX += [
         "finance",
     ),
 ]
+_LOAN = "{ id status progress { funded bidders } }"
+MATRIX += [
+    Row(
+        "loanSchedulePreview",
+        '{ loanSchedulePreview(amount: "10000.00", annualRate: "0.1200", termMonths: 12,'
+        " method: EQUAL_INSTALLMENT) { totalInterest allInAnnualCost } }",
+        PUBLIC,
+        "risk_l1",
+        "partner",
+    ),
+    Row("loans", "{ loans(first: 5) { totalCount } }", PUBLIC, "risk_l1", "partner"),
+    Row(
+        "loan",
+        "query ($id: ID!) { loan(id: $id) " + _LOAN + " }",
+        PUBLIC,
+        "risk_l1",
+        "partner",
+    ),
+    Row("myLoans", "{ myLoans " + _LOAN + " }", "loan:publish", "member", "risk_l1"),
+    Row(
+        "loanReviewQueue",
+        "{ loanReviewQueue(level: 1) { totalCount } }",
+        "loan:review",
+        "risk_l1",
+        "credit",
+    ),
+    Row(
+        "publishLoan",
+        'mutation { publishLoan(input: {amount: "1000.00", annualRate: "0.1200",'
+        ' termMonths: 12, method: EQUAL_INSTALLMENT, purpose: "matrix test", biddingDays: 5,'
+        ' minBid: "50.00", maxBid: "1000.00", idempotencyKey: "k-12345678"})'
+        " { __typename } }",
+        "loan:publish",
+        "member",
+        "risk_l1",
+        changes_state=False,  # answers CREDIT_LIMIT_EXCEEDED: the caller has no limit
+    ),
+    Row(
+        "reviewLoan",
+        "mutation ($id: ID!) { reviewLoan(input: {loanId: $id, level: 1, decision: APPROVE,"
+        ' reason: "matrix test"}) { __typename } }',
+        "loan:review",
+        "risk_l1",
+        "credit",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -534,6 +588,9 @@ async def _state() -> dict[str, Any]:
         "credit_changes": await CreditLimitChange.all().count(),
         "risk_assessments": await RiskAssessment.all().count(),
         "risk_notice_confirmations": await RiskNoticeConfirmation.all().count(),
+        "loans": sorted(await Loan.all().values_list("id", "status")),
+        "loan_reviews": await LoanReview.all().count(),
+        "idempotency": await IdempotencyRecord.all().count(),
     }
 
 
@@ -567,6 +624,10 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
     if row.field == "reviewVerification":
         file_id = await _stored_material_file()
         return {"id": str((await MaterialFile.get(id=int(file_id))).submission_id)}
+    if row.field == "loan":
+        return {"id": str(await _loan(listed=True))}
+    if row.field == "reviewLoan":
+        return {"id": str(await _loan(listed=False))}
     if row.field == "assignRoles":
         target, _phone = await create_staff("cs")
         return {"userId": _global_id(target)}
@@ -581,6 +642,35 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         target = caller or (await create_member())[0]
         return {"id": _global_id(target)}
     return {}
+
+
+async def _loan(*, listed: bool) -> int:
+    """Another member's loan, listed or waiting for level 1 (written directly: the flow
+    has its own tests)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    borrower, _phone = await create_member()
+    loan = await Loan.create(
+        borrower_id=borrower.id,
+        amount_fen=100_000,
+        annual_rate=Decimal("0.12"),
+        term_months=12,
+        method="EQUAL_INSTALLMENT",
+        day_count="MONTHLY_30_360",
+        purpose="matrix test",
+        bid_window_days=5,
+        min_bid_fen=5_000,
+        max_bid_fen=100_000,
+        status=LoanStatus.LISTED if listed else LoanStatus.PENDING_REVIEW,
+        listed_at=datetime.now(UTC) if listed else None,
+        required_levels=[1, 2],
+        next_review_level=None if listed else 1,
+        all_in_cost=Decimal("0.183546"),
+        fee_terms={"monthly_service_fee_rate": "0.0030"},
+        created_at=datetime.now(UTC),
+    )
+    return loan.id
 
 
 async def _stored_material_file() -> str:

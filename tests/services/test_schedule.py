@@ -779,3 +779,28 @@ def test_interest_first_costs_exactly_the_monthly_rate_compounded(multiple, rate
     exact = (1 + Fraction(annual) / 12) ** 12 - 1
     expected = Decimal(_half_up(exact * 10**6)).scaleb(-6)
     assert annual_cost_rate(amount, flows, start=START, periodic=True) == expected
+
+
+# --- R3 as the regulator computes it: monthly IRR x 12, not compounded -----------------------
+
+
+def test_nominal_cost_of_a_36_percent_loan_without_fees_is_36_percent():
+    terms = LoanTerms(1_000_000, Decimal("0.36"), 12, RepaymentMethod.EQUAL_INSTALLMENT)
+    flows = cash_flows(build_schedule(terms, START))
+    cost = annual_cost_rate(1_000_000, flows, start=START, nominal=True)
+    assert abs(cost - Decimal("0.36")) <= Decimal("1e-6")
+    assert not exceeds_cap(cost)
+    # The compounded periodic rate of the same flows is far higher.
+    assert annual_cost_rate(1_000_000, flows, start=START, periodic=True) > Decimal("0.42")
+
+
+def test_nominal_cost_counts_every_fee():
+    terms = LoanTerms(1_000_000, Decimal("0.12"), 12, RepaymentMethod.EQUAL_INSTALLMENT)
+    schedule = build_schedule(terms, START)
+    flows = [(row.due_date, row.total_fen + 3_000) for row in schedule]  # 0.3 % a month
+    cost = annual_cost_rate(1_000_000, flows, start=START, nominal=True)
+    # 0.12 plus a flat 3.6 % a year on the original amount, on a balance that falls to
+    # zero: about 0.12 + 0.0635.
+    assert cost == Decimal("0.183546")
+    with pytest.raises(ValueError, match="due date"):
+        annual_cost_rate(100, [(date(2025, 2, 14), 110)], start=START, nominal=True)

@@ -1,0 +1,252 @@
+"""Loan requests, level reviews, the marketplace and schedule previews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.types import Info
+
+from models.loans import Loan, LoanReviewDecision, LoanStatus
+from resolvers.credit import disclosure_view
+from schema.errors import BadUserInputError
+from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.scalars import Money, Rate
+from schema.types import loans as t
+from schema.types.credit import BorrowerDisclosure
+from services import clock, parameters
+from services.credit import disclosure
+from services.errors import DomainError, NotFoundError, PermissionDeniedError
+from services.loans import policy, requests, review
+from services.loans.pricing import price
+from services.loans.schedule import LoanTerms, RepaymentMethod
+from services.permissions import Actor
+
+
+def _loan_id(value: strawberry.ID, field: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as error:
+        raise NotFoundError("No such loan", field=field) from error
+    if number <= 0:
+        raise NotFoundError("No such loan", field=field)
+    return number
+
+
+def _loan(row: Loan, actor: Actor, now: datetime, shown: BorrowerDisclosure | None) -> t.Loan:
+    listed = row.status == LoanStatus.LISTED
+    closes = row.bidding_closes_at
+    seconds_left = None
+    if listed and closes is not None:
+        seconds_left = max(0, int((closes - now).total_seconds()))
+    reviews = sorted(row.reviews, key=lambda entry: entry.level) if row.reviews else []
+    return t.Loan(
+        id=strawberry.ID(str(row.id)),
+        status=t.LoanStatus(LoanStatus(row.status).value),
+        amount=Money(row.amount_fen),
+        annual_rate=Rate(Decimal(row.annual_rate).quantize(Decimal("0.0001"))),
+        term_months=row.term_months,
+        method=t.RepaymentMethod(row.method),
+        purpose=row.purpose,
+        bidding_days=row.bid_window_days,
+        min_bid=Money(row.min_bid_fen),
+        max_bid=Money(row.max_bid_fen),
+        collateral_ref=row.collateral_ref,
+        guarantee_ref=row.guarantee_ref,
+        all_in_annual_cost=f"{Decimal(row.all_in_cost).quantize(Decimal('0.000001')):f}",
+        monthly_service_fee_rate=Rate(
+            Decimal(row.fee_terms.get("monthly_service_fee_rate", "0")).quantize(Decimal("0.0001"))
+        ),
+        required_levels=list(row.required_levels),
+        next_review_level=row.next_review_level,
+        auto_review=[
+            t.AutoReviewOutcome(rule=item["rule"], passed=item["passed"], detail=item["detail"])
+            for item in row.auto_review
+        ],
+        reviews=[
+            t.LoanReviewEntry(
+                level=entry.level,
+                decision=t.LoanReviewDecision(LoanReviewDecision(entry.decision).value),
+                reason=entry.reason,
+                created_at=entry.created_at,
+            )
+            for entry in reviews
+        ],
+        rejection_reason=row.rejection_reason or None,
+        progress=t.LoanProgress(
+            amount=Money(row.amount_fen),
+            funded=Money(row.funded_fen),
+            remaining=Money(row.amount_fen - row.funded_fen),
+            bidders=row.bidder_count,
+            closes_at=closes,
+            seconds_left=seconds_left,
+        ),
+        is_mine=actor.user_id is not None and actor.user_id == row.borrower_id,
+        disclosure=shown,
+        created_at=row.created_at,
+        listed_at=row.listed_at,
+    )
+
+
+async def _one(info: Info, row: Loan, *, with_disclosure: bool = False) -> t.Loan:
+    await row.fetch_related("reviews")
+    shown = (
+        disclosure_view(await disclosure.borrower_disclosure(row.borrower_id))
+        if with_disclosure
+        else None
+    )
+    return _loan(row, await info.context.get_actor(), await clock.now(), shown)
+
+
+async def publish_loan(info: Info, input: t.PublishLoanInput) -> t.PublishLoanResult:
+    actor = await info.context.get_actor()
+    try:
+        row = await requests.publish(
+            actor,
+            requests.LoanRequest(
+                amount_fen=input.amount,
+                annual_rate=input.annual_rate,
+                term_months=input.term_months,
+                method=RepaymentMethod(input.method.value),
+                purpose=input.purpose,
+                bid_window_days=input.bidding_days,
+                min_bid_fen=input.min_bid,
+                max_bid_fen=input.max_bid,
+                collateral_ref=input.collateral_ref,
+                guarantee_ref=input.guarantee_ref,
+            ),
+            idempotency_key=input.idempotency_key,
+        )
+    except DomainError as error:
+        return t.PublishLoanError.from_domain(error)
+    return t.LoanPublished(loan=await _one(info, row))
+
+
+async def review_loan(info: Info, input: t.ReviewLoanInput) -> t.ReviewLoanResult:
+    try:
+        done = await review.review(
+            await info.context.get_actor(),
+            _loan_id(input.loan_id, "loanId"),
+            input.level,
+            LoanReviewDecision(input.decision.value),
+            input.reason,
+        )
+    except DomainError as error:
+        return t.ReviewLoanError.from_domain(error)
+    return t.LoanReviewed(loan=await _one(info, done.loan))
+
+
+async def loan_schedule_preview(
+    info: Info, amount: Money, annual_rate: Rate, term_months: int, method: t.RepaymentMethod
+) -> t.SchedulePreview:
+    fees = await parameters.get(policy.FEE_TERMS)
+    try:
+        terms = LoanTerms(
+            amount_fen=amount,
+            annual_rate=annual_rate,
+            term_months=term_months,
+            method=RepaymentMethod(method.value),
+        )
+        priced = price(terms, fees.monthly_service_fee_rate, await clock.today())
+    except DomainError as error:
+        raise BadUserInputError(error.message, field=error.field) from error
+    return t.SchedulePreview(
+        installments=[
+            t.ScheduleInstallment(
+                number=row.installment.number,
+                due_date=row.installment.due_date,
+                principal=Money(row.installment.principal_fen),
+                interest=Money(row.installment.interest_fen),
+                payment=Money(row.installment.total_fen),
+                fee=Money(row.fee_fen),
+                total_due=Money(row.total_due_fen),
+                balance_after=Money(row.installment.balance_after_fen),
+            )
+            for row in priced.installments
+        ],
+        total_interest=Money(priced.total_interest_fen),
+        total_fees=Money(priced.total_fees_fen),
+        total_paid=Money(priced.total_paid_fen),
+        monthly_service_fee_rate=Rate(fees.monthly_service_fee_rate),
+        all_in_annual_cost=f"{priced.all_in_cost:f}",
+        within_cap=not priced.exceeds_cap,
+    )
+
+
+async def loans(
+    info: Info,
+    filter: t.LoanFilter | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> Connection[t.Loan]:
+    try:
+        after_id = decode_cursor(after)
+    except ValueError as error:
+        raise BadUserInputError("Unknown cursor", field="after") from error
+    given = filter or t.LoanFilter()
+    size = clamp_first(first)
+    page = await requests.marketplace(
+        requests.MarketFilter(
+            status=LoanStatus(given.status.value) if given.status else None,
+            method=RepaymentMethod(given.method.value) if given.method else None,
+            min_rate=given.min_rate,
+            max_rate=given.max_rate,
+            min_term=given.min_term,
+            max_term=given.max_term,
+        ),
+        first=size + 1,
+        after_id=after_id,
+    )
+    return await _connection(info, page.rows, page.total, size, after)
+
+
+async def _connection(
+    info: Info, rows: list[Loan], total: int, size: int, after: str | None
+) -> Connection[t.Loan]:
+    actor = await info.context.get_actor()
+    now = await clock.now()
+    for row in rows:
+        await row.fetch_related("reviews")
+    return build_connection(
+        rows,
+        first=size,
+        total=total,
+        has_previous=after is not None,
+        key=lambda row: row.id,
+        node=lambda row: _loan(row, actor, now, None),
+    )
+
+
+async def loan(info: Info, id: strawberry.ID) -> t.Loan | None:
+    try:
+        row = await requests.get_visible(await info.context.get_actor(), _loan_id(id, "id"))
+    except DomainError:
+        return None
+    return await _one(info, row, with_disclosure=True)
+
+
+async def my_loans(info: Info) -> list[t.Loan]:
+    actor = await info.context.get_actor()
+    now = await clock.now()
+    return [_loan(row, actor, now, None) for row in await requests.my_loans(actor)]
+
+
+async def loan_review_queue(
+    info: Info, level: int, first: int | None = 20, after: str | None = None
+) -> Connection[t.Loan]:
+    try:
+        after_id = decode_cursor(after)
+    except ValueError as error:
+        raise BadUserInputError("Unknown cursor", field="after") from error
+    size = clamp_first(first)
+    try:
+        page = await review.queue(
+            await info.context.get_actor(), level, first=size + 1, after_id=after_id
+        )
+    except PermissionDeniedError as error:
+        raise StrawberryGraphQLError(
+            error.message, extensions={"code": "FORBIDDEN", "field": "level"}
+        ) from error
+    return await _connection(info, page.rows, page.total, size, after)

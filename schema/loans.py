@@ -1,0 +1,57 @@
+"""Root fields: loan requests, their review, the marketplace (M1.5, M6.1, M6.2, R2, R3, R8)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import loans as r
+from schema.directives import auth, public
+from schema.pagination import Connection
+from schema.types import loans as t
+from services.permissions import Permission
+
+
+@strawberry.type
+class LoansQuery:
+    loan_schedule_preview: t.SchedulePreview = strawberry.field(
+        resolver=r.loan_schedule_preview,
+        extensions=public(),
+        description="The schedule, fees and all-in annual cost of a loan, before borrowing "
+        "or lending (30/360, from today).",
+    )
+    loans: Connection[t.Loan] = strawberry.field(
+        resolver=r.loans,
+        extensions=public(),
+        description="The marketplace: listed loans, newest first, filtered.",
+    )
+    loan: t.Loan | None = strawberry.field(
+        resolver=r.loan,
+        extensions=public(),
+        description="A loan with its progress and the borrower disclosure (R8). Null unless "
+        "it was listed, or it is yours, or you review loans.",
+    )
+    my_loans: list[t.Loan] = strawberry.field(
+        resolver=r.my_loans,
+        extensions=auth(Permission.LOAN_PUBLISH),
+        description="Your loan requests, newest first, in every state.",
+    )
+    loan_review_queue: Connection[t.Loan] = strawberry.field(
+        resolver=r.loan_review_queue,
+        extensions=auth(Permission.LOAN_REVIEW),
+        description="Loans waiting for a review level (needs that level's permission), "
+        "oldest first.",
+    )
+
+
+@strawberry.type
+class LoansMutation:
+    publish_loan: t.PublishLoanResult = strawberry.mutation(
+        resolver=r.publish_loan,
+        extensions=auth(Permission.LOAN_PUBLISH),
+        description="Publish a loan request: checked, reviewed automatically, limit taken.",
+    )
+    review_loan: t.ReviewLoanResult = strawberry.mutation(
+        resolver=r.review_loan,
+        extensions=auth(Permission.LOAN_REVIEW),
+        description="Decide one review level of a loan (each level needs its permission).",
+    )

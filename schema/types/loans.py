@@ -1,0 +1,220 @@
+"""Loan requests, their review, the marketplace and schedule previews (M1.5, M6, R2, R3, R8)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from schema.errors import error_codes, error_type
+from schema.scalars import Money, Rate
+from schema.types.credit import BorrowerDisclosure
+
+
+@strawberry.enum(description="How a loan is repaid.")
+class RepaymentMethod(Enum):
+    EQUAL_INSTALLMENT = "EQUAL_INSTALLMENT"
+    EQUAL_PRINCIPAL = "EQUAL_PRINCIPAL"
+    INTEREST_FIRST = "INTEREST_FIRST"
+    LUMP_SUM = "LUMP_SUM"
+
+
+@strawberry.enum(description="Where a loan is in its life (docs/decisions.md: the table).")
+class LoanStatus(Enum):
+    DRAFT = "DRAFT"
+    PENDING_REVIEW = "PENDING_REVIEW"
+    IN_REVIEW = "IN_REVIEW"
+    REJECTED = "REJECTED"
+    LISTED = "LISTED"
+    FULL = "FULL"
+    FAILED = "FAILED"
+    DISBURSED = "DISBURSED"
+    REPAYING = "REPAYING"
+    OVERDUE = "OVERDUE"
+    SETTLED = "SETTLED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum(description="A reviewer's decision on one level.")
+class LoanReviewDecision(Enum):
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+
+
+@strawberry.type(description="One installment of a schedule.")
+class ScheduleInstallment:
+    number: int = strawberry.field(description="1-based.")
+    due_date: date = strawberry.field(description="Due on.")
+    principal: Money = strawberry.field(description="Principal repaid.")
+    interest: Money = strawberry.field(description="Interest.")
+    payment: Money = strawberry.field(description="Principal + interest.")
+    fee: Money = strawberry.field(description="Service fee paid with it.")
+    total_due: Money = strawberry.field(description="Payment + fee.")
+    balance_after: Money = strawberry.field(description="Principal still owed after it.")
+
+
+@strawberry.type(description="A repayment schedule with every fee, and what it costs a year.")
+class SchedulePreview:
+    installments: list[ScheduleInstallment] = strawberry.field(description="In order.")
+    total_interest: Money = strawberry.field(description="All interest.")
+    total_fees: Money = strawberry.field(description="All fees.")
+    total_paid: Money = strawberry.field(description="Principal + interest + fees.")
+    monthly_service_fee_rate: Rate = strawberry.field(
+        description="The fee on the amount per month."
+    )
+    all_in_annual_cost: str = strawberry.field(
+        description="R3 all-in annual cost: monthly IRR of every payment and fee x 12, six "
+        'places ("0.186234" is 18.6234 %).'
+    )
+    within_cap: bool = strawberry.field(description="At most the 36 % cap of R3.")
+
+
+@strawberry.type(description="How a listed loan is doing.")
+class LoanProgress:
+    amount: Money = strawberry.field(description="Asked for.")
+    funded: Money = strawberry.field(description="Bid so far.")
+    remaining: Money = strawberry.field(description="Still open.")
+    bidders: int = strawberry.field(description="Lenders who bid.")
+    closes_at: datetime | None = strawberry.field(description="When bidding closes.")
+    seconds_left: int | None = strawberry.field(
+        description="Until bidding closes (0 once closed); null when not listed."
+    )
+
+
+@strawberry.type(description="One automatic review rule's outcome.")
+class AutoReviewOutcome:
+    rule: str = strawberry.field(description="The rule kind.")
+    passed: bool = strawberry.field(description="Whether it passed.")
+    detail: str = strawberry.field(description="What it found.")
+
+
+@strawberry.type(description="One level's decision.")
+class LoanReviewEntry:
+    level: int = strawberry.field(description="1, 2 or 3.")
+    decision: LoanReviewDecision = strawberry.field(description="What was decided.")
+    reason: str = strawberry.field(description="Why.")
+    created_at: datetime = strawberry.field(description="When (UTC).")
+
+
+@strawberry.type(description="A loan request and the loan it becomes.")
+class Loan:
+    id: strawberry.ID = strawberry.field(description="Loan id.")
+    status: LoanStatus = strawberry.field(description="Where it is.")
+    amount: Money = strawberry.field(description="Asked for.")
+    annual_rate: Rate = strawberry.field(description="Nominal annual interest rate.")
+    term_months: int = strawberry.field(description="Months.")
+    method: RepaymentMethod = strawberry.field(description="Repayment method.")
+    purpose: str = strawberry.field(description="What it is for.")
+    bidding_days: int = strawberry.field(description="Working days the bidding window runs.")
+    min_bid: Money = strawberry.field(description="Smallest bid.")
+    max_bid: Money = strawberry.field(description="Largest bid.")
+    collateral_ref: str | None = strawberry.field(description="Collateral reference.")
+    guarantee_ref: str | None = strawberry.field(description="Guarantee reference.")
+    all_in_annual_cost: str = strawberry.field(
+        description="R3 all-in annual cost frozen at publishing (six places)."
+    )
+    monthly_service_fee_rate: Rate = strawberry.field(description="Fee terms frozen on it.")
+    required_levels: list[int] = strawberry.field(description="Manual review levels needed.")
+    next_review_level: int | None = strawberry.field(description="The level awaited.")
+    auto_review: list[AutoReviewOutcome] = strawberry.field(description="Every rule's outcome.")
+    reviews: list[LoanReviewEntry] = strawberry.field(description="Level decisions, in order.")
+    rejection_reason: str | None = strawberry.field(description="Why it was rejected.")
+    progress: LoanProgress = strawberry.field(description="Funding progress.")
+    is_mine: bool = strawberry.field(description="The caller is its borrower.")
+    disclosure: BorrowerDisclosure | None = strawberry.field(
+        description="What a lender must see about the borrower (R8): given by `loan(id)`, "
+        "null in lists."
+    )
+    created_at: datetime = strawberry.field(description="Published at (UTC).")
+    listed_at: datetime | None = strawberry.field(description="Listed at (UTC).")
+
+
+@strawberry.input(description="A loan request (M1.5).")
+class PublishLoanInput:
+    amount: Money = strawberry.field(description="Within the platform's range and your limit.")
+    annual_rate: Rate = strawberry.field(description="Nominal annual interest rate.")
+    term_months: int = strawberry.field(description="Months.")
+    method: RepaymentMethod = strawberry.field(description="Repayment method.")
+    purpose: str = strawberry.field(description="5 to 500 characters.")
+    bidding_days: int = strawberry.field(description="Working days of bidding (R2: at most 20).")
+    min_bid: Money = strawberry.field(description="Smallest bid accepted.")
+    max_bid: Money = strawberry.field(description="Largest bid accepted (at most the amount).")
+    collateral_ref: str | None = strawberry.field(default=None, description="Optional.")
+    guarantee_ref: str | None = strawberry.field(default=None, description="Optional.")
+    idempotency_key: str = strawberry.field(description="Same key, same request: one loan.")
+
+
+@strawberry.type(description="The request is recorded and was reviewed automatically.")
+class LoanPublished:
+    loan: Loan = strawberry.field(
+        description="PENDING_REVIEW (waiting for level 1) or REJECTED by the automatic review."
+    )
+
+
+PublishLoanErrorCode = error_codes(
+    "PublishLoan",
+    [
+        "INVALID",
+        "AMOUNT_OUT_OF_RANGE",
+        "TERM_OUT_OF_RANGE",
+        "RATE_OUT_OF_RANGE",
+        "BIDDING_WINDOW_OUT_OF_RANGE",
+        "INVALID_BID_RANGE",
+        "RATE_CAP_EXCEEDED",
+        "CREDIT_LIMIT_EXCEEDED",
+        "IDEMPOTENCY_KEY_REUSED",
+        "IN_PROGRESS",
+    ],
+    "Why no loan was published.",
+)
+PublishLoanError = error_type("PublishLoan", PublishLoanErrorCode, "Nothing was changed.")
+PublishLoanResult = Annotated[
+    LoanPublished | PublishLoanError, strawberry.union("PublishLoanResult")
+]
+
+
+@strawberry.input(description="One level's decision on a loan (M6.2).")
+class ReviewLoanInput:
+    loan_id: strawberry.ID = strawberry.field(description="Loan id.")
+    level: int = strawberry.field(description="1, 2 or 3: needs that level's permission.")
+    decision: LoanReviewDecision = strawberry.field(description="Approve or reject.")
+    reason: str = strawberry.field(
+        default="", description="Told to the borrower; 5-500 characters to reject."
+    )
+
+
+@strawberry.type(description="The decision is recorded and the borrower told.")
+class LoanReviewed:
+    loan: Loan = strawberry.field(description="The loan as it is now.")
+
+
+ReviewLoanErrorCode = error_codes(
+    "ReviewLoan",
+    [
+        "INVALID",
+        "NOT_FOUND",
+        "FORBIDDEN_LEVEL",
+        "ILLEGAL_TRANSITION",
+        "LEVEL_NOT_REQUIRED",
+        "ALREADY_DECIDED",
+        "LEVEL_OUT_OF_ORDER",
+        "SAME_PERSON",
+    ],
+    "Why no decision was recorded.",
+)
+ReviewLoanError = error_type("ReviewLoan", ReviewLoanErrorCode, "Nothing was changed.")
+ReviewLoanResult = Annotated[LoanReviewed | ReviewLoanError, strawberry.union("ReviewLoanResult")]
+
+
+@strawberry.input(description="Marketplace filters; all optional.")
+class LoanFilter:
+    status: LoanStatus | None = strawberry.field(
+        default=None, description="Default LISTED. Only loans that were listed are shown."
+    )
+    method: RepaymentMethod | None = strawberry.field(default=None, description="Method.")
+    min_rate: Rate | None = strawberry.field(default=None, description="Lowest annual rate.")
+    max_rate: Rate | None = strawberry.field(default=None, description="Highest annual rate.")
+    min_term: int | None = strawberry.field(default=None, description="Shortest term.")
+    max_term: int | None = strawberry.field(default=None, description="Longest term.")
