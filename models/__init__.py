@@ -12,4 +12,5 @@ MODEL_MODULES = [
     "models.external",
     "models.lending",
     "models.loans",
+    "models.bids",
 ]

@@ -10,6 +10,7 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
 if TYPE_CHECKING:
+    from models.bids import Bid, Claim
     from models.members import User
 
 
@@ -76,8 +77,11 @@ class Loan(Model):
     created_at = fields.DatetimeField()
     listed_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    disbursed_at = fields.DatetimeField(null=True)
 
     reviews: fields.ReverseRelation[LoanReview]
+    bids: fields.ReverseRelation[Bid]
+    claims: fields.ReverseRelation[Claim]
 
     class Meta:
         table = "loans"

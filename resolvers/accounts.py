@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from models.bids import Bid
 from models.payments import BankCard, Deposit, ProviderAccount, Withdrawal
+from resolvers.loans import bid_view
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
 from schema.scalars import Money
@@ -154,6 +156,7 @@ async def confirm_operation(info: Info, input: t.ConfirmOperationInput) -> t.Con
     return t.OperationConfirmed(
         operation_id=strawberry.ID(str(done.operation.id)),
         withdrawal=_withdrawal(done.withdrawal) if done.withdrawal else None,
+        bid=bid_view(done.target) if isinstance(done.target, Bid) else None,
     )
 
 

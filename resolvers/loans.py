@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.types import Info
 
+from models.bids import Bid, BidSource, BidStatus
 from models.loans import Loan, LoanReviewDecision, LoanStatus
 from resolvers.credit import disclosure_view
 from schema.errors import BadUserInputError
@@ -19,7 +21,7 @@ from schema.types.credit import BorrowerDisclosure
 from services import clock, parameters
 from services.credit import disclosure
 from services.errors import DomainError, NotFoundError, PermissionDeniedError
-from services.loans import policy, requests, review
+from services.loans import bidding, policy, requests, review
 from services.loans.pricing import price
 from services.loans.schedule import LoanTerms, RepaymentMethod
 from services.permissions import Actor
@@ -250,3 +252,77 @@ async def loan_review_queue(
             error.message, extensions={"code": "FORBIDDEN", "field": "level"}
         ) from error
     return await _connection(info, page.rows, page.total, size, after)
+
+
+# --- bids ---------------------------------------------------------------------------------
+
+
+def bid_view(row: Bid) -> t.BidType:
+    return t.BidType(
+        id=strawberry.ID(str(row.id)),
+        loan_id=strawberry.ID(str(row.loan_id)),
+        requested=Money(row.requested_fen),
+        amount=Money(row.amount_fen),
+        status=t.BidStatus(BidStatus(row.status).value),
+        source=t.BidSource(BidSource(row.source).value),
+        refusal=row.refusal or None,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+    )
+
+
+async def place_bid(info: Info, input: t.PlaceBidInput) -> t.PlaceBidResult:
+    try:
+        row = await bidding.place_bid(
+            actor=await info.context.get_actor(),
+            loan_id=_loan_id(input.loan_id, "loanId"),
+            amount=input.amount,
+            idempotency_key=input.idempotency_key,
+        )
+    except DomainError as error:
+        return t.PlaceBidError.from_domain(error)
+    assert row.operation_id is not None
+    return t.BidPlaced(bid=bid_view(row), operation_id=strawberry.ID(str(row.operation_id)))
+
+
+async def my_bids(
+    info: Info, first: int | None = 20, after: str | None = None
+) -> Connection[t.BidType]:
+    try:
+        before_id = decode_cursor(after)
+    except ValueError as error:
+        raise BadUserInputError("Unknown cursor", field="after") from error
+    actor = await info.context.get_actor()
+    assert actor.user_id is not None
+    size = clamp_first(first)
+    page = await bidding.bids_of(actor.user_id, first=size + 1, before_id=before_id)
+    return build_connection(
+        page.rows,
+        first=size,
+        total=page.total,
+        has_previous=after is not None,
+        key=lambda row: row.id,
+        node=bid_view,
+    )
+
+
+async def bid_progress(info: Info, loan_id: strawberry.ID) -> AsyncGenerator[t.BidProgressEvent]:
+    try:
+        number = _loan_id(loan_id, "loanId")
+    except DomainError as error:
+        raise BadUserInputError(error.message, field="loanId") from error
+    async for event in bidding.progress_stream(number):
+        bid_amount = event.get("bid_amount_fen")
+        source = event.get("source")
+        yield t.BidProgressEvent(
+            loan_id=strawberry.ID(str(event["loan_id"])),
+            kind=t.BidProgressKind(event["event"]),
+            status=t.LoanStatus(event["status"]),
+            amount=Money(event["amount_fen"]),
+            funded=Money(event["funded_fen"]),
+            remaining=Money(event["amount_fen"] - event["funded_fen"]),
+            bidders=event["bidder_count"],
+            bid_amount=Money(bid_amount) if bid_amount is not None else None,
+            source=t.BidSource(source) if source else None,
+            at=datetime.fromisoformat(event["at"]),
+        )

@@ -15,7 +15,7 @@ from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
 from schema.lending import LendingMutation, LendingQuery
-from schema.loans import LoansMutation, LoansQuery
+from schema.loans import LoansMutation, LoansQuery, LoansSubscription
 from schema.members import MembersMutation, MembersQuery
 from schema.parameters import ParametersMutation, ParametersQuery
 from schema.privacy import PrivacyMutation
@@ -60,7 +60,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return LendBridgeSchema(
         query=merge_types("Query", tuple(queries)),
         mutation=merge_types("Mutation", tuple(mutations)),
-        subscription=Subscription,
+        subscription=merge_types("Subscription", (Subscription, LoansSubscription)),
         extensions=schema_extensions(settings),
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),
     )

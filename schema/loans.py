@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from resolvers import loans as r
@@ -42,6 +44,12 @@ class LoansQuery:
         "oldest first.",
     )
 
+    my_bids: Connection[t.BidType] = strawberry.field(
+        resolver=r.my_bids,
+        extensions=auth(Permission.BID_PLACE),
+        description="Your bids, newest first.",
+    )
+
 
 @strawberry.type
 class LoansMutation:
@@ -55,3 +63,21 @@ class LoansMutation:
         extensions=auth(Permission.LOAN_REVIEW),
         description="Decide one review level of a loan (each level needs its permission).",
     )
+    place_bid: t.PlaceBidResult = strawberry.mutation(
+        resolver=r.place_bid,
+        extensions=auth(Permission.BID_PLACE),
+        description="Bid on a listed loan; confirm it with the SMS code (confirmOperation).",
+    )
+
+
+@strawberry.type
+class LoansSubscription:
+    @strawberry.subscription(
+        extensions=public(),
+        description="Every bid, full, failed and disbursed of one loan, as it happens.",
+    )
+    async def bid_progress(
+        self, info: strawberry.Info, loan_id: strawberry.ID
+    ) -> AsyncGenerator[t.BidProgressEvent, None]:
+        async for event in r.bid_progress(info, loan_id):
+            yield event

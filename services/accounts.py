@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -437,6 +438,34 @@ async def withdraw(
 class Confirmed:
     operation: PendingOperation
     withdrawal: Withdrawal | None
+    target: object | None = None  # what another registered kind confirmed (e.g. a bid)
+
+
+@dataclass(frozen=True)
+class _OperationKind:
+    confirm: Callable[[PendingOperation], Awaitable[object]]
+    cancel: Callable[[PendingOperation], Awaitable[None]] | None
+
+
+# Kinds other modules confirm through `confirm_operation` (bids, auto-bid opt-in, ...).
+_operation_kinds: dict[str, _OperationKind] = {}
+
+
+def register_operation(
+    kind: str,
+    *,
+    confirm: Callable[[PendingOperation], Awaitable[object]],
+    cancel: Callable[[PendingOperation], Awaitable[None]] | None = None,
+) -> None:
+    """Let `confirm_operation` carry out pending operations of `kind`: `confirm` runs
+    once the code is right (it must mark the operation CONFIRMED in its transaction),
+    `cancel` when the operation is cancelled or expires."""
+    _operation_kinds[kind] = _OperationKind(confirm=confirm, cancel=cancel)
+
+
+def operation_binding(operation: PendingOperation) -> str:
+    """What an SMS code confirming `operation` is bound to."""
+    return _binding(operation)
 
 
 async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Confirmed:
@@ -490,6 +519,10 @@ async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Co
             status="CONFIRMED"
         )
         return Confirmed(await PendingOperation.get(id=operation.id), None)
+    registered = _operation_kinds.get(operation.kind)
+    if registered is not None:
+        target = await registered.confirm(operation)
+        return Confirmed(await PendingOperation.get(id=operation.id), None, target)
     raise DomainError(f"Unknown operation kind {operation.kind}", code="OPERATION_CLOSED")
 
 
@@ -502,6 +535,9 @@ async def _cancel(operation: PendingOperation, status: str) -> None:
             await Withdrawal.filter(id=operation.target_id, status="AWAITING_CONFIRMATION").update(
                 status="CANCELLED"
             )
+        registered = _operation_kinds.get(operation.kind)
+        if updated and registered is not None and registered.cancel is not None:
+            await registered.cancel(operation)
 
 
 async def _execute_withdrawal(operation: PendingOperation) -> Withdrawal:

@@ -10,6 +10,7 @@ import strawberry
 
 from schema.errors import error_codes, error_type
 from schema.scalars import Money
+from schema.types.loans import BidType
 
 
 @strawberry.enum(description="State of the member's virtual account at the payment provider.")
@@ -206,6 +207,7 @@ class ConfirmOperationInput:
 class OperationConfirmed:
     operation_id: strawberry.ID = strawberry.field(description="The operation.")
     withdrawal: WithdrawalType | None = strawberry.field(description="For withdrawals.")
+    bid: BidType | None = strawberry.field(description="For bids: the bid as accepted.")
 
 
 ConfirmOperationErrorCode = error_codes(
@@ -220,8 +222,16 @@ ConfirmOperationErrorCode = error_codes(
         "CODE_ATTEMPTS_EXCEEDED",
         "INSUFFICIENT_FUNDS",
         "ACCOUNT_NOT_OPEN",
+        "LOAN_NOT_OPEN",
+        "LOAN_FULL",
+        "OWN_LOAN",
+        "BID_OUT_OF_RANGE",
+        "RISK_ASSESSMENT_REQUIRED",
+        "RISK_NOTICE_NOT_CONFIRMED",
+        "GRADE_NOT_ALLOWED",
+        "LENDING_CAP_EXCEEDED",
     ],
-    "Why nothing was carried out.",
+    "Why nothing was carried out (for a bid refused here: it is REFUSED, nothing frozen).",
 )
 ConfirmOperationError = error_type("ConfirmOperation", ConfirmOperationErrorCode, "Nothing moved.")
 ConfirmOperationResult = Annotated[

@@ -218,3 +218,102 @@ class LoanFilter:
     max_rate: Rate | None = strawberry.field(default=None, description="Highest annual rate.")
     min_term: int | None = strawberry.field(default=None, description="Shortest term.")
     max_term: int | None = strawberry.field(default=None, description="Longest term.")
+
+
+# --- bids (M1.7, M1.8) ----------------------------------------------------------------
+
+
+@strawberry.enum(description="Where a bid is.")
+class BidStatus(Enum):
+    AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"
+    ACCEPTED = "ACCEPTED"
+    REFUSED = "REFUSED"
+    CANCELLED = "CANCELLED"
+    RELEASED = "RELEASED"
+    TRANSFERRED = "TRANSFERRED"
+
+
+@strawberry.enum(description="Who placed a bid: the lender, or their auto-bid rule.")
+class BidSource(Enum):
+    MANUAL = "MANUAL"
+    AUTO = "AUTO"
+
+
+@strawberry.type(name="Bid", description="A lender's bid on a loan.")
+class BidType:
+    id: strawberry.ID = strawberry.field(description="Bid id.")
+    loan_id: strawberry.ID = strawberry.field(description="The loan.")
+    requested: Money = strawberry.field(description="What was asked.")
+    amount: Money = strawberry.field(
+        description="What was accepted: the request trimmed to what the loan still needed "
+        "(0 until accepted)."
+    )
+    status: BidStatus = strawberry.field(description="Where it is.")
+    source: BidSource = strawberry.field(description="Manual or automatic.")
+    refusal: str | None = strawberry.field(
+        description="Why it was refused at confirmation (the error code)."
+    )
+    created_at: datetime = strawberry.field(description="Asked at (UTC).")
+    decided_at: datetime | None = strawberry.field(description="Accepted or refused at.")
+
+
+@strawberry.input(
+    description="A manual bid (M1.8): confirmed with the SMS code through confirmOperation. "
+    "A bid for more than the loan still needs is accepted for what is left (trimmed); "
+    "below the loan's minimum only when it is exactly what is left."
+)
+class PlaceBidInput:
+    loan_id: strawberry.ID = strawberry.field(description="A listed loan.")
+    amount: Money = strawberry.field(description="Within the loan's min and max bid.")
+    idempotency_key: str = strawberry.field(description="8-128 characters; a replay is safe.")
+
+
+@strawberry.type(description="The bid waits for its SMS code: pass it to confirmOperation.")
+class BidPlaced:
+    bid: BidType = strawberry.field(description="The bid, AWAITING_CONFIRMATION.")
+    operation_id: strawberry.ID = strawberry.field(description="For confirmOperation.")
+
+
+PlaceBidErrorCode = error_codes(
+    "PlaceBid",
+    [
+        "INVALID",
+        "NOT_FOUND",
+        "LOAN_NOT_OPEN",
+        "LOAN_FULL",
+        "OWN_LOAN",
+        "BID_OUT_OF_RANGE",
+        "INSUFFICIENT_FUNDS",
+        "RISK_ASSESSMENT_REQUIRED",
+        "RISK_NOTICE_NOT_CONFIRMED",
+        "GRADE_NOT_ALLOWED",
+        "LENDING_CAP_EXCEEDED",
+        "IDEMPOTENCY_KEY_REUSED",
+        "IN_PROGRESS",
+    ],
+    "Why the bid was not recorded.",
+)
+PlaceBidError = error_type("PlaceBid", PlaceBidErrorCode, "Nothing was recorded or frozen.")
+PlaceBidResult = Annotated[BidPlaced | PlaceBidError, strawberry.union("PlaceBidResult")]
+
+
+@strawberry.enum(description="What happened to a listed loan.")
+class BidProgressKind(Enum):
+    BID = "BID"
+    FULL = "FULL"
+    FAILED = "FAILED"
+    DISBURSED = "DISBURSED"
+
+
+@strawberry.type(description="One event of a loan's bidding, as it happens.")
+class BidProgressEvent:
+    loan_id: strawberry.ID = strawberry.field(description="The loan.")
+    kind: BidProgressKind = strawberry.field(description="What happened.")
+    status: LoanStatus = strawberry.field(description="The loan's status after it.")
+    amount: Money = strawberry.field(description="The loan's amount.")
+    funded: Money = strawberry.field(description="Funded after it.")
+    remaining: Money = strawberry.field(description="Still open after it.")
+    bidders: int = strawberry.field(description="Lenders after it.")
+    bid_amount: Money | None = strawberry.field(description="For BID: what was accepted.")
+    source: BidSource | None = strawberry.field(description="For BID: manual or automatic.")
+    at: datetime = strawberry.field(description="When (business time, UTC).")

@@ -36,7 +36,7 @@ def register(
 
 
 def registered() -> dict[str, Job]:
-    from services.jobs import credit, housekeeping, reconciliation  # noqa: F401  (register jobs)
+    from services.jobs import credit, housekeeping, loans, reconciliation  # noqa: F401
 
     return _jobs
 

@@ -19,6 +19,7 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
+from models.bids import Bid
 from models.credit import (
     CreditLimitChange,
     MaterialFile,
@@ -540,6 +541,18 @@ MATRIX += [
         "credit",
     ),
 ]
+MATRIX += [
+    Row("myBids", "{ myBids { totalCount } }", "bid:place", "member", "cs"),
+    Row(
+        "placeBid",
+        'mutation { placeBid(input: {loanId: "999999", amount: "100.00",'
+        ' idempotencyKey: "bid-12345678"}) { __typename } }',
+        "bid:place",
+        "member",
+        "risk_l1",
+        changes_state=False,  # answers NOT_FOUND: there is no such loan
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -590,6 +603,7 @@ async def _state() -> dict[str, Any]:
         "risk_notice_confirmations": await RiskNoticeConfirmation.all().count(),
         "loans": sorted(await Loan.all().values_list("id", "status")),
         "loan_reviews": await LoanReview.all().count(),
+        "bids": await Bid.all().count(),
         "idempotency": await IdempotencyRecord.all().count(),
     }
 

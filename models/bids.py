@@ -1,0 +1,112 @@
+"""Bids on listed loans (M1.7, M1.8), lenders' auto-bid rules, and the claims that
+accepted bids become when a loan is disbursed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.migrations.constraints import CheckConstraint
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.loans import Loan
+    from models.members import User
+
+
+class BidStatus(StrEnum):
+    AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"  # manual, waiting for its SMS code
+    ACCEPTED = "ACCEPTED"  # money frozen at the provider, counted in the loan's funding
+    REFUSED = "REFUSED"  # confirmed too late (loan full or closed), nothing frozen
+    CANCELLED = "CANCELLED"  # never confirmed (wrong codes, expiry)
+    RELEASED = "RELEASED"  # the listing failed: the freeze was released
+    TRANSFERRED = "TRANSFERRED"  # the loan was disbursed: it is now a claim
+
+
+class BidSource(StrEnum):
+    MANUAL = "MANUAL"
+    AUTO = "AUTO"
+
+
+class Bid(Model):
+    """One lender's bid on one loan. `requested_fen` is what was asked, `amount_fen` what
+    was accepted (trimmed to what the loan still needed), 0 until accepted."""
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="bids", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    lender: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="bids", on_delete=fields.RESTRICT
+    )
+    lender_id: int
+    requested_fen = fields.BigIntField()
+    amount_fen = fields.BigIntField(default=0)
+    status = fields.CharEnumField(BidStatus, max_length=24, db_index=True)
+    source = fields.CharEnumField(BidSource, max_length=8)
+    auto_rule_id = fields.BigIntField(null=True)
+    operation_id = fields.UUIDField(null=True)
+    refusal = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "bids"
+        indexes = (("loan_id", "status"), ("lender_id", "status"))
+        constraints = (
+            CheckConstraint(
+                check="amount_fen >= 0 AND amount_fen <= requested_fen",
+                name="bid_amount_within_request",
+            ),
+        )
+
+
+class AutoBidRule(Model):
+    """A lender's automatic bidding rule (M1.7). `queue_position` orders the fair queue:
+    set when the rule is enabled, moved to the back each time the rule is served."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "models.User", related_name="auto_bid_rule", on_delete=fields.RESTRICT
+    )
+    user_id: int
+    enabled = fields.BooleanField(default=False)
+    min_rate = fields.DecimalField(max_digits=8, decimal_places=6)
+    max_rate = fields.DecimalField(max_digits=8, decimal_places=6)
+    min_term = fields.IntField()
+    max_term = fields.IntField()
+    grades: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    methods: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    amount_per_loan_fen = fields.BigIntField()
+    keep_balance_fen = fields.BigIntField(default=0)
+    queue_position = fields.BigIntField(null=True, db_index=True)
+    opted_in_at = fields.DatetimeField(null=True)  # the one-time SMS confirmation
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "auto_bid_rules"
+
+
+class Claim(Model):
+    """A lender's claim on a disbursed loan: the principal share they lent (architecture:
+    holder, loan, principal share in fen). Repayments are split among holders."""
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="claims", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    holder: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="claims", on_delete=fields.RESTRICT
+    )
+    holder_id: int
+    bid_id = fields.BigIntField(unique=True)
+    principal_fen = fields.BigIntField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "claims"
+        constraints = (CheckConstraint(check="principal_fen > 0", name="claim_principal_positive"),)

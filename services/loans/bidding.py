@@ -1,0 +1,482 @@
+"""Bidding on listed loans (M1.7, M1.8, R2, R4): accepting bids, full, failed, disbursed.
+
+Every bid, manual or automatic, is accepted by `accept` and only there: under a lock on
+the loan row it checks the loan is LISTED and its window open (business clock), that
+the lender is not the borrower, the lender's R4 tier (cap and grades) and balance; the
+amount is trimmed to what the loan still needs (a bid for more than is left is accepted
+for the rest, never refused for it; nothing is left, LOAN_FULL); then it freezes the
+money at the provider (ledger journal + payment instruction, in the same transaction)
+and raises `funded_fen` with a conditional UPDATE that the database refuses past the
+amount (CHECK constraint), so a loan is never funded past its amount whatever runs
+concurrently. The bid that fills the loan closes bidding at once (FULL) and queues the
+disbursement.
+
+Manual bids are second-confirmed: `place_bid` checks what it can and sends an SMS code
+bound to the bid; `confirmOperation` with it calls `accept`. Bids below the loan's
+minimum are refused, except a bid for exactly what is left.
+
+Disbursement turns every accepted bid into a transfer of the frozen money to the
+borrower and a claim of the lender: one transaction for the whole loan (all or
+nothing), run from the outbox, so a crash before its commit runs it again and after it
+the instructions go out by the dispatcher. No fee is taken from the principal (R3).
+A listing that ends short (the R2 window closes) FAILS: every accepted bid is released
+(unfreeze) exactly once and the borrower's credit limit is given back.
+
+Every accepted bid, full, failed and disbursed is published on `loan.<id>.progress`
+(the `bidProgress` subscription) through the outbox, after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from models.bids import Bid, BidSource, BidStatus, Claim
+from models.loans import Loan, LoanStatus
+from models.members import User
+from models.messaging import SmsPurpose
+from models.payments import PendingOperation
+from services import clock, ledger, movements, notifier, outbox, sms_codes
+from services.accounts import operation_binding, register_operation
+from services.broker import get_broker
+from services.clock import system_now
+from services.credit import risk_assessment, scoring
+from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.idempotency import run_once, validate_key
+from services.loans.states import LoanEvent, transition
+from services.money import format_money
+from services.pages import Page
+from services.payments import instructions
+from services.permissions import Actor
+from services.security import decrypt_pii
+from services.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+BID_OPERATION = "BID"
+FULL_TOPIC = "loan.full"
+LISTED_TOPIC = "loan.listed"
+
+
+# Statuses of a loan that was fully funded: a late bid is told LOAN_FULL.
+_FUNDED = (
+    LoanStatus.FULL,
+    LoanStatus.DISBURSED,
+    LoanStatus.REPAYING,
+    LoanStatus.OVERDUE,
+    LoanStatus.SETTLED,
+)
+
+
+def progress_channel(loan_id: int) -> str:
+    return f"loan.{loan_id}.progress"
+
+
+# Called in the transaction that makes a loan FULL (contracts hook: issue 6).
+_on_full: list[Callable[[Loan], Awaitable[None]]] = []
+
+
+def on_full(hook: Callable[[Loan], Awaitable[None]]) -> None:
+    _on_full.append(hook)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    bid: Bid
+    loan: Loan
+    trimmed: bool
+
+
+async def _progress(loan: Loan, event: str, **extra: Any) -> None:
+    await outbox.enqueue(
+        progress_channel(loan.id),
+        {
+            "loan_id": loan.id,
+            "event": event,
+            "status": str(loan.status),
+            "amount_fen": loan.amount_fen,
+            "funded_fen": loan.funded_fen,
+            "bidder_count": loan.bidder_count,
+            "at": (await clock.now()).isoformat(),
+            **extra,
+        },
+    )
+
+
+async def lender_outstanding(user_id: int) -> int:
+    """What a lender has at stake (R4 cap): accepted bids not yet disbursed, plus the
+    principal of claims held (repayments will lower it when the repayment issue lands)."""
+    in_bids = await Bid.filter(lender_id=user_id, status=BidStatus.ACCEPTED).values_list(
+        "amount_fen", flat=True
+    )
+    in_claims = await Claim.filter(holder_id=user_id).values_list("principal_fen", flat=True)
+    return sum(cast(list[int], in_bids)) + sum(cast(list[int], in_claims))
+
+
+async def _open_loan(loan_id: int, *, lock: bool) -> Loan:
+    query = Loan.filter(id=loan_id)
+    loan = await (query.select_for_update() if lock else query).first()
+    if loan is None:
+        raise NotFoundError("No such loan", field="loanId")
+    if loan.status != LoanStatus.LISTED:
+        code = "LOAN_FULL" if loan.status in _FUNDED else "LOAN_NOT_OPEN"
+        raise DomainError(f"The loan is {loan.status.lower()}", code=code, field="loanId")
+    now = await clock.now()
+    if loan.bidding_closes_at is not None and now >= loan.bidding_closes_at:
+        raise DomainError("Bidding on this loan has closed", code="LOAN_NOT_OPEN")
+    return loan
+
+
+async def _check_lender(loan: Loan, lender_id: int, amount: int, remaining: int) -> None:
+    if lender_id == loan.borrower_id:
+        raise DomainError("You cannot bid on your own loan", code="OWN_LOAN", field="loanId")
+    if amount < loan.min_bid_fen and amount != remaining:
+        raise DomainError(
+            f"Bid at least {format_money(loan.min_bid_fen)}"
+            f" (or exactly the {format_money(remaining)} left)",
+            code="BID_OUT_OF_RANGE",
+            field="amount",
+        )
+    if amount > loan.max_bid_fen:
+        raise DomainError(
+            f"Bid at most {format_money(loan.max_bid_fen)}",
+            code="BID_OUT_OF_RANGE",
+            field="amount",
+        )
+    grade = (await scoring.profile_for(loan.borrower_id)).grade
+    await risk_assessment.check_lender_may_bid(
+        lender_id, amount, grade, await lender_outstanding(lender_id)
+    )
+    balance = (await ledger.member_balances(lender_id))["available"]
+    if balance < amount:
+        raise DomainError(
+            f"Only {format_money(balance)} is available", code="INSUFFICIENT_FUNDS", field="amount"
+        )
+
+
+async def accept(
+    *,
+    loan_id: int,
+    lender_id: int,
+    requested: int,
+    source: BidSource,
+    bid: Bid | None = None,
+    auto_rule_id: int | None = None,
+) -> Accepted:
+    """Accept a bid, trimmed to what the loan still needs; see the module docstring.
+    Joins the caller's transaction. Raises DomainError LOAN_FULL, LOAN_NOT_OPEN,
+    OWN_LOAN, BID_OUT_OF_RANGE, INSUFFICIENT_FUNDS and the R4 codes; nothing changes."""
+    if requested <= 0:
+        raise InvalidInputError("The amount must be positive", field="amount")
+    async with in_transaction():
+        loan = await _open_loan(loan_id, lock=True)
+        remaining = loan.amount_fen - loan.funded_fen
+        if remaining <= 0:
+            raise DomainError("The loan is fully funded", code="LOAN_FULL")
+        amount = min(requested, remaining)
+        await _check_lender(loan, lender_id, amount, remaining)
+        now = await clock.now()
+        first_from_lender = not await Bid.filter(
+            loan_id=loan.id, lender_id=lender_id, status=BidStatus.ACCEPTED
+        ).exists()
+        if bid is None:
+            bid = await Bid.create(
+                loan_id=loan.id,
+                lender_id=lender_id,
+                requested_fen=requested,
+                status=BidStatus.ACCEPTED,
+                source=source,
+                auto_rule_id=auto_rule_id,
+                created_at=now,
+            )
+        bid.amount_fen = amount
+        bid.status = BidStatus.ACCEPTED
+        bid.decided_at = now
+        await bid.save()
+        await movements.freeze(user_id=lender_id, amount=amount, reference=f"bid:{bid.id}")
+        # The database refuses funding past the amount (CHECK), and this UPDATE only
+        # applies while the loan is still listed with room: belt and braces to the lock.
+        updated = await Loan.filter(
+            id=loan.id,
+            status=LoanStatus.LISTED,
+            funded_fen__lte=loan.amount_fen - amount,
+        ).update(
+            funded_fen=F("funded_fen") + amount,
+            bidder_count=F("bidder_count") + (1 if first_from_lender else 0),
+        )
+        if updated != 1:  # pragma: no cover - the row lock makes this unreachable
+            raise DomainError("The loan is fully funded", code="LOAN_FULL")
+        await loan.refresh_from_db()
+        await _progress(
+            loan,
+            "BID",
+            bid_id=bid.id,
+            bid_amount_fen=amount,
+            source=str(source),
+        )
+        if loan.funded_fen == loan.amount_fen:
+            transition(loan, LoanEvent.FILL)
+            loan.closed_at = now
+            await loan.save(update_fields=["status", "closed_at"])
+            await _progress(loan, "FULL")
+            for hook in _on_full:
+                await hook(loan)
+            await outbox.enqueue(FULL_TOPIC, {"loan_id": loan.id})
+            await notifier.notify(
+                user=loan.borrower_id,
+                kind="loan",
+                title="Loan fully funded",
+                body=f"Your loan {loan.id} is fully funded ({format_money(loan.amount_fen)}).",
+            )
+    return Accepted(bid=bid, loan=loan, trimmed=amount < requested)
+
+
+# --- manual bids: ask, then confirm with the SMS code (M1.8, M4.8) -------------------
+
+
+async def place_bid(*, actor: Actor, loan_id: int, amount: int, idempotency_key: str) -> Bid:
+    """Ask to bid: checks what can be checked now, records the bid AWAITING_CONFIRMATION
+    and sends an SMS code bound to it; `confirmOperation` accepts it. Idempotent by key."""
+    assert actor.user_id is not None
+    key = validate_key(idempotency_key)
+    if amount <= 0:
+        raise InvalidInputError("The amount must be positive", field="amount")
+    lender_id = actor.user_id
+
+    async def execute(claim: Any) -> dict[str, Any]:
+        async with in_transaction():
+            loan = await _open_loan(loan_id, lock=False)
+            remaining = loan.amount_fen - loan.funded_fen
+            await _check_lender(loan, lender_id, min(amount, remaining), remaining)
+            now = await clock.now()
+            bid = await Bid.create(
+                loan_id=loan.id,
+                lender_id=lender_id,
+                requested_fen=amount,
+                status=BidStatus.AWAITING_CONFIRMATION,
+                source=BidSource.MANUAL,
+                created_at=now,
+            )
+            operation = await PendingOperation.create(
+                id=uuid.uuid4(),
+                user_id=lender_id,
+                kind=BID_OPERATION,
+                target_id=bid.id,
+                amount=amount,
+                counterparty=f"loan:{loan.id}",
+                expires_at=system_now()
+                + timedelta(minutes=get_settings().operation_confirm_minutes),
+            )
+            bid.operation_id = operation.id
+            await bid.save(update_fields=["operation_id"])
+            answer = {"bid_id": bid.id}
+            await claim.complete(answer)
+        user = await User.get(id=lender_id)
+        await sms_codes.issue(
+            phone=decrypt_pii(user.phone_cipher),
+            purpose=SmsPurpose.CONFIRM_OPERATION,
+            binding=operation_binding(operation),
+            text=(
+                f"[LendBridge] Code {{code}} confirms bidding {format_money(amount)} "
+                f"on loan {loan.id}. Do not share it."
+            ),
+        )
+        return answer
+
+    answer = await run_once(
+        user_id=lender_id,
+        key=key,
+        operation="placeBid",
+        request={"loan_id": loan_id, "amount": amount},
+        execute=execute,
+    )
+    return await Bid.get(id=int(answer["bid_id"]))
+
+
+async def _confirm_bid(operation: PendingOperation) -> Bid:
+    """The SMS code was right: accept the bid now (or refuse it, nothing frozen)."""
+    bid = await Bid.get(id=operation.target_id)
+    try:
+        async with in_transaction():
+            closed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
+                status="CONFIRMED"
+            )
+            if not closed:
+                raise DomainError("This operation is closed", code="OPERATION_CLOSED")
+            await accept(
+                loan_id=bid.loan_id,
+                lender_id=bid.lender_id,
+                requested=bid.requested_fen,
+                source=BidSource.MANUAL,
+                bid=bid,
+            )
+    except DomainError as error:
+        if error.code == "OPERATION_CLOSED":
+            raise
+        # Refused at confirmation (full, closed, balance, R4): recorded, nothing frozen.
+        async with in_transaction():
+            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
+                status="CONFIRMED"
+            )
+            await Bid.filter(id=bid.id, status=BidStatus.AWAITING_CONFIRMATION).update(
+                status=BidStatus.REFUSED, refusal=error.code, decided_at=await clock.now()
+            )
+        raise
+    instructions.wake()
+    outbox.wake()
+    return await Bid.get(id=bid.id)
+
+
+async def _cancel_bid(operation: PendingOperation) -> None:
+    await Bid.filter(id=operation.target_id, status=BidStatus.AWAITING_CONFIRMATION).update(
+        status=BidStatus.CANCELLED, decided_at=await clock.now()
+    )
+
+
+register_operation(BID_OPERATION, confirm=_confirm_bid, cancel=_cancel_bid)
+
+
+# --- full: disburse; short at the window's end: fail ------------------------------------
+
+
+async def disburse(loan_id: int) -> bool:
+    """Pay a FULL loan out: each accepted bid's frozen money to the borrower, a claim for
+    each lender, all in one transaction. False when there was nothing to do."""
+    async with in_transaction():
+        loan = await Loan.filter(id=loan_id).select_for_update().first()
+        if loan is None or loan.status != LoanStatus.FULL:
+            return False
+        bids = await Bid.filter(loan_id=loan.id, status=BidStatus.ACCEPTED).order_by("id")
+        if sum(bid.amount_fen for bid in bids) != loan.amount_fen:  # pragma: no cover
+            raise RuntimeError(f"loan {loan.id}: accepted bids do not add up to the amount")
+        now = await clock.now()
+        for bid in bids:
+            await movements.transfer(
+                from_user_id=bid.lender_id,
+                to_user_id=loan.borrower_id,
+                amount=bid.amount_fen,
+                reference=f"disburse:{bid.id}",
+                from_frozen=True,
+                kind="disbursement",
+            )
+            await Claim.create(
+                loan_id=loan.id,
+                holder_id=bid.lender_id,
+                bid_id=bid.id,
+                principal_fen=bid.amount_fen,
+                created_at=now,
+            )
+            bid.status = BidStatus.TRANSFERRED
+            await bid.save(update_fields=["status"])
+        transition(loan, LoanEvent.DISBURSE)
+        loan.disbursed_at = now
+        await loan.save(update_fields=["status", "disbursed_at"])
+        await _progress(loan, "DISBURSED")
+        await notifier.notify(
+            user=loan.borrower_id,
+            kind="loan",
+            title="Loan disbursed",
+            body=f"{format_money(loan.amount_fen)} of loan {loan.id} is in your account.",
+        )
+    instructions.wake()
+    return True
+
+
+async def _on_full_event(payload: dict[str, Any]) -> None:
+    await disburse(int(payload["loan_id"]))
+
+
+outbox.register_handler(FULL_TOPIC, _on_full_event)
+
+
+async def fail_listing(loan_id: int) -> bool:
+    """End a listing whose window closed short: release every accepted bid once, give
+    the borrower's credit limit back. False when the loan was not due to fail."""
+    async with in_transaction():
+        loan = await Loan.filter(id=loan_id).select_for_update().first()
+        now = await clock.now()
+        if (
+            loan is None
+            or loan.status != LoanStatus.LISTED
+            or loan.bidding_closes_at is None
+            or now < loan.bidding_closes_at
+        ):
+            return False
+        bids = await Bid.filter(loan_id=loan.id, status=BidStatus.ACCEPTED).order_by("id")
+        for bid in bids:
+            await movements.unfreeze(
+                user_id=bid.lender_id, amount=bid.amount_fen, reference=f"release:{bid.id}"
+            )
+            bid.status = BidStatus.RELEASED
+            await bid.save(update_fields=["status"])
+        transition(loan, LoanEvent.EXPIRE)
+        loan.closed_at = now
+        await loan.save(update_fields=["status", "closed_at"])
+        await scoring.restore_limit(loan.borrower_id, loan.amount_fen)
+        await _progress(loan, "FAILED", released=len(bids))
+        await notifier.notify(
+            user=loan.borrower_id,
+            kind="loan",
+            title="Loan not funded",
+            body=f"Bidding on loan {loan.id} closed at {format_money(loan.funded_fen)} of "
+            f"{format_money(loan.amount_fen)}: every bid is released.",
+        )
+        for lender_id in {bid.lender_id for bid in bids}:
+            await notifier.notify(
+                user=lender_id,
+                kind="bid",
+                title="Bid released",
+                body=f"Loan {loan.id} was not fully funded: your bid is released.",
+            )
+    instructions.wake()
+    outbox.wake()
+    return True
+
+
+async def fail_expired_listings() -> int:
+    """The R2 job: every LISTED loan whose window has closed short fails."""
+    now = await clock.now()
+    ids = await Loan.filter(status=LoanStatus.LISTED, bidding_closes_at__lte=now).values_list(
+        "id", flat=True
+    )
+    failed = 0
+    for loan_id in cast(list[int], ids):
+        if await fail_listing(loan_id):
+            failed += 1
+    return failed
+
+
+async def disburse_pending() -> int:
+    """Safety net for the outbox event: disburse any FULL loan still waiting."""
+    ids = await Loan.filter(status=LoanStatus.FULL).values_list("id", flat=True)
+    done = 0
+    for loan_id in cast(list[int], ids):
+        if await disburse(loan_id):
+            done += 1
+    return done
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+async def bids_of(user_id: int, *, first: int, before_id: int | None) -> Page[Bid]:
+    """A lender's bids, newest first (`first` rows before `before_id`)."""
+    query = Bid.filter(lender_id=user_id)
+    total = await query.count()
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return Page(rows=await query.order_by("-id").limit(first), total=total)
+
+
+async def progress_stream(loan_id: int) -> AsyncIterator[dict[str, Any]]:
+    """Every progress event of one loan as it is committed (any process: the broker)."""
+    async with get_broker().subscribe(progress_channel(loan_id)) as messages:
+        async for message in messages:
+            yield message

@@ -1,0 +1,160 @@
+"""Test helpers for loans and bids: a verified borrower, a listed loan, lenders ready to
+bid (custody account, funds, R4 assessment with its notice confirmed), SMS codes per
+member, and the ledger-equals-provider check. Everything goes through the services."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from models.loans import Loan
+from models.members import User
+from models.messaging import OutgoingMessage
+from models.payments import InstructionStatus, PaymentInstruction, ProviderAccount
+from services import clock, ledger, outbox
+from services.clock import system_now
+from services.credit import external, risk_assessment, scoring
+from services.credit.catalogue import KINDS
+from services.loans import requests, review
+from services.loans.schedule import RepaymentMethod
+from services.payments import instructions
+from services.permissions import Actor, Permission
+from services.security import lookup_hash
+from tests.factories import (
+    CLEAN_REPORTS,
+    approve_verifications,
+    create_funded_member,
+    create_staff,
+)
+
+REQUIRED = [kind.code for kind in KINDS if kind.required_for_borrowing]
+# An answer set giving the AGGRESSIVE tier (cap 1,000,000.00, grades AA to E).
+AGGRESSIVE = dict.fromkeys(
+    (
+        "age",
+        "income",
+        "investableShare",
+        "experience",
+        "lossTolerance",
+        "horizon",
+        "p2pKnowledge",
+        "purpose",
+    ),
+    "D",
+)
+
+
+def member_actor(user_id: int) -> Actor:
+    return Actor(user_id=user_id, kind="member", roles=frozenset({"member"}))
+
+
+async def verified_borrower(scripted: dict[str, Any]) -> tuple[User, str]:
+    """A member with every item required for borrowing and clean outside records:
+    grade C, a limit of 30,000.00. `scripted` is a ScriptedSources' table."""
+    member, phone, _card = await create_funded_member(0, name="Borrower Member")
+    id_number = await approve_verifications(member.id, REQUIRED)
+    scripted[id_number] = dict(CLEAN_REPORTS)
+    for source in external.Source:
+        await external.fetch(member.id, source)
+    await scoring.reevaluate(
+        member.id, reason="test", actor_id=None, kind=scoring.CreditChangeKind.EVALUATED
+    )
+    return member, phone
+
+
+async def listed_loan(
+    borrower_id: int,
+    amount_fen: int,
+    *,
+    min_bid_fen: int = 5_000,
+    max_bid_fen: int | None = None,
+    days: int = 10,
+    rate: str = "0.1200",
+    term: int = 12,
+    method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT,
+) -> Loan:
+    """Publish, pass levels 1 and 2 (two reviewers), listed now."""
+    loan = await requests.publish(
+        member_actor(borrower_id),
+        requests.LoanRequest(
+            amount_fen=amount_fen,
+            annual_rate=Decimal(rate),
+            term_months=term,
+            method=method,
+            purpose="Working capital",
+            bid_window_days=days,
+            min_bid_fen=min_bid_fen,
+            max_bid_fen=max_bid_fen or amount_fen,
+        ),
+        idempotency_key=f"publish-{uuid.uuid4().hex[:16]}",
+    )
+    assert loan.status == "PENDING_REVIEW", (loan.status, loan.auto_review)
+    for level, permission in ((1, Permission.LOAN_REVIEW_L1), (2, Permission.LOAN_REVIEW_L2)):
+        staff, _phone = await create_staff(f"risk_l{level}")
+        reviewer = Actor(
+            user_id=staff.id,
+            kind="staff",
+            permissions=frozenset({permission, Permission.LOAN_REVIEW}),
+        )
+        await review.review(reviewer, loan.id, level, review.LoanReviewDecision.APPROVE, "")
+    loan = await Loan.get(id=loan.id)
+    assert loan.status == "LISTED", loan.status
+    await outbox.dispatch_once()
+    return loan
+
+
+async def ready_lender(amount_fen: int, *, name: str = "Lender Member") -> tuple[User, str]:
+    """A member with `amount_fen` deposited and an AGGRESSIVE R4 profile in force."""
+    user, phone, _card = await create_funded_member(amount_fen, name=name)
+    actor = member_actor(user.id)
+    assessment = await risk_assessment.submit_assessment(actor, AGGRESSIVE)
+    await risk_assessment.confirm_risk_notice(actor, assessment.id, "127.0.0.1")
+    return user, phone
+
+
+async def code_for(phone: str) -> str:
+    """The 6-digit code of the newest SMS sent to `phone`."""
+    message = (
+        await OutgoingMessage.filter(recipient_lookup=lookup_hash(phone)).order_by("-id").first()
+    )
+    assert message is not None, "no SMS sent to that phone"
+    found = re.search(r"\b(\d{6})\b", message.body)
+    assert found is not None, message.body
+    return found[1]
+
+
+async def settle_everything(sandbox: Any) -> None:
+    """Send every instruction and let the provider settle and call back, until none is
+    left open (the sandbox from `app.state.sandbox.sandbox`)."""
+    for _ in range(30):
+        await outbox.dispatch_once()
+        await sandbox.redeliver_pending()
+        await PaymentInstruction.filter(
+            status__in=[
+                InstructionStatus.PENDING,
+                InstructionStatus.UNKNOWN,
+                InstructionStatus.SENT,
+            ]
+        ).update(next_attempt_at=system_now())
+        await instructions.send_due()
+        await sandbox.settle(await clock.today())
+        await sandbox.drain()
+        if not await instructions.pending_count():
+            return
+    raise AssertionError("instructions still open after the provider settled")
+
+
+async def assert_ledger_matches_provider(sandbox: Any, user_ids: list[int]) -> None:
+    """Every journal balanced, and each member's provider balances equal the ledger's."""
+    report = await ledger.check()
+    assert report.ok, report
+    for user_id in user_ids:
+        account = await ProviderAccount.get(owner_code=f"m:{user_id}")
+        provider = await sandbox.balance(account.provider_account_id)
+        books = await ledger.member_balances(user_id)
+        assert (provider.available_fen, provider.frozen_fen) == (
+            books["available"] + books["withdrawing"],
+            books["frozen"],
+        ), user_id
