@@ -26,6 +26,7 @@ from tests.factories import (
     CLEAN_REPORTS,
     approve_verifications,
     create_funded_member,
+    create_member,
     create_staff,
 )
 
@@ -50,10 +51,15 @@ def member_actor(user_id: int) -> Actor:
     return Actor(user_id=user_id, kind="member", roles=frozenset({"member"}))
 
 
-async def verified_borrower(scripted: dict[str, Any]) -> tuple[User, str]:
+async def verified_borrower(scripted: dict[str, Any], *, custody: bool = True) -> tuple[User, str]:
     """A member with every item required for borrowing and clean outside records:
-    grade C, a limit of 30,000.00. `scripted` is a ScriptedSources' table."""
-    member, phone, _card = await create_funded_member(0, name="Borrower Member")
+    grade C, a limit of 30,000.00. `scripted` is a ScriptedSources' table. With
+    `custody` (the default; needs the `app` fixture's provider) the member also has an
+    open custody account to receive a disbursement."""
+    if custody:
+        member, phone, _card = await create_funded_member(0, name="Borrower Member")
+    else:
+        member, phone = await create_member(name="Borrower Member")
     id_number = await approve_verifications(member.id, REQUIRED)
     scripted[id_number] = dict(CLEAN_REPORTS)
     for source in external.Source:

@@ -226,3 +226,44 @@ async def test_bid_progress_is_published_for_every_bid_full_and_disbursed(app, c
         ("DISBURSED", 200_000, 1),
     ]
     assert received[1]["bid_amount_fen"] == 100_000  # 1,500.00 asked, 1,000.00 left
+
+
+async def test_a_disbursement_that_crashes_midway_writes_nothing_and_resumes(
+    app, client, scripted, monkeypatch
+):
+    sandbox = app.state.sandbox.sandbox
+    borrower, _phone = await verified_borrower(scripted)
+    loan = await listed_loan(borrower.id, 300_000, min_bid_fen=10_000)
+    lenders = [await ready_lender(200_000, name=f"Lender {n}") for n in "ABC"]
+    real_transfer = bidding.movements.transfer
+    calls = 0
+
+    async def dies_on_the_second(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("process killed between two transfers")
+        return await real_transfer(**kwargs)
+
+    monkeypatch.setattr(bidding.movements, "transfer", dies_on_the_second)
+    monkeypatch.setattr(outbox, "wake", lambda: None)  # no dispatcher racing the test
+    for _user, phone in lenders:
+        await _bid(client, await token_for(phone), phone, loan.id, "1000.00")
+    with pytest.raises(RuntimeError):
+        await bidding.disburse(loan.id)
+    # All or nothing: no transfer, no claim, every bid still frozen, the loan still FULL.
+    assert (await Loan.get(id=loan.id)).status == "FULL"
+    assert await Claim.all().count() == 0
+    assert await Bid.filter(status=BidStatus.ACCEPTED).count() == 3
+    assert await PaymentInstruction.filter(kind="TRANSFER").count() == 0
+    assert (await ledger.member_balances(borrower.id))["available"] == 0
+    assert (await ledger.check()).ok
+
+    monkeypatch.setattr(bidding.movements, "transfer", real_transfer)
+    # The job (or the outbox event's retry, whichever comes first) resumes it, once.
+    assert await bidding.disburse_pending() in (0, 1)
+    assert await bidding.disburse_pending() == 0
+    await settle_everything(sandbox)
+    assert (await Loan.get(id=loan.id)).status == "DISBURSED"
+    assert await Claim.all().count() == 3
+    await assert_ledger_matches_provider(sandbox, [borrower.id, *(u.id for u, _ in lenders)])

@@ -19,8 +19,11 @@ from app import create_app
 from models.members import User
 from services import notifier, outbox
 from services.broker import RedisBroker, get_broker
+from services.credit import external
+from services.loans import bidding
 from services.settings import get_settings
-from tests.factories import create_member, token_for
+from tests.factories import ScriptedSources, create_member, token_for
+from tests.lending import listed_loan, verified_borrower
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -209,3 +212,53 @@ async def test_a_forged_token_is_unauthenticated():
             assert [error["extensions"]["code"] for error in message["payload"]] == [
                 "UNAUTHENTICATED"
             ]
+
+
+async def test_bid_progress_reaches_an_anonymous_dashboard_over_websocket():
+    adapter = ScriptedSources()
+    external.set_adapter(adapter)
+    try:
+        borrower, _phone = await verified_borrower(adapter.scripted, custody=False)
+        loan = await listed_loan(borrower.id, 500_000, min_bid_fen=10_000)
+    finally:
+        external.set_adapter(None)
+    channel = bidding.progress_channel(loan.id)
+    query = (
+        f'subscription {{ bidProgress(loanId: "{loan.id}") {{ kind status funded remaining '
+        "bidders bidAmount source } }"
+    )
+    async with _server() as url:
+        ws = await _open(url, "graphql-transport-ws", None)  # dashboards need no login
+        async with ws:
+            await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": query}})
+            await _wait_for_channel(channel, 1)
+            async with in_transaction():
+                loan.funded_fen, loan.bidder_count = 120_000, 1
+                await bidding._progress(loan, "BID", bid_amount_fen=120_000, source="AUTO")
+            outbox.wake()
+            message = await _receive(ws)
+            assert message["payload"]["data"]["bidProgress"] == {
+                "kind": "BID",
+                "status": "LISTED",
+                "funded": "1200.00",
+                "remaining": "3800.00",
+                "bidders": 1,
+                "bidAmount": "1200.00",
+                "source": "AUTO",
+            }
+
+
+async def _wait_for_channel(channel: str, count: int) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            if await _channel_subscribers(channel) == count:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def _channel_subscribers(channel: str) -> int:
+    broker = get_broker()
+    if isinstance(broker, RedisBroker):
+        [(_name, count)] = await broker._redis.pubsub_numsub(broker._prefix + channel)
+        return int(count)
+    return len(broker._subscribers.get(channel, ()))
