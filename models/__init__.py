@@ -11,4 +11,5 @@ MODEL_MODULES = [
     "models.credit",
     "models.external",
     "models.lending",
+    "models.contracts",
 ]

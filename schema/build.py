@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access import AccessMutation, AccessQuery
 from schema.accounts import AccountsMutation, AccountsQuery
+from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
@@ -38,6 +39,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         FinanceQuery,
         CreditQuery,
         LendingQuery,
+        ContractsQuery,
         ParametersQuery,
         SystemQuery,
     ]
@@ -48,6 +50,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         FinanceMutation,
         CreditMutation,
         LendingMutation,
+        ContractsMutation,
         PrivacyMutation,
         ParametersMutation,
     ]

@@ -32,7 +32,11 @@ T = TypeVar("T")
 
 _VERSION_NAME = "parameters"
 # Modules that declare parameters: imported before listing, so the list is complete.
-_DECLARING_MODULES = ("services.credit.policy", "services.credit.risk_assessment")
+_DECLARING_MODULES = (
+    "services.credit.policy",
+    "services.credit.risk_assessment",
+    "services.contracts.policy",
+)
 
 _REGISTRY: dict[str, Param[Any]] = {}
 

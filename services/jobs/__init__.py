@@ -36,7 +36,12 @@ def register(
 
 
 def registered() -> dict[str, Job]:
-    from services.jobs import credit, housekeeping, reconciliation  # noqa: F401  (register jobs)
+    from services.jobs import (  # noqa: F401  (register jobs)
+        contracts,
+        credit,
+        housekeeping,
+        reconciliation,
+    )
 
     return _jobs
 
