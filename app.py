@@ -1,4 +1,5 @@
-"""Starlette application factory: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics.
+"""Starlette application factory: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics,
+/materials/{id} and /contracts/{id}.pdf.
 
 The lifespan starts the ORM, the broker and the outbox dispatcher. Run it with
 `python -m app serve` (see cli.py) or `uvicorn --factory app:create_app`.
@@ -32,6 +33,7 @@ from schema.build import build_schema
 from schema.context import Context, bearer_token
 from services import accounts, auth, clock, jobs, outbox
 from services.broker import get_broker, make_broker, set_broker
+from services.contracts import access as contract_access
 from services.credit import materials
 from services.db import tortoise_config
 from services.errors import NotFoundError
@@ -129,6 +131,8 @@ class Metrics:
         path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
         if scope["path"].startswith("/materials/"):
             path = "/materials/{id}"
+        elif scope["path"].startswith("/contracts/"):
+            path = "/contracts/{id}.pdf"
         started = time.perf_counter()
         status = 500
 
@@ -192,6 +196,35 @@ async def material_file(request: Request) -> Response:
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
             "X-Content-SHA256": row.sha256,
+        },
+    )
+
+
+async def contract_document(request: Request) -> Response:
+    """A contract's PDF for printing (M3.4), for its parties and staff with
+    contracts:read (bearer token), 404 for anyone else; served only while it matches the
+    hash on record (and the platform's signature, once signed)."""
+    actor = await auth.authenticate(bearer_token(request.headers.get("authorization")))
+    if actor is None:
+        return JSONResponse({"error": "log in first"}, status_code=401)
+    try:
+        contract, data = await contract_access.read_document(
+            actor=actor, contract_id=request.path_params["contract_id"]
+        )
+    except contract_access.ContractIntegrityError as error:
+        return JSONResponse(
+            {"error": "integrity check failed", "detail": error.message}, status_code=409
+        )
+    except NotFoundError:
+        return JSONResponse({"error": "no such contract"}, status_code=404)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{contract.number}.pdf"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "X-Content-SHA256": contract.sha256,
         },
     )
 
@@ -271,6 +304,7 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
             Route("/metrics", metrics),
             Route("/webhooks/payments", payment_webhook, methods=["POST"]),
             Route("/materials/{file_id:int}", material_file),
+            Route("/contracts/{contract_id:int}.pdf", contract_document),
         ],
         lifespan=lifespan,
     )

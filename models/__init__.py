@@ -13,4 +13,5 @@ MODEL_MODULES = [
     "models.lending",
     "models.loans",
     "models.bids",
+    "models.contracts",
 ]

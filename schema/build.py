@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access import AccessMutation, AccessQuery
 from schema.accounts import AccountsMutation, AccountsQuery
+from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
 from schema.finance import FinanceMutation, FinanceQuery
@@ -40,6 +41,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CreditQuery,
         LendingQuery,
         LoansQuery,
+        ContractsQuery,
         ParametersQuery,
         SystemQuery,
     ]
@@ -51,6 +53,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CreditMutation,
         LendingMutation,
         LoansMutation,
+        ContractsMutation,
         PrivacyMutation,
         ParametersMutation,
     ]

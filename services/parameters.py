@@ -36,6 +36,7 @@ _DECLARING_MODULES = (
     "services.credit.policy",
     "services.credit.risk_assessment",
     "services.loans.policy",
+    "services.contracts.policy",
 )
 
 _REGISTRY: dict[str, Param[Any]] = {}

@@ -53,45 +53,69 @@ class Permission(StrEnum):
     PARAMETERS_MANAGE = "parameters:manage"
     REPORTS_READ = "reports:read"
     PII_VIEW = "pii:view"
+    CONTRACTS_READ = "contracts:read"  # every contract, not only one's own (staff)
+    CONTRACTS_SIGN = "contracts:sign"  # consent to a contract one is a party to
+    CONTRACTS_MANAGE = "contracts:manage"  # publish contract templates
     PARTNER_QUERY = "partner:query"
 
 
 _SELF = {Permission.PROFILE_READ, Permission.NOTICES_READ, Permission.SESSION_LOGOUT}
 _STAFF_BASE = _SELF | {Permission.CUSTOMERS_READ}
+# Staff who work with contracts read them all (docs/decisions.md, "Electronic contracts").
+_CONTRACTS = {Permission.CONTRACTS_READ}
 
 DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "member": (
         "A person who borrows and/or lends",
         False,
-        _SELF | {Permission.ACCOUNT_USE, Permission.LOAN_PUBLISH, Permission.BID_PLACE},
+        _SELF
+        | {
+            Permission.ACCOUNT_USE,
+            Permission.LOAN_PUBLISH,
+            Permission.BID_PLACE,
+            Permission.CONTRACTS_SIGN,
+        },
     ),
-    "guarantor": ("Staff of a guarantee company", True, _SELF | {Permission.GUARANTEE_MANAGE}),
-    "cs": ("Customer service", True, _STAFF_BASE | {Permission.CASES_MANAGE, Permission.PII_VIEW}),
+    "guarantor": (
+        "Staff of a guarantee company",
+        True,
+        _SELF | {Permission.GUARANTEE_MANAGE, Permission.CONTRACTS_SIGN},
+    ),
+    "cs": (
+        "Customer service",
+        True,
+        _STAFF_BASE | _CONTRACTS | {Permission.CASES_MANAGE, Permission.PII_VIEW},
+    ),
     "risk_l1": (
         "Loan reviewer, level 1",
         True,
-        _STAFF_BASE | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L1},
+        _STAFF_BASE | _CONTRACTS | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L1},
     ),
     "risk_l2": (
         "Loan reviewer, level 2",
         True,
-        _STAFF_BASE | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L2},
+        _STAFF_BASE | _CONTRACTS | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L2},
     ),
     "risk_l3": (
         "Loan reviewer, level 3",
         True,
-        _STAFF_BASE | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L3},
+        _STAFF_BASE | _CONTRACTS | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L3},
     ),
     "credit": (
         "Verification officer",
         True,
         _STAFF_BASE | {Permission.CREDIT_REVIEW, Permission.PII_VIEW},
     ),
-    "collector": ("Collections", True, _STAFF_BASE | {Permission.COLLECTION_WRITE}),
+    "collector": (
+        "Collections",
+        True,
+        _STAFF_BASE | _CONTRACTS | {Permission.COLLECTION_WRITE},
+    ),
     "finance": (
         "Finance",
         True,
         _STAFF_BASE
+        | _CONTRACTS
         | {
             Permission.FINANCE_READ,
             Permission.FINANCE_ADJUST_PROPOSE,
@@ -110,6 +134,8 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.CUSTOMERS_MANAGE,
             Permission.PARAMETERS_MANAGE,
             Permission.CLOCK_ADVANCE,
+            Permission.CONTRACTS_READ,
+            Permission.CONTRACTS_MANAGE,
         },
     ),
     "auditor": (
@@ -122,6 +148,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.OPLOG_VERIFY,
             Permission.FINANCE_READ,
             Permission.REPORTS_READ,
+            Permission.CONTRACTS_READ,
         },
     ),
     "partner": ("API client limited to persisted queries", False, {Permission.PARTNER_QUERY}),

@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     # Multipart requests (file uploads) may be larger; each kind limits its own files.
     upload_max_body_bytes: int = 64 * 1024 * 1024
 
+    # Outgoing e-mail (contracts to their parties, M3.5) over SMTP.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "LendBridge <contracts@lendbridge.local>"
+    # True: connect in plain text and upgrade with STARTTLS (refused if the server can't).
+    smtp_use_tls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 10.0
+
     outbox_poll_seconds: float = 1.0
     jobs_embedded: bool = True
 

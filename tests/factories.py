@@ -234,3 +234,125 @@ class ScriptedSources:
 
         adapter = LocalExternalSources(overrides=self.scripted)
         return await adapter.fetch(source, subject, as_of)
+
+
+# --- contracts ----------------------------------------------------------------------------
+
+LENDER_AMOUNTS = (333_333, 333_333, 333_334)  # ¥3,333.33 + ¥3,333.33 + ¥3,333.34
+LENDER_NAMES = ("王*", "李**", "赵**")
+BORROWER_NAME = "周**"
+
+
+def _masked_id() -> str:
+    number = new_id_number()
+    return f"{number[:3]}***********{number[-4:]}"
+
+
+async def full_loan_data(
+    *, loan_id: int = 1, start: Any = None, borrower: User | None = None
+) -> Any:
+    """A full loan of ¥10,000.00 at 12 % over 12 months, equal installments, from three
+    lenders (members created here) to `borrower` (a new member unless given), with its
+    real schedule. Returns LoanContractData."""
+    from datetime import date
+    from decimal import Decimal
+
+    from models.contracts import PartyRole
+    from services.contracts import ContractParty, LoanContractData, schedule_lines
+    from services.loans.schedule import LoanTerms, RepaymentMethod, build_schedule
+
+    start = start or date(2026, 11, 29)
+    if borrower is None:
+        borrower, _phone = await create_member(name="Borrower")
+    lenders = []
+    for name, amount in zip(LENDER_NAMES, LENDER_AMOUNTS, strict=True):
+        user, _phone = await create_member(name="Lender")
+        lenders.append(ContractParty(PartyRole.LENDER, user.id, name, _masked_id(), amount))
+    terms = LoanTerms(1_000_000, Decimal("0.12"), 12, RepaymentMethod.EQUAL_INSTALLMENT)
+    return LoanContractData(
+        loan_ref=f"L{loan_id:08d}",
+        loan_id=loan_id,
+        amount_fen=1_000_000,
+        annual_rate=Decimal("0.12"),
+        term_months=12,
+        method="EQUAL_INSTALLMENT",
+        purpose="经营周转 working capital",
+        borrower=ContractParty(PartyRole.BORROWER, borrower.id, BORROWER_NAME, _masked_id()),
+        lenders=lenders,
+        schedule=schedule_lines(build_schedule(terms, start)),
+        fees="无 none",
+        start_date=start,
+    )
+
+
+def pdf_text(document: bytes) -> str:
+    """The text of every page, as a PDF reader extracts it."""
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(document)).pages)
+
+
+class CapturingSmtpHandler:
+    """An aiosmtpd handler keeping every message it accepts; it answers 451 (try again
+    later) to the first `refuse` messages."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.refuse = refuse
+        self.messages: list[Any] = []  # email.message.EmailMessage
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+        import email.policy
+
+        if self.refuse > 0:
+            self.refuse -= 1
+            return "451 4.3.0 Try again later"
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)
+        )
+        return "250 OK"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SmtpServer:
+    """A real local SMTP server (aiosmtpd) on a free port, for the duration of a `with`,
+    with the platform's mailer pointed at it."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.handler = CapturingSmtpHandler(refuse)
+        self.port = free_port()
+
+    def __enter__(self) -> CapturingSmtpHandler:
+        from aiosmtpd.controller import Controller
+
+        from services.contracts import emails
+
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        emails.set_mailer(emails.SmtpMailer(host="127.0.0.1", port=self.port, timeout=5))
+        return self.handler
+
+    def __exit__(self, *exc: object) -> None:
+        from services.contracts import emails
+
+        emails.set_mailer(None)
+        self.controller.stop()
+
+
+async def approve_email(user_id: int, address: str) -> None:
+    """An approved EMAIL verification with this address (written straight to the DB)."""
+    await VerificationSubmission.create(
+        user_id=user_id,
+        kind="EMAIL",
+        status=VerificationStatus.APPROVED,
+        field_values={"email": {"cipher": encrypt_pii(address), "masked": "***"}},
+    )

@@ -36,7 +36,13 @@ def register(
 
 
 def registered() -> dict[str, Job]:
-    from services.jobs import credit, housekeeping, loans, reconciliation  # noqa: F401
+    from services.jobs import (  # noqa: F401  (register jobs)
+        contracts,
+        credit,
+        housekeeping,
+        loans,
+        reconciliation,
+    )
 
     return _jobs
 

@@ -9,17 +9,18 @@ money at the provider (ledger journal + payment instruction, in the same transac
 and raises `funded_fen` with a conditional UPDATE that the database refuses past the
 amount (CHECK constraint), so a loan is never funded past its amount whatever runs
 concurrently. The bid that fills the loan closes bidding at once (FULL) and queues the
-disbursement.
+loan contract (services/loans/contracting.py: each lender's confirmed bid is their
+consent, the borrower is asked to sign); the disbursement waits for that signature.
 
 Manual bids are second-confirmed: `place_bid` checks what it can and sends an SMS code
 bound to the bid; `confirmOperation` with it calls `accept`. Bids below the loan's
 minimum are refused, except a bid for exactly what is left.
 
-Disbursement turns every accepted bid into a transfer of the frozen money to the
-borrower and a claim of the lender: one transaction for the whole loan (all or
-nothing), run from the outbox, so a crash before its commit runs it again and after it
-the instructions go out by the dispatcher. No fee is taken from the principal (R3).
-A listing that ends short (the R2 window closes) FAILS: every accepted bid is released
+Disbursement, once the borrower has signed, turns every accepted bid into a transfer of
+the frozen money to the borrower and a claim of the lender: one transaction for the
+whole loan (all or nothing), run from the outbox, so a crash before its commit runs it
+again and after it the instructions go out by the dispatcher. No fee is taken from the
+principal (R3). A listing that ends short (the R2 window closes) FAILS: every accepted bid is released
 (unfreeze) exactly once and the borrower's credit limit is given back.
 
 Every accepted bid, full, failed and disbursed is published on `loan.<id>.progress`
@@ -47,9 +48,12 @@ from services import clock, ledger, movements, notifier, outbox, sms_codes
 from services.accounts import operation_binding, register_operation
 from services.broker import get_broker
 from services.clock import system_now
+from services.contracts import signatures
 from services.credit import risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.idempotency import run_once, validate_key
+from services.loans import contracting
+from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition
 from services.money import format_money
 from services.pages import Page
@@ -61,7 +65,6 @@ from services.settings import get_settings
 logger = logging.getLogger(__name__)
 
 BID_OPERATION = "BID"
-FULL_TOPIC = "loan.full"
 LISTED_TOPIC = "loan.listed"
 
 
@@ -347,12 +350,15 @@ register_operation(BID_OPERATION, confirm=_confirm_bid, cancel=_cancel_bid)
 
 
 async def disburse(loan_id: int) -> bool:
-    """Pay a FULL loan out: each accepted bid's frozen money to the borrower, a claim for
-    each lender, all in one transaction. False when there was nothing to do."""
+    """Pay a FULL loan out once its borrower has signed the loan contract: each accepted
+    bid's frozen money to the borrower, a claim for each lender, all in one transaction.
+    False when there was nothing to do (or the signature is still missing)."""
     async with in_transaction():
         loan = await Loan.filter(id=loan_id).select_for_update().first()
         if loan is None or loan.status != LoanStatus.FULL:
             return False
+        if not await signatures.borrower_signed(loan.id):
+            return False  # waits for the borrower's signature on the loan contract
         bids = await Bid.filter(loan_id=loan.id, status=BidStatus.ACCEPTED).order_by("id")
         if sum(bid.amount_fen for bid in bids) != loan.amount_fen:  # pragma: no cover
             raise RuntimeError(f"loan {loan.id}: accepted bids do not add up to the amount")
@@ -390,7 +396,13 @@ async def disburse(loan_id: int) -> bool:
 
 
 async def _on_full_event(payload: dict[str, Any]) -> None:
-    await disburse(int(payload["loan_id"]))
+    """A loan filled, or its borrower signed: make sure the contract exists (lenders'
+    consents recorded, the borrower asked to sign), then disburse once signed."""
+    loan = await Loan.get_or_none(id=int(payload["loan_id"]))
+    if loan is None or loan.status != LoanStatus.FULL:
+        return
+    await contracting.contract_for_full_loan(loan)
+    await disburse(loan.id)
 
 
 outbox.register_handler(FULL_TOPIC, _on_full_event)
@@ -454,11 +466,12 @@ async def fail_expired_listings() -> int:
 
 
 async def disburse_pending() -> int:
-    """Safety net for the outbox event: disburse any FULL loan still waiting."""
-    ids = await Loan.filter(status=LoanStatus.FULL).values_list("id", flat=True)
+    """Safety net for the outbox event: every FULL loan has its contract, and those
+    whose borrower has signed are disbursed."""
     done = 0
-    for loan_id in cast(list[int], ids):
-        if await disburse(loan_id):
+    for loan in await Loan.filter(status=LoanStatus.FULL).order_by("id"):
+        await contracting.contract_for_full_loan(loan)
+        if await disburse(loan.id):
             done += 1
     return done
 

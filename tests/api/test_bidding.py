@@ -18,6 +18,7 @@ from services.loans import bidding
 from tests.factories import ScriptedSources, create_member, gql, token_for
 from tests.lending import (
     assert_ledger_matches_provider,
+    borrower_signs,
     code_for,
     listed_loan,
     ready_lender,
@@ -36,6 +37,12 @@ CONFIRM = """mutation ($id: ID!, $code: String!) {
     ... on ConfirmOperationError { code field message } } }"""
 LOAN = """query ($id: ID!) { loan(id: $id) { status progress { funded remaining bidders } } }"""
 ACCOUNT = "{ myAccount { available frozen } }"
+CONTRACTS = """{ contracts(first: 5) { edges { node { id status
+  parties { role amount } } } } }"""
+REQUEST_SIGNATURE = """mutation ($id: ID!) { requestContractSignature(input: {contractId: $id})
+  { __typename } }"""
+SIGN = """mutation ($id: ID!, $code: String!) { signContract(input: {contractId: $id, code: $code})
+  { __typename ... on ContractSigned { contract { status } } } }"""
 
 _keys = iter(range(1, 10**9))
 
@@ -105,6 +112,29 @@ async def test_manual_bids_fill_the_loan_which_is_disbursed(app, client, scripte
     late = await _bid(client, await token_for(late_phone), late_phone, loan.id, "100.00")
     assert late["code"] == "LOAN_FULL"
 
+    # The loan contract names every lender; the money waits for the borrower's signature.
+    await outbox.dispatch_once()
+    assert await bidding.disburse_pending() == 0
+    assert (await Loan.get(id=loan.id)).status == "FULL"
+    borrower_token = await token_for(borrower_phone)
+    [contract] = (await gql(client, CONTRACTS, token=borrower_token))["data"]["contracts"]["edges"]
+    contract = contract["node"]
+    assert contract["status"] == "SIGNING"  # the three lenders consented by their bids
+    assert sorted(p["amount"] for p in contract["parties"] if p["role"] == "LENDER") == [
+        "3333.33",
+        "3333.33",
+        "3333.34",
+    ]
+    asked = await gql(client, REQUEST_SIGNATURE, {"id": contract["id"]}, token=borrower_token)
+    assert asked["data"]["requestContractSignature"]["__typename"] == "ContractSignatureRequested"
+    signed = await gql(
+        client,
+        SIGN,
+        {"id": contract["id"], "code": await code_for(borrower_phone)},
+        token=borrower_token,
+    )
+    assert signed["data"]["signContract"]["contract"]["status"] == "SIGNED"
+
     await settle_everything(sandbox)  # the outbox disburses, the provider settles
     loan = await Loan.get(id=loan.id)
     assert loan.status == "DISBURSED"
@@ -124,7 +154,6 @@ async def test_manual_bids_fill_the_loan_which_is_disbursed(app, client, scripte
     await assert_ledger_matches_provider(
         sandbox, [borrower.id, late_user.id, *(user.id for user, _ in lenders)]
     )
-    assert borrower_phone
 
 
 async def test_bid_checks_are_typed_and_freeze_nothing(app, client, scripted):
@@ -206,7 +235,7 @@ async def test_a_listing_that_ends_short_releases_every_freeze_once(app, client,
 async def test_bid_progress_is_published_for_every_bid_full_and_disbursed(app, client, scripted):
     from services.broker import get_broker
 
-    borrower, _phone = await verified_borrower(scripted)
+    borrower, borrower_phone = await verified_borrower(scripted)
     loan = await listed_loan(borrower.id, 200_000, min_bid_fen=10_000)
     _lender, phone = await ready_lender(300_000)
     received: list[dict[str, Any]] = []
@@ -214,6 +243,7 @@ async def test_bid_progress_is_published_for_every_bid_full_and_disbursed(app, c
         await _bid(client, await token_for(phone), phone, loan.id, "1000.00")
         await _bid(client, await token_for(phone), phone, loan.id, "1500.00")
         await outbox.dispatch_once()
+        await borrower_signs(loan.id, borrower.id, borrower_phone)
         await outbox.dispatch_once()
         async for message in messages:
             received.append(message)
@@ -232,7 +262,7 @@ async def test_a_disbursement_that_crashes_midway_writes_nothing_and_resumes(
     app, client, scripted, monkeypatch
 ):
     sandbox = app.state.sandbox.sandbox
-    borrower, _phone = await verified_borrower(scripted)
+    borrower, borrower_phone = await verified_borrower(scripted)
     loan = await listed_loan(borrower.id, 300_000, min_bid_fen=10_000)
     lenders = [await ready_lender(200_000, name=f"Lender {n}") for n in "ABC"]
     real_transfer = bidding.movements.transfer
@@ -249,6 +279,7 @@ async def test_a_disbursement_that_crashes_midway_writes_nothing_and_resumes(
     monkeypatch.setattr(outbox, "wake", lambda: None)  # no dispatcher racing the test
     for _user, phone in lenders:
         await _bid(client, await token_for(phone), phone, loan.id, "1000.00")
+    await borrower_signs(loan.id, borrower.id, borrower_phone)
     with pytest.raises(RuntimeError):
         await bidding.disburse(loan.id)
     # All or nothing: no transfer, no claim, every bid still frozen, the loan still FULL.

@@ -20,6 +20,7 @@ from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
 from models.bids import Bid
+from models.contracts import Contract, ContractConsent, ContractEmail, ContractTemplate
 from models.credit import (
     CreditLimitChange,
     MaterialFile,
@@ -553,6 +554,69 @@ MATRIX += [
         changes_state=False,  # answers NOT_FOUND: there is no such loan
     ),
 ]
+MATRIX += [
+    Row("contracts", "{ contracts(first: 1) { totalCount } }", "profile:read", "cs", "partner"),
+    Row(
+        "contract",
+        "query ($id: ID!) { contract(id: $id) { number } }",
+        "profile:read",
+        "auditor",
+        "partner",
+    ),
+    Row(
+        "verifyContract",
+        '{ verifyContract(sha256: "' + "0" * 64 + '") { valid } }',
+        PUBLIC,
+        "admin",
+        "partner",
+    ),
+    Row(
+        "contractTemplates",
+        "{ contractTemplates { kind version } }",
+        "contracts:manage",
+        "admin",
+        "cs",
+    ),
+    Row(
+        "contractEmails",
+        "{ contractEmails(first: 1) { totalCount } }",
+        "contracts:read",
+        "auditor",
+        "credit",
+    ),
+    Row(
+        "requestContractSignature",
+        'mutation { requestContractSignature(input: {contractId: "999999"}) { __typename } }',
+        "contracts:sign",
+        "guarantor",
+        "cs",
+        changes_state=False,  # NOT_FOUND: the caller is party to no contract
+    ),
+    Row(
+        "signContract",
+        'mutation { signContract(input: {contractId: "999999", code: "123456"}) { __typename } }',
+        "contracts:sign",
+        "member",
+        "finance",
+        changes_state=False,
+    ),
+    Row(
+        "emailContract",
+        'mutation { emailContract(input: {contractId: "999999"}) { __typename } }',
+        "contracts:read",
+        "cs",
+        "credit",
+        changes_state=False,
+    ),
+    Row(
+        "publishContractTemplate",
+        "mutation { publishContractTemplate(input: {kind: CLAIM_TRANSFER,"
+        ' title: "Transfer v2", body: "# Transfer $number"}) { __typename } }',
+        "contracts:manage",
+        "admin",
+        "auditor",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -605,6 +669,10 @@ async def _state() -> dict[str, Any]:
         "loan_reviews": await LoanReview.all().count(),
         "bids": await Bid.all().count(),
         "idempotency": await IdempotencyRecord.all().count(),
+        "contracts": sorted(await Contract.all().values_list("id", "status")),
+        "contract_consents": await ContractConsent.all().count(),
+        "contract_emails": await ContractEmail.all().count(),
+        "contract_templates": await ContractTemplate.all().count(),
     }
 
 
@@ -651,6 +719,9 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"fileId": await _stored_material_file()}
     if row.field == "confirmRiskNotice":
         return {"assessmentId": await _risk_assessment_of(caller)}
+    if row.field == "contract":
+        # A contract the caller is party to (members see only those); staff see any.
+        return {"id": await _contract_of(caller)}
     if row.field == "node":
         # The caller's own account: anyone logged in may see it, so it is never null.
         target = caller or (await create_member())[0]
@@ -701,6 +772,16 @@ async def _stored_material_file() -> str:
         [("photo.png", "image/png", png)],
     )
     return str(submission.files[0].id)
+
+
+async def _contract_of(caller: User | None) -> str:
+    """A loan contract whose borrower is the caller when a member, else a new member."""
+    from services.contracts import create_loan_contract
+    from tests.factories import full_loan_data
+
+    borrower = caller if caller is not None and str(caller.kind) == "member" else None
+    contract = await create_loan_contract(await full_loan_data(borrower=borrower))
+    return str(contract.id)
 
 
 async def _risk_assessment_of(caller: User | None) -> str:

@@ -24,6 +24,7 @@ from tests.conftest import BACKEND
 from tests.factories import ScriptedSources
 from tests.lending import (
     assert_ledger_matches_provider,
+    borrower_signs,
     code_for,
     listed_loan,
     member_actor,
@@ -51,7 +52,7 @@ def scripted() -> Iterator[dict[str, Any]]:
 
 async def test_concurrent_bids_never_overfund_and_refused_ones_freeze_nothing(app, scripted):
     sandbox = app.state.sandbox.sandbox
-    borrower, _phone = await verified_borrower(scripted)
+    borrower, borrower_phone = await verified_borrower(scripted)
     loan = await listed_loan(borrower.id, AMOUNT, min_bid_fen=10_000, max_bid_fen=BID)
     lenders = [await ready_lender(DEPOSIT, name=f"Lender {n:03d}") for n in range(LENDERS)]
 
@@ -99,6 +100,7 @@ async def test_concurrent_bids_never_overfund_and_refused_ones_freeze_nothing(ap
         )
         assert sorted(amounts) == [-bid.amount_fen, bid.amount_fen]
 
+    await borrower_signs(loan.id, borrower.id, borrower_phone)
     await settle_everything(sandbox)
     assert (await Loan.get(id=loan.id)).status == "DISBURSED"
     await assert_ledger_matches_provider(sandbox, [borrower.id, *(u.id for u, _ in lenders)])

@@ -1,0 +1,123 @@
+"""The loan contract of a full loan (issue 6 wired to issue 5).
+
+When a loan is full, its contract is made from the loan (terms frozen at publishing,
+the schedule from the day it filled, every lender with the sum of their accepted bids,
+names and ID numbers masked as on the custody accounts), each lender's SMS-confirmed
+bid is recorded as their consent (BID_CONFIRMATION, the bid as reference), and the
+borrower is asked to sign with an SMS code. Disbursement waits for the borrower's
+consent; when it comes, the disbursement is queued in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from models.bids import Bid, BidStatus
+from models.contracts import ConsentMethod, Contract, ContractConsent, PartyRole
+from models.loans import Loan
+from models.payments import ProviderAccount
+from services import clock, notifier, outbox
+from services.contracts import signatures
+from services.contracts.data import ContractParty, LoanContractData, ScheduleLine
+from services.contracts.issue import create_loan_contract
+from services.loans.pricing import price
+from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
+
+FULL_TOPIC = "loan.full"
+
+
+async def _party(role: PartyRole, user_id: int, amount_fen: int | None) -> ContractParty:
+    account = await ProviderAccount.get_or_none(owner_code=f"m:{user_id}")
+    return ContractParty(
+        role=role,
+        user_id=user_id,
+        name_masked=account.real_name_masked if account else "",
+        id_masked=account.id_number_masked if account else "",
+        amount_fen=amount_fen,
+    )
+
+
+async def contract_data(loan: Loan) -> LoanContractData:
+    bids = await Bid.filter(
+        loan_id=loan.id, status__in=[BidStatus.ACCEPTED, BidStatus.TRANSFERRED]
+    ).order_by("id")
+    lent: dict[int, int] = defaultdict(int)
+    for bid in bids:
+        lent[bid.lender_id] += bid.amount_fen
+    start = (loan.closed_at or await clock.now()).date()
+    fee_rate = Decimal(str(loan.fee_terms.get("monthly_service_fee_rate", "0")))
+    priced = price(
+        LoanTerms(
+            amount_fen=loan.amount_fen,
+            annual_rate=Decimal(loan.annual_rate),
+            term_months=loan.term_months,
+            method=RepaymentMethod(loan.method),
+            day_count=DayCount(loan.day_count),
+        ),
+        fee_rate,
+        start,
+    )
+    return LoanContractData(
+        loan_ref=f"L{loan.id:08d}",
+        loan_id=loan.id,
+        amount_fen=loan.amount_fen,
+        annual_rate=Decimal(loan.annual_rate),
+        term_months=loan.term_months,
+        method=loan.method,
+        purpose=loan.purpose,
+        borrower=await _party(PartyRole.BORROWER, loan.borrower_id, None),
+        lenders=[
+            await _party(PartyRole.LENDER, lender_id, amount) for lender_id, amount in lent.items()
+        ],
+        schedule=[
+            ScheduleLine(
+                row.installment.number,
+                row.installment.due_date,
+                row.installment.principal_fen,
+                row.installment.interest_fen,
+                row.fee_fen,
+                row.total_due_fen,
+            )
+            for row in priced.installments
+        ],
+        fees=f"Service fee {fee_rate * 100:.2f}% of the amount a month, paid with each "
+        "installment; nothing is deducted from the principal.",
+        start_date=start,
+    )
+
+
+async def contract_for_full_loan(loan: Loan) -> Contract:
+    """Make (or find) the contract, record every lender's bid confirmation as consent,
+    and ask the borrower to sign. Idempotent."""
+    contract = await create_loan_contract(await contract_data(loan))
+    first_bid: dict[int, int] = {}
+    for bid in await Bid.filter(
+        loan_id=loan.id, status__in=[BidStatus.ACCEPTED, BidStatus.TRANSFERRED]
+    ).order_by("id"):
+        first_bid.setdefault(bid.lender_id, bid.id)
+    for lender_id, bid_id in first_bid.items():
+        await signatures.record_consent(
+            contract_id=contract.id,
+            user_id=lender_id,
+            method=ConsentMethod.BID_CONFIRMATION,
+            client_ip="",
+            reference=f"bid:{bid_id}",
+        )
+    if not await ContractConsent.exists(contract_id=contract.id, role=PartyRole.BORROWER):
+        await notifier.notify(
+            user=loan.borrower_id,
+            kind="contract",
+            title="Sign your loan contract",
+            body=f"Loan {loan.id} is fully funded. Sign contract {contract.number} "
+            "(requestContractSignature, then signContract) and the money is paid out.",
+        )
+    return contract
+
+
+async def _borrower_consented(contract: Contract, consent: ContractConsent) -> None:
+    if consent.role == PartyRole.BORROWER and contract.loan_id is not None:
+        await outbox.enqueue(FULL_TOPIC, {"loan_id": contract.loan_id})
+
+
+signatures.on_consent(_borrower_consented)
