@@ -20,8 +20,8 @@ Disbursement, once the borrower has signed, turns every accepted bid into a tran
 the frozen money to the borrower and a claim of the lender: one transaction for the
 whole loan (all or nothing), run from the outbox, so a crash before its commit runs it
 again and after it the instructions go out by the dispatcher. No fee is taken from the
-principal (R3). A listing that ends short (the R2 window closes) FAILS: every accepted bid is released
-(unfreeze) exactly once and the borrower's credit limit is given back.
+principal (R3). A listing that ends short (the R2 window closes) FAILS: every accepted
+bid is released (unfreeze) exactly once and the borrower's credit limit is given back.
 
 Every accepted bid, full, failed and disbursed is published on `loan.<id>.progress`
 (the `bidProgress` subscription) through the outbox, after commit.
