@@ -11,11 +11,11 @@ import pytest
 
 from models.bids import Bid, BidStatus, Claim
 from models.loans import Loan
-from models.payments import PaymentInstruction
+from models.payments import PaymentInstruction, ProviderAccount
 from services import clock, ledger, outbox
 from services.credit import external, scoring
 from services.loans import bidding
-from tests.factories import ScriptedSources, create_member, gql, token_for
+from tests.factories import ScriptedSources, create_member, gql, pdf_text, token_for
 from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
@@ -37,7 +37,7 @@ CONFIRM = """mutation ($id: ID!, $code: String!) {
     ... on ConfirmOperationError { code field message } } }"""
 LOAN = """query ($id: ID!) { loan(id: $id) { status progress { funded remaining bidders } } }"""
 ACCOUNT = "{ myAccount { available frozen } }"
-CONTRACTS = """{ contracts(first: 5) { edges { node { id status
+CONTRACTS = """{ contracts(first: 5) { edges { node { id status downloadPath
   parties { role amount } } } } }"""
 REQUEST_SIGNATURE = """mutation ($id: ID!) { requestContractSignature(input: {contractId: $id})
   { __typename } }"""
@@ -134,6 +134,23 @@ async def test_manual_bids_fill_the_loan_which_is_disbursed(app, client, scripte
         token=borrower_token,
     )
     assert signed["data"]["signContract"]["contract"]["status"] == "SIGNED"
+    # The archived PDF names every lender (masked, as on their custody accounts) and
+    # amount, and the borrower; a lender who is not party to it cannot download it.
+    document = await client.get(
+        contract["downloadPath"], headers={"Authorization": f"Bearer {borrower_token}"}
+    )
+    assert document.status_code == 200
+    text = pdf_text(document.content)
+    for (user, _phone), amount in zip(lenders, ("3333.33", "3333.33", "3333.34"), strict=True):
+        custody = await ProviderAccount.get(owner_code=f"m:{user.id}")
+        assert custody.id_number_masked in text
+        assert amount in text
+    assert "10000.00" in text
+    outsider = await client.get(
+        contract["downloadPath"],
+        headers={"Authorization": f"Bearer {await token_for(late_phone)}"},
+    )
+    assert outsider.status_code == 404
 
     await settle_everything(sandbox)  # the outbox disburses, the provider settles
     loan = await Loan.get(id=loan.id)
