@@ -22,6 +22,7 @@ from typing import Any
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from models.contracts import ContractEmail
 from models.credit import VerificationSubmission
 from models.members import User
 from models.payments import BankCard, PaymentInstruction, ProviderAccount
@@ -54,6 +55,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(VerificationSubmission, "field_values", nested=True),
     # Personal parameters of payment instructions (services/payments/instructions.py).
     EncryptedColumn(PaymentInstruction, "params", nested=True),
+    # E-mail addresses contracts are sent to (services/contracts/emails.py).
+    EncryptedColumn(ContractEmail, "recipient_cipher"),
 )
 
 
