@@ -1,0 +1,532 @@
+"""Benchmark: N concurrent lenders bidding on one hot loan, through GraphQL and directly.
+
+Run: `scripts/bench bidding [--lenders N] [--bid-amount 100.00] [--concurrency C]
+[--pool-size P] [--sqlite]` (or `.venv/bin/python -m bench.bidding ...`). Never part of
+the test run.
+
+Set-up (not timed): a database of its own, `lendbridge_bench_<run id>` on the PostgreSQL
+server (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432; with
+BENCH_USE_ENV=1 the server of DATABASE_URL) migrated from migrations/, and a Redis key
+prefix of its own (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0; REDIS_URL with
+BENCH_USE_ENV=1); `--sqlite`: a temporary SQLite file and the in-process broker. Both
+are removed afterwards. Then, through the services: platform parameters raised where a
+loan of N bids would not fit, two verified borrowers each with a listed loan of exactly
+N x the bid amount, and N lenders (custody account, deposit, AGGRESSIVE R4 assessment,
+notice confirmed, an access token).
+
+Phase A, GraphQL: the API runs as a real uvicorn process (`python -m app serve` on a free
+port, its own sandbox provider, JOBS_EMBEDDED=false); each lender sends `placeBid`, reads
+its SMS code from the outgoing messages (its phone's lookup hash), and sends
+`confirmOperation`, over HTTP (httpx, one connection per lender). Phase B, the service:
+the same N lenders bid on the second loan by calling `bidding.place_bid` and
+`accounts.confirm_operation` in this process (asyncio.gather). Per lender, the latency of
+the bid is place + confirm (reading the code, the stand-in for the member typing it, is
+left out); bids/s is confirmed bids over the wall time of the whole phase. Every bid is
+checked: the accepted amounts add up to the loan's amount exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+PLACE = """mutation ($input: PlaceBidInput!) { placeBid(input: $input) { __typename
+  ... on BidPlaced { operationId bid { id status } }
+  ... on PlaceBidError { code message } } }"""
+CONFIRM = """mutation ($id: ID!, $code: String!) {
+  confirmOperation(input: {operationId: $id, code: $code}) { __typename
+    ... on OperationConfirmed { bid { id status amount } }
+    ... on ConfirmOperationError { code message } } }"""
+
+
+@dataclass
+class Phase:
+    mode: str
+    loan_id: int
+    bid_seconds: list[float] = field(default_factory=list)  # place + confirm, per lender
+    confirm_seconds: list[float] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)
+    wall_seconds: float = 0.0
+    funded: str = ""
+
+
+@dataclass
+class Run:
+    """Where this run lives: its database, Redis prefix and scratch directory."""
+
+    run_id: str
+    scratch: Path
+    database_url: str
+    admin_url: str | None  # the server's maintenance database (PostgreSQL only)
+    database_name: str | None
+    redis_url: str | None
+
+
+def _money(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] * 1000
+
+
+def _plan(args: argparse.Namespace) -> Run:
+    run_id = uuid.uuid4().hex[:10]
+    scratch = Path(tempfile.mkdtemp(prefix="lendbridge-bench-"))
+    use_env = os.environ.get("BENCH_USE_ENV") == "1"
+    if args.sqlite:
+        return Run(run_id, scratch, f"sqlite://{scratch / 'bench.sqlite3'}", None, None, None)
+    server = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    if use_env:
+        env_url = os.environ.get("DATABASE_URL", "")
+        if env_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+            server = env_url.split("?")[0].rsplit("/", 1)[0]
+        redis_url = os.environ.get("REDIS_URL", redis_url)
+    name = f"lendbridge_bench_{run_id}"
+    url = f"{server}/{name}"
+    if args.pool_size:
+        url += f"?minsize=1&maxsize={args.pool_size}"
+    admin = server.replace("postgres://", "postgresql://", 1).replace("asyncpg://", "postgresql://")
+    return Run(run_id, scratch, url, f"{admin}/postgres", name, redis_url)
+
+
+def _environment(run: Run) -> dict[str, str]:
+    """The settings of this run, for this process and the API process alike."""
+    env = {
+        "APP_ENV": "test",
+        "DATABASE_URL": run.database_url,
+        "REDIS_PREFIX": f"lendbridge-bench-{run.run_id}:",
+        "SANDBOX_DATABASE": str(run.scratch / "sandbox-provider.sqlite3"),
+        "STORAGE_DIR": str(run.scratch / "storage"),
+        "JOBS_EMBEDDED": "false",
+        "ACCESS_TOKEN_MINUTES": "120",
+        "OPERATION_CONFIRM_MINUTES": "30",
+        "SMS_CODE_MINUTES": "30",
+    }
+    if run.redis_url:
+        env["REDIS_URL"] = run.redis_url
+    return env
+
+
+async def _admin(run: Run, sql: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    assert run.admin_url is not None
+    connection = await asyncpg.connect(run.admin_url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def _embedded_app() -> Any:
+    """The app's lifespan in this process (sandbox provider, dispatchers), no HTTP."""
+    import logging
+
+    from app import create_app
+    from services.settings import get_settings
+
+    app = create_app(get_settings(), own_services=False)
+    async with app.router.lifespan_context(app):
+        logging.getLogger().setLevel(logging.WARNING)
+        yield app
+        # The lifespan drops the provider before the sandbox's last callbacks are out:
+        # deliver them first (they would only be redelivered later, as warnings now).
+        if app.state.sandbox is not None:
+            await app.state.sandbox.sandbox.drain()
+
+
+@contextlib.asynccontextmanager
+async def _api_process(run: Run, env: dict[str, str]) -> Any:
+    """`python -m app serve` on a free port; yields its base URL."""
+    import httpx
+
+    port = _free_port()
+    log = (run.scratch / "api.log").open("wb")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as probe:
+            for _ in range(300):
+                if process.returncode is not None:
+                    tail = (run.scratch / "api.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"the API process ended:\n{tail}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await probe.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the API process did not become ready in 30 s")
+        yield base
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        log.close()
+
+
+async def _quiet(loan_id: int, limit_seconds: float = 180.0) -> None:
+    """Wait until the loan is disbursed and no payment instruction is left to send, so
+    the next phase does not share the machine with this one's tail."""
+    from models.loans import Loan, LoanStatus
+    from models.payments import InstructionStatus, PaymentInstruction
+
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        loan = await Loan.get(id=loan_id)
+        waiting = await PaymentInstruction.filter(
+            status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN]
+        ).count()
+        if loan.status == LoanStatus.DISBURSED and not waiting:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"loan {loan_id} not disbursed within {limit_seconds:.0f} s")
+
+
+async def _check_funded(phase: Phase) -> None:
+    """Σ accepted == amount, never above; every lender's bid confirmed."""
+    from models.bids import Bid, BidStatus
+    from models.loans import Loan
+
+    loan = await Loan.get(id=phase.loan_id)
+    accepted = await Bid.filter(
+        loan_id=loan.id, status__in=[BidStatus.ACCEPTED, BidStatus.TRANSFERRED]
+    ).values_list("amount_fen", flat=True)
+    total = sum(int(amount) for amount in accepted)  # type: ignore[call-overload]
+    if total > loan.amount_fen or loan.funded_fen > loan.amount_fen:
+        raise SystemExit(f"{phase.mode}: funded past the amount: {total} > {loan.amount_fen}")
+    if total != loan.amount_fen or loan.funded_fen != loan.amount_fen:
+        raise SystemExit(
+            f"{phase.mode}: accepted {_money(total)} of {_money(loan.amount_fen)}"
+            f" (failures: {dict(phase.failures)})"
+        )
+    phase.funded = f"{_money(total)} = {_money(loan.amount_fen)}"
+
+
+async def _gather_limited(jobs: list[Callable[[], Awaitable[None]]], concurrency: int) -> float:
+    """Run the jobs at most `concurrency` at a time; return the wall time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(job: Callable[[], Awaitable[None]]) -> None:
+        async with gate:
+            await job()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(job) for job in jobs))
+    return time.perf_counter() - started
+
+
+async def phase_graphql(
+    base: str,
+    loan_id: int,
+    lenders: list[tuple[int, str, str]],
+    bid_fen: int,
+    concurrency: int,
+) -> Phase:
+    import httpx
+
+    from bench.lending_setup import code_for
+
+    phase = Phase(mode="graphql (uvicorn)", loan_id=loan_id)
+    amount = _money(bid_fen)
+    limits = httpx.Limits(max_connections=len(lenders) + 10, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
+        # Warm-up: schema, caches and database connections of the API process.
+        warm = {"Authorization": f"Bearer {lenders[0][2]}"}
+        for _ in range(20):
+            await client.post("/graphql", json={"query": "{ me { roles } }"}, headers=warm)
+
+        async def post(query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
+            response = await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            body: dict[str, Any] = response.json()
+            if response.status_code != 200 or body.get("errors"):
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+            data: dict[str, Any] = body["data"]
+            return data
+
+        def bidder(user_id: int, phone: str, token: str) -> Callable[[], Awaitable[None]]:
+            async def bid() -> None:
+                variables = {
+                    "input": {
+                        "loanId": str(loan_id),
+                        "amount": amount,
+                        "idempotencyKey": f"bench-a-{user_id}",
+                    }
+                }
+                t0 = time.perf_counter()
+                placed = (await post(PLACE, variables, token))["placeBid"]
+                placing = time.perf_counter() - t0
+                if placed["__typename"] != "BidPlaced":
+                    phase.failures[f"place:{placed.get('code')}"] += 1
+                    return
+                code = await code_for(phone, loan_id)
+                t1 = time.perf_counter()
+                confirmed = (
+                    await post(CONFIRM, {"id": placed["operationId"], "code": code}, token)
+                )["confirmOperation"]
+                confirming = time.perf_counter() - t1
+                if confirmed["__typename"] != "OperationConfirmed":
+                    phase.failures[f"confirm:{confirmed.get('code')}"] += 1
+                    return
+                phase.bid_seconds.append(placing + confirming)
+                phase.confirm_seconds.append(confirming)
+
+            return bid
+
+        jobs = [bidder(user_id, phone, token) for user_id, phone, token in lenders]
+        phase.wall_seconds = await _gather_limited(jobs, concurrency)
+    return phase
+
+
+async def phase_service(
+    loan_id: int, lenders: list[tuple[int, str, str]], bid_fen: int, concurrency: int
+) -> Phase:
+    from bench.lending_setup import code_for, member_actor
+    from services import accounts
+    from services.errors import DomainError
+    from services.loans import bidding
+
+    phase = Phase(mode="service (direct)", loan_id=loan_id)
+
+    def bidder(user_id: int, phone: str) -> Callable[[], Awaitable[None]]:
+        async def bid() -> None:
+            actor = member_actor(user_id)
+            t0 = time.perf_counter()
+            try:
+                placed = await bidding.place_bid(
+                    actor=actor,
+                    loan_id=loan_id,
+                    amount=bid_fen,
+                    idempotency_key=f"bench-b-{user_id}",
+                )
+            except DomainError as error:
+                phase.failures[f"place:{error.code}"] += 1
+                return
+            placing = time.perf_counter() - t0
+            code = await code_for(phone, loan_id)
+            t1 = time.perf_counter()
+            try:
+                await accounts.confirm_operation(
+                    actor=actor, operation_id=str(placed.operation_id), code=code
+                )
+            except DomainError as error:
+                phase.failures[f"confirm:{error.code}"] += 1
+                return
+            confirming = time.perf_counter() - t1
+            phase.bid_seconds.append(placing + confirming)
+            phase.confirm_seconds.append(confirming)
+
+        return bid
+
+    jobs = [bidder(user_id, phone) for user_id, phone, _token in lenders]
+    phase.wall_seconds = await _gather_limited(jobs, concurrency)
+    return phase
+
+
+async def _setup(
+    lenders: int, bid_fen: int
+) -> tuple[list[int], list[tuple[int, str, str]], list[str]]:
+    """Parameters, two listed loans of `lenders` x `bid_fen`, the lenders with tokens."""
+    from bench import lending_setup as setup
+
+    loan_fen = lenders * bid_fen
+    admin = await setup.create_staff("admin")
+    changed = await setup.make_room(admin, loan_fen, bid_fen)
+    loans = []
+    for _ in range(2):
+        borrower = await setup.verified_borrower()
+        loan = await setup.listed_loan(borrower.id, loan_fen, min_bid_fen=min(bid_fen, 5_000))
+        loans.append(loan.id)
+    gate = asyncio.Semaphore(8)
+
+    async def lender(index: int) -> tuple[int, str, str]:
+        async with gate:
+            user, phone = await setup.ready_lender(3 * bid_fen, f"Bench Lender {index:04d}")
+            return user.id, phone, await setup.access_token(phone)
+
+    ready = await asyncio.gather(*(lender(index) for index in range(1, lenders + 1)))
+    return loans, list(ready), changed
+
+
+def _table(phases: list[Phase], lenders: int) -> Iterator[str]:
+    head = (
+        f"{'mode':<18} {'N':>5} {'ok':>5} {'bids/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'confirm p50':>11} {'confirm p99':>11}  funded (accepted = amount)"
+    )
+    yield head
+    yield "-" * len(head)
+    for phase in phases:
+        ok = len(phase.bid_seconds)
+        yield (
+            f"{phase.mode:<18} {lenders:>5} {ok:>5} {ok / phase.wall_seconds:>8.1f}"
+            f" {statistics.median(phase.bid_seconds) * 1000:>8.1f}"
+            f" {_percentile(phase.bid_seconds, 0.99):>8.1f}"
+            f" {statistics.median(phase.confirm_seconds) * 1000:>11.1f}"
+            f" {_percentile(phase.confirm_seconds, 0.99):>11.1f}  {phase.funded}"
+        )
+
+
+async def run(args: argparse.Namespace) -> None:
+    plan = _plan(args)
+    env = _environment(plan)
+    os.environ.update(env)
+    if not plan.redis_url:
+        os.environ.pop("REDIS_URL", None)
+
+    from tortoise import Tortoise
+
+    import cli
+    from services.broker import RedisBroker, make_broker, set_broker
+    from services.db import tortoise_config
+    from services.money import parse_money
+    from services.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    bid_fen = parse_money(args.bid_amount)
+    concurrency = args.concurrency or args.lenders
+    backend = "SQLite" if args.sqlite else "PostgreSQL"
+    if plan.database_name:
+        await _admin(plan, f'CREATE DATABASE "{plan.database_name}"')
+    broker = None
+    try:
+        await cli.migrate(plan.database_url)
+        await Tortoise.init(config=tortoise_config(plan.database_url), _enable_global_fallback=True)
+        if plan.database_name:
+            version = await Tortoise.get_connection("default").execute_query_dict(
+                "SHOW server_version"
+            )
+            backend += f" {version[0]['server_version'].split()[0]}"
+        broker = make_broker(settings)
+        await broker.start()
+        set_broker(broker)
+        from services import ledger, permissions
+
+        await permissions.seed_roles()
+        await ledger.ensure_platform_accounts()
+
+        started = time.perf_counter()
+        async with _embedded_app():
+            loans, lenders, changed = await _setup(args.lenders, bid_fen)
+        print(
+            f"set-up: {args.lenders} lenders, loans {loans[0]} and {loans[1]} of"
+            f" {_money(args.lenders * bid_fen)} each, in {time.perf_counter() - started:.0f} s;"
+            f" parameters raised: {', '.join(changed) or 'none'}",
+            flush=True,
+        )
+
+        async with _api_process(plan, env) as base:
+            graphql = await phase_graphql(base, loans[0], lenders, bid_fen, concurrency)
+            await _quiet(loans[0])
+        await _check_funded(graphql)
+        async with _embedded_app():
+            service = await phase_service(loans[1], lenders, bid_fen, concurrency)
+            await _quiet(loans[1])
+        await _check_funded(service)
+    finally:
+        if broker is not None:
+            if isinstance(broker, RedisBroker):
+                await broker.delete_prefix()
+            await broker.stop()
+            set_broker(None)
+        await Tortoise.close_connections()
+        if plan.database_name:
+            await _admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
+        shutil.rmtree(plan.scratch, ignore_errors=True)
+
+    pool = ""
+    if not args.sqlite:
+        pool = f", pool maxsize {args.pool_size or '5 (the default)'}"
+    print(
+        f"\n{datetime.now(UTC).date().isoformat()}, {backend}"
+        f"{', Redis' if plan.redis_url else ', in-process broker'}{pool},"
+        f" {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
+    )
+    print(
+        f"{args.lenders} lenders x {_money(bid_fen)} on one loan each phase,"
+        f" concurrency {concurrency}; latency = placeBid + confirmOperation per lender\n"
+    )
+    for line in _table([graphql, service], args.lenders):
+        print(line)
+    for phase in (graphql, service):
+        if phase.failures:
+            print(f"{phase.mode} failures: {dict(phase.failures)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench bidding", description="N concurrent lenders on one hot loan"
+    )
+    parser.add_argument("--lenders", type=int, default=200, help="N (default 200)")
+    parser.add_argument(
+        "--bid-amount", default="100.00", help="each lender's bid, in yuan (default 100.00)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="bids in flight at once (default N)"
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=0, help="PostgreSQL pool maxsize (default: the app's)"
+    )
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file, no Redis")
+    args = parser.parse_args()
+    if args.lenders < 1 or args.concurrency < 0:
+        parser.error("--lenders must be at least 1")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
