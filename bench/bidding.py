@@ -216,8 +216,9 @@ async def _api_process(run: Run, env: dict[str, str]) -> Any:
 
 
 async def _quiet(loan_id: int, limit_seconds: float = 180.0) -> None:
-    """Wait until the loan is disbursed and no payment instruction is left to send, so
-    the next phase does not share the machine with this one's tail."""
+    """Wait until the loan is full (its disbursement then waits for the borrower's
+    signature) and no payment instruction is left to send, so the next phase does not
+    share the machine with this one's tail."""
     from models.loans import Loan, LoanStatus
     from models.payments import InstructionStatus, PaymentInstruction
 
@@ -227,10 +228,10 @@ async def _quiet(loan_id: int, limit_seconds: float = 180.0) -> None:
         waiting = await PaymentInstruction.filter(
             status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN]
         ).count()
-        if loan.status == LoanStatus.DISBURSED and not waiting:
+        if loan.status in (LoanStatus.FULL, LoanStatus.DISBURSED) and not waiting:
             return
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"loan {loan_id} not disbursed within {limit_seconds:.0f} s")
+    raise RuntimeError(f"loan {loan_id} not full and settled within {limit_seconds:.0f} s")
 
 
 async def _check_funded(phase: Phase) -> None:

@@ -90,6 +90,18 @@ class AutoBidRule(Model):
         table = "auto_bid_rules"
 
 
+class AutoBidQueue(Model):
+    """The fair queue's position counter: one row (id 1), locked FOR UPDATE to hand out the
+    next `queue_position`, so positions rise across processes. Locking it also makes the
+    auto-bid runs of concurrent listings take turns."""
+
+    id = fields.IntField(primary_key=True)
+    last_position = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "auto_bid_queue"
+
+
 class Claim(Model):
     """A lender's claim on a disbursed loan: the principal share they lent (architecture:
     holder, loan, principal share in fen). Repayments are split among holders."""

@@ -44,7 +44,8 @@ class Loan(Model):
     published. `required_levels` are the manual review levels the amount needs, and
     `next_review_level` the one awaited (null when none). `auto_review` keeps each
     automatic rule's outcome. The bidding window runs `bid_window_days` working days from
-    listing. `funded_fen` and `bidder_count` are kept by bidding.
+    listing. `funded_fen` and `bidder_count` are kept by bidding, and `auto_bid_done_at`
+    is set when the automatic bids of the listing ran (once).
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -78,6 +79,7 @@ class Loan(Model):
     listed_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
     disbursed_at = fields.DatetimeField(null=True)
+    auto_bid_done_at = fields.DatetimeField(null=True)  # auto-bids run once per listing
 
     reviews: fields.ReverseRelation[LoanReview]
     bids: fields.ReverseRelation[Bid]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from models.bids import Bid
+from models.bids import AutoBidRule, Bid
 from models.payments import BankCard, Deposit, ProviderAccount, Withdrawal
-from resolvers.loans import bid_view
+from resolvers.loans import auto_bid_rule_view, bid_view
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
 from schema.scalars import Money
@@ -157,6 +157,9 @@ async def confirm_operation(info: Info, input: t.ConfirmOperationInput) -> t.Con
         operation_id=strawberry.ID(str(done.operation.id)),
         withdrawal=_withdrawal(done.withdrawal) if done.withdrawal else None,
         bid=bid_view(done.target) if isinstance(done.target, Bid) else None,
+        auto_bid_rule=(
+            await auto_bid_rule_view(done.target) if isinstance(done.target, AutoBidRule) else None
+        ),
     )
 
 

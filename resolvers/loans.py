@@ -10,7 +10,7 @@ import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.types import Info
 
-from models.bids import Bid, BidSource, BidStatus
+from models.bids import AutoBidRule, Bid, BidSource, BidStatus
 from models.loans import Loan, LoanReviewDecision, LoanStatus
 from resolvers.credit import disclosure_view
 from schema.errors import BadUserInputError
@@ -21,7 +21,7 @@ from schema.types.credit import BorrowerDisclosure
 from services import clock, parameters
 from services.credit import disclosure
 from services.errors import DomainError, NotFoundError, PermissionDeniedError
-from services.loans import bidding, policy, requests, review
+from services.loans import autobid, bidding, policy, requests, review
 from services.loans.pricing import price
 from services.loans.schedule import LoanTerms, RepaymentMethod
 from services.permissions import Actor
@@ -265,6 +265,7 @@ def bid_view(row: Bid) -> t.BidType:
         amount=Money(row.amount_fen),
         status=t.BidStatus(BidStatus(row.status).value),
         source=t.BidSource(BidSource(row.source).value),
+        auto_rule_id=strawberry.ID(str(row.auto_rule_id)) if row.auto_rule_id else None,
         refusal=row.refusal or None,
         created_at=row.created_at,
         decided_at=row.decided_at,
@@ -326,3 +327,63 @@ async def bid_progress(info: Info, loan_id: strawberry.ID) -> AsyncGenerator[t.B
             source=t.BidSource(source) if source else None,
             at=datetime.fromisoformat(event["at"]),
         )
+
+
+# --- automatic bidding (M1.7) -------------------------------------------------------------
+
+
+async def auto_bid_rule_view(row: AutoBidRule) -> t.AutoBidRule:
+    return t.AutoBidRule(
+        id=strawberry.ID(str(row.id)),
+        enabled=row.enabled,
+        opted_in_at=row.opted_in_at,
+        min_rate=Rate(Decimal(row.min_rate).quantize(Decimal("0.0001"))),
+        max_rate=Rate(Decimal(row.max_rate).quantize(Decimal("0.0001"))),
+        min_term=row.min_term,
+        max_term=row.max_term,
+        grades=list(row.grades),
+        methods=[t.RepaymentMethod(method) for method in row.methods],
+        amount_per_loan=Money(row.amount_per_loan_fen),
+        keep_balance=Money(row.keep_balance_fen),
+        queue_place=await autobid.queue_place(row),
+        updated_at=row.updated_at,
+    )
+
+
+async def set_auto_bid_rule(info: Info, input: t.AutoBidRuleInput) -> t.SetAutoBidRuleResult:
+    try:
+        saved = await autobid.set_rule(
+            await info.context.get_actor(),
+            autobid.RuleSettings(
+                min_rate=input.min_rate,
+                max_rate=input.max_rate,
+                min_term=input.min_term,
+                max_term=input.max_term,
+                grades=tuple(grade.strip().upper() for grade in input.grades),
+                methods=tuple(method.value for method in input.methods),
+                amount_per_loan_fen=input.amount_per_loan,
+                keep_balance_fen=input.keep_balance,
+            ),
+        )
+    except DomainError as error:
+        return t.SetAutoBidRuleError.from_domain(error)
+    operation = saved.operation
+    return t.AutoBidRuleSaved(
+        rule=await auto_bid_rule_view(saved.rule),
+        operation_id=strawberry.ID(str(operation.id)) if operation is not None else None,
+    )
+
+
+async def disable_auto_bid_rule(info: Info) -> t.DisableAutoBidRuleResult:
+    try:
+        row = await autobid.disable_rule(await info.context.get_actor())
+    except DomainError as error:
+        return t.DisableAutoBidRuleError.from_domain(error)
+    return t.AutoBidRuleDisabled(rule=await auto_bid_rule_view(row))
+
+
+async def my_auto_bid_rule(info: Info) -> t.AutoBidRule | None:
+    actor = await info.context.get_actor()
+    assert actor.user_id is not None
+    row = await autobid.rule_of(actor.user_id)
+    return await auto_bid_rule_view(row) if row is not None else None

@@ -1,4 +1,5 @@
-"""Root fields: loan requests, their review, the marketplace (M1.5, M6.1, M6.2, R2, R3, R8)."""
+"""Root fields: loan requests, their review, the marketplace, bids and automatic bidding
+(M1.5, M1.7, M1.8, M6.1, M6.2, R2, R3, R8)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ class LoansQuery:
         extensions=auth(Permission.BID_PLACE),
         description="Your bids, newest first.",
     )
+    my_auto_bid_rule: t.AutoBidRule | None = strawberry.field(
+        resolver=r.my_auto_bid_rule,
+        extensions=auth(Permission.BID_PLACE),
+        description="Your automatic bidding rule; null when you have none.",
+    )
 
 
 @strawberry.type
@@ -67,6 +73,18 @@ class LoansMutation:
         resolver=r.place_bid,
         extensions=auth(Permission.BID_PLACE),
         description="Bid on a listed loan; confirm it with the SMS code (confirmOperation).",
+    )
+    set_auto_bid_rule: t.SetAutoBidRuleResult = strawberry.mutation(
+        resolver=r.set_auto_bid_rule,
+        extensions=auth(Permission.BID_PLACE),
+        description="Save and enable your automatic bidding rule (M1.7); the first time, "
+        "confirm the opt-in with the SMS code (confirmOperation).",
+    )
+    disable_auto_bid_rule: t.DisableAutoBidRuleResult = strawberry.mutation(
+        resolver=r.disable_auto_bid_rule,
+        extensions=auth(Permission.BID_PLACE),
+        description="Stop bidding automatically; the rule is kept, enabling it again "
+        "needs no code and joins the back of the queue.",
     )
 
 

@@ -10,7 +10,7 @@ import strawberry
 
 from schema.errors import error_codes, error_type
 from schema.scalars import Money
-from schema.types.loans import BidType
+from schema.types.loans import AutoBidRule, BidType
 
 
 @strawberry.enum(description="State of the member's virtual account at the payment provider.")
@@ -208,6 +208,9 @@ class OperationConfirmed:
     operation_id: strawberry.ID = strawberry.field(description="The operation.")
     withdrawal: WithdrawalType | None = strawberry.field(description="For withdrawals.")
     bid: BidType | None = strawberry.field(description="For bids: the bid as accepted.")
+    auto_bid_rule: AutoBidRule | None = strawberry.field(
+        description="For the automatic bidding opt-in: the rule, now enabled."
+    )
 
 
 ConfirmOperationErrorCode = error_codes(

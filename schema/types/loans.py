@@ -250,6 +250,9 @@ class BidType:
     )
     status: BidStatus = strawberry.field(description="Where it is.")
     source: BidSource = strawberry.field(description="Manual or automatic.")
+    auto_rule_id: strawberry.ID | None = strawberry.field(
+        description="For automatic bids: the rule that made it."
+    )
     refusal: str | None = strawberry.field(
         description="Why it was refused at confirmation (the error code)."
     )
@@ -317,3 +320,83 @@ class BidProgressEvent:
     bid_amount: Money | None = strawberry.field(description="For BID: what was accepted.")
     source: BidSource | None = strawberry.field(description="For BID: manual or automatic.")
     at: datetime = strawberry.field(description="When (business time, UTC).")
+
+
+# --- automatic bidding (M1.7) ------------------------------------------------------------
+
+
+@strawberry.type(description="Your automatic bidding rule (M1.7).")
+class AutoBidRule:
+    id: strawberry.ID = strawberry.field(description="Rule id.")
+    enabled: bool = strawberry.field(
+        description="Bidding automatically now (false until the opt-in is confirmed)."
+    )
+    opted_in_at: datetime | None = strawberry.field(
+        description="When the opt-in was confirmed by SMS code (once); null until then."
+    )
+    min_rate: Rate = strawberry.field(description="Lowest nominal annual rate.")
+    max_rate: Rate = strawberry.field(description="Highest nominal annual rate.")
+    min_term: int = strawberry.field(description="Shortest term, months.")
+    max_term: int = strawberry.field(description="Longest term, months.")
+    grades: list[str] = strawberry.field(description="Borrower grades lent to (AA to HR).")
+    methods: list[RepaymentMethod] = strawberry.field(description="Repayment methods lent to.")
+    amount_per_loan: Money = strawberry.field(description="At most this much per loan.")
+    keep_balance: Money = strawberry.field(
+        description="Never bid the available balance below this."
+    )
+    queue_place: int | None = strawberry.field(
+        description="1 when served first at the next listing; null while not enabled."
+    )
+    updated_at: datetime = strawberry.field(description="Last changed (UTC).")
+
+
+@strawberry.input(
+    description="An automatic bidding rule: a loan is bid on when its rate, term and method "
+    "and the borrower's grade fit. The first time, confirm the opt-in with the SMS code."
+)
+class AutoBidRuleInput:
+    min_rate: Rate = strawberry.field(description="0.0000 to 0.3600.")
+    max_rate: Rate = strawberry.field(description="At least minRate, at most 0.3600.")
+    min_term: int = strawberry.field(description="1 to 360 months.")
+    max_term: int = strawberry.field(description="At least minTerm, at most 360.")
+    grades: list[str] = strawberry.field(description="One or more of AA, A, B, C, D, E, HR.")
+    methods: list[RepaymentMethod] = strawberry.field(description="One or more.")
+    amount_per_loan: Money = strawberry.field(
+        description="At most this much per loan (less when the loan, your balance or the "
+        "automatic share allows less)."
+    )
+    keep_balance: Money = strawberry.field(
+        description="Available balance never bid away (0.00 for none)."
+    )
+
+
+@strawberry.type(description="The rule is saved.")
+class AutoBidRuleSaved:
+    rule: AutoBidRule = strawberry.field(description="The rule as it is now.")
+    operation_id: strawberry.ID | None = strawberry.field(
+        description="The first time: the opt-in to confirm with the SMS code "
+        "(confirmOperation); the rule is enabled then. Null when no code is needed."
+    )
+
+
+SetAutoBidRuleErrorCode = error_codes("SetAutoBidRule", ["INVALID"], "Why the rule was not saved.")
+SetAutoBidRuleError = error_type("SetAutoBidRule", SetAutoBidRuleErrorCode, "Nothing was changed.")
+SetAutoBidRuleResult = Annotated[
+    AutoBidRuleSaved | SetAutoBidRuleError, strawberry.union("SetAutoBidRuleResult")
+]
+
+
+@strawberry.type(description="Automatic bidding is off; the settings are kept.")
+class AutoBidRuleDisabled:
+    rule: AutoBidRule = strawberry.field(description="The rule, not enabled.")
+
+
+DisableAutoBidRuleErrorCode = error_codes(
+    "DisableAutoBidRule", ["NOT_FOUND"], "Why nothing was disabled."
+)
+DisableAutoBidRuleError = error_type(
+    "DisableAutoBidRule", DisableAutoBidRuleErrorCode, "Nothing was changed."
+)
+DisableAutoBidRuleResult = Annotated[
+    AutoBidRuleDisabled | DisableAutoBidRuleError, strawberry.union("DisableAutoBidRuleResult")
+]

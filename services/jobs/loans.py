@@ -4,6 +4,11 @@ waiting for their disbursement are paid out (a safety net for the outbox event).
 from __future__ import annotations
 
 from services.jobs import register
+
+# `autobid as autobid`: imported so a worker dispatching the outbox knows the loan.listed
+# handler (automatic bids), as it knows bidding's loan.full one (each registers when its
+# module is imported).
+from services.loans import autobid as autobid
 from services.loans import bidding
 
 

@@ -151,6 +151,13 @@ class AutoRule(_Strict):
         return self
 
 
+class AutoBidShare(_Strict):
+    """M1.7: the share of a loan's amount automatic bids may fill, so manual bidders get
+    the rest (0 turns automatic bidding off, 1 lets it fill the whole loan)."""
+
+    share: Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)]
+
+
 class AutoReviewRules(_Strict):
     """M6.1: the automatic review, as data. Every rule is evaluated and recorded."""
 
@@ -223,6 +230,14 @@ AUTO_REVIEW = Param(
     "M6.1: the automatic review rules, all evaluated on publishing: NOT_BLACKLISTED, "
     "NOT_FROZEN, MIN_GRADE (grade: the worst accepted), MAX_AMOUNT_SHARE_OF_AVAILABLE "
     "(share of the available limit), RATE_RANGE (min, max). Any failure rejects.",
+)
+
+AUTO_BID_SHARE = Param(
+    "loans.autoBidShare",
+    AutoBidShare,
+    {"share": "0.5000"},
+    "M1.7: the share of each loan's amount that automatic bids may fill at listing "
+    "(rounded down to the fen); manual bidders get the rest.",
 )
 
 

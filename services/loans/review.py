@@ -6,7 +6,8 @@ gate let through. Levels are decided in order (LEVEL_OUT_OF_ORDER), once each
 (ALREADY_DECIDED). One person decides at most one level of a loan, and never a level of
 their own loan (SAME_PERSON). A rejection at any level ends the loan (REJECTED) and gives
 the credit limit back; approving the last level lists it, the bidding window opening now
-and closing after the loan's working days. The borrower is told every decision.
+and closing after the loan's working days (and queues the `loan.listed` event, on which
+the automatic bids run). The borrower is told every decision.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.loans import Loan, LoanReview, LoanReviewDecision, LoanStatus
-from services import clock, notifier
+from services import clock, notifier, outbox
 from services.credit import scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError, PermissionDeniedError
+from services.loans import bidding
 from services.loans.policy import REVIEW_LEVELS, add_working_days
 from services.loans.states import LoanEvent, next_status, transition
 from services.permissions import Actor, Permission
@@ -134,7 +136,12 @@ async def review(
                 f"Your loan request {loan.id} passed review level {level}.",
             )
         await loan.save()
+        if event is LoanEvent.LIST:
+            # The automatic bids (services/loans/autobid.py) run from the outbox.
+            await outbox.enqueue(bidding.LISTED_TOPIC, {"loan_id": loan.id})
         await notifier.notify(user=loan.borrower_id, kind="loan", title=title, body=body)
+    if event is LoanEvent.LIST:
+        outbox.wake()
     return Reviewed(loan=loan, review=entry)
 
 

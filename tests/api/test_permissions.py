@@ -19,7 +19,7 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
-from models.bids import Bid
+from models.bids import AutoBidRule, Bid
 from models.contracts import Contract, ContractConsent, ContractEmail, ContractTemplate
 from models.credit import (
     CreditLimitChange,
@@ -553,6 +553,29 @@ MATRIX += [
         "risk_l1",
         changes_state=False,  # answers NOT_FOUND: there is no such loan
     ),
+    Row(
+        "myAutoBidRule",
+        "{ myAutoBidRule { id enabled queuePlace } }",
+        "bid:place",
+        "member",
+        "cs",
+    ),
+    Row(
+        "setAutoBidRule",
+        'mutation { setAutoBidRule(input: {minRate: "0.0800", maxRate: "0.2000", minTerm: 1,'
+        ' maxTerm: 36, grades: ["AA", "A"], methods: [EQUAL_INSTALLMENT],'
+        ' amountPerLoan: "500.00", keepBalance: "0.00"}) { __typename } }',
+        "bid:place",
+        "member",
+        "risk_l1",
+    ),
+    Row(
+        "disableAutoBidRule",
+        "mutation { disableAutoBidRule { __typename } }",
+        "bid:place",
+        "member",
+        "cs",
+    ),
 ]
 MATRIX += [
     Row("contracts", "{ contracts(first: 1) { totalCount } }", "profile:read", "cs", "partner"),
@@ -668,6 +691,9 @@ async def _state() -> dict[str, Any]:
         "loans": sorted(await Loan.all().values_list("id", "status")),
         "loan_reviews": await LoanReview.all().count(),
         "bids": await Bid.all().count(),
+        "auto_bid_rules": sorted(
+            await AutoBidRule.all().values_list("id", "enabled", "amount_per_loan_fen")
+        ),
         "idempotency": await IdempotencyRecord.all().count(),
         "contracts": sorted(await Contract.all().values_list("id", "status")),
         "contract_consents": await ContractConsent.all().count(),
@@ -719,6 +745,9 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"fileId": await _stored_material_file()}
     if row.field == "confirmRiskNotice":
         return {"assessmentId": await _risk_assessment_of(caller)}
+    if row.field in ("myAutoBidRule", "disableAutoBidRule") and caller is not None:
+        # An enabled rule of the caller's, so there is one to show or to disable.
+        await _auto_bid_rule_of(caller)
     if row.field == "contract":
         # A contract the caller is party to (members see only those); staff see any.
         return {"id": await _contract_of(caller)}
@@ -756,6 +785,31 @@ async def _loan(*, listed: bool) -> int:
         created_at=datetime.now(UTC),
     )
     return loan.id
+
+
+async def _auto_bid_rule_of(caller: User) -> None:
+    """An enabled automatic bidding rule of the caller's (written directly: the opt-in
+    flow has its own tests)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    now = datetime.now(UTC)
+    await AutoBidRule.create(
+        user_id=caller.id,
+        enabled=True,
+        min_rate=Decimal("0.05"),
+        max_rate=Decimal("0.20"),
+        min_term=1,
+        max_term=36,
+        grades=["AA", "A", "B"],
+        methods=["EQUAL_INSTALLMENT"],
+        amount_per_loan_fen=50_000,
+        keep_balance_fen=0,
+        queue_position=1,
+        opted_in_at=now,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def _stored_material_file() -> str:
