@@ -548,3 +548,34 @@ async def test_repay_and_the_views_through_graphql(app, client, scripted):
     stranger_token = await token_for(stranger_phone)
     assert (await gql(client, RECEIVABLES, token=stranger_token))["data"]["myReceivables"] == []
     assert stranger
+
+
+async def test_a_share_of_each_fee_goes_to_the_risk_reserve(app, scripted):
+    from services import parameters
+    from services.errors import InvalidInputError
+    from services.permissions import Actor
+
+    sandbox = app.state.sandbox.sandbox
+    admin = Actor(user_id=None, kind="staff")
+    await parameters.set_value(
+        admin, "repayments.riskReserveShare", {"share": "0.3333"}, "reserve test"
+    )
+    with pytest.raises(InvalidInputError):  # each part exactly once
+        await parameters.set_value(
+            admin,
+            "repayments.allocationOrder",
+            {"order": ["PENALTY", "INTEREST", "PRINCIPAL"]},
+            "order test",
+        )
+    loan, (borrower, phone), lenders = await _repaying_loan(app, scripted)
+    fee_before = await ledger.balance(ledger.FEE)
+    reserve_before = await ledger.balance(ledger.RISK_RESERVE)
+    done = await _repay(borrower.id, phone, loan.id, RepayMode.COUNT, count=2)
+    assert done.fee_fen == 6_000  # 0.30 % of 10,000.00, twice
+    reserve = 2 * (3_000 * 3_333 // 10_000)  # each fee's share, rounded down
+    assert await ledger.balance(ledger.RISK_RESERVE) - reserve_before == reserve
+    assert await ledger.balance(ledger.FEE) - fee_before == done.fee_fen - reserve
+    assert done.details["allocation_order"] == ["PENALTY", "INTEREST", "PRINCIPAL", "FEE"]
+    await settle_everything(sandbox)
+    await assert_ledger_matches_provider(sandbox, [borrower.id, *(u.id for u, _ in lenders)])
+    await _platform_matches_provider(sandbox)
