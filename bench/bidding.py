@@ -228,7 +228,7 @@ async def _quiet(loan_id: int, limit_seconds: float = 180.0) -> None:
         waiting = await PaymentInstruction.filter(
             status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN]
         ).count()
-        if loan.status in (LoanStatus.FULL, LoanStatus.DISBURSED) and not waiting:
+        if loan.status in (LoanStatus.FULL, LoanStatus.REPAYING) and not waiting:
             return
         await asyncio.sleep(0.2)
     raise RuntimeError(f"loan {loan_id} not full and settled within {limit_seconds:.0f} s")

@@ -14,4 +14,5 @@ MODEL_MODULES = [
     "models.loans",
     "models.bids",
     "models.contracts",
+    "models.repayments",
 ]

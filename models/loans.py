@@ -12,6 +12,7 @@ from tortoise.models import Model
 if TYPE_CHECKING:
     from models.bids import Bid, Claim
     from models.members import User
+    from models.repayments import LoanInstallment, Repayment
 
 
 class LoanStatus(StrEnum):
@@ -79,11 +80,14 @@ class Loan(Model):
     listed_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
     disbursed_at = fields.DatetimeField(null=True)
+    collector_id = fields.BigIntField(null=True, db_index=True)  # assigned while overdue
     auto_bid_done_at = fields.DatetimeField(null=True)  # auto-bids run once per listing
 
     reviews: fields.ReverseRelation[LoanReview]
     bids: fields.ReverseRelation[Bid]
     claims: fields.ReverseRelation[Claim]
+    installments: fields.ReverseRelation[LoanInstallment]
+    repayments: fields.ReverseRelation[Repayment]
 
     class Meta:
         table = "loans"

@@ -7,7 +7,9 @@ from strawberry.types import Info
 
 from models.bids import AutoBidRule, Bid
 from models.payments import BankCard, Deposit, ProviderAccount, Withdrawal
+from models.repayments import Repayment
 from resolvers.loans import auto_bid_rule_view, bid_view
+from resolvers.repayments import repayment_view
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
 from schema.scalars import Money
@@ -160,6 +162,7 @@ async def confirm_operation(info: Info, input: t.ConfirmOperationInput) -> t.Con
         auto_bid_rule=(
             await auto_bid_rule_view(done.target) if isinstance(done.target, AutoBidRule) else None
         ),
+        repayment=repayment_view(done.target) if isinstance(done.target, Repayment) else None,
     )
 
 

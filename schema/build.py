@@ -20,6 +20,7 @@ from schema.loans import LoansMutation, LoansQuery, LoansSubscription
 from schema.members import MembersMutation, MembersQuery
 from schema.parameters import ParametersMutation, ParametersQuery
 from schema.privacy import PrivacyMutation
+from schema.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
 from schema.scalars import SCALAR_MAP
 from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
 from services.settings import Settings
@@ -41,6 +42,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CreditQuery,
         LendingQuery,
         LoansQuery,
+        RepaymentsQuery,
         ContractsQuery,
         ParametersQuery,
         SystemQuery,
@@ -53,6 +55,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CreditMutation,
         LendingMutation,
         LoansMutation,
+        RepaymentsMutation,
         ContractsMutation,
         PrivacyMutation,
         ParametersMutation,
@@ -63,7 +66,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return LendBridgeSchema(
         query=merge_types("Query", tuple(queries)),
         mutation=merge_types("Mutation", tuple(mutations)),
-        subscription=merge_types("Subscription", (Subscription, LoansSubscription)),
+        subscription=merge_types(
+            "Subscription", (Subscription, LoansSubscription, RepaymentsSubscription)
+        ),
         extensions=schema_extensions(settings),
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),
     )

@@ -11,6 +11,7 @@ import strawberry
 from schema.errors import error_codes, error_type
 from schema.scalars import Money
 from schema.types.loans import AutoBidRule, BidType
+from schema.types.repayments import Repayment
 
 
 @strawberry.enum(description="State of the member's virtual account at the payment provider.")
@@ -211,6 +212,9 @@ class OperationConfirmed:
     auto_bid_rule: AutoBidRule | None = strawberry.field(
         description="For the automatic bidding opt-in: the rule, now enabled."
     )
+    repayment: Repayment | None = strawberry.field(
+        description="For repayments: the repayment, settled."
+    )
 
 
 ConfirmOperationErrorCode = error_codes(
@@ -233,8 +237,12 @@ ConfirmOperationErrorCode = error_codes(
         "RISK_NOTICE_NOT_CONFIRMED",
         "GRADE_NOT_ALLOWED",
         "LENDING_CAP_EXCEEDED",
+        "NOTHING_DUE",
+        "LOAN_NOT_REPAYING",
+        "AMOUNT_CHANGED",
     ],
-    "Why nothing was carried out (for a bid refused here: it is REFUSED, nothing frozen).",
+    "Why nothing was carried out (a bid or repayment refused here is REFUSED: nothing "
+    "frozen or moved).",
 )
 ConfirmOperationError = error_type("ConfirmOperation", ConfirmOperationErrorCode, "Nothing moved.")
 ConfirmOperationResult = Annotated[

@@ -17,8 +17,9 @@ bound to the bid; `confirmOperation` with it calls `accept`. Bids below the loan
 minimum are refused, except a bid for exactly what is left.
 
 Disbursement, once the borrower has signed, turns every accepted bid into a transfer of
-the frozen money to the borrower and a claim of the lender: one transaction for the
-whole loan (all or nothing), run from the outbox, so a crash before its commit runs it
+the frozen money to the borrower and a claim of the lender, and the contract's schedule
+into the loan's installments (the loan then moves on to REPAYING): one transaction for
+the whole loan (all or nothing), run from the outbox, so a crash before its commit runs it
 again and after it the instructions go out by the dispatcher. No fee is taken from the
 principal (R3). A listing that ends short (the R2 window closes) FAILS: every accepted
 bid is released (unfreeze) exactly once and the borrower's credit limit is given back.
@@ -44,6 +45,7 @@ from models.loans import Loan, LoanStatus
 from models.members import User
 from models.messaging import SmsPurpose
 from models.payments import PendingOperation
+from models.repayments import Receipt
 from services import clock, ledger, movements, notifier, outbox, sms_codes
 from services.accounts import operation_binding, register_operation
 from services.broker import get_broker
@@ -59,6 +61,7 @@ from services.money import format_money
 from services.pages import Page
 from services.payments import instructions
 from services.permissions import Actor
+from services.repayments import installments
 from services.security import decrypt_pii
 from services.settings import get_settings
 
@@ -115,12 +118,17 @@ async def _progress(loan: Loan, event: str, **extra: Any) -> None:
 
 async def lender_outstanding(user_id: int) -> int:
     """What a lender has at stake (R4 cap): accepted bids not yet disbursed, plus the
-    principal of claims held (repayments will lower it when the repayment issue lands)."""
+    principal of claims held less the principal already repaid on them."""
     in_bids = await Bid.filter(lender_id=user_id, status=BidStatus.ACCEPTED).values_list(
         "amount_fen", flat=True
     )
     in_claims = await Claim.filter(holder_id=user_id).values_list("principal_fen", flat=True)
-    return sum(cast(list[int], in_bids)) + sum(cast(list[int], in_claims))
+    repaid = await Receipt.filter(holder_id=user_id).values_list("principal_fen", flat=True)
+    return (
+        sum(cast(list[int], in_bids))
+        + sum(cast(list[int], in_claims))
+        - sum(cast(list[int], repaid))
+    )
 
 
 async def _open_loan(loan_id: int, *, lock: bool) -> Loan:
@@ -385,6 +393,10 @@ async def disburse(loan_id: int) -> bool:
         loan.disbursed_at = now
         await loan.save(update_fields=["status", "disbursed_at"])
         await _progress(loan, "DISBURSED")
+        # The contract's schedule becomes the loan's installments: repayment starts.
+        await installments.materialize(loan)
+        transition(loan, LoanEvent.START_REPAYING)
+        await loan.save(update_fields=["status"])
         await notifier.notify(
             user=loan.borrower_id,
             kind="loan",

@@ -11,6 +11,7 @@ consent; when it comes, the disbursement is queued in the same transaction.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 
 from models.bids import Bid, BidStatus
@@ -21,7 +22,7 @@ from services import clock, notifier, outbox
 from services.contracts import signatures
 from services.contracts.data import ContractParty, LoanContractData, ScheduleLine
 from services.contracts.issue import create_loan_contract
-from services.loans.pricing import price
+from services.loans.pricing import Priced, price
 from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
 
 FULL_TOPIC = "loan.full"
@@ -38,6 +39,29 @@ async def _party(role: PartyRole, user_id: int, amount_fen: int | None) -> Contr
     )
 
 
+def fee_rate_of(loan: Loan) -> Decimal:
+    """The monthly service fee rate frozen on the loan when it was published."""
+    return Decimal(str(loan.fee_terms.get("monthly_service_fee_rate", "0")))
+
+
+def terms_of(loan: Loan) -> LoanTerms:
+    """The loan's schedule terms, frozen when it was published."""
+    return LoanTerms(
+        amount_fen=loan.amount_fen,
+        annual_rate=Decimal(loan.annual_rate),
+        term_months=loan.term_months,
+        method=RepaymentMethod(loan.method),
+        day_count=DayCount(loan.day_count),
+    )
+
+
+async def loan_schedule(loan: Loan) -> tuple[date, Priced]:
+    """The one schedule of a loan, from the day it filled (`closed_at`): the contract
+    prints it and the disbursement materialises it as the loan's installments."""
+    start = (loan.closed_at or await clock.now()).date()
+    return start, price(terms_of(loan), fee_rate_of(loan), start)
+
+
 async def contract_data(loan: Loan) -> LoanContractData:
     bids = await Bid.filter(
         loan_id=loan.id, status__in=[BidStatus.ACCEPTED, BidStatus.TRANSFERRED]
@@ -45,19 +69,8 @@ async def contract_data(loan: Loan) -> LoanContractData:
     lent: dict[int, int] = defaultdict(int)
     for bid in bids:
         lent[bid.lender_id] += bid.amount_fen
-    start = (loan.closed_at or await clock.now()).date()
-    fee_rate = Decimal(str(loan.fee_terms.get("monthly_service_fee_rate", "0")))
-    priced = price(
-        LoanTerms(
-            amount_fen=loan.amount_fen,
-            annual_rate=Decimal(loan.annual_rate),
-            term_months=loan.term_months,
-            method=RepaymentMethod(loan.method),
-            day_count=DayCount(loan.day_count),
-        ),
-        fee_rate,
-        start,
-    )
+    start, priced = await loan_schedule(loan)
+    fee_rate = fee_rate_of(loan)
     return LoanContractData(
         loan_ref=f"L{loan.id:08d}",
         loan_id=loan.id,

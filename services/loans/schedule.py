@@ -354,6 +354,7 @@ def annual_cost_rate(
     start: date,
     periodic: bool = False,
     nominal: bool = False,
+    daily_nominal: bool = False,
 ) -> Decimal:
     """The all-in annual cost of a loan of `amount_fen` paid out on `start`, as a Decimal
     fraction rounded half-up to `COST_PLACES` (6) places: 0.126825 is 12.6825 % a year.
@@ -369,6 +370,8 @@ def annual_cost_rate(
     x = (1 + m)^12 - 1 (every flow must then fall on a due date of `start`).
     `nominal=True` is the regulator's IRR-based APR: the monthly IRR m times 12, not
     compounded, x = 12 m (flows on due dates, as for `periodic`); R3 is checked on this.
+    `daily_nominal=True` is the same APR for flows on any day (an early repayment between
+    due dates): the daily IRR d times 365, x = 365 d, not compounded.
 
     Solved without float and without fractional powers: with v = (1 + x)^(-1/365) (or
     ^(-1/12)) the left side is a polynomial in v with non-negative coefficients,
@@ -409,6 +412,8 @@ def annual_cost_rate(
         v = _discount_factor(Decimal(amount_fen), flows)
         if nominal:
             rate = (1 / v - 1) * MONTHS_PER_YEAR
+        elif daily_nominal:
+            rate = (1 / v - 1) * DAYS_PER_YEAR
         else:
             rate = (1 / v) ** periods_per_year - 1
         # Only an absurd cost has more integer digits than the solver's precision; give

@@ -300,13 +300,13 @@ async def test_the_auto_share_leaves_the_rest_to_manual_bidders(app, client, scr
     await borrower_signs(loan.id, borrower.id, borrower_phone)
     # The disbursement runs from the outbox (maybe the app's own dispatcher): wait for it.
     for _ in range(100):
-        if (await Loan.get(id=loan.id)).status == "DISBURSED":
+        if (await Loan.get(id=loan.id)).status == "REPAYING":
             break
         await outbox.dispatch_once()
         await asyncio.sleep(0.05)
     await settle_everything(sandbox)
     loan = await Loan.get(id=loan.id)
-    assert loan.status == "DISBURSED"
+    assert loan.status == "REPAYING"
     claims = (
         await Claim.filter(loan_id=loan.id).order_by("id").values_list("holder_id", "principal_fen")
     )

@@ -106,7 +106,7 @@ async def test_manual_bids_fill_the_loan_which_is_disbursed(app, client, scripte
     last = await _bid(client, tokens[2], lenders[2][1], loan.id, "5000.00")
     assert (last["bid"]["requested"], last["bid"]["amount"]) == ("5000.00", "3333.34")
     # Full: bidding closed at once; the disbursement follows from the outbox.
-    assert (await Loan.get(id=loan.id)).status in ("FULL", "DISBURSED")
+    assert (await Loan.get(id=loan.id)).status in ("FULL", "REPAYING")
     # Nothing is left: another bid is refused and nothing is frozen.
     late_user, late_phone = await ready_lender(100_000, name="Late Lender")
     late = await _bid(client, await token_for(late_phone), late_phone, loan.id, "100.00")
@@ -154,7 +154,7 @@ async def test_manual_bids_fill_the_loan_which_is_disbursed(app, client, scripte
 
     await settle_everything(sandbox)  # the outbox disburses, the provider settles
     loan = await Loan.get(id=loan.id)
-    assert loan.status == "DISBURSED"
+    assert loan.status == "REPAYING"
     claims = (
         await Claim.filter(loan_id=loan.id).order_by("id").values_list("holder_id", "principal_fen")
     )
@@ -312,6 +312,6 @@ async def test_a_disbursement_that_crashes_midway_writes_nothing_and_resumes(
     assert await bidding.disburse_pending() in (0, 1)
     assert await bidding.disburse_pending() == 0
     await settle_everything(sandbox)
-    assert (await Loan.get(id=loan.id)).status == "DISBURSED"
+    assert (await Loan.get(id=loan.id)).status == "REPAYING"
     assert await Claim.all().count() == 3
     await assert_ledger_matches_provider(sandbox, [borrower.id, *(u.id for u, _ in lenders)])

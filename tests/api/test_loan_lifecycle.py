@@ -155,7 +155,7 @@ async def test_publish_review_list_auto_and_manual_bids_full_signed_disbursed(
 
     await settle_everything(sandbox)
     done = (await gql(client, LOAN, {"id": loan["id"]}))["data"]["loan"]
-    assert done["status"] == "DISBURSED"
+    assert done["status"] == "REPAYING"
     account = await gql(client, "{ myAccount { available frozen } }", token=borrower_token)
     assert account["data"]["myAccount"] == {"available": "10000.00", "frozen": "0.00"}
     lent = {"Auto A": 200_000, "Auto B": 200_000, "Manual C": 300_000, "Manual D": 300_000}

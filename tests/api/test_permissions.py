@@ -640,6 +640,26 @@ MATRIX += [
         "auditor",
     ),
 ]
+MATRIX += [
+    Row(
+        "mySchedule",
+        "query ($loanId: ID!) { mySchedule(loanId: $loanId) { loanId status } }",
+        "account:use",
+        "member",
+        "cs",
+    ),
+    Row("myReceivables", "{ myReceivables { claimId } }", "account:use", "member", "cs"),
+    Row("myRepayments", "{ myRepayments { totalCount } }", "account:use", "member", "cs"),
+    Row(
+        "repay",
+        'mutation { repay(input: {loanId: "999999", mode: NEXT,'
+        ' idempotencyKey: "repay-12345678"}) { __typename } }',
+        "account:use",
+        "member",
+        "risk_l1",
+        changes_state=False,  # answers NOT_FOUND: there is no such loan
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -751,6 +771,9 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
     if row.field == "contract":
         # A contract the caller is party to (members see only those); staff see any.
         return {"id": await _contract_of(caller)}
+    if row.field == "mySchedule":
+        # A loan being repaid whose borrower is the caller (a new member's otherwise).
+        return {"loanId": str(await _repaying_loan_of(caller))}
     if row.field == "node":
         # The caller's own account: anyone logged in may see it, so it is never null.
         target = caller or (await create_member())[0]
@@ -783,6 +806,39 @@ async def _loan(*, listed: bool) -> int:
         all_in_cost=Decimal("0.183546"),
         fee_terms={"monthly_service_fee_rate": "0.0030"},
         created_at=datetime.now(UTC),
+    )
+    return loan.id
+
+
+async def _repaying_loan_of(caller: User | None) -> int:
+    """A loan being repaid, the caller's when a member (written directly: the flow has
+    its own tests)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    borrower = caller if caller is not None and str(caller.kind) == "member" else None
+    if borrower is None:
+        borrower, _phone = await create_member()
+    now = datetime.now(UTC)
+    loan = await Loan.create(
+        borrower_id=borrower.id,
+        amount_fen=100_000,
+        annual_rate=Decimal("0.12"),
+        term_months=12,
+        method="EQUAL_INSTALLMENT",
+        day_count="MONTHLY_30_360",
+        purpose="matrix test",
+        bid_window_days=5,
+        min_bid_fen=5_000,
+        max_bid_fen=100_000,
+        status=LoanStatus.REPAYING,
+        listed_at=now,
+        closed_at=now,
+        disbursed_at=now,
+        required_levels=[1, 2],
+        all_in_cost=Decimal("0.183546"),
+        fee_terms={"monthly_service_fee_rate": "0.0030"},
+        created_at=now,
     )
     return loan.id
 

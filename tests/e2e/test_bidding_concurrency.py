@@ -102,5 +102,5 @@ async def test_concurrent_bids_never_overfund_and_refused_ones_freeze_nothing(ap
 
     await borrower_signs(loan.id, borrower.id, borrower_phone)
     await settle_everything(sandbox)
-    assert (await Loan.get(id=loan.id)).status == "DISBURSED"
+    assert (await Loan.get(id=loan.id)).status == "REPAYING"
     await assert_ledger_matches_provider(sandbox, [borrower.id, *(u.id for u, _ in lenders)])

@@ -1,0 +1,164 @@
+"""Repayments and post-loan (M1.6, M9.2-M9.4): the installments of a disbursed loan, the
+borrower's repayments, what each claim holder received of them, and collection records.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from tortoise import fields
+from tortoise.migrations.constraints import CheckConstraint
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.bids import Claim
+    from models.loans import Loan
+    from models.members import User
+
+
+class InstallmentStatus(StrEnum):
+    PENDING = "PENDING"  # not yet due, or due today and not paid
+    OVERDUE = "OVERDUE"  # past its due date, not fully paid
+    PAID = "PAID"  # fully paid (on time or late: see paid_late)
+
+
+class LoanInstallment(Model):
+    """One installment of a disbursed loan, as the loan contract's schedule has it.
+
+    What is due: principal, interest and the service fee, plus penalty interest accrued
+    day by day while overdue (`penalty_accrued_fen`, accrued through
+    `penalty_accrued_through`). What was paid is kept per part. An early repayment in
+    full changes the interest of the installments it settles (`interest_fen` then holds
+    the interest actually charged).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="installments", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    number = fields.IntField()
+    due_date = fields.DateField(db_index=True)
+    principal_fen = fields.BigIntField()
+    interest_fen = fields.BigIntField()
+    fee_fen = fields.BigIntField()
+    status = fields.CharEnumField(
+        InstallmentStatus, max_length=8, default=InstallmentStatus.PENDING, db_index=True
+    )
+    paid_principal_fen = fields.BigIntField(default=0)
+    paid_interest_fen = fields.BigIntField(default=0)
+    paid_fee_fen = fields.BigIntField(default=0)
+    penalty_accrued_fen = fields.BigIntField(default=0)
+    penalty_paid_fen = fields.BigIntField(default=0)
+    penalty_accrued_through = fields.DateField(null=True)
+    overdue_since = fields.DateField(null=True)
+    paid_on = fields.DateField(null=True)
+    paid_late = fields.BooleanField(default=False)
+    warned_on = fields.DateField(null=True)  # the pre-due warning went out (once)
+
+    class Meta:
+        table = "loan_installments"
+        unique_together = (("loan", "number"),)
+        constraints = (
+            CheckConstraint(
+                check="paid_principal_fen >= 0 AND paid_principal_fen <= principal_fen"
+                " AND paid_interest_fen >= 0 AND paid_interest_fen <= interest_fen"
+                " AND paid_fee_fen >= 0 AND paid_fee_fen <= fee_fen"
+                " AND penalty_paid_fen >= 0 AND penalty_paid_fen <= penalty_accrued_fen",
+                name="installment_paid_within_due",
+            ),
+        )
+
+
+class RepaymentKind(StrEnum):
+    INSTALLMENTS = "INSTALLMENTS"  # the next installment(s) due, by the borrower
+    EARLY_FULL = "EARLY_FULL"  # everything left, interest to the repayment date
+    AUTO_DEBIT = "AUTO_DEBIT"  # the due installment by signed auto-debit of the card
+
+
+class RepaymentStatus(StrEnum):
+    AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"
+    DONE = "DONE"
+    REFUSED = "REFUSED"  # refused at confirmation (e.g. not enough balance); nothing moved
+    CANCELLED = "CANCELLED"  # never confirmed
+
+
+class Repayment(Model):
+    """One repayment by the borrower: how much, of which installments, in which parts."""
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="repayments", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    borrower: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="repayments", on_delete=fields.RESTRICT
+    )
+    borrower_id: int
+    kind = fields.CharEnumField(RepaymentKind, max_length=16)
+    status = fields.CharEnumField(RepaymentStatus, max_length=24, db_index=True)
+    installments: fields.JSONField[list[int]] = fields.JSONField(default=list)
+    amount_fen = fields.BigIntField(default=0)
+    principal_fen = fields.BigIntField(default=0)
+    interest_fen = fields.BigIntField(default=0)
+    fee_fen = fields.BigIntField(default=0)
+    penalty_fen = fields.BigIntField(default=0)
+    early_fee_fen = fields.BigIntField(default=0)
+    operation_id = fields.UUIDField(null=True)
+    refusal = fields.CharField(max_length=64, default="")
+    details: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+    done_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "repayments"
+
+
+class Receipt(Model):
+    """What one claim holder received of one repayment (largest-remainder shares)."""
+
+    id = fields.BigIntField(primary_key=True)
+    repayment: fields.ForeignKeyRelation[Repayment] = fields.ForeignKeyField(
+        "models.Repayment", related_name="receipts", on_delete=fields.RESTRICT
+    )
+    repayment_id: int
+    claim: fields.ForeignKeyRelation[Claim] = fields.ForeignKeyField(
+        "models.Claim", related_name="receipts", on_delete=fields.RESTRICT
+    )
+    claim_id: int
+    holder_id = fields.BigIntField(db_index=True)
+    loan_id = fields.BigIntField(db_index=True)
+    principal_fen = fields.BigIntField()
+    interest_fen = fields.BigIntField()
+    penalty_fen = fields.BigIntField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "repayment_receipts"
+
+
+class CollectionKind(StrEnum):
+    CALL = "CALL"
+    VISIT = "VISIT"
+    MESSAGE = "MESSAGE"
+    PROMISE = "PROMISE"  # a promise to pay, with date and amount
+
+
+class CollectionRecord(Model):
+    """A collector's contact with the borrower of an overdue loan (M9.4)."""
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="collection_records", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    collector_id = fields.BigIntField()
+    kind = fields.CharEnumField(CollectionKind, max_length=8)
+    note = fields.CharField(max_length=1000, default="")
+    promised_amount_fen = fields.BigIntField(null=True)
+    promised_date = fields.DateField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "collection_records"

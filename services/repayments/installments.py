@@ -1,0 +1,31 @@
+"""The installments of a disbursed loan: the loan contract's schedule, materialised in
+the disbursement's transaction (one row per installment, principal, interest and fee)."""
+
+from __future__ import annotations
+
+from models.loans import Loan
+from models.repayments import LoanInstallment
+from services.loans.contracting import loan_schedule
+
+
+async def materialize(loan: Loan) -> list[LoanInstallment]:
+    """Write the loan's installments from the schedule its contract shows (the same
+    function builds both: pricing from the day the loan filled). Joins the caller's
+    transaction; a loan that has them already keeps them."""
+    existing = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
+    if existing:
+        return existing
+    _start, priced = await loan_schedule(loan)
+    rows = [
+        LoanInstallment(
+            loan_id=loan.id,
+            number=row.installment.number,
+            due_date=row.installment.due_date,
+            principal_fen=row.installment.principal_fen,
+            interest_fen=row.installment.interest_fen,
+            fee_fen=row.fee_fen,
+        )
+        for row in priced.installments
+    ]
+    await LoanInstallment.bulk_create(rows)
+    return await LoanInstallment.filter(loan_id=loan.id).order_by("number")

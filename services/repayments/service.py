@@ -1,0 +1,702 @@
+"""Repaying a loan (M1.6, M4.3, M4.5, M4.8): ask, confirm by SMS code, settle.
+
+`repay` records what the borrower asks for (the next installment, the next n, or early
+repayment in full) as a Repayment AWAITING_CONFIRMATION with a pending operation of
+kind REPAYMENT and an SMS code bound to it (operation id, kind, amount, loan).
+`confirmOperation` with that code settles it: under a lock on the loan, what is due is
+computed again (it must still be the amount the code confirmed: AMOUNT_CHANGED
+otherwise), the borrower's available balance must cover it (INSUFFICIENT_FUNDS: the
+repayment is REFUSED and nothing moves), then in one transaction:
+
+- each installment's parts are shared among the claims (`split`), one transfer per
+  holder (principal + interest + penalty) from the borrower's available balance, one to
+  `p:fee` (the service fees less the risk-reserve share, plus the early-repayment fee)
+  and one to `p:risk_reserve` (its share of the fees): a ledger journal and a provider
+  instruction each (`services.movements`);
+- a Receipt per claim, the installments PAID (`paid_late` when paid after their due
+  date), the credit hooks (`on_installment_paid`, `restore_limit` of the principal);
+- the loan SETTLED once every installment is paid (the contracts' retention runs from
+  that day), or OVERDUE → REPAYING once none is overdue any more;
+- PAID events for the borrower and RECEIVED events for each holder, through the outbox.
+
+The signed auto-debit (`auto_debit_due`, a daily job) needs no SMS code: the signed
+auto-debit agreement with the bound card is the borrower's standing consent. It
+deposits the shortfall from the card (once per installment and day) and settles the
+installment due today the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, cast
+
+from tortoise.transactions import in_transaction
+
+from models.bids import Claim
+from models.loans import Loan, LoanStatus
+from models.members import User
+from models.messaging import SmsPurpose
+from models.payments import BankCard, PendingOperation
+from models.repayments import (
+    InstallmentStatus,
+    LoanInstallment,
+    Receipt,
+    Repayment,
+    RepaymentKind,
+    RepaymentStatus,
+)
+from services import accounts, clock, ledger, movements, notifier, outbox, parameters, sms_codes
+from services.accounts import operation_binding, register_operation
+from services.clock import system_now
+from services.contracts import extend_retention
+from services.credit import scoring
+from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.idempotency import Claim as KeyClaim
+from services.idempotency import run_once, validate_key
+from services.loans.contracting import terms_of
+from services.loans.states import LoanEvent, transition
+from services.money import format_money
+from services.pages import Page
+from services.payments import instructions
+from services.payments.provider import DepositChannel
+from services.permissions import Actor
+from services.repayments import events, policy, quote, split
+from services.repayments.events import RepaymentEventKind
+from services.security import decrypt_pii
+from services.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+REPAYMENT_OPERATION = "REPAYMENT"
+REPAYABLE = (LoanStatus.REPAYING, LoanStatus.OVERDUE)
+
+
+class RepayMode(StrEnum):
+    NEXT = "NEXT"  # the earliest unpaid installment
+    COUNT = "COUNT"  # the next n unpaid installments
+    EARLY_FULL = "EARLY_FULL"  # everything left, interest to today
+
+
+def _row(row: LoanInstallment) -> quote.Row:
+    return quote.Row(
+        number=row.number,
+        due_date=row.due_date,
+        principal_fen=row.principal_fen,
+        interest_fen=row.interest_fen,
+        fee_fen=row.fee_fen,
+        paid_principal_fen=row.paid_principal_fen,
+        paid_interest_fen=row.paid_interest_fen,
+        paid_fee_fen=row.paid_fee_fen,
+        penalty_accrued_fen=row.penalty_accrued_fen,
+        penalty_paid_fen=row.penalty_paid_fen,
+        paid=row.status == InstallmentStatus.PAID,
+    )
+
+
+def _start(loan: Loan) -> date:
+    assert loan.closed_at is not None, "a disbursed loan filled on a day"
+    return loan.closed_at.date()
+
+
+async def _quote(
+    loan: Loan, rows: list[LoanInstallment], kind: RepaymentKind, details: dict[str, Any]
+) -> quote.Quote:
+    views = [_row(row) for row in rows]
+    if kind == RepaymentKind.AUTO_DEBIT:
+        number = int(details["installment"])
+        return quote.Quote(
+            lines=[quote.whole(row) for row in views if row.number == number and not row.paid]
+        )
+    if kind == RepaymentKind.INSTALLMENTS:
+        return quote.next_installments(views, int(details.get("count", 1)))
+    terms = terms_of(loan)
+    share = (await parameters.get(policy.EARLY_FEE)).share
+    paid_flows = [
+        (row.paid_on, row.paid_principal_fen + row.paid_interest_fen + row.paid_fee_fen)
+        for row in rows
+        if row.status == InstallmentStatus.PAID and row.paid_on is not None
+    ]
+    return quote.early_full(
+        views,
+        today=await clock.today(),
+        start=_start(loan),
+        amount_fen=loan.amount_fen,
+        annual_rate=terms.annual_rate,
+        day_count=terms.day_count,
+        early_fee_share=share,
+        paid_flows=paid_flows,
+    )
+
+
+def _amounts(found: quote.Quote) -> dict[str, Any]:
+    return {
+        "installments": [line.number for line in found.lines],
+        "amount_fen": found.total_fen,
+        "principal_fen": sum(line.principal_fen for line in found.lines),
+        "interest_fen": sum(line.interest_fen for line in found.lines),
+        "fee_fen": sum(line.fee_fen for line in found.lines),
+        "penalty_fen": sum(line.penalty_fen for line in found.lines),
+        "early_fee_fen": found.early_fee_fen,
+    }
+
+
+def _kind_and_details(mode: RepayMode, count: int | None) -> tuple[RepaymentKind, dict[str, Any]]:
+    if mode == RepayMode.EARLY_FULL:
+        return RepaymentKind.EARLY_FULL, {"mode": str(mode)}
+    if mode == RepayMode.NEXT:
+        return RepaymentKind.INSTALLMENTS, {"mode": str(mode), "count": 1}
+    if count is None or not 1 <= count <= 360:
+        raise InvalidInputError("Give how many installments to repay (1 or more)", field="count")
+    return RepaymentKind.INSTALLMENTS, {"mode": str(mode), "count": count}
+
+
+async def _repayable(loan_id: int, borrower_id: int, *, lock: bool) -> Loan:
+    query = Loan.filter(id=loan_id, borrower_id=borrower_id)
+    loan = await (query.select_for_update() if lock else query).first()
+    if loan is None:
+        raise NotFoundError("No such loan", field="loanId")
+    if loan.status not in REPAYABLE:
+        raise DomainError(
+            f"The loan is {loan.status.lower()}, not being repaid",
+            code="LOAN_NOT_REPAYING",
+            field="loanId",
+        )
+    return loan
+
+
+# --- ask, then confirm with the SMS code ------------------------------------------------
+
+
+async def repay(
+    *,
+    actor: Actor,
+    loan_id: int,
+    mode: RepayMode,
+    count: int | None = None,
+    idempotency_key: str,
+) -> Repayment:
+    """Ask to repay: records the repayment AWAITING_CONFIRMATION with what is due now and
+    sends an SMS code bound to it; `confirmOperation` settles it. Idempotent by key.
+    Raises InvalidInputError, NotFoundError, DomainError LOAN_NOT_REPAYING / NOTHING_DUE
+    and the idempotency errors; nothing changes then."""
+    assert actor.user_id is not None
+    borrower_id = actor.user_id
+    key = validate_key(idempotency_key)
+    kind, details = _kind_and_details(mode, count)
+
+    async def execute(claim: KeyClaim) -> dict[str, Any]:
+        async with in_transaction():
+            loan = await _repayable(loan_id, borrower_id, lock=False)
+            rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
+            open_count = sum(1 for row in rows if row.status != InstallmentStatus.PAID)
+            if open_count == 0:
+                raise DomainError("Nothing is left to repay", code="NOTHING_DUE")
+            if mode == RepayMode.COUNT and (count or 0) > open_count:
+                raise InvalidInputError(
+                    f"Only {open_count} installments are left to repay", field="count"
+                )
+            found = await _quote(loan, rows, kind, details)
+            if not found.lines:
+                raise DomainError("Nothing is due", code="NOTHING_DUE")  # pragma: no cover
+            amounts = _amounts(found)
+            repayment = await Repayment.create(
+                loan_id=loan.id,
+                borrower_id=borrower_id,
+                kind=kind,
+                status=RepaymentStatus.AWAITING_CONFIRMATION,
+                installments=amounts["installments"],
+                amount_fen=amounts["amount_fen"],
+                principal_fen=amounts["principal_fen"],
+                interest_fen=amounts["interest_fen"],
+                fee_fen=amounts["fee_fen"],
+                penalty_fen=amounts["penalty_fen"],
+                early_fee_fen=amounts["early_fee_fen"],
+                details=details,
+                created_at=await clock.now(),
+            )
+            operation = await PendingOperation.create(
+                id=uuid.uuid4(),
+                user_id=borrower_id,
+                kind=REPAYMENT_OPERATION,
+                target_id=repayment.id,
+                amount=found.total_fen,
+                counterparty=f"loan:{loan.id}",
+                expires_at=system_now()
+                + timedelta(minutes=get_settings().operation_confirm_minutes),
+            )
+            repayment.operation_id = operation.id
+            await repayment.save(update_fields=["operation_id"])
+            answer = {"repayment_id": repayment.id}
+            await claim.complete(answer)
+        user = await User.get(id=borrower_id)
+        await sms_codes.issue(
+            phone=decrypt_pii(user.phone_cipher),
+            purpose=SmsPurpose.CONFIRM_OPERATION,
+            binding=operation_binding(operation),
+            text=(
+                f"[LendBridge] Code {{code}} confirms repaying {format_money(found.total_fen)} "
+                f"of loan {loan.id}. Do not share it."
+            ),
+        )
+        return answer
+
+    answer = await run_once(
+        user_id=borrower_id,
+        key=key,
+        operation="repay",
+        request={"loan_id": loan_id, "mode": str(mode), "count": count},
+        execute=execute,
+    )
+    return await Repayment.get(id=int(answer["repayment_id"]))
+
+
+async def _confirm_repayment(operation: PendingOperation) -> Repayment:
+    """The SMS code was right: settle the repayment now, or refuse it (nothing moves)."""
+    repayment = await Repayment.get(id=operation.target_id)
+    try:
+        async with in_transaction():
+            closed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
+                status="CONFIRMED"
+            )
+            if not closed:
+                raise DomainError("This operation is closed", code="OPERATION_CLOSED")
+            await _settle(repayment, confirmed_amount_fen=operation.amount)
+    except DomainError as error:
+        if error.code == "OPERATION_CLOSED":
+            raise
+        async with in_transaction():
+            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
+                status="CONFIRMED"
+            )
+            await Repayment.filter(
+                id=repayment.id, status=RepaymentStatus.AWAITING_CONFIRMATION
+            ).update(status=RepaymentStatus.REFUSED, refusal=error.code, done_at=await clock.now())
+        raise
+    instructions.wake()
+    outbox.wake()
+    return await Repayment.get(id=repayment.id)
+
+
+async def _cancel_repayment(operation: PendingOperation) -> None:
+    await Repayment.filter(
+        id=operation.target_id, status=RepaymentStatus.AWAITING_CONFIRMATION
+    ).update(status=RepaymentStatus.CANCELLED, done_at=await clock.now())
+
+
+register_operation(REPAYMENT_OPERATION, confirm=_confirm_repayment, cancel=_cancel_repayment)
+
+
+# --- settlement ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Parts:
+    principal_fen: int = 0
+    interest_fen: int = 0
+    penalty_fen: int = 0
+
+    def add(self, share: split.Share) -> None:
+        self.principal_fen += share.principal_fen
+        self.interest_fen += share.interest_fen
+        self.penalty_fen += share.penalty_fen
+
+    @property
+    def total_fen(self) -> int:
+        return self.principal_fen + self.interest_fen + self.penalty_fen
+
+
+async def _received(claims: list[Claim]) -> tuple[list[int], list[int]]:
+    """Principal and interest each claim received so far."""
+    rows = await Receipt.filter(claim_id__in=[claim.id for claim in claims]).values_list(
+        "claim_id", "principal_fen", "interest_fen"
+    )
+    principal: dict[int, int] = defaultdict(int)
+    interest: dict[int, int] = defaultdict(int)
+    for claim_id, got_principal, got_interest in cast(list[tuple[int, int, int]], rows):
+        principal[claim_id] += got_principal
+        interest[claim_id] += got_interest
+    return [principal[c.id] for c in claims], [interest[c.id] for c in claims]
+
+
+def _reserve_part(fee_fen: int, share: Decimal) -> int:
+    """The risk reserve's part of one fee: rounded down to the fen."""
+    return int(fee_fen * share)
+
+
+async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> None:
+    """Carry out a repayment in the caller's transaction; see the module docstring.
+    Raises DomainError LOAN_NOT_REPAYING / NOTHING_DUE / AMOUNT_CHANGED /
+    INSUFFICIENT_FUNDS before anything moves."""
+    loan = await _repayable(repayment.loan_id, repayment.borrower_id, lock=True)
+    rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
+    found = await _quote(loan, rows, RepaymentKind(repayment.kind), repayment.details)
+    if not found.lines:
+        raise DomainError("Nothing is left to repay", code="NOTHING_DUE")
+    if confirmed_amount_fen is not None and found.total_fen != confirmed_amount_fen:
+        raise DomainError(
+            f"What is due is now {format_money(found.total_fen)}: ask again",
+            code="AMOUNT_CHANGED",
+        )
+    borrower_id = loan.borrower_id
+    available = await ledger.balance(ledger.available(borrower_id))
+    if available < found.total_fen:
+        raise DomainError(
+            f"Only {format_money(available)} is available; {format_money(found.total_fen)} is due",
+            code="INSUFFICIENT_FUNDS",
+            field="loanId",
+        )
+    today = await clock.today()
+    now = await clock.now()
+    order = (await parameters.get(policy.ALLOCATION_ORDER)).order
+    reserve_share = (await parameters.get(policy.RISK_RESERVE_SHARE)).share
+    claims = await Claim.filter(loan_id=loan.id).order_by("id")
+    principals = [claim.principal_fen for claim in claims]
+    received_principal, received_interest = await _received(claims)
+    by_number = {row.number: row for row in rows}
+    paid_lines = [quote.apply(line.total_fen, line, order) for line in found.lines]
+    # The loan's whole interest once this repayment is made (an early repayment charges
+    # less than scheduled): the interest targets of the split.
+    charged = {line.number: line.interest_fen for line in paid_lines}
+    total_interest = sum(
+        row.paid_interest_fen + charged[row.number] if row.number in charged else row.interest_fen
+        for row in rows
+    )
+
+    per_claim = [_Parts() for _ in claims]
+    per_holder: dict[int, _Parts] = defaultdict(_Parts)
+    fees = reserve = principal_paid = 0
+    for line in paid_lines:
+        shares = split.split_payment(
+            principal_fen=line.principal_fen,
+            interest_fen=line.interest_fen,
+            penalty_fen=line.penalty_fen,
+            principals=principals,
+            received_principal=received_principal,
+            received_interest=received_interest,
+            total_interest_fen=total_interest,
+        )
+        line_holders: dict[int, _Parts] = defaultdict(_Parts)
+        for index, (claim, share) in enumerate(zip(claims, shares, strict=True)):
+            received_principal[index] += share.principal_fen
+            received_interest[index] += share.interest_fen
+            per_claim[index].add(share)
+            per_holder[claim.holder_id].add(share)
+            line_holders[claim.holder_id].add(share)
+        fees += line.fee_fen
+        reserve += _reserve_part(line.fee_fen, reserve_share)
+        principal_paid += line.principal_fen
+
+        row = by_number[line.number]
+        row.paid_principal_fen += line.principal_fen
+        row.interest_fen = row.paid_interest_fen = row.paid_interest_fen + line.interest_fen
+        row.fee_fen = row.paid_fee_fen = row.paid_fee_fen + line.fee_fen
+        row.penalty_paid_fen += line.penalty_fen
+        row.status = InstallmentStatus.PAID
+        row.paid_on = today
+        row.paid_late = today > row.due_date
+        await row.save(
+            update_fields=[
+                "paid_principal_fen",
+                "interest_fen",
+                "paid_interest_fen",
+                "fee_fen",
+                "paid_fee_fen",
+                "penalty_paid_fen",
+                "status",
+                "paid_on",
+                "paid_late",
+            ]
+        )
+        # Installments an early repayment settles before they fall due are neither on
+        # time nor late for the credit score: only those that fell due count.
+        if row.due_date <= today or repayment.kind != RepaymentKind.EARLY_FULL:
+            await scoring.on_installment_paid(
+                borrower_id,
+                installment_key=f"{loan.id}#{row.number}",
+                on_time=not row.paid_late,
+            )
+        await events.enqueue(
+            user_id=borrower_id,
+            kind=RepaymentEventKind.PAID,
+            loan_id=loan.id,
+            installment=row.number,
+            amount_fen=line.total_fen,
+            at=now,
+        )
+        for holder_id, parts in sorted(line_holders.items()):
+            if parts.total_fen:
+                await events.enqueue(
+                    user_id=holder_id,
+                    kind=RepaymentEventKind.RECEIVED,
+                    loan_id=loan.id,
+                    installment=row.number,
+                    amount_fen=parts.total_fen,
+                    at=now,
+                    principal_fen=parts.principal_fen,
+                    interest_fen=parts.interest_fen,
+                    penalty_fen=parts.penalty_fen,
+                )
+
+    reference = f"repayment:{repayment.id}"
+    for holder_id, parts in sorted(per_holder.items()):
+        if parts.total_fen:
+            await movements.transfer(
+                from_user_id=borrower_id,
+                to_user_id=holder_id,
+                amount=parts.total_fen,
+                reference=f"{reference}:holder:{holder_id}",
+                kind="repayment",
+            )
+    to_fee = fees - reserve + found.early_fee_fen
+    if to_fee:
+        await movements.transfer(
+            from_user_id=borrower_id,
+            to_user_id=None,
+            to_platform=ledger.FEE,
+            amount=to_fee,
+            reference=f"{reference}:fee",
+            kind="repayment_fee",
+        )
+    if reserve:
+        await movements.transfer(
+            from_user_id=borrower_id,
+            to_user_id=None,
+            to_platform=ledger.RISK_RESERVE,
+            amount=reserve,
+            reference=f"{reference}:reserve",
+            kind="repayment_reserve",
+        )
+    for claim, parts in zip(claims, per_claim, strict=True):
+        if parts.total_fen:
+            await Receipt.create(
+                repayment_id=repayment.id,
+                claim_id=claim.id,
+                holder_id=claim.holder_id,
+                loan_id=loan.id,
+                principal_fen=parts.principal_fen,
+                interest_fen=parts.interest_fen,
+                penalty_fen=parts.penalty_fen,
+                created_at=now,
+            )
+    if principal_paid:
+        await scoring.restore_limit(borrower_id, principal_paid)
+
+    amounts = _amounts(found)
+    repayment.status = RepaymentStatus.DONE
+    repayment.installments = amounts["installments"]
+    repayment.amount_fen = amounts["amount_fen"]
+    repayment.principal_fen = amounts["principal_fen"]
+    repayment.interest_fen = amounts["interest_fen"]
+    repayment.fee_fen = amounts["fee_fen"]
+    repayment.penalty_fen = amounts["penalty_fen"]
+    repayment.early_fee_fen = amounts["early_fee_fen"]
+    repayment.details = {
+        **repayment.details,
+        "allocation_order": [str(part) for part in order],
+        "reserve_fen": reserve,
+        "early_fee_asked_fen": found.early_fee_asked_fen,
+        "accrued_days": found.accrued_days,
+    }
+    repayment.done_at = now
+    await repayment.save()
+
+    still_open = [row for row in rows if row.status != InstallmentStatus.PAID]
+    if not still_open:
+        transition(loan, LoanEvent.SETTLE)
+        await loan.save(update_fields=["status"])
+        await extend_retention(loan_id=loan.id, ended_on=today)
+    elif loan.status == LoanStatus.OVERDUE and not any(row.due_date < today for row in still_open):
+        transition(loan, LoanEvent.CURE)
+        await loan.save(update_fields=["status"])
+    await notifier.notify(
+        user=borrower_id,
+        kind="repayment",
+        title="Loan settled" if not still_open else "Repayment received",
+        body=f"{format_money(found.total_fen)} repaid on loan {loan.id}"
+        + (": the loan is repaid in full." if not still_open else "."),
+    )
+
+
+# --- signed auto-debit on the due date (M4.3) --------------------------------------------
+
+
+def _member(user_id: int) -> Actor:
+    return Actor(user_id=user_id, kind="member", roles=frozenset({"member"}))
+
+
+async def _auto_repay(installment: LoanInstallment, borrower_id: int) -> Repayment | None:
+    """Settle one installment by auto-debit; None when it is paid already. A refusal is
+    recorded once a day (REFUSED, with its code) and raised."""
+    try:
+        async with in_transaction():
+            repayment = await Repayment.create(
+                loan_id=installment.loan_id,
+                borrower_id=borrower_id,
+                kind=RepaymentKind.AUTO_DEBIT,
+                status=RepaymentStatus.AWAITING_CONFIRMATION,
+                installments=[installment.number],
+                details={"installment": installment.number},
+                created_at=await clock.now(),
+            )
+            await _settle(repayment, confirmed_amount_fen=None)
+    except DomainError as error:
+        if error.code in ("NOTHING_DUE", "LOAN_NOT_REPAYING"):
+            return None
+        now = await clock.now()
+        day_start = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
+        if not await Repayment.filter(
+            loan_id=installment.loan_id,
+            kind=RepaymentKind.AUTO_DEBIT,
+            status=RepaymentStatus.REFUSED,
+            created_at__gte=day_start,
+        ).exists():
+            await Repayment.create(
+                loan_id=installment.loan_id,
+                borrower_id=borrower_id,
+                kind=RepaymentKind.AUTO_DEBIT,
+                status=RepaymentStatus.REFUSED,
+                installments=[installment.number],
+                details={"installment": installment.number},
+                refusal=error.code,
+                created_at=now,
+                done_at=now,
+            )
+        raise
+    instructions.wake()
+    outbox.wake()
+    return repayment
+
+
+async def auto_debit_due() -> int:
+    """The daily job: every unpaid installment due today (business clock) of a loan being
+    repaid. When the borrower's available balance is short, the shortfall is deposited
+    by signed auto-debit of their first bound card (idempotency key per installment and
+    day, so the card is debited once a day at most); then the installment is settled
+    (kind AUTO_DEBIT, no SMS code: the signed agreement is the consent). Returns how
+    many installments were paid."""
+    today = await clock.today()
+    due = await LoanInstallment.filter(
+        due_date=today, status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE]
+    ).order_by("loan_id", "number")
+    paid = 0
+    for installment in due:
+        loan = await Loan.get(id=installment.loan_id)
+        if loan.status not in REPAYABLE:
+            continue
+        owed = quote.whole(_row(installment)).total_fen
+        available = await ledger.balance(ledger.available(loan.borrower_id))
+        if available < owed:
+            card = (
+                await BankCard.filter(user_id=loan.borrower_id, status="bound")
+                .order_by("id")
+                .first()
+            )
+            if card is not None:
+                try:
+                    await accounts.deposit(
+                        actor=_member(loan.borrower_id),
+                        amount=owed - available,
+                        channel=DepositChannel.AUTO_DEBIT,
+                        idempotency_key=f"autodebit-{installment.id}-{today.isoformat()}",
+                        card_id=card.id,
+                    )
+                except DomainError as error:
+                    logger.warning(
+                        "auto-debit of installment %s refused: %s", installment.id, error.code
+                    )
+        try:
+            if await _auto_repay(installment, loan.borrower_id) is not None:
+                paid += 1
+        except DomainError as error:
+            logger.info("installment %s not repaid by auto-debit: %s", installment.id, error.code)
+    return paid
+
+
+# --- the member's views ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    loan: Loan
+    installments: list[LoanInstallment]
+
+    @property
+    def outstanding_principal_fen(self) -> int:
+        return sum(row.principal_fen - row.paid_principal_fen for row in self.installments)
+
+    @property
+    def next_due_date(self) -> date | None:
+        open_rows = [row for row in self.installments if row.status != InstallmentStatus.PAID]
+        return open_rows[0].due_date if open_rows else None
+
+
+async def schedule_of(actor: Actor, loan_id: int) -> Schedule | None:
+    """The borrower's own loan's installments; None for anyone else (or no such loan)."""
+    loan = await Loan.get_or_none(id=loan_id, borrower_id=actor.user_id)
+    if loan is None:
+        return None
+    rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
+    return Schedule(loan=loan, installments=rows)
+
+
+@dataclass(frozen=True)
+class Receivable:
+    """One claim held: what it received and what it still expects."""
+
+    claim: Claim
+    loan: Loan
+    received_principal_fen: int
+    received_interest_fen: int
+    received_penalty_fen: int
+    expected_principal_fen: int
+    expected_interest_fen: int
+    next_due_date: date | None
+
+
+async def receivables_of(user_id: int) -> list[Receivable]:
+    """Every claim the member holds, newest first."""
+    held = await Claim.filter(holder_id=user_id).order_by("-id")
+    answer: list[Receivable] = []
+    for claim in held:
+        loan = await Loan.get(id=claim.loan_id)
+        claims = await Claim.filter(loan_id=loan.id).order_by("id")
+        rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
+        mine = [claim.id for claim in claims].index(claim.id)
+        targets = split.interest_targets(
+            sum(row.interest_fen for row in rows), [c.principal_fen for c in claims]
+        )
+        got = await Receipt.filter(claim_id=claim.id).values_list(
+            "principal_fen", "interest_fen", "penalty_fen"
+        )
+        principal = sum(row[0] for row in cast(list[tuple[int, int, int]], got))
+        interest = sum(row[1] for row in cast(list[tuple[int, int, int]], got))
+        penalty = sum(row[2] for row in cast(list[tuple[int, int, int]], got))
+        open_rows = [row for row in rows if row.status != InstallmentStatus.PAID]
+        answer.append(
+            Receivable(
+                claim=claim,
+                loan=loan,
+                received_principal_fen=principal,
+                received_interest_fen=interest,
+                received_penalty_fen=penalty,
+                expected_principal_fen=claim.principal_fen - principal,
+                expected_interest_fen=max(0, targets[mine] - interest) if open_rows else 0,
+                next_due_date=open_rows[0].due_date if open_rows else None,
+            )
+        )
+    return answer
+
+
+async def repayments_of(user_id: int, *, first: int, before_id: int | None) -> Page[Repayment]:
+    """The borrower's repayments, newest first (`first` rows before `before_id`)."""
+    query = Repayment.filter(borrower_id=user_id)
+    total = await query.count()
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return Page(rows=await query.order_by("-id").limit(first), total=total)
