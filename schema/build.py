@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access import AccessMutation, AccessQuery
 from schema.accounts import AccountsMutation, AccountsQuery
+from schema.collection import CollectionMutation, CollectionQuery, CollectionSubscription
 from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
@@ -41,6 +42,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CreditQuery,
         LendingQuery,
         LoansQuery,
+        CollectionQuery,
         ContractsQuery,
         ParametersQuery,
         SystemQuery,
@@ -53,6 +55,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CreditMutation,
         LendingMutation,
         LoansMutation,
+        CollectionMutation,
         ContractsMutation,
         PrivacyMutation,
         ParametersMutation,
@@ -63,7 +66,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return LendBridgeSchema(
         query=merge_types("Query", tuple(queries)),
         mutation=merge_types("Mutation", tuple(mutations)),
-        subscription=merge_types("Subscription", (Subscription, LoansSubscription)),
+        subscription=merge_types(
+            "Subscription", (Subscription, LoansSubscription, CollectionSubscription)
+        ),
         extensions=schema_extensions(settings),
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),
     )

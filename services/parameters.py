@@ -37,6 +37,7 @@ _DECLARING_MODULES = (
     "services.credit.risk_assessment",
     "services.loans.policy",
     "services.contracts.policy",
+    "services.repayments.overdue_policy",
 )
 
 _REGISTRY: dict[str, Param[Any]] = {}

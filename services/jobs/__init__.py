@@ -42,6 +42,7 @@ def registered() -> dict[str, Job]:
         housekeeping,
         loans,
         reconciliation,
+        repayments,
     )
 
     return _jobs

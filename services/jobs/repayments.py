@@ -1,0 +1,23 @@
+"""The daily overdue run (M9.2, M9.3): checked hourly, runs once per business day."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from services import clock
+from services.jobs import register
+from services.repayments import overdue
+
+# The last business day this process ran it. The run is idempotent per day in the
+# database as well, so a second runner (or a restart) only costs a scan.
+_last_day: list[date] = []
+
+
+@register("repayments_overdue_daily", every_seconds=3600)
+async def overdue_daily() -> str:
+    today = await clock.today()
+    if _last_day and _last_day[0] == today:
+        return "done today"
+    report = await overdue.run_daily(today)
+    _last_day[:] = [today]
+    return repr(report)
