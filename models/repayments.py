@@ -50,6 +50,10 @@ class LoanInstallment(Model):
     paid_interest_fen = fields.BigIntField(default=0)
     paid_fee_fen = fields.BigIntField(default=0)
     penalty_accrued_fen = fields.BigIntField(default=0)
+    # The exact penalty accrued, in millionths of a fen (rates have at most 6 places):
+    # penalty_accrued_fen is this rounded half-up, so it never depends on how often the
+    # daily job ran (services.repayments.overdue).
+    penalty_accrued_micro_fen = fields.BigIntField(default=0)
     penalty_paid_fen = fields.BigIntField(default=0)
     penalty_accrued_through = fields.DateField(null=True)
     overdue_since = fields.DateField(null=True)
@@ -162,3 +166,32 @@ class CollectionRecord(Model):
 
     class Meta:
         table = "collection_records"
+
+
+class ReserveAdvance(Model):
+    """The risk reserve paid one claim holder their share of an overdue installment's
+    unpaid principal and interest, and holds that part of the claim from then on
+    (`repayments.reserveAdvance`, off by default: R5). The borrower's later payment of
+    that share is the reserve's, not the holder's."""
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="reserve_advances", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    installment: fields.ForeignKeyRelation[LoanInstallment] = fields.ForeignKeyField(
+        "models.LoanInstallment", related_name="reserve_advances", on_delete=fields.RESTRICT
+    )
+    installment_id: int
+    claim: fields.ForeignKeyRelation[Claim] = fields.ForeignKeyField(
+        "models.Claim", related_name="reserve_advances", on_delete=fields.RESTRICT
+    )
+    claim_id: int
+    holder_id = fields.BigIntField(db_index=True)
+    principal_fen = fields.BigIntField()
+    interest_fen = fields.BigIntField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "reserve_advances"
+        unique_together = (("installment", "claim"),)

@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access import AccessMutation, AccessQuery
 from schema.accounts import AccountsMutation, AccountsQuery
+from schema.collection import CollectionMutation, CollectionQuery, CollectionSubscription
 from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit import CreditMutation, CreditQuery
 from schema.extensions import schema_extensions
@@ -43,6 +44,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         LendingQuery,
         LoansQuery,
         RepaymentsQuery,
+        CollectionQuery,
         ContractsQuery,
         ParametersQuery,
         SystemQuery,
@@ -56,6 +58,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         LendingMutation,
         LoansMutation,
         RepaymentsMutation,
+        CollectionMutation,
         ContractsMutation,
         PrivacyMutation,
         ParametersMutation,
@@ -67,7 +70,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=merge_types("Query", tuple(queries)),
         mutation=merge_types("Mutation", tuple(mutations)),
         subscription=merge_types(
-            "Subscription", (Subscription, LoansSubscription, RepaymentsSubscription)
+            "Subscription",
+            (Subscription, LoansSubscription, RepaymentsSubscription, CollectionSubscription),
         ),
         extensions=schema_extensions(settings),
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),

@@ -38,6 +38,7 @@ _DECLARING_MODULES = (
     "services.loans.policy",
     "services.contracts.policy",
     "services.repayments.policy",
+    "services.repayments.overdue_policy",
 )
 
 _REGISTRY: dict[str, Param[Any]] = {}

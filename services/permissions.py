@@ -45,6 +45,7 @@ class Permission(StrEnum):
     CUSTOMERS_READ = "customers:read"
     CUSTOMERS_MANAGE = "customers:manage"
     CASES_MANAGE = "cases:manage"
+    COLLECTION_READ = "collection:read"  # the overdue list, collection records, events
     COLLECTION_WRITE = "collection:write"
     GUARANTEE_MANAGE = "guarantee:manage"
     FINANCE_READ = "finance:read"
@@ -63,6 +64,8 @@ _SELF = {Permission.PROFILE_READ, Permission.NOTICES_READ, Permission.SESSION_LO
 _STAFF_BASE = _SELF | {Permission.CUSTOMERS_READ}
 # Staff who work with contracts read them all (docs/decisions.md, "Electronic contracts").
 _CONTRACTS = {Permission.CONTRACTS_READ}
+# Staff who see the overdue list and collection records (docs/decisions.md, "Overdue").
+_COLLECTION = {Permission.COLLECTION_READ}
 
 DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "member": (
@@ -84,22 +87,31 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "cs": (
         "Customer service",
         True,
-        _STAFF_BASE | _CONTRACTS | {Permission.CASES_MANAGE, Permission.PII_VIEW},
+        _STAFF_BASE | _CONTRACTS | _COLLECTION | {Permission.CASES_MANAGE, Permission.PII_VIEW},
     ),
     "risk_l1": (
         "Loan reviewer, level 1",
         True,
-        _STAFF_BASE | _CONTRACTS | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L1},
+        _STAFF_BASE
+        | _CONTRACTS
+        | _COLLECTION
+        | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L1},
     ),
     "risk_l2": (
         "Loan reviewer, level 2",
         True,
-        _STAFF_BASE | _CONTRACTS | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L2},
+        _STAFF_BASE
+        | _CONTRACTS
+        | _COLLECTION
+        | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L2},
     ),
     "risk_l3": (
         "Loan reviewer, level 3",
         True,
-        _STAFF_BASE | _CONTRACTS | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L3},
+        _STAFF_BASE
+        | _CONTRACTS
+        | _COLLECTION
+        | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L3},
     ),
     "credit": (
         "Verification officer",
@@ -109,7 +121,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "collector": (
         "Collections",
         True,
-        _STAFF_BASE | _CONTRACTS | {Permission.COLLECTION_WRITE},
+        _STAFF_BASE | _CONTRACTS | _COLLECTION | {Permission.COLLECTION_WRITE},
     ),
     "finance": (
         "Finance",
@@ -136,6 +148,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.CLOCK_ADVANCE,
             Permission.CONTRACTS_READ,
             Permission.CONTRACTS_MANAGE,
+            Permission.COLLECTION_READ,
         },
     ),
     "auditor": (
@@ -149,6 +162,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.FINANCE_READ,
             Permission.REPORTS_READ,
             Permission.CONTRACTS_READ,
+            Permission.COLLECTION_READ,
         },
     ),
     "partner": ("API client limited to persisted queries", False, {Permission.PARTNER_QUERY}),

@@ -7,19 +7,24 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from models.loans import Loan
+from models.bids import BidSource
+from models.loans import Loan, LoanStatus
 from models.members import User
 from models.messaging import OutboxEvent, OutgoingMessage
 from models.payments import InstructionStatus, PaymentInstruction, ProviderAccount
+from models.repayments import LoanInstallment
 from services import clock, ledger, outbox
 from services.clock import system_now
 from services.credit import external, risk_assessment, scoring
 from services.credit.catalogue import KINDS
-from services.loans import requests, review
-from services.loans.schedule import RepaymentMethod
+from services.loans import bidding, requests, review, states
+from services.loans.pricing import price
+from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
 from services.payments import instructions
 from services.permissions import Actor, Permission
 from services.security import lookup_hash
@@ -185,3 +190,72 @@ async def borrower_signs(loan_id: int, borrower_id: int, phone: str) -> None:
     await signatures.sign(
         actor=actor, contract_id=contract.id, code=await code_for(phone), client_ip="127.0.0.1"
     )
+
+
+@dataclass
+class RepayingLoan:
+    loan: Loan
+    borrower: User
+    borrower_phone: str
+    lenders: list[tuple[User, str]]  # (user, phone), in bid order
+
+
+async def repaying_loan(
+    scripted: dict[str, Any],
+    sandbox: Any,
+    *,
+    shares: Sequence[int] = (600_000, 400_000),
+    rate: str = "0.1200",
+    term: int = 12,
+    method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT,
+) -> RepayingLoan:
+    """A loan of sum(shares) fen, one lender per share, listed, filled (bidding.accept),
+    signed, disbursed and settled at the provider, REPAYING with its installments.
+
+    Tolerant of the repayments code: installments are written from the loan's schedule
+    (pricing.price from the day it closed) only when none exist, and START_REPAYING is
+    applied only to a loan still DISBURSED."""
+    borrower, phone = await verified_borrower(scripted)
+    loan = await listed_loan(
+        borrower.id, sum(shares), min_bid_fen=min(shares), rate=rate, term=term, method=method
+    )
+    lenders = []
+    for number, share in enumerate(shares, start=1):
+        lender = await ready_lender(share, name=f"Lender {number}")
+        await bidding.accept(
+            loan_id=loan.id, lender_id=lender[0].id, requested=share, source=BidSource.MANUAL
+        )
+        lenders.append(lender)
+    await outbox.dispatch_once()
+    await borrower_signs(loan.id, borrower.id, phone)
+    await settle_everything(sandbox)
+    await bidding.disburse(loan.id)  # when the outbox has not done it yet
+    await settle_everything(sandbox)
+    loan = await Loan.get(id=loan.id)
+    assert loan.status in (LoanStatus.DISBURSED, LoanStatus.REPAYING), loan.status
+    assert loan.closed_at is not None
+    if not await LoanInstallment.filter(loan_id=loan.id).exists():
+        priced = price(
+            LoanTerms(
+                amount_fen=loan.amount_fen,
+                annual_rate=Decimal(loan.annual_rate),
+                term_months=loan.term_months,
+                method=RepaymentMethod(loan.method),
+                day_count=DayCount(loan.day_count),
+            ),
+            Decimal(loan.fee_terms["monthly_service_fee_rate"]),
+            loan.closed_at.date(),
+        )
+        for row in priced.installments:
+            await LoanInstallment.create(
+                loan_id=loan.id,
+                number=row.installment.number,
+                due_date=row.installment.due_date,
+                principal_fen=row.installment.principal_fen,
+                interest_fen=row.installment.interest_fen,
+                fee_fen=row.fee_fen,
+            )
+    if loan.status == LoanStatus.DISBURSED:
+        states.transition(loan, states.LoanEvent.START_REPAYING)
+        await loan.save(update_fields=["status"])
+    return RepayingLoan(loan=loan, borrower=borrower, borrower_phone=phone, lenders=lenders)

@@ -1,13 +1,32 @@
-"""Repayment jobs: the signed auto-debit of installments due today (M4.3), checked
-hourly on the business clock; once per installment and day (see
-`services.repayments.service.auto_debit_due`)."""
+"""Repayment jobs on the business clock: the signed auto-debit of installments due today
+(M4.3; once per installment and day, see `services.repayments.service.auto_debit_due`),
+and the daily overdue run (M9.2, M9.3: warnings, overdue, penalty, buckets), checked
+hourly, run once per business day."""
 
 from __future__ import annotations
 
+from datetime import date
+
+from services import clock
 from services.jobs import register
-from services.repayments import service
+from services.repayments import overdue, service
 
 
 @register("repayments_auto_debit", every_seconds=3600)
 async def auto_debit_due() -> int:
     return await service.auto_debit_due()
+
+
+# The last business day this process ran it. The run is idempotent per day in the
+# database as well, so a second runner (or a restart) only costs a scan.
+_last_day: list[date] = []
+
+
+@register("repayments_overdue_daily", every_seconds=3600)
+async def overdue_daily() -> str:
+    today = await clock.today()
+    if _last_day and _last_day[0] == today:
+        return "done today"
+    report = await overdue.run_daily(today)
+    _last_day[:] = [today]
+    return repr(report)

@@ -10,5 +10,8 @@ auto-debit on the due date, and each claim holder's share of every payment.
 - `policy`: the platform parameters (allocation order, risk-reserve share, early fee).
 - `service`: `repay` (second-confirmed), the settlement under the loan's lock, the
   auto-debit job, the member views.
-- `events`: the per-member channel of `myRepaymentEvents`.
+- `events`: the per-member channel of `myRepaymentEvents`, the staff overdue channel.
+- `overdue` (+ `overdue_policy`): the daily run (warnings, overdue, penalty, buckets,
+  limit hooks), `reserve`: the risk-reserve advance, `collection`: overdue list and
+  collection records.
 """

@@ -4,7 +4,12 @@ written through the outbox in the business transaction, published after commit.
 Payload: `{kind, loan_id, installment, amount_fen, at}` and, for RECEIVED, the parts
 `principal_fen`, `interest_fen`, `penalty_fen`. Kinds: DUE and OVERDUE (the borrower's,
 published by the overdue job), PAID (the borrower's, one per installment paid) and
-RECEIVED (a lender's share of one installment).
+RECEIVED (a lender's share of one installment), ADVANCED (a holder paid by the risk
+reserve, from the overdue job).
+
+`OVERDUE_EVENTS_CHANNEL`: overdue events for staff (the `overdueEvents` subscription),
+payload {kind: RAISED | PAID | BUCKET_CHANGED, loan_id, installment, days, bucket,
+amount_fen, at}.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from services import outbox
+from services import clock, outbox
 from services.broker import get_broker
 
 
@@ -23,6 +28,7 @@ class RepaymentEventKind(StrEnum):
     PAID = "PAID"
     OVERDUE = "OVERDUE"
     RECEIVED = "RECEIVED"
+    ADVANCED = "ADVANCED"
 
 
 def repayment_events_channel(user_id: int) -> str:
@@ -54,5 +60,61 @@ async def enqueue(
 async def stream(user_id: int) -> AsyncIterator[dict[str, Any]]:
     """The member's events as they are committed (any process: the broker)."""
     async with get_broker().subscribe(repayment_events_channel(user_id)) as messages:
+        async for message in messages:
+            yield message
+
+
+async def repayment_event(
+    user_id: int, *, kind: str, loan_id: int, installment: int, amount_fen: int
+) -> None:
+    """Queue a member's repayment event in the caller's transaction (overdue job)."""
+    await enqueue(
+        user_id=user_id,
+        kind=RepaymentEventKind(kind),
+        loan_id=loan_id,
+        installment=installment,
+        amount_fen=amount_fen,
+        at=await clock.now(),
+    )
+
+
+# --- staff: overdue events ------------------------------------------------------------
+
+OVERDUE_EVENTS_CHANNEL = "overdue.events"
+
+
+class OverdueEventKind(StrEnum):
+    RAISED = "RAISED"  # an installment became overdue
+    PAID = "PAID"  # an overdue installment was paid in full
+    BUCKET_CHANGED = "BUCKET_CHANGED"  # it moved to the next aging bucket
+
+
+async def overdue_event(
+    *,
+    kind: OverdueEventKind,
+    loan_id: int,
+    installment: int,
+    days: int,
+    bucket: str | None,
+    amount_fen: int,
+) -> None:
+    """Queue a staff overdue event in the caller's transaction."""
+    await outbox.enqueue(
+        OVERDUE_EVENTS_CHANNEL,
+        {
+            "kind": str(kind),
+            "loan_id": loan_id,
+            "installment": installment,
+            "days": days,
+            "bucket": bucket,
+            "amount_fen": amount_fen,
+            "at": (await clock.now()).isoformat(),
+        },
+    )
+
+
+async def overdue_stream() -> AsyncIterator[dict[str, Any]]:
+    """Every staff overdue event as it is committed (any process: the broker)."""
+    async with get_broker().subscribe(OVERDUE_EVENTS_CHANNEL) as messages:
         async for message in messages:
             yield message

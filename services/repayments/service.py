@@ -66,7 +66,8 @@ from services.pages import Page
 from services.payments import instructions
 from services.payments.provider import DepositChannel
 from services.permissions import Actor
-from services.repayments import events, policy, quote, split
+from services.repayments import events, overdue, policy, quote, split
+from services.repayments import reserve as reserve_advances
 from services.repayments.events import RepaymentEventKind
 from services.security import decrypt_pii
 from services.settings import get_settings
@@ -334,10 +335,23 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     Raises DomainError LOAN_NOT_REPAYING / NOTHING_DUE / AMOUNT_CHANGED /
     INSUFFICIENT_FUNDS before anything moves."""
     loan = await _repayable(repayment.loan_id, repayment.borrower_id, lock=True)
+    # Overdue installments are marked and their penalty accrued through today first.
+    await overdue.age_loan(loan.id, await clock.today())
+    await loan.refresh_from_db()
     rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
     found = await _quote(loan, rows, RepaymentKind(repayment.kind), repayment.details)
     if not found.lines:
         raise DomainError("Nothing is left to repay", code="NOTHING_DUE")
+    by_number_first = {row.number: row for row in rows}
+    for line in found.lines:
+        if await reserve_advances.advanced_parts(by_number_first[line.number].id):
+            # The risk reserve paid the holders of this installment (the advance, off by
+            # default): its settlement goes through finance, never to the holders twice.
+            raise DomainError(
+                f"Installment {line.number} was advanced by the risk reserve: "
+                "contact customer service to settle it",
+                code="RESERVE_ADVANCED",
+            )
     if confirmed_amount_fen is not None and found.total_fen != confirmed_amount_fen:
         raise DomainError(
             f"What is due is now {format_money(found.total_fen)}: ask again",
@@ -413,6 +427,9 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
                 "paid_late",
             ]
         )
+        if row.overdue_since is not None:
+            # Staff PAID event; the loan is cured when nothing else is overdue.
+            await overdue.overdue_cleared(row)
         # Installments an early repayment settles before they fall due are neither on
         # time nor late for the credit score: only those that fell due count.
         if row.due_date <= today or repayment.kind != RepaymentKind.EARLY_FULL:
@@ -506,6 +523,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     repayment.done_at = now
     await repayment.save()
 
+    await loan.refresh_from_db()
     still_open = [row for row in rows if row.status != InstallmentStatus.PAID]
     if not still_open:
         transition(loan, LoanEvent.SETTLE)

@@ -38,6 +38,7 @@ from models.payments import (
     PendingOperation,
     ProviderAccount,
 )
+from models.repayments import CollectionRecord
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
@@ -660,6 +661,40 @@ MATRIX += [
         changes_state=False,  # answers NOT_FOUND: there is no such loan
     ),
 ]
+MATRIX += [
+    Row(
+        "overdueLoans",
+        "{ overdueLoans(first: 5) { totalCount } }",
+        "collection:read",
+        "collector",
+        "finance",
+    ),
+    Row(
+        "collectionRecords",
+        '{ collectionRecords(loanId: "999999") { kind note } }',
+        "collection:read",
+        "auditor",
+        "credit",
+    ),
+    Row(
+        "addCollectionRecord",
+        'mutation { addCollectionRecord(input: {loanId: "999999", kind: CALL,'
+        ' note: "matrix test"}) { __typename } }',
+        "collection:write",
+        "collector",
+        "cs",
+        changes_state=False,  # NOT_FOUND: there is no such loan
+    ),
+    Row(
+        "assignCollector",
+        'mutation { assignCollector(input: {loanId: "999999", collectorId: "VXNlcjox"})'
+        " { __typename } }",
+        "collection:write",
+        "collector",
+        "auditor",
+        changes_state=False,  # NOT_A_COLLECTOR / NOT_FOUND: nothing to assign
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -708,7 +743,7 @@ async def _state() -> dict[str, Any]:
         "credit_changes": await CreditLimitChange.all().count(),
         "risk_assessments": await RiskAssessment.all().count(),
         "risk_notice_confirmations": await RiskNoticeConfirmation.all().count(),
-        "loans": sorted(await Loan.all().values_list("id", "status")),
+        "loans": sorted(await Loan.all().values_list("id", "status", "collector_id")),
         "loan_reviews": await LoanReview.all().count(),
         "bids": await Bid.all().count(),
         "auto_bid_rules": sorted(
@@ -719,6 +754,7 @@ async def _state() -> dict[str, Any]:
         "contract_consents": await ContractConsent.all().count(),
         "contract_emails": await ContractEmail.all().count(),
         "contract_templates": await ContractTemplate.all().count(),
+        "collection_records": await CollectionRecord.all().count(),
     }
 
 
