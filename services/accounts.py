@@ -392,7 +392,6 @@ async def withdraw(
                 code="INSUFFICIENT_FUNDS",
                 field="amount",
             )
-        user = await User.get(id=actor.user_id)
         async with in_transaction():
             row = await Withdrawal.create(
                 user_id=actor.user_id,
@@ -402,25 +401,18 @@ async def withdraw(
                 speed=str(speed),
                 request_id=uuid.uuid4().hex,
             )
-            operation = await PendingOperation.create(
-                id=uuid.uuid4(),
-                user_id=actor.user_id,
+            operation = await open_operation(
+                user_id=row.user_id,
                 kind="WITHDRAW",
                 target_id=row.id,
                 amount=amount,
                 counterparty=card.card_masked,
-                expires_at=system_now()
-                + timedelta(minutes=get_settings().operation_confirm_minutes),
             )
             await claim.complete({"operation_id": str(operation.id)})
-        await sms_codes.issue(
-            phone=decrypt_pii(user.phone_cipher),
-            purpose=SmsPurpose.CONFIRM_OPERATION,
-            binding=_binding(operation),
-            text=(
-                f"[LendBridge] Code {{code}} confirms withdrawing {_yuan(amount)} "
-                f"(fee {_yuan(fee)}) to card {card.card_masked[-4:]}. Do not share it."
-            ),
+        await send_operation_code(
+            operation,
+            f"[LendBridge] Code {{code}} confirms withdrawing {_yuan(amount)} "
+            f"(fee {_yuan(fee)}) to card {card.card_masked[-4:]}. Do not share it.",
         )
         return {"operation_id": str(operation.id)}
 
@@ -466,6 +458,35 @@ def register_operation(
 def operation_binding(operation: PendingOperation) -> str:
     """What an SMS code confirming `operation` is bound to."""
     return _binding(operation)
+
+
+async def open_operation(
+    *, user_id: int, kind: str, target_id: int, amount: int, counterparty: str
+) -> PendingOperation:
+    """A pending operation waiting for the member's SMS code (M4.8), valid for
+    OPERATION_CONFIRM_MINUTES. Create it in the business transaction; send the code with
+    `send_operation_code` after the commit."""
+    return await PendingOperation.create(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        kind=kind,
+        target_id=target_id,
+        amount=amount,
+        counterparty=counterparty,
+        expires_at=system_now() + timedelta(minutes=get_settings().operation_confirm_minutes),
+    )
+
+
+async def send_operation_code(operation: PendingOperation, text: str) -> None:
+    """Send the member an SMS code bound to `operation` (its id, kind, amount and
+    counterparty); `{code}` in `text` is replaced by the code."""
+    user = await User.get(id=operation.user_id)
+    await sms_codes.issue(
+        phone=decrypt_pii(user.phone_cipher),
+        purpose=SmsPurpose.CONFIRM_OPERATION,
+        binding=_binding(operation),
+        text=text,
+    )
 
 
 async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Confirmed:

@@ -33,7 +33,6 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any, cast
 
 from tortoise.transactions import in_transaction
@@ -41,11 +40,9 @@ from tortoise.transactions import in_transaction
 from models.finance import Adjustment, AdjustmentStatus, BreakState, ReconciliationBreak
 from models.ledger import AccountKind, LedgerAccount
 from models.members import User, UserKind
-from models.messaging import SmsPurpose
 from models.payments import PaymentInstruction, PendingOperation, ProviderAccount
-from services import idempotency, ledger, notifier, sms_codes
-from services.accounts import _binding as operation_binding
-from services.accounts import validate_amount
+from services import idempotency, ledger, notifier
+from services.accounts import open_operation, send_operation_code, validate_amount
 from services.clock import system_now
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.pages import Page
@@ -53,8 +50,6 @@ from services.payments import instructions
 from services.payments.instructions import Outcome
 from services.payments.provider import ProviderStatus, TransactionKind
 from services.permissions import Actor
-from services.security import decrypt_pii
-from services.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -217,16 +212,13 @@ async def request_member_consent(
     member = await User.get_or_none(id=member_id, kind=UserKind.MEMBER)
     if member is None:
         raise NotFoundError("No such member", field="memberId")
-    expires_at = system_now() + timedelta(minutes=get_settings().operation_confirm_minutes)
     async with in_transaction():
-        operation = await PendingOperation.create(
-            id=uuid.uuid4(),
+        operation = await open_operation(
             user_id=member.id,
             kind=CONSENT_KIND,
             target_id=0,
             amount=amount,
             counterparty="LendBridge finance",
-            expires_at=expires_at,
         )
         yuan = f"¥{amount // 100}.{amount % 100:02d}"
         await notifier.notify(
@@ -238,14 +230,10 @@ async def request_member_consent(
                 f"Confirm operation {operation.id} with the code sent by SMS if you agree."
             ),
         )
-    await sms_codes.issue(
-        phone=decrypt_pii(member.phone_cipher),
-        purpose=SmsPurpose.CONFIRM_OPERATION,
-        binding=operation_binding(operation),
-        text=(
-            f"[LendBridge] Code {{code}} agrees that LendBridge may take {yuan} from your "
-            "account to correct it. Share it with no one; ignore it if you do not agree."
-        ),
+    await send_operation_code(
+        operation,
+        f"[LendBridge] Code {{code}} agrees that LendBridge may take {yuan} from your "
+        "account to correct it. Share it with no one; ignore it if you do not agree.",
     )
     return operation
 

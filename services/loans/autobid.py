@@ -31,9 +31,7 @@ the order loan row, counter row, rule rows.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -41,17 +39,15 @@ from tortoise.transactions import in_transaction
 
 from models.bids import AutoBidQueue, AutoBidRule, Bid, BidSource
 from models.loans import Loan, LoanStatus
-from models.members import User
-from models.messaging import SmsPurpose
 from models.payments import PendingOperation
-from services import clock, ledger, notifier, outbox, parameters, sms_codes
+from services import clock, ledger, notifier, outbox, parameters
 from services.accounts import (
     MAX_AMOUNT,
-    operation_binding,
+    open_operation,
     register_operation,
+    send_operation_code,
     validate_amount,
 )
-from services.clock import system_now
 from services.credit import scoring
 from services.credit.policy import GRADES
 from services.errors import DomainError, InvalidInputError, NotFoundError
@@ -60,8 +56,6 @@ from services.loans.schedule import RepaymentMethod
 from services.money import format_money
 from services.payments import instructions
 from services.permissions import Actor
-from services.security import decrypt_pii
-from services.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -187,30 +181,22 @@ async def set_rule(actor: Actor, settings: RuleSettings) -> Saved:
             await PendingOperation.filter(
                 user_id=user_id, kind=OPT_IN_OPERATION, status="AWAITING_CODE"
             ).update(status="CANCELLED")
-            operation = await PendingOperation.create(
-                id=uuid.uuid4(),
+            operation = await open_operation(
                 user_id=user_id,
                 kind=OPT_IN_OPERATION,
                 target_id=rule.id,
                 amount=checked.amount_per_loan_fen,
                 counterparty="auto-bid",
-                expires_at=system_now()
-                + timedelta(minutes=get_settings().operation_confirm_minutes),
             )
         elif not rule.enabled:
             rule.enabled = True
             await rule.save(update_fields=["enabled"])
             await _to_the_back(counter, rule)
     if operation is not None:
-        user = await User.get(id=user_id)
-        await sms_codes.issue(
-            phone=decrypt_pii(user.phone_cipher),
-            purpose=SmsPurpose.CONFIRM_OPERATION,
-            binding=operation_binding(operation),
-            text=(
-                f"[LendBridge] Code {{code}} turns on automatic bidding of up to "
-                f"{format_money(checked.amount_per_loan_fen)} per loan. Do not share it."
-            ),
+        await send_operation_code(
+            operation,
+            f"[LendBridge] Code {{code}} turns on automatic bidding of up to "
+            f"{format_money(checked.amount_per_loan_fen)} per loan. Do not share it.",
         )
     return Saved(rule=await AutoBidRule.get(id=rule.id), operation=operation)
 

@@ -31,10 +31,8 @@ Every accepted bid, full, failed and disbursed is published on `loan.<id>.progre
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, cast
 
 from tortoise.expressions import F
@@ -42,14 +40,11 @@ from tortoise.transactions import in_transaction
 
 from models.bids import Bid, BidSource, BidStatus, Claim
 from models.loans import Loan, LoanStatus
-from models.members import User
-from models.messaging import SmsPurpose
 from models.payments import PendingOperation
 from models.repayments import Receipt
-from services import clock, ledger, movements, notifier, outbox, sms_codes
-from services.accounts import operation_binding, register_operation
+from services import clock, ledger, movements, notifier, outbox
+from services.accounts import open_operation, register_operation, send_operation_code
 from services.broker import get_broker
-from services.clock import system_now
 from services.contracts import signatures
 from services.credit import risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
@@ -62,8 +57,6 @@ from services.pages import Page
 from services.payments import instructions
 from services.permissions import Actor
 from services.repayments import installments
-from services.security import decrypt_pii
-from services.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -275,29 +268,21 @@ async def place_bid(*, actor: Actor, loan_id: int, amount: int, idempotency_key:
                 source=BidSource.MANUAL,
                 created_at=now,
             )
-            operation = await PendingOperation.create(
-                id=uuid.uuid4(),
+            operation = await open_operation(
                 user_id=lender_id,
                 kind=BID_OPERATION,
                 target_id=bid.id,
                 amount=amount,
                 counterparty=f"loan:{loan.id}",
-                expires_at=system_now()
-                + timedelta(minutes=get_settings().operation_confirm_minutes),
             )
             bid.operation_id = operation.id
             await bid.save(update_fields=["operation_id"])
             answer = {"bid_id": bid.id}
             await claim.complete(answer)
-        user = await User.get(id=lender_id)
-        await sms_codes.issue(
-            phone=decrypt_pii(user.phone_cipher),
-            purpose=SmsPurpose.CONFIRM_OPERATION,
-            binding=operation_binding(operation),
-            text=(
-                f"[LendBridge] Code {{code}} confirms bidding {format_money(amount)} "
-                f"on loan {loan.id}. Do not share it."
-            ),
+        await send_operation_code(
+            operation,
+            f"[LendBridge] Code {{code}} confirms bidding {format_money(amount)} "
+            f"on loan {loan.id}. Do not share it.",
         )
         return answer
 

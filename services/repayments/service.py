@@ -28,10 +28,9 @@ installment due today the same way.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, cast
@@ -40,8 +39,6 @@ from tortoise.transactions import in_transaction
 
 from models.bids import Claim
 from models.loans import Loan, LoanStatus
-from models.members import User
-from models.messaging import SmsPurpose
 from models.payments import BankCard, PendingOperation
 from models.repayments import (
     InstallmentStatus,
@@ -51,9 +48,8 @@ from models.repayments import (
     RepaymentKind,
     RepaymentStatus,
 )
-from services import accounts, clock, ledger, movements, notifier, outbox, parameters, sms_codes
-from services.accounts import operation_binding, register_operation
-from services.clock import system_now
+from services import accounts, clock, ledger, movements, notifier, outbox, parameters
+from services.accounts import open_operation, register_operation, send_operation_code
 from services.contracts import extend_retention
 from services.credit import scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
@@ -69,8 +65,6 @@ from services.permissions import Actor
 from services.repayments import events, overdue, policy, quote, split
 from services.repayments import reserve as reserve_advances
 from services.repayments.events import RepaymentEventKind
-from services.security import decrypt_pii
-from services.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -221,29 +215,21 @@ async def repay(
                 details=details,
                 created_at=await clock.now(),
             )
-            operation = await PendingOperation.create(
-                id=uuid.uuid4(),
+            operation = await open_operation(
                 user_id=borrower_id,
                 kind=REPAYMENT_OPERATION,
                 target_id=repayment.id,
                 amount=found.total_fen,
                 counterparty=f"loan:{loan.id}",
-                expires_at=system_now()
-                + timedelta(minutes=get_settings().operation_confirm_minutes),
             )
             repayment.operation_id = operation.id
             await repayment.save(update_fields=["operation_id"])
             answer = {"repayment_id": repayment.id}
             await claim.complete(answer)
-        user = await User.get(id=borrower_id)
-        await sms_codes.issue(
-            phone=decrypt_pii(user.phone_cipher),
-            purpose=SmsPurpose.CONFIRM_OPERATION,
-            binding=operation_binding(operation),
-            text=(
-                f"[LendBridge] Code {{code}} confirms repaying {format_money(found.total_fen)} "
-                f"of loan {loan.id}. Do not share it."
-            ),
+        await send_operation_code(
+            operation,
+            f"[LendBridge] Code {{code}} confirms repaying {format_money(found.total_fen)} "
+            f"of loan {loan.id}. Do not share it.",
         )
         return answer
 
