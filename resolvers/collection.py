@@ -15,7 +15,7 @@ from models.repayments import CollectionKind
 from models.repayments import CollectionRecord as CollectionRecordRow
 from resolvers.access import decode_user_id
 from schema.errors import BadUserInputError
-from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types import collection as t
 from schema.types.credit import MemberRef
@@ -82,10 +82,7 @@ async def overdue_loans(
     first: int | None = 20,
     after: str | None = None,
 ) -> Connection[t.OverdueLoan]:
-    try:
-        after_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    after_id = cursor_key(after)
     given = filter or t.OverdueLoanFilter()
     collector_id = None
     if given.collector_id is not None:

@@ -13,7 +13,7 @@ from models.contracts import ContractKind as ModelKind
 from models.contracts import ContractParty as PartyRow
 from models.contracts import ContractTemplate as TemplateRow
 from schema.errors import BadUserInputError
-from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types import contracts as t
 from services import signing
@@ -81,10 +81,7 @@ async def _one(row: Contract, actor: Actor) -> t.Contract:
 async def contracts(
     info: Info, first: int | None = 20, after: str | None = None
 ) -> Connection[t.Contract]:
-    try:
-        before_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    before_id = cursor_key(after)
     actor = await info.context.get_actor()
     size = clamp_first(first)
     page = await access.list_contracts(actor=actor, first=size + 1, before_id=before_id)
@@ -203,10 +200,7 @@ async def contract_emails(
     first: int | None = 20,
     after: str | None = None,
 ) -> Connection[t.ContractEmail]:
-    try:
-        before_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    before_id = cursor_key(after)
     size = clamp_first(first)
     page = await emails.list_emails(
         status=EmailStatus(status.value) if status else None, first=size + 1, before_id=before_id

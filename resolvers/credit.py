@@ -12,7 +12,7 @@ from models.credit import MaterialFile, ReviewDecision, VerificationStatus, Veri
 from models.members import User
 from resolvers.access import decode_user_id
 from schema.errors import BadUserInputError
-from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types import credit as t
 from services.credit import disclosure, materials, review, scoring
@@ -165,10 +165,7 @@ async def verification_queue(
     first: int | None = 20,
     after: str | None = None,
 ) -> Connection[t.QueuedVerification]:
-    try:
-        after_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    after_id = cursor_key(after)
     size = clamp_first(first)
     page = await review.queue(
         status=VerificationStatus(status.value), first=size + 1, after_id=after_id

@@ -9,7 +9,7 @@ from models.finance import Adjustment, AdjustmentStatus, BreakState
 from models.finance import ReconciliationBreak as BreakRow
 from models.finance import ReconciliationRun as RunRow
 from schema.errors import BadUserInputError
-from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, SignedMoney
 from schema.types import finance as t
 from services import adjustments as adjustment_service
@@ -19,13 +19,6 @@ from services.errors import DomainError, NotFoundError
 
 def _id(value: int | None) -> strawberry.ID | None:
     return None if value is None else strawberry.ID(str(value))
-
-
-def _cursor(after: str | None) -> int | None:
-    try:
-        return decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
 
 
 def _int_id(value: str | None, field: str) -> int | None:
@@ -155,7 +148,7 @@ async def fund_transactions(
                 date_to=given.to,
             ),
             first=size + 1,
-            before_id=_cursor(after),
+            before_id=cursor_key(after),
         )
     except DomainError as error:
         raise BadUserInputError(error.message, field=error.field) from error
@@ -179,7 +172,7 @@ async def reconciliation_breaks(
     page = await reconciliation.list_breaks(
         state=BreakState(state.value) if state else None,
         first=size + 1,
-        before_id=_cursor(after),
+        before_id=cursor_key(after),
     )
     return build_connection(
         page.rows,
@@ -201,7 +194,7 @@ async def adjustments(
     page = await adjustment_service.list_adjustments(
         status=AdjustmentStatus(status.value) if status else None,
         first=size + 1,
-        before_id=_cursor(after),
+        before_id=cursor_key(after),
     )
     return build_connection(
         page.rows,

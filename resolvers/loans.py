@@ -14,7 +14,7 @@ from models.bids import AutoBidRule, Bid, BidSource, BidStatus
 from models.loans import Loan, LoanReviewDecision, LoanStatus
 from resolvers.credit import disclosure_view
 from schema.errors import BadUserInputError
-from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, Rate
 from schema.types import loans as t
 from schema.types.credit import BorrowerDisclosure
@@ -183,10 +183,7 @@ async def loans(
     first: int | None = 20,
     after: str | None = None,
 ) -> Connection[t.Loan]:
-    try:
-        after_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    after_id = cursor_key(after)
     given = filter or t.LoanFilter()
     size = clamp_first(first)
     page = await requests.marketplace(
@@ -238,10 +235,7 @@ async def my_loans(info: Info) -> list[t.Loan]:
 async def loan_review_queue(
     info: Info, level: int, first: int | None = 20, after: str | None = None
 ) -> Connection[t.Loan]:
-    try:
-        after_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    after_id = cursor_key(after)
     size = clamp_first(first)
     try:
         page = await review.queue(
@@ -289,10 +283,7 @@ async def place_bid(info: Info, input: t.PlaceBidInput) -> t.PlaceBidResult:
 async def my_bids(
     info: Info, first: int | None = 20, after: str | None = None
 ) -> Connection[t.BidType]:
-    try:
-        before_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    before_id = cursor_key(after)
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     size = clamp_first(first)

@@ -12,8 +12,7 @@ from strawberry.types import Info
 from models.loans import LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment
 from models.repayments import Repayment as RepaymentRow
-from schema.errors import BadUserInputError
-from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types import loans as lt
 from schema.types import repayments as t
@@ -127,10 +126,7 @@ async def my_receivables(info: Info) -> list[t.Receivable]:
 async def my_repayments(
     info: Info, first: int | None = 20, after: str | None = None
 ) -> Connection[t.Repayment]:
-    try:
-        before_id = decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
+    before_id = cursor_key(after)
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     size = clamp_first(first)

@@ -11,8 +11,7 @@ from strawberry.types import Info
 
 from models.messaging import Notice
 from models.system import OperationLogEntry
-from schema.errors import BadUserInputError
-from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.types import system as t
 from services import clock, notices, oplog
 from services.errors import DomainError
@@ -32,18 +31,11 @@ def _entry(entry: OperationLogEntry) -> t.OperationLogEntryType:
     )
 
 
-def _cursor(after: str | None) -> int | None:
-    try:
-        return decode_cursor(after)
-    except ValueError as error:
-        raise BadUserInputError("Unknown cursor", field="after") from error
-
-
 async def operation_log(
     info: Info, first: int | None = 20, after: str | None = None
 ) -> Connection[t.OperationLogEntryType]:
     size = clamp_first(first)
-    page = await oplog.list_entries(first=size + 1, before_seq=_cursor(after))
+    page = await oplog.list_entries(first=size + 1, before_seq=cursor_key(after))
     return build_connection(
         page.rows,
         first=size,
@@ -105,7 +97,7 @@ async def my_notices(
 ) -> Connection[t.NoticeType]:
     actor = await info.context.get_actor()
     size = clamp_first(first)
-    page = await notices.list_for(actor=actor, first=size + 1, before_id=_cursor(after))
+    page = await notices.list_for(actor=actor, first=size + 1, before_id=cursor_key(after))
     return build_connection(
         page.rows,
         first=size,

@@ -8,6 +8,8 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from schema.errors import BadUserInputError
+
 NodeType = TypeVar("NodeType")
 Row = TypeVar("Row")
 
@@ -47,6 +49,14 @@ def decode_cursor(cursor: str | None) -> int | None:
     if not raw.startswith("k:"):
         raise ValueError("bad cursor")
     return int(raw[2:])
+
+
+def cursor_key(after: str | None) -> int | None:
+    """The key inside a client's `after` cursor; a malformed one is BAD_USER_INPUT."""
+    try:
+        return decode_cursor(after)
+    except ValueError as error:
+        raise BadUserInputError("Unknown cursor", field="after") from error
 
 
 def clamp_first(first: int | None) -> int:
