@@ -435,7 +435,8 @@ class Confirmed:
 
 @dataclass(frozen=True)
 class _OperationKind:
-    confirm: Callable[[PendingOperation], Awaitable[object]]
+    execute: Callable[[PendingOperation], Awaitable[object]]
+    refuse: Callable[[PendingOperation, DomainError], Awaitable[None]] | None
     cancel: Callable[[PendingOperation], Awaitable[None]] | None
 
 
@@ -446,13 +447,47 @@ _operation_kinds: dict[str, _OperationKind] = {}
 def register_operation(
     kind: str,
     *,
-    confirm: Callable[[PendingOperation], Awaitable[object]],
+    execute: Callable[[PendingOperation], Awaitable[object]],
+    refuse: Callable[[PendingOperation, DomainError], Awaitable[None]] | None = None,
     cancel: Callable[[PendingOperation], Awaitable[None]] | None = None,
 ) -> None:
-    """Let `confirm_operation` carry out pending operations of `kind`: `confirm` runs
-    once the code is right (it must mark the operation CONFIRMED in its transaction),
-    `cancel` when the operation is cancelled or expires."""
-    _operation_kinds[kind] = _OperationKind(confirm=confirm, cancel=cancel)
+    """Let `confirm_operation` carry out pending operations of `kind`.
+
+    Once the code is right, `execute` runs in the transaction that claims the operation
+    (AWAITING_CODE -> CONFIRMED, so two confirmations never both run it) and returns
+    what it made; when it raises a DomainError nothing of it is kept, and `refuse`
+    records the refusal in a transaction of its own, with the operation CONFIRMED (the
+    code is spent). `cancel` runs when the operation is cancelled or expires."""
+    _operation_kinds[kind] = _OperationKind(execute=execute, refuse=refuse, cancel=cancel)
+
+
+async def _claim(operation: PendingOperation) -> None:
+    """AWAITING_CODE -> CONFIRMED in the caller's transaction; OPERATION_CLOSED when
+    another confirmation got there first."""
+    claimed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
+        status="CONFIRMED"
+    )
+    if not claimed:
+        raise DomainError("This operation was already handled", code="OPERATION_CLOSED")
+
+
+async def _run_registered(operation: PendingOperation, registered: _OperationKind) -> object:
+    try:
+        async with in_transaction():
+            await _claim(operation)
+            target = await registered.execute(operation)
+    except DomainError as error:
+        if error.code == "OPERATION_CLOSED" or registered.refuse is None:
+            raise
+        async with in_transaction():
+            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
+                status="CONFIRMED"
+            )
+            await registered.refuse(operation, error)
+        raise
+    instructions.wake()
+    outbox.wake()
+    return target
 
 
 def operation_binding(operation: PendingOperation) -> str:
@@ -536,13 +571,11 @@ async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Co
         return Confirmed(await PendingOperation.get(id=operation.id), withdrawal)
     if operation.kind == "ADJUSTMENT_CONSENT":
         # The member agrees to a finance correction (services/adjustments.py); nothing moves.
-        await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-            status="CONFIRMED"
-        )
+        await _claim(operation)
         return Confirmed(await PendingOperation.get(id=operation.id), None)
     registered = _operation_kinds.get(operation.kind)
     if registered is not None:
-        target = await registered.confirm(operation)
+        target = await _run_registered(operation, registered)
         return Confirmed(await PendingOperation.get(id=operation.id), None, target)
     raise DomainError(f"Unknown operation kind {operation.kind}", code="OPERATION_CLOSED")
 
@@ -565,11 +598,7 @@ async def _execute_withdrawal(operation: PendingOperation) -> Withdrawal:
     user_id = operation.user_id
     fee_account = await _platform_account_id(ledger.FEE)
     async with in_transaction():
-        claimed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-            status="CONFIRMED"
-        )
-        if not claimed:
-            raise DomainError("This operation was already handled", code="OPERATION_CLOSED")
+        await _claim(operation)
         row = await Withdrawal.filter(id=operation.target_id).select_for_update().get()
         card = await BankCard.get(id=row.card_id)
         account = await _member_account(user_id)

@@ -202,24 +202,19 @@ async def set_rule(actor: Actor, settings: RuleSettings) -> Saved:
 
 
 async def _confirm_opt_in(operation: PendingOperation) -> AutoBidRule:
-    """The SMS code was right: the member is opted in, the rule enabled at the back."""
-    async with in_transaction():
-        closed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-            status="CONFIRMED"
-        )
-        if not closed:
-            raise DomainError("This operation is closed", code="OPERATION_CLOSED")
-        counter = await _lock_counter()
-        rule = await AutoBidRule.filter(id=operation.target_id).select_for_update().get()
-        rule.opted_in_at = await clock.now()
-        rule.enabled = True
-        rule.updated_at = rule.opted_in_at
-        await rule.save(update_fields=["opted_in_at", "enabled", "updated_at"])
-        await _to_the_back(counter, rule)
+    """The SMS code was right: the member is opted in, the rule enabled at the back (in
+    the confirming transaction)."""
+    counter = await _lock_counter()
+    rule = await AutoBidRule.filter(id=operation.target_id).select_for_update().get()
+    rule.opted_in_at = await clock.now()
+    rule.enabled = True
+    rule.updated_at = rule.opted_in_at
+    await rule.save(update_fields=["opted_in_at", "enabled", "updated_at"])
+    await _to_the_back(counter, rule)
     return rule
 
 
-register_operation(OPT_IN_OPERATION, confirm=_confirm_opt_in)
+register_operation(OPT_IN_OPERATION, execute=_confirm_opt_in)
 
 
 async def disable_rule(actor: Actor) -> AutoBidRule:

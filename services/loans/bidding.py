@@ -297,37 +297,23 @@ async def place_bid(*, actor: Actor, loan_id: int, amount: int, idempotency_key:
 
 
 async def _confirm_bid(operation: PendingOperation) -> Bid:
-    """The SMS code was right: accept the bid now (or refuse it, nothing frozen)."""
+    """The SMS code was right: accept the bid now (in the confirming transaction)."""
     bid = await Bid.get(id=operation.target_id)
-    try:
-        async with in_transaction():
-            closed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-                status="CONFIRMED"
-            )
-            if not closed:
-                raise DomainError("This operation is closed", code="OPERATION_CLOSED")
-            await accept(
-                loan_id=bid.loan_id,
-                lender_id=bid.lender_id,
-                requested=bid.requested_fen,
-                source=BidSource.MANUAL,
-                bid=bid,
-            )
-    except DomainError as error:
-        if error.code == "OPERATION_CLOSED":
-            raise
-        # Refused at confirmation (full, closed, balance, R4): recorded, nothing frozen.
-        async with in_transaction():
-            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-                status="CONFIRMED"
-            )
-            await Bid.filter(id=bid.id, status=BidStatus.AWAITING_CONFIRMATION).update(
-                status=BidStatus.REFUSED, refusal=error.code, decided_at=await clock.now()
-            )
-        raise
-    instructions.wake()
-    outbox.wake()
+    await accept(
+        loan_id=bid.loan_id,
+        lender_id=bid.lender_id,
+        requested=bid.requested_fen,
+        source=BidSource.MANUAL,
+        bid=bid,
+    )
     return await Bid.get(id=bid.id)
+
+
+async def _refuse_bid(operation: PendingOperation, error: DomainError) -> None:
+    """Refused at confirmation (full, closed, balance, R4): recorded, nothing frozen."""
+    await Bid.filter(id=operation.target_id, status=BidStatus.AWAITING_CONFIRMATION).update(
+        status=BidStatus.REFUSED, refusal=error.code, decided_at=await clock.now()
+    )
 
 
 async def _cancel_bid(operation: PendingOperation) -> None:
@@ -336,7 +322,7 @@ async def _cancel_bid(operation: PendingOperation) -> None:
     )
 
 
-register_operation(BID_OPERATION, confirm=_confirm_bid, cancel=_cancel_bid)
+register_operation(BID_OPERATION, execute=_confirm_bid, refuse=_refuse_bid, cancel=_cancel_bid)
 
 
 # --- full: disburse; short at the window's end: fail ------------------------------------

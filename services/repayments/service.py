@@ -244,30 +244,17 @@ async def repay(
 
 
 async def _confirm_repayment(operation: PendingOperation) -> Repayment:
-    """The SMS code was right: settle the repayment now, or refuse it (nothing moves)."""
+    """The SMS code was right: settle the repayment now (in the confirming transaction)."""
     repayment = await Repayment.get(id=operation.target_id)
-    try:
-        async with in_transaction():
-            closed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-                status="CONFIRMED"
-            )
-            if not closed:
-                raise DomainError("This operation is closed", code="OPERATION_CLOSED")
-            await _settle(repayment, confirmed_amount_fen=operation.amount)
-    except DomainError as error:
-        if error.code == "OPERATION_CLOSED":
-            raise
-        async with in_transaction():
-            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-                status="CONFIRMED"
-            )
-            await Repayment.filter(
-                id=repayment.id, status=RepaymentStatus.AWAITING_CONFIRMATION
-            ).update(status=RepaymentStatus.REFUSED, refusal=error.code, done_at=await clock.now())
-        raise
-    instructions.wake()
-    outbox.wake()
+    await _settle(repayment, confirmed_amount_fen=operation.amount)
     return await Repayment.get(id=repayment.id)
+
+
+async def _refuse_repayment(operation: PendingOperation, error: DomainError) -> None:
+    """Refused at confirmation (balance, amount changed): recorded, nothing moved."""
+    await Repayment.filter(
+        id=operation.target_id, status=RepaymentStatus.AWAITING_CONFIRMATION
+    ).update(status=RepaymentStatus.REFUSED, refusal=error.code, done_at=await clock.now())
 
 
 async def _cancel_repayment(operation: PendingOperation) -> None:
@@ -276,7 +263,12 @@ async def _cancel_repayment(operation: PendingOperation) -> None:
     ).update(status=RepaymentStatus.CANCELLED, done_at=await clock.now())
 
 
-register_operation(REPAYMENT_OPERATION, confirm=_confirm_repayment, cancel=_cancel_repayment)
+register_operation(
+    REPAYMENT_OPERATION,
+    execute=_confirm_repayment,
+    refuse=_refuse_repayment,
+    cancel=_cancel_repayment,
+)
 
 
 # --- settlement ---------------------------------------------------------------------------
