@@ -120,7 +120,13 @@ class Repayment(Model):
 
 
 class Receipt(Model):
-    """What one claim holder received of one repayment (largest-remainder shares)."""
+    """What one claim holder received of one repayment (largest-remainder shares).
+
+    `to_reserve` rows are the principal and interest of installments the risk reserve
+    advanced (`ReserveAdvance`): the borrower paid them to `p:risk_reserve`, not to the
+    holder, who had them from the reserve already. A claim can have one row of each kind
+    per repayment.
+    """
 
     id = fields.BigIntField(primary_key=True)
     repayment: fields.ForeignKeyRelation[Repayment] = fields.ForeignKeyField(
@@ -136,6 +142,7 @@ class Receipt(Model):
     principal_fen = fields.BigIntField()
     interest_fen = fields.BigIntField()
     penalty_fen = fields.BigIntField()
+    to_reserve = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -240,7 +240,6 @@ ConfirmOperationErrorCode = error_codes(
         "NOTHING_DUE",
         "LOAN_NOT_REPAYING",
         "AMOUNT_CHANGED",
-        "RESERVE_ADVANCED",
     ],
     "Why nothing was carried out (a bid or repayment refused here is REFUSED: nothing "
     "frozen or moved).",

@@ -55,8 +55,12 @@ class Receivable:
     loan_id: strawberry.ID = strawberry.field(description="The loan.")
     loan_status: LoanStatus = strawberry.field(description="The loan's status.")
     principal: Money = strawberry.field(description="Your principal share of the loan.")
-    received_principal: Money = strawberry.field(description="Principal received.")
-    received_interest: Money = strawberry.field(description="Interest received.")
+    received_principal: Money = strawberry.field(
+        description="Principal received, what the risk reserve advanced included."
+    )
+    received_interest: Money = strawberry.field(
+        description="Interest received, what the risk reserve advanced included."
+    )
     received_penalty: Money = strawberry.field(description="Penalty interest received.")
     expected_principal: Money = strawberry.field(description="Principal still to come.")
     expected_interest: Money = strawberry.field(

@@ -41,7 +41,7 @@ from tortoise.transactions import in_transaction
 from models.bids import Bid, BidSource, BidStatus, Claim
 from models.loans import Loan, LoanStatus
 from models.payments import PendingOperation
-from models.repayments import Receipt
+from models.repayments import Receipt, ReserveAdvance
 from services import clock, ledger, movements, notifier, outbox
 from services.accounts import open_operation, register_operation, send_operation_code
 from services.broker import get_broker
@@ -111,16 +111,24 @@ async def _progress(loan: Loan, event: str, **extra: Any) -> None:
 
 async def lender_outstanding(user_id: int) -> int:
     """What a lender has at stake (R4 cap): accepted bids not yet disbursed, plus the
-    principal of claims held less the principal already repaid on them."""
+    principal of claims held less the principal already repaid to them: by the borrower,
+    or advanced by the risk reserve (the reserve's later recovery of an advance, a
+    `to_reserve` receipt, is that same principal and is not counted again)."""
     in_bids = await Bid.filter(lender_id=user_id, status=BidStatus.ACCEPTED).values_list(
         "amount_fen", flat=True
     )
     in_claims = await Claim.filter(holder_id=user_id).values_list("principal_fen", flat=True)
-    repaid = await Receipt.filter(holder_id=user_id).values_list("principal_fen", flat=True)
+    repaid = await Receipt.filter(holder_id=user_id, to_reserve=False).values_list(
+        "principal_fen", flat=True
+    )
+    advanced = await ReserveAdvance.filter(holder_id=user_id).values_list(
+        "principal_fen", flat=True
+    )
     return (
         sum(cast(list[int], in_bids))
         + sum(cast(list[int], in_claims))
         - sum(cast(list[int], repaid))
+        - sum(cast(list[int], advanced))
     )
 
 

@@ -12,11 +12,28 @@ installment later, the repayments code pays those parts to the reserve, not the 
 All or nothing per installment: when the reserve holds less than the installment's
 unpaid principal and interest, nothing moves for it (logged) and the next day's run tries
 again. Penalty and fee are not advanced.
+
+Recovery. When the borrower pays an advanced installment (any repayment that settles it:
+the next installment(s), early repayment in full, auto-debit), the settlement
+(`services.repayments.service`) gives each claim exactly the principal and interest the
+reserve advanced of it (the advance already decided the split) and pays that money to
+`p:risk_reserve` (one transfer per repayment, reference `repayment:<id>:reserve-recovery`),
+recorded as Receipt rows with `to_reserve` set. The installment's penalty is not the
+reserve's: it accrued while the holders waited the days before the advance, and the
+reserve advanced principal and interest only, so it is split among the holders as for
+any installment. Once every advanced installment is repaid, the reserve is back to its
+balance before the advances (plus its fee share, `repayments.riskReserveShare`).
+
+What a holder has had of a claim (`advanced_to_claims`) counts the advance as received
+from the day it is paid, so the split's targets over the rest of the loan, `myReceivables`
+and the R4 outstanding see it; the recovery receipts are the same money again and are
+not counted a second time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 from tortoise.transactions import in_transaction
@@ -136,3 +153,29 @@ async def advanced_parts(installment_id: int) -> dict[int, tuple[int, int]]:
     the repayments code pays to the reserve instead of the claim's holder."""
     rows = await ReserveAdvance.filter(installment_id=installment_id)
     return {row.claim_id: (row.principal_fen, row.interest_fen) for row in rows}
+
+
+async def advanced_by_installment(
+    installment_ids: Iterable[int],
+) -> dict[int, dict[int, tuple[int, int]]]:
+    """installment id -> `advanced_parts` of it, for several installments in one query
+    (installments the reserve did not advance are absent)."""
+    rows = await ReserveAdvance.filter(installment_id__in=list(installment_ids))
+    answer: dict[int, dict[int, tuple[int, int]]] = {}
+    for row in rows:
+        answer.setdefault(row.installment_id, {})[row.claim_id] = (
+            row.principal_fen,
+            row.interest_fen,
+        )
+    return answer
+
+
+async def advanced_to_claims(claim_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """claim id -> (principal, interest) the reserve paid its holder over the loan so far,
+    whether the borrower has repaid it to the reserve yet or not (absent: nothing)."""
+    rows = await ReserveAdvance.filter(claim_id__in=list(claim_ids))
+    answer: dict[int, tuple[int, int]] = {}
+    for row in rows:
+        principal, interest = answer.get(row.claim_id, (0, 0))
+        answer[row.claim_id] = (principal + row.principal_fen, interest + row.interest_fen)
+    return answer

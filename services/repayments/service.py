@@ -13,11 +13,26 @@ repayment is REFUSED and nothing moves), then in one transaction:
   `p:fee` (the service fees less the risk-reserve share, plus the early-repayment fee)
   and one to `p:risk_reserve` (its share of the fees): a ledger journal and a provider
   instruction each (`services.movements`);
-- a Receipt per claim, the installments PAID (`paid_late` when paid after their due
+- an installment the risk reserve advanced (`reserve.py`, off by default) gives each
+  claim exactly the principal and interest the reserve advanced of it, and that money
+  goes to `p:risk_reserve` (one transfer, `repayment:<id>:reserve-recovery`), not to the
+  holders, who had it from the reserve already; its penalty is the holders' (the reserve
+  advanced principal and interest only, the holders waited the days before the advance)
+  and is split as for any installment. The same applies to an early repayment in full
+  that settles an advanced installment;
+- a Receipt per claim, plus one with `to_reserve` per claim whose advanced parts the
+  reserve recovered, the installments PAID (`paid_late` when paid after their due
   date), the credit hooks (`on_installment_paid`, `restore_limit` of the principal);
 - the loan SETTLED once every installment is paid (the contracts' retention runs from
   that day), or OVERDUE → REPAYING once none is overdue any more;
-- PAID events for the borrower and RECEIVED events for each holder, through the outbox.
+- PAID events for the borrower and RECEIVED events for each holder with what that
+  holder receives (nothing for the reserve's parts; the reserve gets no event), through
+  the outbox.
+
+The split's "received so far" of a claim is what its holder has had: their own receipts
+plus every advance the reserve paid them (`reserve.advanced_to_claims`), the recovery
+receipts being that same money. So over the whole loan each holder gets exactly their
+principal and interest share, advance included; `myReceivables` counts the same way.
 
 The signed auto-debit (`auto_debit_due`, a daily job) needs no SMS code: the signed
 auto-debit agreement with the bound card is the borrower's standing consent. It
@@ -290,22 +305,96 @@ class _Parts:
         return self.principal_fen + self.interest_fen + self.penalty_fen
 
 
-async def _received(claims: list[Claim]) -> tuple[list[int], list[int]]:
-    """Principal and interest each claim received so far."""
-    rows = await Receipt.filter(claim_id__in=[claim.id for claim in claims]).values_list(
-        "claim_id", "principal_fen", "interest_fen"
+async def _had(claim_ids: list[int]) -> dict[int, _Parts]:
+    """What each claim's holder has had so far: their own receipts plus the reserve's
+    advances. Receipts `to_reserve` are the reserve recovering those advances: the same
+    money, not counted again."""
+    had: dict[int, _Parts] = defaultdict(_Parts)
+    rows = await Receipt.filter(claim_id__in=claim_ids, to_reserve=False).values_list(
+        "claim_id", "principal_fen", "interest_fen", "penalty_fen"
     )
-    principal: dict[int, int] = defaultdict(int)
-    interest: dict[int, int] = defaultdict(int)
-    for claim_id, got_principal, got_interest in cast(list[tuple[int, int, int]], rows):
-        principal[claim_id] += got_principal
-        interest[claim_id] += got_interest
-    return [principal[c.id] for c in claims], [interest[c.id] for c in claims]
+    for claim_id, principal, interest, penalty in cast(list[tuple[int, int, int, int]], rows):
+        had[claim_id].add(split.Share(principal, interest, penalty))
+    advanced = await reserve_advances.advanced_to_claims(claim_ids)
+    for claim_id, (principal, interest) in advanced.items():
+        had[claim_id].add(split.Share(principal, interest, 0))
+    return had
+
+
+async def _received(claims: list[Claim]) -> tuple[list[int], list[int]]:
+    """Principal and interest each claim's holder has had so far (`_had`)."""
+    had = await _had([claim.id for claim in claims])
+    return [had[c.id].principal_fen for c in claims], [had[c.id].interest_fen for c in claims]
+
+
+@dataclass(frozen=True)
+class _LineSplit:
+    """One line's money per claim: to the holder, and to the reserve (its advance)."""
+
+    holders: list[split.Share]
+    reserve: list[split.Share]
+
+
+def _split_line(
+    line: quote.Line,
+    advanced: dict[int, tuple[int, int]],
+    claims: list[Claim],
+    received_principal: list[int],
+    received_interest: list[int],
+    total_interest_fen: int,
+) -> _LineSplit:
+    """Share one installment's payment. The principal and interest the reserve advanced
+    (`advanced`: claim id -> parts) go back to it exactly as advanced; the rest (all of
+    it for an installment not advanced, only the penalty for one advanced whole) is split
+    among the holders towards their targets."""
+    reserve = [
+        split.Share(principal_fen=principal, interest_fen=interest, penalty_fen=0)
+        for principal, interest in (advanced.get(claim.id, (0, 0)) for claim in claims)
+    ]
+    rest_principal = line.principal_fen - sum(share.principal_fen for share in reserve)
+    rest_interest = line.interest_fen - sum(share.interest_fen for share in reserve)
+    if rest_principal < 0 or rest_interest < 0:
+        raise ValueError(f"installment {line.number} pays less than the reserve advanced of it")
+    holders = split.split_payment(
+        principal_fen=rest_principal,
+        interest_fen=rest_interest,
+        penalty_fen=line.penalty_fen,
+        principals=[claim.principal_fen for claim in claims],
+        received_principal=received_principal,
+        received_interest=received_interest,
+        total_interest_fen=total_interest_fen,
+    )
+    return _LineSplit(holders=holders, reserve=reserve)
 
 
 def _reserve_part(fee_fen: int, share: Decimal) -> int:
     """The risk reserve's part of one fee: rounded down to the fen."""
     return int(fee_fen * share)
+
+
+async def _write_receipts(
+    repayment: Repayment,
+    claims: list[Claim],
+    to_holders: list[_Parts],
+    to_reserve: list[_Parts],
+    now: datetime,
+) -> None:
+    """A Receipt per claim with what its holder got, and one `to_reserve` per claim with
+    what the reserve recovered of its advance (none when nothing)."""
+    for claim, holder_parts, reserve_parts in zip(claims, to_holders, to_reserve, strict=True):
+        for parts, recovered in ((holder_parts, False), (reserve_parts, True)):
+            if parts.total_fen:
+                await Receipt.create(
+                    repayment_id=repayment.id,
+                    claim_id=claim.id,
+                    holder_id=claim.holder_id,
+                    loan_id=repayment.loan_id,
+                    principal_fen=parts.principal_fen,
+                    interest_fen=parts.interest_fen,
+                    penalty_fen=parts.penalty_fen,
+                    to_reserve=recovered,
+                    created_at=now,
+                )
 
 
 async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> None:
@@ -320,16 +409,6 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     found = await _quote(loan, rows, RepaymentKind(repayment.kind), repayment.details)
     if not found.lines:
         raise DomainError("Nothing is left to repay", code="NOTHING_DUE")
-    by_number_first = {row.number: row for row in rows}
-    for line in found.lines:
-        if await reserve_advances.advanced_parts(by_number_first[line.number].id):
-            # The risk reserve paid the holders of this installment (the advance, off by
-            # default): its settlement goes through finance, never to the holders twice.
-            raise DomainError(
-                f"Installment {line.number} was advanced by the risk reserve: "
-                "contact customer service to settle it",
-                code="RESERVE_ADVANCED",
-            )
     if confirmed_amount_fen is not None and found.total_fen != confirmed_amount_fen:
         raise DomainError(
             f"What is due is now {format_money(found.total_fen)}: ask again",
@@ -348,9 +427,11 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     order = (await parameters.get(policy.ALLOCATION_ORDER)).order
     reserve_share = (await parameters.get(policy.RISK_RESERVE_SHARE)).share
     claims = await Claim.filter(loan_id=loan.id).order_by("id")
-    principals = [claim.principal_fen for claim in claims]
     received_principal, received_interest = await _received(claims)
     by_number = {row.number: row for row in rows}
+    advances = await reserve_advances.advanced_by_installment(
+        by_number[line.number].id for line in found.lines
+    )
     paid_lines = [quote.apply(line.total_fen, line, order) for line in found.lines]
     # The loan's whole interest once this repayment is made (an early repayment charges
     # less than scheduled): the interest targets of the split.
@@ -361,30 +442,34 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     )
 
     per_claim = [_Parts() for _ in claims]
+    recovered = [_Parts() for _ in claims]
     per_holder: dict[int, _Parts] = defaultdict(_Parts)
     fees = reserve = principal_paid = 0
     for line in paid_lines:
-        shares = split.split_payment(
-            principal_fen=line.principal_fen,
-            interest_fen=line.interest_fen,
-            penalty_fen=line.penalty_fen,
-            principals=principals,
-            received_principal=received_principal,
-            received_interest=received_interest,
-            total_interest_fen=total_interest,
+        row = by_number[line.number]
+        shares = _split_line(
+            line,
+            advances.get(row.id, {}),
+            claims,
+            received_principal,
+            received_interest,
+            total_interest,
         )
         line_holders: dict[int, _Parts] = defaultdict(_Parts)
-        for index, (claim, share) in enumerate(zip(claims, shares, strict=True)):
+        for index, (claim, share, to_reserve) in enumerate(
+            zip(claims, shares.holders, shares.reserve, strict=True)
+        ):
+            # The reserve's parts are in `received_*` already (from the advance).
             received_principal[index] += share.principal_fen
             received_interest[index] += share.interest_fen
             per_claim[index].add(share)
+            recovered[index].add(to_reserve)
             per_holder[claim.holder_id].add(share)
             line_holders[claim.holder_id].add(share)
         fees += line.fee_fen
         reserve += _reserve_part(line.fee_fen, reserve_share)
         principal_paid += line.principal_fen
 
-        row = by_number[line.number]
         row.paid_principal_fen += line.principal_fen
         row.interest_fen = row.paid_interest_fen = row.paid_interest_fen + line.interest_fen
         row.fee_fen = row.paid_fee_fen = row.paid_fee_fen + line.fee_fen
@@ -449,36 +534,22 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
                 kind="repayment",
             )
     to_fee = fees - reserve + found.early_fee_fen
-    if to_fee:
-        await movements.transfer(
-            from_user_id=borrower_id,
-            to_user_id=None,
-            to_platform=ledger.FEE,
-            amount=to_fee,
-            reference=f"{reference}:fee",
-            kind="repayment_fee",
-        )
-    if reserve:
-        await movements.transfer(
-            from_user_id=borrower_id,
-            to_user_id=None,
-            to_platform=ledger.RISK_RESERVE,
-            amount=reserve,
-            reference=f"{reference}:reserve",
-            kind="repayment_reserve",
-        )
-    for claim, parts in zip(claims, per_claim, strict=True):
-        if parts.total_fen:
-            await Receipt.create(
-                repayment_id=repayment.id,
-                claim_id=claim.id,
-                holder_id=claim.holder_id,
-                loan_id=loan.id,
-                principal_fen=parts.principal_fen,
-                interest_fen=parts.interest_fen,
-                penalty_fen=parts.penalty_fen,
-                created_at=now,
+    recovery = sum(parts.total_fen for parts in recovered)
+    for amount, suffix, platform, kind in (
+        (to_fee, "fee", ledger.FEE, "repayment_fee"),
+        (reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
+        (recovery, "reserve-recovery", ledger.RISK_RESERVE, "reserve_recovery"),
+    ):
+        if amount:
+            await movements.transfer(
+                from_user_id=borrower_id,
+                to_user_id=None,
+                to_platform=platform,
+                amount=amount,
+                reference=f"{reference}:{suffix}",
+                kind=kind,
             )
+    await _write_receipts(repayment, claims, per_claim, recovered, now)
     if principal_paid:
         await scoring.restore_limit(borrower_id, principal_paid)
 
@@ -495,6 +566,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         **repayment.details,
         "allocation_order": [str(part) for part in order],
         "reserve_fen": reserve,
+        "reserve_recovery_fen": recovery,
         "early_fee_asked_fen": found.early_fee_asked_fen,
         "accrued_days": found.accrued_days,
     }
@@ -643,7 +715,8 @@ async def schedule_of(actor: Actor, loan_id: int) -> Schedule | None:
 
 @dataclass(frozen=True)
 class Receivable:
-    """One claim held: what it received and what it still expects."""
+    """One claim held: what its holder received (the risk reserve's advances included,
+    its recovery of them not counted again) and what it still expects."""
 
     claim: Claim
     loan: Loan
@@ -667,12 +740,8 @@ async def receivables_of(user_id: int) -> list[Receivable]:
         targets = split.interest_targets(
             sum(row.interest_fen for row in rows), [c.principal_fen for c in claims]
         )
-        got = await Receipt.filter(claim_id=claim.id).values_list(
-            "principal_fen", "interest_fen", "penalty_fen"
-        )
-        principal = sum(row[0] for row in cast(list[tuple[int, int, int]], got))
-        interest = sum(row[1] for row in cast(list[tuple[int, int, int]], got))
-        penalty = sum(row[2] for row in cast(list[tuple[int, int, int]], got))
+        got = (await _had([claim.id]))[claim.id]
+        principal, interest, penalty = got.principal_fen, got.interest_fen, got.penalty_fen
         open_rows = [row for row in rows if row.status != InstallmentStatus.PAID]
         answer.append(
             Receivable(

@@ -1,0 +1,374 @@
+"""R5 recovery: the borrower repays an installment the risk reserve advanced.
+
+A loan of 10,000.00 held 3,333.33 / 3,333.33 / 3,333.34, installment 1 missed and
+advanced by the reserve after 5 days, then repaid (by the next installment, or by early
+repayment in full): the advanced principal and interest go back to `p:risk_reserve`
+exactly, the holders get the penalty only, and over the whole loan each holder has
+exactly their principal and interest share (advance plus receipts), the reserve its
+balance before the advance plus its fee share, the ledger balanced and equal to the
+provider.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from models.ledger import Journal
+from models.loans import Loan
+from models.messaging import OutboxEvent
+from models.payments import BankCard, ProviderAccount
+from models.repayments import (
+    InstallmentStatus,
+    LoanInstallment,
+    Receipt,
+    Repayment,
+    ReserveAdvance,
+)
+from services import accounts, clock, ledger, movements, parameters
+from services.credit import external
+from services.loans import bidding
+from services.money import allocate
+from services.payments.provider import DepositChannel
+from services.permissions import Actor, Permission
+from services.repayments import overdue, service, split
+from services.repayments.events import repayment_events_channel
+from services.repayments.service import RepayMode
+from tests.factories import ScriptedSources, create_funded_member, gql, token_for
+from tests.lending import (
+    RepayingLoan,
+    assert_ledger_matches_provider,
+    code_for,
+    member_actor,
+    repaying_loan,
+    settle_everything,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SHARES = (333_333, 333_333, 333_334)
+RESERVE_SHARE = Decimal("0.3333")
+RESERVE_FUNDS = 5_000_000
+AFTER_DAYS = 5
+ADMIN = Actor(user_id=None, kind="staff", permissions=frozenset({Permission.PARAMETERS_MANAGE}))
+RECEIVABLES = """{ myReceivables { claimId loanId principal receivedPrincipal
+  receivedInterest receivedPenalty expectedPrincipal expectedInterest } }"""
+
+
+@pytest.fixture(autouse=True)
+def scripted() -> Iterator[dict[str, Any]]:
+    adapter = ScriptedSources()
+    external.set_adapter(adapter)
+    yield adapter.scripted
+    external.set_adapter(None)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+async def _advance_to(day: date) -> date:
+    today = await clock.today()
+    if day > today:
+        await clock.advance(days=(day - today).days)
+    return await clock.today()
+
+
+async def _fund_reserve(sandbox: Any, amount: int) -> None:
+    funder, _phone, _card = await create_funded_member(amount, name="Reserve Funder")
+    async with in_transaction():
+        await movements.transfer(
+            from_user_id=funder.id,
+            to_user_id=None,
+            to_platform=ledger.RISK_RESERVE,
+            amount=amount,
+            reference=f"test-fund-reserve-{funder.id}",
+            kind="test_funding",
+        )
+    await settle_everything(sandbox)
+
+
+async def _fund_borrower(user_id: int, amount: int) -> None:
+    """Deposit by auto-debit of the member's bound card (settles at once)."""
+    card = await BankCard.filter(user_id=user_id, status="bound").order_by("id").first()
+    assert card is not None
+    deposit = await accounts.deposit(
+        actor=member_actor(user_id),
+        amount=amount,
+        channel=DepositChannel.AUTO_DEBIT,
+        idempotency_key=f"fund-{uuid.uuid4().hex[:16]}",
+        card_id=card.id,
+    )
+    assert deposit.status == "PAID"
+
+
+async def _repay(made: RepayingLoan, mode: RepayMode) -> Repayment:
+    borrower = made.borrower
+    asked = await service.repay(
+        actor=member_actor(borrower.id),
+        loan_id=made.loan.id,
+        mode=mode,
+        idempotency_key=f"repay-{uuid.uuid4().hex[:16]}",
+    )
+    confirmed = await accounts.confirm_operation(
+        actor=member_actor(borrower.id),
+        operation_id=str(asked.operation_id),
+        code=await code_for(made.borrower_phone),
+    )
+    assert isinstance(confirmed.target, Repayment)
+    assert confirmed.target.status == "DONE"
+    return confirmed.target
+
+
+async def _available(user_id: int) -> int:
+    return (await ledger.member_balances(user_id))["available"]
+
+
+async def _receipts(holder_id: int, *, to_reserve: bool) -> tuple[int, int, int]:
+    rows = await Receipt.filter(holder_id=holder_id, to_reserve=to_reserve).values_list(
+        "principal_fen", "interest_fen", "penalty_fen"
+    )
+    return (sum(r[0] for r in rows), sum(r[1] for r in rows), sum(r[2] for r in rows))
+
+
+async def _received_events(holder_id: int) -> list[dict[str, Any]]:
+    """The RECEIVED events written for the holder (the outbox rows, in order)."""
+    rows = await OutboxEvent.filter(topic=repayment_events_channel(holder_id)).order_by("id")
+    return [row.payload for row in rows if row.payload["kind"] == "RECEIVED"]
+
+
+async def _platform_matches_provider(sandbox: Any) -> None:
+    for code in (ledger.FEE, ledger.RISK_RESERVE):
+        account = await ProviderAccount.get(owner_code=code)
+        provider = await sandbox.balance(account.provider_account_id)
+        assert provider.available_fen == await ledger.balance(code), code
+
+
+async def _advanced_loan(app: Any, scripted: dict[str, Any]) -> tuple[RepayingLoan, list[int]]:
+    """The loan, the reserve funded with 50,000.00, its fee share at 0.3333, the advance
+    on after 5 days, the borrower topped up with 1,000.00; installment 1 missed and
+    advanced (the clock at its due date + 5). Returns the loan and the lenders' ids."""
+    sandbox = app.state.sandbox.sandbox
+    await parameters.set_value(
+        ADMIN, "repayments.riskReserveShare", {"share": str(RESERVE_SHARE)}, "test: share"
+    )
+    made = await repaying_loan(scripted, sandbox, shares=SHARES, term=3)
+    await _fund_reserve(sandbox, RESERVE_FUNDS)
+    await _fund_borrower(made.borrower.id, 100_000)
+    await parameters.set_value(
+        ADMIN,
+        "repayments.reserveAdvance",
+        {"enabled": True, "after_days": AFTER_DAYS},
+        "test: advance",
+    )
+    first = await LoanInstallment.get(loan_id=made.loan.id, number=1)
+    today = await _advance_to(first.due_date + timedelta(days=AFTER_DAYS - 1))
+    assert (await overdue.run_daily(today)).advanced == 0  # 4 days: not yet
+    today = await _advance_to(first.due_date + timedelta(days=AFTER_DAYS))
+    assert (await overdue.run_daily(today)).advanced == 3
+    await settle_everything(sandbox)
+    assert await ledger.balance(ledger.RISK_RESERVE) == RESERVE_FUNDS - (
+        first.principal_fen + first.interest_fen
+    )
+    return made, [user.id for user, _phone in made.lenders]
+
+
+def _split_of(amount: int) -> list[int]:
+    return allocate(amount, list(SHARES))
+
+
+async def _advances(loan_id: int) -> list[ReserveAdvance]:
+    return await ReserveAdvance.filter(loan_id=loan_id).order_by("claim_id")
+
+
+async def _assert_whole_loan_shares(
+    made: RepayingLoan, lender_ids: Sequence[int], penalty_fen: int
+) -> None:
+    """Each holder had exactly their principal and interest share (the advance plus their
+    own receipts) and their share of the penalty, all of it in their available balance
+    (they lent all they had)."""
+    rows = await LoanInstallment.filter(loan_id=made.loan.id).order_by("number")
+    assert all(row.status == InstallmentStatus.PAID for row in rows)
+    assert (await Loan.get(id=made.loan.id)).status == "SETTLED"
+    targets = split.interest_targets(sum(row.interest_fen for row in rows), list(SHARES))
+    advances = await _advances(made.loan.id)
+    for index, holder_id in enumerate(lender_ids):
+        advance = advances[index]
+        assert advance.holder_id == holder_id
+        own = await _receipts(holder_id, to_reserve=False)
+        assert (own[0] + advance.principal_fen, own[1] + advance.interest_fen, own[2]) == (
+            SHARES[index],
+            targets[index],
+            _split_of(penalty_fen)[index],
+        ), holder_id
+        assert await _available(holder_id) == SHARES[index] + targets[index] + own[2]
+        assert await bidding.lender_outstanding(holder_id) == 0
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+async def test_repaying_an_advanced_installment_pays_the_reserve_back_and_holders_the_penalty(
+    app, client, scripted
+):
+    sandbox = app.state.sandbox.sandbox
+    made, lender_ids = await _advanced_loan(app, scripted)
+    borrower = made.borrower
+    first = await LoanInstallment.get(loan_id=made.loan.id, number=1)
+    advances = await _advances(made.loan.id)
+    assert [a.holder_id for a in advances] == lender_ids
+    assert [a.principal_fen for a in advances] == _split_of(first.principal_fen)
+    assert [a.interest_fen for a in advances] == _split_of(first.interest_fen)
+    tokens = [await token_for(phone) for _user, phone in made.lenders]
+
+    async def receivables(index: int) -> dict[str, str]:
+        body = await gql(client, RECEIVABLES, token=tokens[index])
+        [claim] = body["data"]["myReceivables"]
+        return dict(claim)
+
+    def yuan(fen: int) -> str:
+        return f"{Decimal(fen) / 100:.2f}"
+
+    # The advance counts as received from the day it is paid (view and R4 outstanding).
+    for index, advance in enumerate(advances):
+        seen = await receivables(index)
+        assert (seen["receivedPrincipal"], seen["receivedInterest"], seen["receivedPenalty"]) == (
+            yuan(advance.principal_fen),
+            yuan(advance.interest_fen),
+            "0.00",
+        )
+        assert seen["expectedPrincipal"] == yuan(SHARES[index] - advance.principal_fen)
+        assert await bidding.lender_outstanding(advance.holder_id) == (
+            SHARES[index] - advance.principal_fen
+        )
+    before = {uid: await _available(uid) for uid in [borrower.id, *lender_ids]}
+    reserve_after_advance = await ledger.balance(ledger.RISK_RESERVE)
+    fee_before = await ledger.balance(ledger.FEE)
+
+    # Two days later the borrower repays installment 1 with 7 days of penalty.
+    today = await _advance_to(first.due_date + timedelta(days=AFTER_DAYS + 2))
+    await overdue.run_daily(today)
+    done = await _repay(made, RepayMode.NEXT)
+    first = await LoanInstallment.get(id=first.id)
+    unpaid = first.principal_fen + first.interest_fen
+    penalty = first.penalty_paid_fen
+    assert (
+        penalty
+        == first.penalty_accrued_fen
+        == overdue.penalty_fen(overdue.penalty_micro_fen(unpaid, Decimal("0.0005"), 7))
+    )
+    assert penalty > 0
+    assert (first.status, first.paid_on, first.paid_late) == ("PAID", today, True)
+    assert done.amount_fen == unpaid + first.fee_fen + penalty
+    fee_share = int(first.fee_fen * RESERVE_SHARE)
+    assert done.details["reserve_recovery_fen"] == unpaid
+    assert done.details["reserve_fen"] == fee_share
+
+    # The reserve: exactly what it advanced back, plus its share of the fee.
+    assert await ledger.balance(ledger.RISK_RESERVE) == RESERVE_FUNDS + fee_share
+    assert await ledger.balance(ledger.RISK_RESERVE) - reserve_after_advance == unpaid + fee_share
+    assert await ledger.balance(ledger.FEE) - fee_before == first.fee_fen - fee_share
+    assert await Journal.filter(idempotency_key=f"repayment:{done.id}:reserve-recovery").exists()
+    assert before[borrower.id] - await _available(borrower.id) == done.amount_fen
+    # The holders: the penalty only, recorded apart from what went to the reserve.
+    penalties = _split_of(penalty)
+    for index, (holder_id, advance) in enumerate(zip(lender_ids, advances, strict=True)):
+        assert await _available(holder_id) - before[holder_id] == penalties[index]
+        rows = await Receipt.filter(repayment_id=done.id, holder_id=holder_id).order_by(
+            "to_reserve"
+        )
+        assert [
+            (r.to_reserve, r.claim_id, r.principal_fen, r.interest_fen, r.penalty_fen) for r in rows
+        ] == [
+            (False, advance.claim_id, 0, 0, penalties[index]),
+            (True, advance.claim_id, advance.principal_fen, advance.interest_fen, 0),
+        ]
+        assert [(e["installment"], e["amount_fen"]) for e in await _received_events(holder_id)] == [
+            (1, penalties[index])
+        ]
+        # Not counted twice once the reserve has recovered it.
+        seen = await receivables(index)
+        assert (seen["receivedPrincipal"], seen["receivedInterest"], seen["receivedPenalty"]) == (
+            yuan(advance.principal_fen),
+            yuan(advance.interest_fen),
+            yuan(penalties[index]),
+        )
+        assert await bidding.lender_outstanding(holder_id) == (
+            SHARES[index] - advance.principal_fen
+        )
+    # Nothing on any events channel but the borrower's and the holders'.
+    topics = set(await OutboxEvent.all().values_list("topic", flat=True))
+    members = {repayment_events_channel(uid) for uid in [borrower.id, *lender_ids]}
+    assert {t for t in topics if t.endswith(".repayments")} <= members
+
+    # The rest of the loan, each installment on its due date.
+    rows = await LoanInstallment.filter(loan_id=made.loan.id).order_by("number")
+    for row in rows[1:]:
+        await _advance_to(row.due_date)
+        paid = await _repay(made, RepayMode.NEXT)
+        assert paid.details["reserve_recovery_fen"] == 0
+        assert paid.amount_fen == row.principal_fen + row.interest_fen + row.fee_fen
+    await _assert_whole_loan_shares(made, lender_ids, penalty)
+    fee_shares = sum(int(row.fee_fen * RESERVE_SHARE) for row in rows)
+    assert await ledger.balance(ledger.RISK_RESERVE) == RESERVE_FUNDS + fee_shares
+    assert await Receipt.filter(loan_id=made.loan.id, to_reserve=True).count() == 3
+    for index, holder_id in enumerate(lender_ids):
+        seen = await receivables(index)
+        assert (seen["receivedPrincipal"], seen["expectedPrincipal"]) == (
+            yuan(SHARES[index]),
+            "0.00",
+        )
+        assert seen["expectedInterest"] == "0.00"
+        assert len(await _received_events(holder_id)) == 3
+    assert (await ledger.check()).ok
+    await settle_everything(sandbox)
+    await assert_ledger_matches_provider(sandbox, [borrower.id, *lender_ids])
+    await _platform_matches_provider(sandbox)
+
+
+async def test_early_repayment_in_full_with_an_advanced_installment_open(app, scripted):
+    sandbox = app.state.sandbox.sandbox
+    made, lender_ids = await _advanced_loan(app, scripted)
+    borrower = made.borrower
+    rows = await LoanInstallment.filter(loan_id=made.loan.id).order_by("number")
+    first = rows[0]
+    assert rows[1].due_date > first.due_date + timedelta(days=AFTER_DAYS + 2)
+    before = {uid: await _available(uid) for uid in [borrower.id, *lender_ids]}
+
+    await overdue.run_daily(await _advance_to(first.due_date + timedelta(days=AFTER_DAYS + 2)))
+    done = await _repay(made, RepayMode.EARLY_FULL)
+    assert done.kind == "EARLY_FULL"
+    assert done.installments == [1, 2, 3]
+    assert done.early_fee_fen > 0
+    first = await LoanInstallment.get(id=first.id)
+    unpaid = first.principal_fen + first.interest_fen
+    penalty = first.penalty_paid_fen
+    assert penalty > 0
+    assert done.details["reserve_recovery_fen"] == unpaid
+    fee_share = int(first.fee_fen * RESERVE_SHARE)  # the later installments carry no fee
+    assert done.fee_fen == first.fee_fen
+    assert await ledger.balance(ledger.RISK_RESERVE) == RESERVE_FUNDS + fee_share
+    assert before[borrower.id] - await _available(borrower.id) == done.amount_fen
+    reserve_rows = await Receipt.filter(repayment_id=done.id, to_reserve=True).order_by("claim_id")
+    advances = await _advances(made.loan.id)
+    assert [(r.claim_id, r.principal_fen, r.interest_fen, r.penalty_fen) for r in reserve_rows] == [
+        (a.claim_id, a.principal_fen, a.interest_fen, 0) for a in advances
+    ]
+    # Each holder's RECEIVED for installment 1 is the penalty only; the later ones pay
+    # the remaining principal and the interest to the day.
+    penalties = _split_of(penalty)
+    for index, holder_id in enumerate(lender_ids):
+        events = await _received_events(holder_id)
+        assert [e["installment"] for e in events] == [1, 2, 3]
+        assert (events[0]["principal_fen"], events[0]["interest_fen"]) == (0, 0)
+        assert events[0]["amount_fen"] == events[0]["penalty_fen"] == penalties[index]
+    await _assert_whole_loan_shares(made, lender_ids, penalty)
+    assert (await ledger.check()).ok
+    await settle_everything(sandbox)
+    await assert_ledger_matches_provider(sandbox, [borrower.id, *lender_ids])
+    await _platform_matches_provider(sandbox)
