@@ -74,7 +74,9 @@ async def dev_outbox(info: Info, first: int | None = 20) -> list[t.DevMessage]:
         t.DevMessage(
             channel=str(message.channel),
             recipient_masked=message.recipient_masked,
+            subject=message.subject,
             body=message.body,
+            status=str(message.status),
             created_at=message.created_at,
         )
         for message in await notices.latest_messages(limit=clamp_first(first))

@@ -1,8 +1,18 @@
 """SMS, e-mail and in-app notices through provider adapters (M5.4, M5.5).
 
 Messages are written to `outgoing_messages` in the caller's transaction together with an
-outbox event; the provider is called after commit by the outbox dispatcher. The dev/test
-provider only writes a log line (recipient masked), so `devOutbox` can show the text.
+outbox event `message.send`; the provider is called after commit by the outbox dispatcher.
+The dev/test SMS provider only writes a log line (recipient masked), so `devOutbox` can
+show the text.
+
+E-mail goes to a member, not to an address: `send_email(user_id=...)` looks up their
+address (`services.mailer.email_address`, the newest approved EMAIL verification) and
+queues nothing for a member without one. The row keeps the address only as a lookup hash
+and a masked copy; when the message is delivered the address is read again, and a message
+whose member has changed or lost that address since is marked FAILED and not sent, so
+mail never goes to an address the member has given up. A refused or unreachable SMTP
+server raises, and the outbox tries the event again on its next passes (up to
+`outbox.MAX_ATTEMPTS`; after that the message stays PENDING).
 """
 
 from __future__ import annotations
@@ -15,12 +25,14 @@ import httpx
 from models.members import User
 from models.messaging import MessageChannel, MessageStatus, Notice, OutgoingMessage
 from services import outbox
-from services.security import lookup_hash, mask_phone
+from services.mailer import email_address, get_mailer, new_message
+from services.security import lookup_hash, mask_email, mask_phone
 from services.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 SEND_TOPIC = "message.send"
+EMAIL_PROVIDER = "smtp"
 
 
 class SmsProvider(Protocol):
@@ -80,12 +92,50 @@ async def send_sms(*, phone: str, text: str) -> OutgoingMessage:
     return message
 
 
+async def send_email(*, user_id: int, subject: str, text: str) -> OutgoingMessage | None:
+    """Queue a plain-text e-mail to the member's address (sent after the caller's
+    transaction commits). None, and nothing queued, when they have no approved address."""
+    address = await email_address(user_id)
+    if address is None:
+        logger.debug("user %s has no e-mail address: %r not e-mailed", user_id, subject)
+        return None
+    message = await OutgoingMessage.create(
+        channel=MessageChannel.EMAIL,
+        recipient_lookup=lookup_hash(address),
+        recipient_masked=mask_email(address),
+        subject=subject,
+        body=text,
+        provider=EMAIL_PROVIDER,
+    )
+    await outbox.enqueue(SEND_TOPIC, {"message_id": message.id, "user_id": user_id})
+    return message
+
+
+async def _email(message: OutgoingMessage, user_id: int) -> bool:
+    """Send the e-mail to the member's current address; False, without sending, when
+    that is no longer the address it was queued for (changed or withdrawn)."""
+    address = await email_address(user_id)
+    if address is None or lookup_hash(address) != message.recipient_lookup:
+        logger.info("e-mail %s not sent: the member's address changed", message.id)
+        return False
+    email = new_message(to=address, subject=message.subject)
+    email.set_content(message.body)
+    await get_mailer().send(email)
+    return True
+
+
 async def _deliver(payload: dict[str, Any]) -> None:
+    """The outbox handler of `message.send`: hand a PENDING message to its channel and
+    record the outcome. A provider error propagates, so the outbox tries again."""
     message = await OutgoingMessage.get_or_none(id=payload["message_id"])
-    if message is None or message.status == MessageStatus.SENT:
+    if message is None or message.status != MessageStatus.PENDING:
         return
-    await _provider.send(phone_masked=message.recipient_masked, message=message)
-    message.status = MessageStatus.SENT
+    if message.channel == MessageChannel.EMAIL:
+        sent = await _email(message, int(payload["user_id"]))
+    else:
+        await _provider.send(phone_masked=message.recipient_masked, message=message)
+        sent = True
+    message.status = MessageStatus.SENT if sent else MessageStatus.FAILED
     await message.save(update_fields=["status"])
 
 

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     # Multipart requests (file uploads) may be larger; each kind limits its own files.
     upload_max_body_bytes: int = 64 * 1024 * 1024
 
-    # Outgoing e-mail (contracts to their parties, M3.5) over SMTP.
+    # Outgoing e-mail over SMTP: contracts to their parties (M3.5), members' messages.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_from: str = "LendBridge <contracts@lendbridge.local>"

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpx
+from tortoise import Tortoise, connections
 
 from models.credit import VerificationStatus, VerificationSubmission
 from models.members import User
@@ -28,6 +29,18 @@ def new_id_number() -> str:
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     total = sum(int(d) * w for d, w in zip(body, weights, strict=True))
     return body + "10X98765432"[total % 11]
+
+
+async def dump_all_tables() -> str:
+    """Every row of every table, raw (in a stable order): what to search for personal
+    data that must never be stored in clear."""
+    connection = connections.get("default")
+    rows = []
+    for model in Tortoise.apps["models"].values():
+        rows += await connection.execute_query_dict(
+            f"SELECT * FROM {model._meta.db_table} ORDER BY 1"
+        )
+    return "\n".join(repr(row) for row in rows)
 
 
 def new_phone() -> str:
@@ -334,17 +347,17 @@ class SmtpServer:
     def __enter__(self) -> CapturingSmtpHandler:
         from aiosmtpd.controller import Controller
 
-        from services.contracts import emails
+        from services import mailer
 
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self.controller.start()
-        emails.set_mailer(emails.SmtpMailer(host="127.0.0.1", port=self.port, timeout=5))
+        mailer.set_mailer(mailer.SmtpMailer(host="127.0.0.1", port=self.port, timeout=5))
         return self.handler
 
     def __exit__(self, *exc: object) -> None:
-        from services.contracts import emails
+        from services import mailer
 
-        emails.set_mailer(None)
+        mailer.set_mailer(None)
         self.controller.stop()
 
 

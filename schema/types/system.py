@@ -56,7 +56,11 @@ DevAdvanceClockResult = Annotated[
 class DevMessage:
     channel: str = strawberry.field(description="sms or email.")
     recipient_masked: str = strawberry.field(description="Recipient, masked.")
+    subject: str = strawberry.field(description="The e-mail's subject; empty for an SMS.")
     body: str = strawberry.field(description="The text, codes included (dev/test only).")
+    status: str = strawberry.field(
+        description="pending, sent, or failed (an e-mail whose member changed address)."
+    )
     created_at: datetime = strawberry.field(description="When it was queued.")
 
 

@@ -8,7 +8,8 @@ last error) and retried by the `contract_emails` job after a backoff: 1, 2, 4, .
 up to an hour between attempts, `MAX_ATTEMPTS` in all; then it stays FAILED with no next
 attempt, for staff to see (`list_emails`). An attempt claims its row first (a
 conditional update of `next_attempt_at`), so two processes never send the same row at
-once, and no lock is held while the SMTP server answers.
+once, and no lock is held while the SMTP server answers. The SMTP client and the
+member's address come from `services.mailer`, which member messages use as well.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
-import aiosmtplib
 from tortoise.transactions import in_transaction
 
 from models.contracts import Contract, ContractEmail, ContractParty, EmailStatus
-from models.credit import VerificationStatus, VerificationSubmission
 from services import outbox
 from services.clock import system_now
 from services.contracts.access import (
@@ -30,12 +29,10 @@ from services.contracts.access import (
     archived_document,
     get_contract,
 )
-from services.credit.catalogue import FieldFormat, FieldSpec
-from services.credit.materials import mask
+from services.mailer import email_address, get_mailer, new_message
 from services.pages import Page
 from services.permissions import Actor
-from services.security import decrypt_pii, encrypt_pii
-from services.settings import get_settings
+from services.security import decrypt_pii, encrypt_pii, mask_email
 
 SEND_TOPIC = "contract.email"
 MAX_ATTEMPTS = 8
@@ -43,68 +40,6 @@ FIRST_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=1)
 # How long a claimed attempt keeps others away: longer than any SMTP timeout.
 CLAIM = timedelta(minutes=5)
-_EMAIL_SPEC = FieldSpec("email", "E-mail address", personal=True, format=FieldFormat.EMAIL)
-
-
-class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None:
-        """Hand the message to the mail server; raise when it is not accepted."""
-        ...
-
-
-class SmtpMailer:
-    """A real SMTP client (aiosmtplib): SMTP_HOST, SMTP_PORT, STARTTLS, login."""
-
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        use_tls: bool = False,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.use_tls = use_tls
-        self.username = username
-        self.password = password
-        self.timeout = timeout
-
-    async def send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            message,
-            hostname=self.host,
-            port=self.port,
-            start_tls=self.use_tls,
-            username=self.username,
-            password=self.password,
-            timeout=self.timeout,
-        )
-
-
-_override: Mailer | None = None
-
-
-def get_mailer() -> Mailer:
-    """The SMTP server of the settings, unless a test installed another."""
-    if _override is not None:
-        return _override
-    settings = get_settings()
-    return SmtpMailer(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        use_tls=settings.smtp_use_tls,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        timeout=settings.smtp_timeout_seconds,
-    )
-
-
-def set_mailer(mailer: Mailer | None) -> None:
-    global _override
-    _override = mailer
 
 
 def backoff(attempts: int) -> timedelta:
@@ -114,22 +49,6 @@ def backoff(attempts: int) -> timedelta:
 
 
 # --- queueing ----------------------------------------------------------------------------
-
-
-async def email_address(user_id: int) -> str | None:
-    """The member's e-mail from their newest approved EMAIL verification, if any."""
-    row = (
-        await VerificationSubmission.filter(
-            user_id=user_id, kind="EMAIL", status=VerificationStatus.APPROVED
-        )
-        .order_by("-id")
-        .first()
-    )
-    if row is None:
-        return None
-    stored = row.field_values.get("email") or {}
-    cipher = stored.get("cipher")
-    return decrypt_pii(cipher) if cipher else None
 
 
 @dataclass(frozen=True)
@@ -159,7 +78,7 @@ async def email_parties(*, actor: Actor, contract_id: int) -> Queued:
                 contract_id=contract.id,
                 user_id=party.user_id,
                 recipient_cipher=encrypt_pii(address),
-                recipient_masked=mask(_EMAIL_SPEC, address),
+                recipient_masked=mask_email(address),
                 next_attempt_at=now,
                 requested_by=actor.user_id,
             )
@@ -173,10 +92,7 @@ async def email_parties(*, actor: Actor, contract_id: int) -> Queued:
 
 
 def _message(contract: Contract, address: str, document: bytes) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = get_settings().smtp_from
-    message["To"] = address
-    message["Subject"] = f"{contract.title} {contract.number}"
+    message = new_message(to=address, subject=f"{contract.title} {contract.number}")
     message.set_content(
         f"您好，附件是合同 {contract.number} 的 PDF 文件，可在 LendBridge 平台验证其真伪。\n"  # noqa: RUF001
         f"Attached is the PDF of contract {contract.number} ({contract.title}).\n"

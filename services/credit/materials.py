@@ -28,7 +28,7 @@ from services.credit.catalogue import FieldFormat, FieldSpec, VerificationKind, 
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.money import format_money, parse_money
 from services.permissions import Actor, Permission
-from services.security import encrypt_pii, mask_phone
+from services.security import encrypt_pii, mask_email, mask_phone
 from services.storage import StoredFileMissingError, get_storage
 
 # (filename, content type, bytes) as received.
@@ -118,8 +118,7 @@ def mask(spec: FieldSpec, value: str) -> str:
         case FieldFormat.PHONE:
             return mask_phone(value)
         case FieldFormat.EMAIL:
-            local, _, domain = value.partition("@")
-            return f"{local[:1]}***@{domain}"
+            return mask_email(value)
         case FieldFormat.NUMBER:
             return f"****{value[-4:]}" if len(value) > 6 else "****"
         case FieldFormat.NAME:

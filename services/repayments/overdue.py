@@ -4,12 +4,14 @@
 day changes nothing and sends nothing):
 
 (a) warnings: a PENDING installment due within `repayments.warnDays` days (today
-    included) and not yet warned gets an in-app notice, an SMS and a DUE event on the
-    borrower's repayment channel; `warned_on` is set by a conditional update, so once.
+    included) and not yet warned gets an in-app notice, an SMS, an e-mail (when the
+    borrower has an approved address) and a DUE event on the borrower's repayment
+    channel; `warned_on` is set by a conditional update, so once.
 (b) overdue: an unpaid installment whose due date is before today becomes OVERDUE, with
     `overdue_since` = due date + 1 day (1 day overdue). Its loan moves REPAYING ->
-    OVERDUE (FALL_OVERDUE); the borrower gets a notice, an SMS and an OVERDUE event,
-    staff a RAISED event, and the credit service lowers the limit (once per installment).
+    OVERDUE (FALL_OVERDUE); the borrower gets a notice, an SMS, an e-mail (as in (a))
+    and an OVERDUE event, staff a RAISED event, and the credit service lowers the limit
+    (once per installment).
 (c) penalty: each day from `penalty_accrued_through` + 1 (or `overdue_since`) through
     today accrues unpaid (principal + interest) x `repayments.penaltyDailyRate`. The
     exact sum is kept in millionths of a fen (`penalty_accrued_micro_fen`), and
@@ -136,17 +138,25 @@ async def send_warnings(today: date) -> int:
                 f"{row.due_date.isoformat()}. Keep the amount in your account to avoid "
                 "penalty interest."
             )
-            await notifier.notify(
-                user=borrower, kind="repayment", title="Installment due soon", body=text
-            )
-            await notifier.send_sms(
-                phone=decrypt_pii(borrower.phone_cipher), text=f"[LendBridge] {text}"
+            await _tell_borrower(
+                borrower,
+                title="Installment due soon",
+                subject=f"Repayment due on {row.due_date.isoformat()}",
+                text=text,
             )
             await repayment_event(
                 borrower.id, kind="DUE", loan_id=loan.id, installment=row.number, amount_fen=due
             )
             sent += 1
     return sent
+
+
+async def _tell_borrower(borrower: User, *, title: str, subject: str, text: str) -> None:
+    """The same words by every channel the borrower has: an in-app notice, an SMS, and
+    an e-mail when they have an approved address. Queued in the caller's transaction."""
+    await notifier.notify(user=borrower, kind="repayment", title=title, body=text)
+    await notifier.send_sms(phone=decrypt_pii(borrower.phone_cipher), text=f"[LendBridge] {text}")
+    await notifier.send_email(user_id=borrower.id, subject=subject, text=text)
 
 
 # --- (b)-(e) overdue, penalty, buckets, serious overdue -------------------------------------
@@ -235,8 +245,12 @@ async def _tell_raised(loan: Loan, row: LoanInstallment, borrower: User, days: i
         f"{row.due_date.isoformat()}) is overdue. Penalty interest accrues every day until "
         "it is repaid."
     )
-    await notifier.notify(user=borrower, kind="repayment", title="Installment overdue", body=text)
-    await notifier.send_sms(phone=decrypt_pii(borrower.phone_cipher), text=f"[LendBridge] {text}")
+    await _tell_borrower(
+        borrower,
+        title="Installment overdue",
+        subject=f"Installment overdue (due {row.due_date.isoformat()})",
+        text=text,
+    )
     await repayment_event(
         borrower.id, kind="OVERDUE", loan_id=loan.id, installment=row.number, amount_fen=due
     )

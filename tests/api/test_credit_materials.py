@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tortoise import Tortoise, connections
 
 from models.credit import MaterialFile, VerificationSubmission
 from services import signing
@@ -21,7 +20,14 @@ from services.credit.catalogue import CATALOGUE, MB, Tier
 from services.errors import NotFoundError
 from services.permissions import Actor
 from services.storage import LocalStorage, set_storage
-from tests.factories import create_member, create_staff, gql, new_id_number, token_for
+from tests.factories import (
+    create_member,
+    create_staff,
+    dump_all_tables,
+    gql,
+    new_id_number,
+    token_for,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -103,14 +109,6 @@ async def _reviewer_token() -> str:
     return await token_for(phone)
 
 
-async def _dump_all_tables() -> str:
-    connection = connections.get("default")
-    rows = []
-    for model in Tortoise.apps["models"].values():
-        rows += await connection.execute_query_dict(f"SELECT * FROM {model._meta.db_table}")
-    return "\n".join(repr(row) for row in rows)
-
-
 async def test_catalogue_lists_every_kind_of_m2(client):
     kinds = (await gql(client, KINDS))["data"]["verificationKinds"]
     assert {k["code"] for k in kinds} == set(CATALOGUE)
@@ -172,7 +170,7 @@ async def test_member_submits_id_card_by_multipart_and_sees_it_masked(client, st
     }
 
     # No table (submissions, files, operation log...) holds the ID number in clear.
-    dump = await _dump_all_tables()
+    dump = await dump_all_tables()
     assert id_number not in dump
     assert REAL_NAME not in dump
     assert "***********" in dump  # the masked copy is there

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from strawberry import relay
-from tortoise import Tortoise, connections
 
 from models.credit import (
     CreditLimitChange,
@@ -30,6 +29,7 @@ from tests.factories import (
     ScriptedSources,
     create_member,
     create_staff,
+    dump_all_tables,
     gql,
     new_id_number,
     sample_fields,
@@ -150,14 +150,6 @@ async def _verified_member(
     return member_id, phone, token, id_number
 
 
-async def _dump_all_tables() -> str:
-    connection = connections.get("default")
-    rows = []
-    for model in Tortoise.apps["models"].values():
-        rows += await connection.execute_query_dict(f"SELECT * FROM {model._meta.db_table}")
-    return "\n".join(repr(row) for row in rows)
-
-
 async def test_full_path_submit_review_grade_limit(client, sources, caplog):
     caplog.set_level("DEBUG")
     _officer_id, officer_token = await _officer()
@@ -203,7 +195,7 @@ async def test_full_path_submit_review_grade_limit(client, sources, caplog):
     await outbox.dispatch_once()
 
     # No plaintext ID or phone anywhere in the database, nor in the logs.
-    dump = await _dump_all_tables()
+    dump = await dump_all_tables()
     assert id_number not in dump
     assert phone not in dump
     assert id_number not in caplog.text

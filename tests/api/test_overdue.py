@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 
 from models.credit import CreditLimitChange
 from models.loans import Loan
-from models.messaging import Notice, OutboxEvent, OutgoingMessage
+from models.messaging import MessageChannel, MessageStatus, Notice, OutboxEvent, OutgoingMessage
 from models.repayments import (
     CollectionRecord,
     InstallmentStatus,
@@ -25,15 +25,20 @@ from services import clock, ledger, movements, outbox, parameters
 from services.broker import get_broker
 from services.credit import external, scoring
 from services.jobs import repayments as repayments_job
+from services.money import format_money
 from services.permissions import Actor, Permission
 from services.repayments import overdue
 from services.repayments.events import OVERDUE_EVENTS_CHANNEL, repayment_events_channel
+from services.repayments.overdue_policy import WARN_DAYS
 from services.security import lookup_hash
 from tests.factories import (
     ScriptedSources,
+    SmtpServer,
+    approve_email,
     create_funded_member,
     create_member,
     create_staff,
+    dump_all_tables,
     error_codes,
     gql,
     token_for,
@@ -309,6 +314,88 @@ async def test_a_missed_installment_day_by_day(app, scripted):
     assert await sms_to_borrower.filter(body__contains="is due on").count() == 1
     assert await sms_to_borrower.filter(body__contains="is overdue").count() == 1
     assert await Notice.filter(user_id=borrower.id, title="Installment overdue").count() == 1
+
+
+ADDRESS = "borrower.member@example.com"
+DEV_OUTBOX = "{ devOutbox(first: 20) { channel recipientMasked subject status } }"
+
+
+async def test_a_borrower_with_an_email_address_is_warned_and_told_of_the_overdue_by_email(
+    app, client, scripted
+):
+    made = await repaying_loan(
+        scripted, app.state.sandbox.sandbox, shares=(600_037, 400_000), term=1
+    )
+    borrower = made.borrower
+    await approve_email(borrower.id, ADDRESS)
+    row = await first_installment(made.loan.id)
+    due, owed = row.due_date, overdue.amount_due(row)
+    ahead = (await parameters.get(WARN_DAYS)).days
+    arrived: dict[int, int] = {}  # days from the due date -> e-mails received that day
+
+    with SmtpServer() as server:
+        for offset in range(-ahead - 2, 4):
+            today = await advance_to(due + timedelta(days=offset))
+            before = len(server.messages)
+            await overdue.run_daily(today)
+            if offset in (-ahead, 1):
+                await overdue.run_daily(today)  # the same day again: nothing more is sent
+            await drain_outbox()
+            arrived[offset] = len(server.messages) - before
+            if offset == 1:
+                owed_overdue = overdue.amount_due(await first_installment(made.loan.id))
+
+    # One warning `warnDays` before the due date, one overdue notice the day after.
+    assert arrived == {offset: int(offset in (-ahead, 1)) for offset in range(-ahead - 2, 4)}
+    warning, late = server.messages
+    assert (warning["To"], warning["Subject"]) == (ADDRESS, f"Repayment due on {due}")
+    assert (late["To"], late["Subject"]) == (ADDRESS, f"Installment overdue (due {due})")
+    for message, amount in ((warning, owed), (late, owed_overdue)):
+        body = message.get_content()
+        assert format_money(amount) in body, body
+        assert due.isoformat() in body, body
+    assert owed_overdue > owed  # a day of penalty
+    # The SMS and the in-app notice still go, once each.
+    sms = OutgoingMessage.filter(
+        channel=MessageChannel.SMS, recipient_lookup=lookup_hash(made.borrower_phone)
+    )
+    assert await sms.filter(body__contains="is due on").count() == 1
+    assert await sms.filter(body__contains="is overdue").count() == 1
+    assert await Notice.filter(user_id=borrower.id, kind="repayment").count() == 2
+
+    # devOutbox shows them, masked; no table holds the address in clear.
+    listed = (await gql(client, DEV_OUTBOX))["data"]["devOutbox"]
+    assert [m for m in listed if m["channel"] == "email"] == [
+        {
+            "channel": "email",
+            "recipientMasked": "b***@example.com",
+            "subject": subject,
+            "status": "sent",
+        }
+        for subject in (late["Subject"], warning["Subject"])
+    ]
+    assert ADDRESS not in await dump_all_tables()
+
+
+async def test_a_borrower_without_an_email_address_gets_sms_and_notice_only(app, scripted):
+    made = await repaying_loan(scripted, app.state.sandbox.sandbox, shares=(500_000,), term=1)
+    due = (await first_installment(made.loan.id)).due_date
+    ahead = (await parameters.get(WARN_DAYS)).days
+
+    with SmtpServer() as server:
+        for offset in (-ahead, 1):
+            await overdue.run_daily(await advance_to(due + timedelta(days=offset)))
+        await drain_outbox()
+
+    assert server.messages == []
+    assert not await OutgoingMessage.filter(channel=MessageChannel.EMAIL).exists()
+    sms = OutgoingMessage.filter(recipient_lookup=lookup_hash(made.borrower_phone))
+    assert await sms.filter(body__contains="is due on", status=MessageStatus.SENT).count() == 1
+    assert await sms.filter(body__contains="is overdue", status=MessageStatus.SENT).count() == 1
+    titles = await Notice.filter(user_id=made.borrower.id, kind="repayment").values_list(
+        "title", flat=True
+    )
+    assert sorted(titles) == ["Installment due soon", "Installment overdue"]
 
 
 async def test_the_job_runs_once_a_business_day(app, scripted):

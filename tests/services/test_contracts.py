@@ -28,7 +28,7 @@ from models.contracts import (
     EmailStatus,
     PartyRole,
 )
-from services import outbox, parameters, signing
+from services import mailer, outbox, parameters, signing
 from services.clock import system_now
 from services.contracts import (
     ClaimTransferContractData,
@@ -596,7 +596,7 @@ async def test_an_unreachable_server_is_given_up_after_the_last_attempt():
     contract = await create_loan_contract(data)
     await approve_email(data.borrower.user_id, "borrower@example.com")
     staff = await _staff()
-    emails.set_mailer(emails.SmtpMailer(host="127.0.0.1", port=1, timeout=2))
+    mailer.set_mailer(mailer.SmtpMailer(host="127.0.0.1", port=1, timeout=2))
     try:
         [email] = (await emails.email_parties(actor=staff, contract_id=contract.id)).emails
         now = system_now()
@@ -606,7 +606,7 @@ async def test_an_unreachable_server_is_given_up_after_the_last_attempt():
             row = await ContractEmail.get(id=email.id)
             assert row.attempts == attempt
     finally:
-        emails.set_mailer(None)
+        mailer.set_mailer(None)
     assert row.next_attempt_at is None  # given up: staff see it among the FAILED
     assert await emails.attempt(email.id, now=now + timedelta(days=1)) is None
     failed = await emails.list_emails(status=EmailStatus.FAILED, first=10)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 
 from models.credit import VerificationSubmission
 from models.members import User
@@ -36,7 +36,7 @@ from services.security import (
 )
 from services.settings import DEV_PII_KEY, ROOT, Settings, get_settings
 from services.storage import LocalStorage, set_storage
-from tests.factories import PASSWORD, create_member, new_id_number, token_for
+from tests.factories import PASSWORD, create_member, dump_all_tables, new_id_number, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -114,16 +114,6 @@ def _legacy_token(key: str, value: str) -> str:
     return base64.b64encode(
         nonce + AESGCM(base64.b64decode(key)).encrypt(nonce, value.encode(), None)
     ).decode()
-
-
-async def _dump_all_tables() -> str:
-    connection = connections.get("default")
-    rows = []
-    for model in Tortoise.apps["models"].values():
-        rows += await connection.execute_query_dict(
-            f"SELECT * FROM {model._meta.db_table} ORDER BY 1"
-        )
-    return "\n".join(repr(row) for row in rows)
 
 
 async def _stored_ciphers() -> list[str]:
@@ -337,11 +327,11 @@ async def test_rotate_pii_reencrypts_everything_and_the_retired_key_can_then_go(
     assert await BankCard.filter(card_lookup=lookup_hash(CARD)).count() == 1
 
     # A second run has nothing to do and changes nothing.
-    dump = await _dump_all_tables()
+    dump = await dump_all_tables()
     again = await rotate_all(batch_size=2)
     assert [c.rotated for c in again] == [0] * len(ENCRYPTED_COLUMNS)
     assert sum(c.values for c in again) == len(before)
-    assert await _dump_all_tables() == dump
+    assert await dump_all_tables() == dump
 
     # No personal value in clear anywhere in the database.
     for plain in (member["phone"], member["id_number"], REAL_NAME, CARD):
