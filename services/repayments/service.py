@@ -203,6 +203,9 @@ async def repay(
     async def execute(claim: KeyClaim) -> dict[str, Any]:
         async with in_transaction():
             loan = await _repayable(loan_id, borrower_id, lock=False)
+            # Penalty through today, as the settlement counts it, even on a day the daily
+            # overdue run has not reached this loan yet (else AMOUNT_CHANGED at confirm).
+            await overdue.age_loan(loan.id, await clock.today())
             rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
             open_count = sum(1 for row in rows if row.status != InstallmentStatus.PAID)
             if open_count == 0:

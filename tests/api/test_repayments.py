@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -348,6 +348,44 @@ async def test_too_little_balance_is_a_typed_error_and_changes_nothing(app, scri
         )
     assert (too_many.value.code, too_many.value.field) == ("INVALID", "count")
     assert await _snapshot(loan.id, users) == before
+
+
+async def test_an_overdue_installment_is_quoted_with_its_penalty_before_the_daily_run(
+    app, scripted
+):
+    """The borrower asks to repay five days late, before the daily overdue run reached
+    the loan: the amount asked already holds five days of penalty, and confirming it
+    pays exactly that (no AMOUNT_CHANGED)."""
+    loan, (borrower, phone), _lenders = await _repaying_loan(app, scripted)
+    first = await LoanInstallment.get(loan_id=loan.id, number=1)
+    await _move_to(first.due_date + timedelta(days=5))
+    unpaid = first.principal_fen + first.interest_fen
+    penalty = (unpaid * 5 * 5 + 5_000) // 10_000  # 0.0005 a day, half-up
+    assert penalty > 0
+    asked = await service.repay(
+        actor=member_actor(borrower.id),
+        loan_id=loan.id,
+        mode=RepayMode.NEXT,
+        idempotency_key=_key("repay"),
+    )
+    assert asked.penalty_fen == penalty
+    assert asked.amount_fen == unpaid + first.fee_fen + penalty
+    confirmed = await accounts.confirm_operation(
+        actor=member_actor(borrower.id),
+        operation_id=str(asked.operation_id),
+        code=await code_for(phone),
+    )
+    assert isinstance(confirmed.target, Repayment)
+    assert (confirmed.target.status, confirmed.target.amount_fen) == (
+        RepaymentStatus.DONE,
+        asked.amount_fen,
+    )
+    paid = await LoanInstallment.get(id=first.id)
+    assert (paid.status, paid.paid_late, paid.penalty_paid_fen) == (
+        InstallmentStatus.PAID,
+        True,
+        penalty,
+    )
 
 
 async def test_a_repayment_confirmed_twice_pays_once(app, scripted):
