@@ -90,6 +90,8 @@ class OutboxEvent(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     published_at = fields.DatetimeField(null=True, db_index=True)
     attempts = fields.IntField(default=0)
+    # After a failed attempt, not tried again before this time (backoff).
+    next_attempt_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox_events"

@@ -3,6 +3,12 @@ published to the broker (or handed to a handler) after commit, by a dispatcher.
 
 Several processes may dispatch at once: on PostgreSQL each claims rows with
 `FOR UPDATE SKIP LOCKED`, so an event is handled by one of them.
+
+Each event is handled in a savepoint: a handler that fails leaves none of its writes
+behind. A failed event is tried again after a backoff (`backoff`: 5 s, 10 s, 20 s, ...
+at most an hour, in wall-clock time: an SMTP or SMS gateway outage is real time), at
+most MAX_ATTEMPTS times in all (about 11 hours); then it stays unpublished and the last
+failure is logged as an error.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.messaging import OutboxEvent
@@ -26,7 +34,15 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 # of the same name.
 _handlers: dict[str, Handler] = {}
 _wake = asyncio.Event()
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 20
+FIRST_BACKOFF = timedelta(seconds=5)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failure: 5 s doubling, at most an hour."""
+    wait: timedelta = FIRST_BACKOFF * (2 ** min(max(attempts - 1, 0), 20))
+    return min(wait, MAX_BACKOFF)
 
 
 def register_handler(topic: str, handler: Handler) -> None:
@@ -46,9 +62,11 @@ def wake() -> None:
 async def dispatch_once(batch: int = 100) -> int:
     """Handle committed, unpublished events in id order. Returns how many were handled."""
     handled = 0
+    now = system_now()
     async with in_transaction() as connection:
         events = (
             await OutboxEvent.filter(published_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("id")
             .limit(batch)
             .select_for_update(skip_locked=True)
@@ -56,15 +74,25 @@ async def dispatch_once(batch: int = 100) -> int:
         )
         for event in events:
             try:
-                handler = _handlers.get(event.topic)
-                if handler is not None:
-                    await handler(event.payload)
-                else:
-                    await get_broker().publish(event.topic, event.payload)
+                async with in_transaction():  # a savepoint: a failure writes nothing
+                    handler = _handlers.get(event.topic)
+                    if handler is not None:
+                        await handler(event.payload)
+                    else:
+                        await get_broker().publish(event.topic, event.payload)
             except Exception:
-                logger.exception("outbox event %s (%s) failed", event.id, event.topic)
                 event.attempts += 1
-                await event.save(using_db=connection, update_fields=["attempts"])
+                if event.attempts >= MAX_ATTEMPTS:
+                    logger.exception(
+                        "outbox event %s (%s) failed %s times: given up",
+                        event.id,
+                        event.topic,
+                        event.attempts,
+                    )
+                else:
+                    logger.exception("outbox event %s (%s) failed", event.id, event.topic)
+                event.next_attempt_at = system_now() + backoff(event.attempts)
+                await event.save(using_db=connection, update_fields=["attempts", "next_attempt_at"])
                 continue
             event.published_at = system_now()
             await event.save(using_db=connection, update_fields=["published_at"])

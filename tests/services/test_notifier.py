@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 from models.credit import VerificationSubmission
 from models.messaging import MessageChannel, MessageStatus, OutboxEvent, OutgoingMessage
 from services import notifier, outbox
+from services.clock import system_now
 from services.settings import get_settings
 from tests.factories import SmtpServer, approve_email, create_member, dump_all_tables
 
@@ -107,8 +108,12 @@ async def test_a_refused_email_is_tried_again_by_the_outbox():
         assert await _status(message) == MessageStatus.PENDING
         [event] = await OutboxEvent.filter(topic=notifier.SEND_TOPIC, published_at__isnull=True)
         assert event.attempts == 1
+        assert event.next_attempt_at is not None
         assert server.messages == []
 
+        await outbox.dispatch_once()  # within the backoff: not tried again yet
+        assert (await OutboxEvent.get(id=event.id)).attempts == 1
+        await OutboxEvent.filter(id=event.id).update(next_attempt_at=system_now())
         await outbox.dispatch_once()
 
     assert await _status(message) == MessageStatus.SENT
