@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from models.bids import BidSource
 from models.loans import Loan, LoanStatus
 from models.members import User
 from models.messaging import OutboxEvent, OutgoingMessage
 from models.payments import InstructionStatus, PaymentInstruction, ProviderAccount
 from models.repayments import LoanInstallment
-from services import clock, ledger, outbox
+from services import clock, ledger, movements, outbox
 from services.clock import system_now
 from services.credit import external, risk_assessment, scoring
 from services.credit.catalogue import KINDS
@@ -162,6 +164,22 @@ async def settle_everything(sandbox: Any) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("instructions or events still open after the provider settled")
+
+
+async def fund_risk_reserve(sandbox: Any, amount: int) -> None:
+    """The platform puts `amount` into the risk-reserve account: a funded member (the
+    platform's funding account) transfers it, settled at the provider."""
+    funder, _phone, _card = await create_funded_member(amount, name="Reserve Funder")
+    async with in_transaction():
+        await movements.transfer(
+            from_user_id=funder.id,
+            to_user_id=None,
+            to_platform=ledger.RISK_RESERVE,
+            amount=amount,
+            reference=f"test-fund-reserve-{funder.id}",
+            kind="test_funding",
+        )
+    await settle_everything(sandbox)
 
 
 async def assert_ledger_matches_provider(sandbox: Any, user_ids: list[int]) -> None:

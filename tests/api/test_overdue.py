@@ -21,7 +21,7 @@ from models.repayments import (
     LoanInstallment,
     ReserveAdvance,
 )
-from services import clock, ledger, movements, outbox, parameters
+from services import clock, ledger, outbox, parameters
 from services.broker import get_broker
 from services.credit import external, scoring
 from services.jobs import repayments as repayments_job
@@ -35,7 +35,6 @@ from tests.factories import (
     ScriptedSources,
     SmtpServer,
     approve_email,
-    create_funded_member,
     create_member,
     create_staff,
     dump_all_tables,
@@ -46,6 +45,7 @@ from tests.factories import (
 from tests.lending import (
     RepayingLoan,
     assert_ledger_matches_provider,
+    fund_risk_reserve,
     repaying_loan,
     settle_everything,
 )
@@ -647,20 +647,6 @@ async def test_collection_records_and_their_typed_errors(app, client, scripted):
 # --- risk-reserve advance (R5: off by default) ---------------------------------------------
 
 
-async def _fund_reserve(sandbox: Any, amount: int) -> None:
-    funder, _phone, _card = await create_funded_member(amount, name="Reserve Funder")
-    async with in_transaction():
-        await movements.transfer(
-            from_user_id=funder.id,
-            to_user_id=None,
-            to_platform=ledger.RISK_RESERVE,
-            amount=amount,
-            reference=f"test-fund-reserve-{funder.id}",
-            kind="test_funding",
-        )
-    await settle_everything(sandbox)
-
-
 async def test_the_reserve_advance_is_off_by_default_and_pays_holders_when_on(app, scripted):
     sandbox = app.state.sandbox.sandbox
     made = await repaying_loan(scripted, sandbox, shares=(600_001, 399_999), term=3)
@@ -668,7 +654,7 @@ async def test_the_reserve_advance_is_off_by_default_and_pays_holders_when_on(ap
     row = await first_installment(made.loan.id)
     unpaid_p, unpaid_i = row.principal_fen, row.interest_fen
     balances = {uid: (await ledger.member_balances(uid))["available"] for uid in lender_ids}
-    await _fund_reserve(sandbox, 5_000_000)
+    await fund_risk_reserve(sandbox, 5_000_000)
     reserve_before = await ledger.balance(ledger.RISK_RESERVE)
     assert reserve_before == 5_000_000
 
@@ -726,7 +712,7 @@ async def test_a_short_reserve_advances_nothing(app, scripted):
     sandbox = app.state.sandbox.sandbox
     made = await repaying_loan(scripted, sandbox, shares=(300_000, 200_000), term=3)
     row = await first_installment(made.loan.id)
-    await _fund_reserve(sandbox, 100_000)  # less than the installment
+    await fund_risk_reserve(sandbox, 100_000)  # less than the installment
     await parameters.set_value(
         PARAMS_ADMIN,
         "repayments.reserveAdvance",

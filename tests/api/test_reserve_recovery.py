@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tortoise.transactions import in_transaction
 
 from models.ledger import Journal
 from models.loans import Loan
@@ -31,7 +30,7 @@ from models.repayments import (
     Repayment,
     ReserveAdvance,
 )
-from services import accounts, clock, ledger, movements, parameters
+from services import accounts, clock, ledger, parameters
 from services.credit import external
 from services.loans import bidding
 from services.money import allocate
@@ -40,11 +39,12 @@ from services.permissions import Actor, Permission
 from services.repayments import overdue, service, split
 from services.repayments.events import repayment_events_channel
 from services.repayments.service import RepayMode
-from tests.factories import ScriptedSources, create_funded_member, gql, token_for
+from tests.factories import ScriptedSources, gql, token_for
 from tests.lending import (
     RepayingLoan,
     assert_ledger_matches_provider,
     code_for,
+    fund_risk_reserve,
     member_actor,
     repaying_loan,
     settle_everything,
@@ -77,20 +77,6 @@ async def _advance_to(day: date) -> date:
     if day > today:
         await clock.advance(days=(day - today).days)
     return await clock.today()
-
-
-async def _fund_reserve(sandbox: Any, amount: int) -> None:
-    funder, _phone, _card = await create_funded_member(amount, name="Reserve Funder")
-    async with in_transaction():
-        await movements.transfer(
-            from_user_id=funder.id,
-            to_user_id=None,
-            to_platform=ledger.RISK_RESERVE,
-            amount=amount,
-            reference=f"test-fund-reserve-{funder.id}",
-            kind="test_funding",
-        )
-    await settle_everything(sandbox)
 
 
 async def _fund_borrower(user_id: int, amount: int) -> None:
@@ -158,7 +144,7 @@ async def _advanced_loan(app: Any, scripted: dict[str, Any]) -> tuple[RepayingLo
         ADMIN, "repayments.riskReserveShare", {"share": str(RESERVE_SHARE)}, "test: share"
     )
     made = await repaying_loan(scripted, sandbox, shares=SHARES, term=3)
-    await _fund_reserve(sandbox, RESERVE_FUNDS)
+    await fund_risk_reserve(sandbox, RESERVE_FUNDS)
     await _fund_borrower(made.borrower.id, 100_000)
     await parameters.set_value(
         ADMIN,

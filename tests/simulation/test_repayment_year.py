@@ -21,7 +21,13 @@ what they received now and then; the provider settles and calls back. Then every
   claim received exactly its principal and its largest-remainder share of the interest;
 - overdue: exactly the unpaid installments past their due date are OVERDUE, each with
   the penalty of its unpaid principal and interest at the daily rate for every day past
-  due, rounded once to the fen; a loan is SETTLED exactly when every installment is paid.
+  due, rounded once to the fen; a loan is SETTLED exactly when every installment is paid;
+- the risk reserve (its advance is switched on here, after 30 days, and it takes half of
+  every service fee; the platform funds it with 30,000.00 at the start): advances only
+  for installments 30 or more days overdue; its balance is its funding plus its fee
+  shares plus what borrowers paid back of advances less what it advanced; each holder's
+  own receipts plus the advances paid to them are exactly their principal and interest
+  share once the loan is settled.
 
 The seed is SIMULATION_SEED (default below); a failure names the seed and the day.
 """
@@ -44,13 +50,20 @@ from models.bids import BidSource, Claim
 from models.ledger import LedgerAccount
 from models.loans import Loan, LoanStatus
 from models.payments import BankCard, ProviderAccount
-from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment
+from models.repayments import (
+    InstallmentStatus,
+    LoanInstallment,
+    Receipt,
+    Repayment,
+    ReserveAdvance,
+)
 from services import accounts, clock, ledger, outbox, parameters
 from services.credit import external
 from services.errors import DomainError
 from services.loans import bidding
 from services.loans.schedule import RepaymentMethod, round_half_up
 from services.payments.provider import DepositChannel, WithdrawSpeed
+from services.permissions import Actor, Permission
 from services.repayments import overdue, service, split
 from services.repayments.overdue_policy import PENALTY_RATE, PENALTY_SCALE
 from services.repayments.service import RepayMode
@@ -58,6 +71,7 @@ from tests.factories import ScriptedSources, withdraw_confirmed
 from tests.lending import (
     borrower_signs,
     code_for,
+    fund_risk_reserve,
     listed_loan,
     member_actor,
     ready_lender,
@@ -72,6 +86,11 @@ BORROWERS = 20
 LENDERS = 30
 DAYS = 365
 LENDER_FUNDS = 2_000_000  # 20,000.00 each: 600,000.00 for about 300,000.00 of loans
+RESERVE_FUNDS = 3_000_000
+ADVANCE_AFTER_DAYS = 30
+PARAMS_ADMIN = Actor(
+    user_id=None, kind="staff", permissions=frozenset({Permission.PARAMETERS_MANAGE})
+)
 RATES = ("0.0600", "0.0850", "0.1000", "0.1200", "0.1500", "0.1800", "0.2400")
 TERMS = (3, 6, 9, 12)
 
@@ -350,35 +369,47 @@ def _within(received: int, paid: int, weight: int, total: int, lines: int) -> bo
 async def _claims_received_their_share(loan_ids: list[int]) -> None:
     claims = await Claim.filter(loan_id__in=loan_ids).order_by("id")
     receipts = await Receipt.filter(loan_id__in=loan_ids).values(
-        "claim_id", "repayment_id", "principal_fen", "interest_fen", "penalty_fen"
+        "claim_id", "repayment_id", "principal_fen", "interest_fen", "penalty_fen", "to_reserve"
     )
+    advances = await ReserveAdvance.filter(loan_id__in=loan_ids)
     repayments = await Repayment.filter(loan_id__in=loan_ids, status="DONE")
     installments = await LoanInstallment.filter(loan_id__in=loan_ids)
-    got: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    got: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])  # the claim, whoever holds it
+    holder_got: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # its holder: own + advances
     by_repayment: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    penalty_by: dict[tuple[int, int], int] = defaultdict(int)  # (repayment, claim)
     for row in receipts:
         parts = (row["principal_fen"], row["interest_fen"], row["penalty_fen"])
         assert min(parts) >= 0, row
         for index, part in enumerate(parts):
             got[row["claim_id"]][index] += part
             by_repayment[row["repayment_id"]][index] += part
+        penalty_by[(row["repayment_id"], row["claim_id"])] += row["penalty_fen"]
+        if not row["to_reserve"]:
+            holder_got[row["claim_id"]][0] += row["principal_fen"]
+            holder_got[row["claim_id"]][1] += row["interest_fen"]
+        else:
+            assert row["penalty_fen"] == 0, row  # the reserve advanced no penalty
+    for advance in advances:
+        holder_got[advance.claim_id][0] += advance.principal_fen
+        holder_got[advance.claim_id][1] += advance.interest_fen
     paid: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     lines: dict[int, int] = defaultdict(int)
     principal_of = {claim.id: claim.principal_fen for claim in claims}
     whole_of: dict[int, int] = defaultdict(int)
     for claim in claims:
         whole_of[claim.loan_id] += claim.principal_fen
-    penalty_of = {repayment.id: repayment for repayment in repayments}
-    for row in receipts:
+    repayment_of = {repayment.id: repayment for repayment in repayments}
+    for (repayment_id, claim_id), penalty in penalty_by.items():
         # Penalty is shared by principal in each payment: within a fen per installment.
-        repayment = penalty_of[row["repayment_id"]]
+        repayment = repayment_of[repayment_id]
         assert _within(
-            row["penalty_fen"],
+            penalty,
             repayment.penalty_fen,
-            principal_of[row["claim_id"]],
+            principal_of[claim_id],
             whole_of[repayment.loan_id],
             len(repayment.installments),
-        ), row
+        ), (repayment_id, claim_id)
     for repayment in repayments:
         parts = (repayment.principal_fen, repayment.interest_fen, repayment.penalty_fen)
         assert by_repayment[repayment.id] == list(parts), repayment.id
@@ -406,9 +437,36 @@ async def _claims_received_their_share(loan_ids: list[int]) -> None:
             assert _within(interest, paid[loan_id][1], claim.principal_fen, whole, n + 1), claim.id
         if settled[loan_id]:
             targets = split.interest_targets(interest_charged[loan_id], principals)
-            assert [r[:2] for r in received] == [
+            exact = [
                 [claim.principal_fen, target] for claim, target in zip(held, targets, strict=True)
-            ], loan_id
+            ]
+            assert [r[:2] for r in received] == exact, loan_id
+            assert [holder_got[claim.id] for claim in held] == exact, loan_id
+
+
+async def _reserve_accounts_for_itself(funds: int) -> int:
+    """The reserve's balance from what moved through it; returns how many advances."""
+    fee_shares = sum(
+        int(details.get("reserve_fen", 0))
+        for details in await Repayment.filter(status="DONE").values_list("details", flat=True)
+    )
+    recovered = sum(
+        principal + interest
+        for principal, interest in await Receipt.filter(to_reserve=True).values_list(
+            "principal_fen", "interest_fen"
+        )
+    )
+    advances = await ReserveAdvance.all()
+    advanced = sum(advance.principal_fen + advance.interest_fen for advance in advances)
+    assert await ledger.balance(ledger.RISK_RESERVE) == funds + fee_shares + recovered - advanced
+    due = {
+        row.id: row.due_date
+        for row in await LoanInstallment.filter(id__in=[a.installment_id for a in advances])
+    }
+    for advance in advances:
+        late = (advance.created_at.date() - due[advance.installment_id]).days
+        assert late >= ADVANCE_AFTER_DAYS, advance.id
+    return len(advances)
 
 
 async def _overdue_as_the_calendar_says(loan_ids: list[int], today: date) -> None:
@@ -445,6 +503,7 @@ async def _invariants(world: World, today: date) -> None:
     loan_ids = [b.loan_id for b in world.borrowings if b.loan_id]
     await _claims_received_their_share(loan_ids)
     await _overdue_as_the_calendar_says(loan_ids, today)
+    world.stats["reserve advances"] = await _reserve_accounts_for_itself(RESERVE_FUNDS)
 
 
 # --- the year ------------------------------------------------------------------------------
@@ -480,6 +539,16 @@ async def test_a_simulated_year_keeps_every_invariant_every_day(app, scripted):
         lender_room={user: LENDER_FUNDS for user, _card in lenders},
     )
     world.borrowings = await _members(rng, scripted)
+    await fund_risk_reserve(sandbox, RESERVE_FUNDS)
+    await parameters.set_value(
+        PARAMS_ADMIN, "repayments.riskReserveShare", {"share": "0.5000"}, "simulation"
+    )
+    await parameters.set_value(
+        PARAMS_ADMIN,
+        "repayments.reserveAdvance",
+        {"enabled": True, "after_days": ADVANCE_AFTER_DAYS},
+        "simulation",
+    )
     start = await clock.today()
     for day in range(DAYS):
         if day:
@@ -510,4 +579,5 @@ async def test_a_simulated_year_keeps_every_invariant_every_day(app, scripted):
     assert world.stats["repayments with penalty"] >= 3, dict(world.stats)
     assert world.stats["repaid:COUNT"] >= 1, dict(world.stats)
     assert world.stats["withdrawals"] >= 10, dict(world.stats)
+    assert world.stats["reserve advances"] >= 1, dict(world.stats)
     assert all(world.stats[f"method:{method}"] for method in RepaymentMethod), dict(world.stats)
