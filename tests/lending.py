@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +19,9 @@ from models.bids import BidSource
 from models.loans import Loan, LoanStatus
 from models.members import User
 from models.messaging import OutboxEvent, OutgoingMessage
-from models.payments import InstructionStatus, PaymentInstruction, ProviderAccount
-from models.repayments import LoanInstallment
-from services import clock, ledger, movements, outbox
+from models.payments import BankCard, InstructionStatus, PaymentInstruction, ProviderAccount
+from models.repayments import LoanInstallment, Repayment
+from services import accounts, clock, ledger, movements, outbox
 from services.clock import system_now
 from services.credit import external, risk_assessment, scoring
 from services.credit.catalogue import KINDS
@@ -28,7 +29,10 @@ from services.loans import bidding, requests, review, states
 from services.loans.pricing import price
 from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
 from services.payments import instructions
+from services.payments.provider import DepositChannel
 from services.permissions import Actor, Permission
+from services.repayments import service as repayments
+from services.repayments.service import RepayMode
 from services.security import lookup_hash
 from tests.factories import (
     CLEAN_REPORTS,
@@ -277,3 +281,45 @@ async def repaying_loan(
         states.transition(loan, states.LoanEvent.START_REPAYING)
         await loan.save(update_fields=["status"])
     return RepayingLoan(loan=loan, borrower=borrower, borrower_phone=phone, lenders=lenders)
+
+
+async def move_clock_to(day: date) -> date:
+    """Move the business clock forward to `day` (never back); returns today."""
+    today = await clock.today()
+    if day > today:
+        await clock.advance(days=(day - today).days)
+    return await clock.today()
+
+
+async def deposit_by_card(user_id: int, amount: int) -> None:
+    """Deposit by auto-debit of the member's first bound card (settles at once)."""
+    card = await BankCard.filter(user_id=user_id, status="bound").order_by("id").first()
+    assert card is not None
+    deposit = await accounts.deposit(
+        actor=member_actor(user_id),
+        amount=amount,
+        channel=DepositChannel.AUTO_DEBIT,
+        idempotency_key=f"fund-{uuid.uuid4().hex[:16]}",
+        card_id=card.id,
+    )
+    assert deposit.status == "PAID"
+
+
+async def repay_confirmed(
+    borrower_id: int, phone: str, loan_id: int, mode: RepayMode, count: int | None = None
+) -> Repayment:
+    """Ask to repay and confirm with the SMS code: the repayment as confirmed."""
+    asked = await repayments.repay(
+        actor=member_actor(borrower_id),
+        loan_id=loan_id,
+        mode=mode,
+        count=count,
+        idempotency_key=f"repay-{uuid.uuid4().hex[:16]}",
+    )
+    confirmed = await accounts.confirm_operation(
+        actor=member_actor(borrower_id),
+        operation_id=str(asked.operation_id),
+        code=await code_for(phone),
+    )
+    assert isinstance(confirmed.target, Repayment)
+    return confirmed.target

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +46,6 @@ from services.loans import bidding
 from services.loans.pricing import price
 from services.loans.schedule import LoanTerms, RepaymentMethod
 from services.money import allocate
-from services.payments.provider import DepositChannel
 from services.repayments import events, service
 from services.repayments.quote import days_30e_360
 from services.repayments.service import RepayMode
@@ -55,9 +54,12 @@ from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
     code_for,
+    deposit_by_card,
     listed_loan,
     member_actor,
+    move_clock_to,
     ready_lender,
+    repay_confirmed,
     settle_everything,
     verified_borrower,
 )
@@ -78,20 +80,6 @@ def scripted() -> Iterator[dict[str, Any]]:
 
 def _key(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
-
-
-async def _fund(user_id: int, amount: int) -> None:
-    """Deposit by auto-debit of the member's bound card (settles at once)."""
-    card = await BankCard.filter(user_id=user_id, status="bound").order_by("id").first()
-    assert card is not None
-    deposit = await accounts.deposit(
-        actor=member_actor(user_id),
-        amount=amount,
-        channel=DepositChannel.AUTO_DEBIT,
-        idempotency_key=_key("fund"),
-        card_id=card.id,
-    )
-    assert deposit.status == "PAID"
 
 
 async def _repaying_loan(
@@ -126,31 +114,6 @@ async def _repaying_loan(
     loan = await Loan.get(id=loan.id)
     assert loan.status == "REPAYING"
     return loan, (borrower, borrower_phone), lenders
-
-
-async def _repay(
-    borrower_id: int, phone: str, loan_id: int, mode: RepayMode, count: int | None = None
-) -> Repayment:
-    asked = await service.repay(
-        actor=member_actor(borrower_id),
-        loan_id=loan_id,
-        mode=mode,
-        count=count,
-        idempotency_key=_key("repay"),
-    )
-    confirmed = await accounts.confirm_operation(
-        actor=member_actor(borrower_id),
-        operation_id=str(asked.operation_id),
-        code=await code_for(phone),
-    )
-    assert isinstance(confirmed.target, Repayment)
-    return confirmed.target
-
-
-async def _move_to(day: date) -> None:
-    days = (day - await clock.today()).days
-    if days > 0:
-        await clock.advance(days=days)
 
 
 async def _received(holder_id: int, loan_id: int) -> tuple[int, int, int]:
@@ -204,12 +167,12 @@ async def test_three_lenders_repaid_over_twelve_months_by_each_method(app, scrip
         for p in expected.installments
     ]
     # The borrower tops up what the interest and fees need on top of the 10,000.00.
-    await _fund(borrower.id, expected.total_paid_fen - 1_000_000)
+    await deposit_by_card(borrower.id, expected.total_paid_fen - 1_000_000)
     fee_before = await ledger.balance(ledger.FEE)
 
     for row in rows:
-        await _move_to(row.due_date)
-        done = await _repay(borrower.id, phone, loan.id, RepayMode.NEXT)
+        await move_clock_to(row.due_date)
+        done = await repay_confirmed(borrower.id, phone, loan.id, RepayMode.NEXT)
         assert (done.status, done.installments) == (RepaymentStatus.DONE, [row.number])
         assert done.amount_fen == row.principal_fen + row.interest_fen + row.fee_fen
 
@@ -243,11 +206,11 @@ async def test_three_lenders_repaid_over_twelve_months_by_each_method(app, scrip
 async def test_early_repayment_mid_term_charges_interest_to_the_day_and_the_fee(app, scripted):
     sandbox = app.state.sandbox.sandbox
     loan, (borrower, phone), lenders = await _repaying_loan(app, scripted)
-    await _fund(borrower.id, 200_000)
+    await deposit_by_card(borrower.id, 200_000)
     rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
     for row in rows[:3]:
-        await _move_to(row.due_date)
-        await _repay(borrower.id, phone, loan.id, RepayMode.NEXT)
+        await move_clock_to(row.due_date)
+        await repay_confirmed(borrower.id, phone, loan.id, RepayMode.NEXT)
     await clock.advance(days=10)
     today = await clock.today()
     remaining = sum(row.principal_fen for row in rows[3:])
@@ -257,7 +220,7 @@ async def test_early_repayment_mid_term_charges_interest_to_the_day_and_the_fee(
     fee_before = await ledger.balance(ledger.FEE)
     balance_before = (await ledger.member_balances(borrower.id))["available"]
 
-    done = await _repay(borrower.id, phone, loan.id, RepayMode.EARLY_FULL)
+    done = await repay_confirmed(borrower.id, phone, loan.id, RepayMode.EARLY_FULL)
     assert done.kind == RepaymentKind.EARLY_FULL
     assert done.installments == list(range(4, 13))
     assert (done.principal_fen, done.interest_fen, done.fee_fen, done.early_fee_fen) == (
@@ -358,7 +321,7 @@ async def test_an_overdue_installment_is_quoted_with_its_penalty_before_the_dail
     pays exactly that (no AMOUNT_CHANGED)."""
     loan, (borrower, phone), _lenders = await _repaying_loan(app, scripted)
     first = await LoanInstallment.get(loan_id=loan.id, number=1)
-    await _move_to(first.due_date + timedelta(days=5))
+    await move_clock_to(first.due_date + timedelta(days=5))
     unpaid = first.principal_fen + first.interest_fen
     penalty = (unpaid * 5 * 5 + 5_000) // 10_000  # 0.0005 a day, half-up
     assert penalty > 0
@@ -438,7 +401,7 @@ async def test_auto_debit_on_the_due_date_tops_up_from_the_card_and_repays(app, 
     left = (await ledger.member_balances(borrower.id))["available"]
     assert left < owed
     assert await service.auto_debit_due() == 0  # nothing is due today
-    await _move_to(first.due_date)
+    await move_clock_to(first.due_date)
 
     assert await service.auto_debit_due() == 1
     debit = await Deposit.get(user_id=borrower.id, channel="AUTO_DEBIT", amount=owed - left)
@@ -559,7 +522,7 @@ async def test_repay_and_the_views_through_graphql(app, client, scripted):
     assert claim["nextDate"] == rows[1].due_date.isoformat()
 
     # A second repayment, then the list pages newest first.
-    await _repay(borrower.id, phone, loan.id, RepayMode.NEXT)
+    await repay_confirmed(borrower.id, phone, loan.id, RepayMode.NEXT)
     page = (await gql(client, REPAYMENTS, token=token))["data"]["myRepayments"]
     assert page["totalCount"] == 2
     assert page["pageInfo"]["hasNextPage"]
@@ -608,7 +571,7 @@ async def test_a_share_of_each_fee_goes_to_the_risk_reserve(app, scripted):
     loan, (borrower, phone), lenders = await _repaying_loan(app, scripted)
     fee_before = await ledger.balance(ledger.FEE)
     reserve_before = await ledger.balance(ledger.RISK_RESERVE)
-    done = await _repay(borrower.id, phone, loan.id, RepayMode.COUNT, count=2)
+    done = await repay_confirmed(borrower.id, phone, loan.id, RepayMode.COUNT, count=2)
     assert done.fee_fen == 6_000  # 0.30 % of 10,000.00, twice
     reserve = 2 * (3_000 * 3_333 // 10_000)  # each fee's share, rounded down
     assert await ledger.balance(ledger.RISK_RESERVE) - reserve_before == reserve

@@ -11,9 +11,8 @@ provider.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from models.ledger import Journal
 from models.loans import Loan
 from models.messaging import OutboxEvent
-from models.payments import BankCard, ProviderAccount
+from models.payments import ProviderAccount
 from models.repayments import (
     InstallmentStatus,
     LoanInstallment,
@@ -30,22 +29,22 @@ from models.repayments import (
     Repayment,
     ReserveAdvance,
 )
-from services import accounts, clock, ledger, parameters
+from services import ledger, parameters
 from services.credit import external
 from services.loans import bidding
 from services.money import allocate
-from services.payments.provider import DepositChannel
 from services.permissions import Actor, Permission
-from services.repayments import overdue, service, split
+from services.repayments import overdue, split
 from services.repayments.events import repayment_events_channel
 from services.repayments.service import RepayMode
 from tests.factories import ScriptedSources, gql, token_for
 from tests.lending import (
     RepayingLoan,
     assert_ledger_matches_provider,
-    code_for,
+    deposit_by_card,
     fund_risk_reserve,
-    member_actor,
+    move_clock_to,
+    repay_confirmed,
     repaying_loan,
     settle_everything,
 )
@@ -72,43 +71,10 @@ def scripted() -> Iterator[dict[str, Any]]:
 # --- helpers -----------------------------------------------------------------------------
 
 
-async def _advance_to(day: date) -> date:
-    today = await clock.today()
-    if day > today:
-        await clock.advance(days=(day - today).days)
-    return await clock.today()
-
-
-async def _fund_borrower(user_id: int, amount: int) -> None:
-    """Deposit by auto-debit of the member's bound card (settles at once)."""
-    card = await BankCard.filter(user_id=user_id, status="bound").order_by("id").first()
-    assert card is not None
-    deposit = await accounts.deposit(
-        actor=member_actor(user_id),
-        amount=amount,
-        channel=DepositChannel.AUTO_DEBIT,
-        idempotency_key=f"fund-{uuid.uuid4().hex[:16]}",
-        card_id=card.id,
-    )
-    assert deposit.status == "PAID"
-
-
 async def _repay(made: RepayingLoan, mode: RepayMode) -> Repayment:
-    borrower = made.borrower
-    asked = await service.repay(
-        actor=member_actor(borrower.id),
-        loan_id=made.loan.id,
-        mode=mode,
-        idempotency_key=f"repay-{uuid.uuid4().hex[:16]}",
-    )
-    confirmed = await accounts.confirm_operation(
-        actor=member_actor(borrower.id),
-        operation_id=str(asked.operation_id),
-        code=await code_for(made.borrower_phone),
-    )
-    assert isinstance(confirmed.target, Repayment)
-    assert confirmed.target.status == "DONE"
-    return confirmed.target
+    done = await repay_confirmed(made.borrower.id, made.borrower_phone, made.loan.id, mode)
+    assert done.status == "DONE"
+    return done
 
 
 async def _available(user_id: int) -> int:
@@ -145,7 +111,7 @@ async def _advanced_loan(app: Any, scripted: dict[str, Any]) -> tuple[RepayingLo
     )
     made = await repaying_loan(scripted, sandbox, shares=SHARES, term=3)
     await fund_risk_reserve(sandbox, RESERVE_FUNDS)
-    await _fund_borrower(made.borrower.id, 100_000)
+    await deposit_by_card(made.borrower.id, 100_000)
     await parameters.set_value(
         ADMIN,
         "repayments.reserveAdvance",
@@ -153,9 +119,9 @@ async def _advanced_loan(app: Any, scripted: dict[str, Any]) -> tuple[RepayingLo
         "test: advance",
     )
     first = await LoanInstallment.get(loan_id=made.loan.id, number=1)
-    today = await _advance_to(first.due_date + timedelta(days=AFTER_DAYS - 1))
+    today = await move_clock_to(first.due_date + timedelta(days=AFTER_DAYS - 1))
     assert (await overdue.run_daily(today)).advanced == 0  # 4 days: not yet
-    today = await _advance_to(first.due_date + timedelta(days=AFTER_DAYS))
+    today = await move_clock_to(first.due_date + timedelta(days=AFTER_DAYS))
     assert (await overdue.run_daily(today)).advanced == 3
     await settle_everything(sandbox)
     assert await ledger.balance(ledger.RISK_RESERVE) == RESERVE_FUNDS - (
@@ -237,7 +203,7 @@ async def test_repaying_an_advanced_installment_pays_the_reserve_back_and_holder
     fee_before = await ledger.balance(ledger.FEE)
 
     # Two days later the borrower repays installment 1 with 7 days of penalty.
-    today = await _advance_to(first.due_date + timedelta(days=AFTER_DAYS + 2))
+    today = await move_clock_to(first.due_date + timedelta(days=AFTER_DAYS + 2))
     await overdue.run_daily(today)
     done = await _repay(made, RepayMode.NEXT)
     first = await LoanInstallment.get(id=first.id)
@@ -295,7 +261,7 @@ async def test_repaying_an_advanced_installment_pays_the_reserve_back_and_holder
     # The rest of the loan, each installment on its due date.
     rows = await LoanInstallment.filter(loan_id=made.loan.id).order_by("number")
     for row in rows[1:]:
-        await _advance_to(row.due_date)
+        await move_clock_to(row.due_date)
         paid = await _repay(made, RepayMode.NEXT)
         assert paid.details["reserve_recovery_fen"] == 0
         assert paid.amount_fen == row.principal_fen + row.interest_fen + row.fee_fen
@@ -326,7 +292,7 @@ async def test_early_repayment_in_full_with_an_advanced_installment_open(app, sc
     assert rows[1].due_date > first.due_date + timedelta(days=AFTER_DAYS + 2)
     before = {uid: await _available(uid) for uid in [borrower.id, *lender_ids]}
 
-    await overdue.run_daily(await _advance_to(first.due_date + timedelta(days=AFTER_DAYS + 2)))
+    await overdue.run_daily(await move_clock_to(first.due_date + timedelta(days=AFTER_DAYS + 2)))
     done = await _repay(made, RepayMode.EARLY_FULL)
     assert done.kind == "EARLY_FULL"
     assert done.installments == [1, 2, 3]
