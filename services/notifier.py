@@ -11,8 +11,8 @@ queues nothing for a member without one. The row keeps the address only as a loo
 and a masked copy; when the message is delivered the address is read again, and a message
 whose member has changed or lost that address since is marked FAILED and not sent, so
 mail never goes to an address the member has given up. A refused or unreachable SMTP
-server raises, and the outbox tries the event again on its next passes (up to
-`outbox.MAX_ATTEMPTS`; after that the message stays PENDING).
+server raises, and the outbox tries the event again after its backoff (`outbox.backoff`,
+up to `outbox.MAX_ATTEMPTS`; after that the message stays PENDING).
 """
 
 from __future__ import annotations
