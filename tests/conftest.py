@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 BACKEND = os.environ.get("LENDBRIDGE_TEST_BACKEND", "sqlite")
 RUN_ID = uuid.uuid4().hex[:10]
@@ -40,8 +41,10 @@ import cli  # noqa: E402
 from app import create_app  # noqa: E402
 from services import clock, ledger, parameters, permissions  # noqa: E402
 from services.broker import RedisBroker, make_broker, set_broker  # noqa: E402
+from services.credit import external  # noqa: E402
 from services.db import tortoise_config  # noqa: E402
 from services.settings import get_settings  # noqa: E402
+from tests.factories import ScriptedSources  # noqa: E402
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -130,3 +133,14 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def scripted() -> Iterator[dict[str, Any]]:
+    """The outside credit sources answer from this table (id number -> reports, see
+    `tests.factories.ScriptedSources`); a module that needs it in every test says
+    `pytest.mark.usefixtures("scripted")`."""
+    adapter = ScriptedSources()
+    external.set_adapter(adapter)
+    yield adapter.scripted
+    external.set_adapter(None)

@@ -5,7 +5,6 @@ loan is listed, the automatic share, the skip rules, once per listing)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,11 +15,10 @@ from models.loans import Loan
 from models.messaging import Notice, OutgoingMessage
 from models.payments import PendingOperation
 from services import ledger, outbox
-from services.credit import external
 from services.loans import autobid, bidding
 from services.loans.schedule import RepaymentMethod
 from services.security import lookup_hash
-from tests.factories import ScriptedSources, create_funded_member, gql, token_for
+from tests.factories import create_funded_member, gql, token_for
 from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
@@ -31,7 +29,7 @@ from tests.lending import (
     verified_borrower,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 SET = """mutation ($input: AutoBidRuleInput!) { setAutoBidRule(input: $input) { __typename
   ... on AutoBidRuleSaved { operationId rule { id enabled optedInAt minRate maxRate minTerm
@@ -50,14 +48,6 @@ PLACE = """mutation ($input: PlaceBidInput!) { placeBid(input: $input) { __typen
 MY_BIDS = "{ myBids { edges { node { loanId amount source autoRuleId status } } } }"
 
 _keys = iter(range(1, 10**9))
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 def _rule(**overrides: Any) -> dict[str, Any]:

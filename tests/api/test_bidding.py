@@ -4,7 +4,6 @@ every freeze released exactly once; bidProgress events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +12,9 @@ from models.bids import Bid, BidStatus, Claim
 from models.loans import Loan
 from models.payments import PaymentInstruction, ProviderAccount
 from services import clock, ledger, outbox
-from services.credit import external, scoring
+from services.credit import scoring
 from services.loans import bidding
-from tests.factories import ScriptedSources, create_member, gql, pdf_text, token_for
+from tests.factories import create_member, gql, pdf_text, token_for
 from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
@@ -26,7 +25,7 @@ from tests.lending import (
     verified_borrower,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 PLACE = """mutation ($input: PlaceBidInput!) { placeBid(input: $input) { __typename
   ... on BidPlaced { operationId bid { id status requested amount } }
@@ -45,14 +44,6 @@ SIGN = """mutation ($id: ID!, $code: String!) { signContract(input: {contractId:
   { __typename ... on ContractSigned { contract { status } } } }"""
 
 _keys = iter(range(1, 10**9))
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 async def _bid(client, token: str, phone: str, loan_id: int, amount: str) -> dict[str, Any]:

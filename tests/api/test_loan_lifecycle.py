@@ -6,14 +6,11 @@ member's balances at the provider equal the ledger's."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from services import ledger, outbox
-from services.credit import external
-from tests.factories import ScriptedSources, create_staff, gql, token_for
+from tests.factories import create_staff, gql, token_for
 from tests.lending import (
     assert_ledger_matches_provider,
     code_for,
@@ -22,7 +19,7 @@ from tests.lending import (
     verified_borrower,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 PUBLISH = """mutation ($input: PublishLoanInput!) { publishLoan(input: $input) { __typename
   ... on LoanPublished { loan { id status requiredLevels } }
@@ -43,14 +40,6 @@ SIGN_REQUEST = """mutation ($id: ID!) { requestContractSignature(input: {contrac
   { __typename } }"""
 SIGN = """mutation ($id: ID!, $code: String!) { signContract(input: {contractId: $id, code: $code})
   { __typename } }"""
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 async def _confirm(client, token: str, phone: str, operation: str) -> None:

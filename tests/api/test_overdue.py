@@ -4,7 +4,6 @@ overdue list and collection records for staff, overdue events, the risk-reserve 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -23,7 +22,7 @@ from models.repayments import (
 )
 from services import clock, ledger, outbox, parameters
 from services.broker import get_broker
-from services.credit import external, scoring
+from services.credit import scoring
 from services.jobs import repayments as repayments_job
 from services.money import format_money
 from services.permissions import Actor, Permission
@@ -32,7 +31,6 @@ from services.repayments.events import OVERDUE_EVENTS_CHANNEL, repayment_events_
 from services.repayments.overdue_policy import WARN_DAYS
 from services.security import lookup_hash
 from tests.factories import (
-    ScriptedSources,
     SmtpServer,
     approve_email,
     create_member,
@@ -50,20 +48,12 @@ from tests.lending import (
     settle_everything,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 END = {"kind": "END"}
 PARAMS_ADMIN = Actor(
     user_id=None, kind="staff", permissions=frozenset({Permission.PARAMETERS_MANAGE})
 )
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 def expected_penalty(unpaid_fen: int, days: int, rate: str = "0.0005") -> int:

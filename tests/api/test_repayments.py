@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,7 +39,7 @@ from models.repayments import (
 )
 from services import accounts, clock, ledger, outbox
 from services.broker import get_broker
-from services.credit import external, scoring
+from services.credit import scoring
 from services.errors import DomainError
 from services.loans import bidding
 from services.loans.pricing import price
@@ -49,7 +48,7 @@ from services.money import allocate
 from services.repayments import events, service
 from services.repayments.quote import days_30e_360
 from services.repayments.service import RepayMode
-from tests.factories import ScriptedSources, create_member, gql, token_for, withdraw_confirmed
+from tests.factories import create_member, gql, token_for, withdraw_confirmed
 from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
@@ -64,18 +63,10 @@ from tests.lending import (
     verified_borrower,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 SHARES = (333_333, 333_333, 333_334)
 FEE_RATE = Decimal("0.0030")
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 def _key(prefix: str) -> str:

@@ -11,7 +11,7 @@ provider.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,14 +30,13 @@ from models.repayments import (
     ReserveAdvance,
 )
 from services import ledger, parameters
-from services.credit import external
 from services.loans import bidding
 from services.money import allocate
 from services.permissions import Actor, Permission
 from services.repayments import overdue, split
 from services.repayments.events import repayment_events_channel
 from services.repayments.service import RepayMode
-from tests.factories import ScriptedSources, gql, token_for
+from tests.factories import gql, token_for
 from tests.lending import (
     RepayingLoan,
     assert_ledger_matches_provider,
@@ -49,7 +48,7 @@ from tests.lending import (
     settle_everything,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 SHARES = (333_333, 333_333, 333_334)
 RESERVE_SHARE = Decimal("0.3333")
@@ -58,14 +57,6 @@ AFTER_DAYS = 5
 ADMIN = Actor(user_id=None, kind="staff", permissions=frozenset({Permission.PARAMETERS_MANAGE}))
 RECEIVABLES = """{ myReceivables { claimId loanId principal receivedPrincipal
   receivedInterest receivedPenalty expectedPrincipal expectedInterest } }"""
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 # --- helpers -----------------------------------------------------------------------------

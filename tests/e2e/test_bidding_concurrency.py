@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -17,11 +15,9 @@ from models.bids import Bid, BidStatus
 from models.ledger import Journal, Posting
 from models.loans import Loan
 from services import accounts
-from services.credit import external
 from services.errors import DomainError
 from services.loans import bidding
 from tests.conftest import BACKEND
-from tests.factories import ScriptedSources
 from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
@@ -33,21 +29,13 @@ from tests.lending import (
     verified_borrower,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 LENDERS = 200 if BACKEND == "postgres" else 40
 BID = 15_000  # 150.00 each
 DEPOSIT = 50_000
 # Two thirds of the bids fit; the first bid that does not fit whole is trimmed.
 AMOUNT = (LENDERS * BID * 2) // 3 + 5_000
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 async def test_concurrent_bids_never_overfund_and_refused_ones_freeze_nothing(app, scripted):

@@ -38,7 +38,6 @@ import os
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -58,7 +57,6 @@ from models.repayments import (
     ReserveAdvance,
 )
 from services import accounts, clock, ledger, outbox, parameters
-from services.credit import external
 from services.errors import DomainError
 from services.loans import bidding
 from services.loans.schedule import RepaymentMethod, round_half_up
@@ -67,7 +65,7 @@ from services.permissions import Actor, Permission
 from services.repayments import overdue, service, split
 from services.repayments.overdue_policy import PENALTY_RATE, PENALTY_SCALE
 from services.repayments.service import RepayMode
-from tests.factories import ScriptedSources, withdraw_confirmed
+from tests.factories import withdraw_confirmed
 from tests.lending import (
     borrower_signs,
     code_for,
@@ -79,7 +77,7 @@ from tests.lending import (
     verified_borrower,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 SEED = int(os.environ.get("SIMULATION_SEED", "20261129"))
 BORROWERS = 20
@@ -100,14 +98,6 @@ class Profile(StrEnum):
     LATE = "LATE"  # each installment: on time, or 1-40 days late, at random
     EARLY = "EARLY"  # on time, then everything left early, mid-term
     DEFAULTER = "DEFAULTER"  # stops at one installment for 60-120 days, then pays all
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 @dataclass
