@@ -31,7 +31,7 @@ from tortoise import Tortoise
 
 from schema.build import build_schema
 from schema.context import Context, bearer_token
-from services import accounts, auth, clock, jobs, outbox
+from services import accounts, auth, clock, jobs, ledger, outbox
 from services.broker import get_broker, make_broker, set_broker
 from services.contracts import access as contract_access
 from services.credit import materials
@@ -271,6 +271,9 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
             broker = make_broker(settings)
             await broker.start()
             set_broker(broker)
+        # The platform's own and the outside world's ledger accounts: a fresh database
+        # has none, and the first deposit's callback posts to them.
+        await ledger.ensure_platform_accounts()
         provider, sandbox = await _start_provider(settings, app)
         set_provider(provider)
         app.state.sandbox = sandbox  # embedded mode: tests and demos play the bank through it

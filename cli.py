@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,17 +33,21 @@ async def migrate(database_url: str | None = None) -> None:
 
 
 async def seed_demo() -> None:
-    from tortoise import Tortoise
-
-    from services.db import tortoise_config
+    """Create the missing demo data (never in prod). The platform runs meanwhile as
+    `serve` runs it, without the jobs: the lending demo moves money through the embedded
+    sandbox provider, which lives in the app's lifespan (its books persist in
+    SANDBOX_DATABASE for the server that starts next)."""
+    from app import create_app
     from services.demo import seed_demo_data
 
-    await Tortoise.init(config=tortoise_config())
-    try:
-        for line in await seed_demo_data():
+    settings = get_settings()
+    if settings.is_prod:
+        raise SystemExit("seed-demo: refused, demo data is never created with APP_ENV=prod")
+    application = create_app(settings.model_copy(update={"jobs_embedded": False}))
+    async with application.router.lifespan_context(application):
+        embedded = application.state.sandbox
+        for line in await seed_demo_data(embedded.sandbox if embedded is not None else None):
             print(line)
-    finally:
-        await Tortoise.close_connections()
 
 
 async def rotate_pii(batch_size: int | None = None) -> None:
@@ -85,7 +90,7 @@ async def worker() -> None:
 
     from tortoise import Tortoise
 
-    from services import jobs, outbox
+    from services import jobs, ledger, outbox
     from services.broker import make_broker, set_broker
     from services.db import tortoise_config
     from services.logs import configure_logging
@@ -98,6 +103,7 @@ async def worker() -> None:
     broker = make_broker(settings)
     await broker.start()
     set_broker(broker)
+    await ledger.ensure_platform_accounts()  # as the API's lifespan does
     # The daily reconciliation asks the provider: reachable over HTTP only (an embedded
     # sandbox lives inside an API process, which then runs the jobs itself).
     provider = (
@@ -192,7 +198,12 @@ def main(argv: list[str] | None = None) -> None:
         sandbox(args.host, args.port)
     elif args.command == "dev":
         asyncio.run(migrate())
-        asyncio.run(seed_demo())
+        # In a process of its own: the seeding runs the app's lifespan (provider,
+        # dispatchers), whose asyncio objects must not be left bound to an event loop
+        # that is gone when the server's starts.
+        seeded = subprocess.run([sys.executable, "-m", "app", "seed-demo"], cwd=ROOT, check=False)
+        if seeded.returncode:
+            sys.exit(seeded.returncode)
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql  (root {ROOT.name})")
         serve(args.host, args.port, 1)
 

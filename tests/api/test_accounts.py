@@ -466,3 +466,22 @@ async def test_a_t1_withdrawal_is_paid_on_the_next_business_day_of_the_clock(cli
         "frozen": 0,
         "withdrawing": 0,
     }
+
+
+async def test_the_app_start_opens_the_platform_ledger_accounts_on_a_fresh_database(tmp_path):
+    """A new platform's database has no ledger accounts: the lifespan makes the
+    platform's and the outside world's, or the first deposit's callback could not post."""
+    from app import create_app
+    from models.ledger import LedgerAccount
+    from services.settings import get_settings
+
+    await LedgerAccount.filter(code__in=list(ledger.PLATFORM_ACCOUNTS)).delete()
+    settings = get_settings().model_copy(
+        update={"sandbox_database": str(tmp_path / "sandbox-provider.sqlite3")}
+    )
+    application = create_app(settings, own_services=False)
+    async with application.router.lifespan_context(application):
+        codes = await LedgerAccount.filter(code__in=list(ledger.PLATFORM_ACCOUNTS)).values_list(
+            "code", flat=True
+        )
+    assert sorted(codes) == sorted(ledger.PLATFORM_ACCOUNTS)
