@@ -28,7 +28,7 @@ from models.payments import (
     ProviderAccount,
     Withdrawal,
 )
-from services import idempotency, ledger, notifier, outbox, sms_codes
+from services import crashpoints, idempotency, ledger, notifier, outbox, sms_codes
 from services.clock import system_now
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.money import format_money
@@ -485,6 +485,9 @@ async def _run_registered(operation: PendingOperation, registered: _OperationKin
             )
             await registered.refuse(operation, error)
         raise
+    # Committed, its instructions not sent yet: the crash tests die here to show that
+    # the dispatcher of the restarted process sends them.
+    crashpoints.hit("operation.after_commit", operation.kind)
     instructions.wake()
     outbox.wake()
     return target

@@ -6,7 +6,8 @@ day changes nothing and sends nothing):
 (a) warnings: a PENDING installment due within `repayments.warnDays` days (today
     included) and not yet warned gets an in-app notice, an SMS, an e-mail (when the
     borrower has an approved address) and a DUE event on the borrower's repayment
-    channel; `warned_on` is set by a conditional update, so once.
+    channel; `warned_on` is set by a conditional update on the installment still
+    PENDING, so once, and never for one a repayment paid meanwhile.
 (b) overdue: an unpaid installment whose due date is before today becomes OVERDUE, with
     `overdue_since` = due date + 1 day (1 day overdue). Its loan moves REPAYING ->
     OVERDUE (FALL_OVERDUE); the borrower gets a notice, an SMS, an e-mail (as in (a))
@@ -125,11 +126,13 @@ async def send_warnings(today: date) -> int:
     sent = 0
     for row in candidates:
         async with in_transaction():
-            claimed = await LoanInstallment.filter(id=row.id, warned_on__isnull=True).update(
-                warned_on=today
-            )
+            # Still PENDING: a repayment may have paid it since the candidates were read,
+            # and the borrower must not be told to keep money for an installment repaid.
+            claimed = await LoanInstallment.filter(
+                id=row.id, warned_on__isnull=True, status=InstallmentStatus.PENDING
+            ).update(warned_on=today)
             if claimed != 1:
-                continue  # warned meanwhile
+                continue  # warned or repaid meanwhile
             loan = await Loan.get(id=row.loan_id)
             borrower = await User.get(id=loan.borrower_id)
             due = amount_due(row)

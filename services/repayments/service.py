@@ -4,9 +4,11 @@
 repayment in full) as a Repayment AWAITING_CONFIRMATION with a pending operation of
 kind REPAYMENT and an SMS code bound to it (operation id, kind, amount, loan).
 `confirmOperation` with that code settles it: under a lock on the loan, what is due is
-computed again (it must still be the amount the code confirmed: AMOUNT_CHANGED
-otherwise), the borrower's available balance must cover it (INSUFFICIENT_FUNDS: the
-repayment is REFUSED and nothing moves), then in one transaction:
+computed again (it must still be the installments asked for and the amount the code
+confirmed: NOTHING_DUE when another repayment or the auto-debit paid them meanwhile,
+AMOUNT_CHANGED otherwise), the borrower's available balance must cover it
+(INSUFFICIENT_FUNDS: the repayment is REFUSED and nothing moves), then in one
+transaction:
 
 - each installment's parts are shared among the claims (`split`), one transfer per
   holder (principal + interest + penalty) from the borrower's available balance, one to
@@ -36,8 +38,9 @@ principal and interest share, advance included; `myReceivables` counts the same 
 
 The signed auto-debit (`auto_debit_due`, a daily job) needs no SMS code: the signed
 auto-debit agreement with the bound card is the borrower's standing consent. It
-deposits the shortfall from the card (once per installment and day) and settles the
-installment due today the same way.
+deposits the shortfall from the card (once per installment and day; decided under the
+loan's lock, so an installment the borrower has just repaid costs no card debit) and
+settles the installment due today the same way.
 """
 
 from __future__ import annotations
@@ -63,7 +66,16 @@ from models.repayments import (
     RepaymentKind,
     RepaymentStatus,
 )
-from services import accounts, clock, ledger, movements, notifier, outbox, parameters
+from services import (
+    accounts,
+    clock,
+    crashpoints,
+    ledger,
+    movements,
+    notifier,
+    outbox,
+    parameters,
+)
 from services.accounts import open_operation, register_operation, send_operation_code
 from services.contracts import extend_retention
 from services.credit import scoring
@@ -400,6 +412,68 @@ async def _write_receipts(
                 )
 
 
+def _still_as_confirmed(
+    repayment: Repayment, rows: list[LoanInstallment], found: quote.Quote, amount_fen: int
+) -> None:
+    """What the SMS code confirmed is still what would be paid: the installments asked
+    for, for the amount asked. Quoted again, "the next installment" of a repayment asked
+    before another one (or the auto-debit) paid it is the installment after it, often
+    for the same amount: paying that would pay twice for one request.
+
+    Raises DomainError NOTHING_DUE when every installment asked for was paid meanwhile,
+    AMOUNT_CHANGED when the installments or the amount differ otherwise."""
+    asked = [int(number) for number in repayment.installments]
+    paid = {row.number for row in rows if row.status == InstallmentStatus.PAID}
+    if asked and paid.issuperset(asked):
+        raise DomainError("What this repayment was for is repaid already", code="NOTHING_DUE")
+    if [line.number for line in found.lines] != asked or found.total_fen != amount_fen:
+        raise DomainError(
+            f"What is due is now {format_money(found.total_fen)}: ask again",
+            code="AMOUNT_CHANGED",
+        )
+
+
+async def _move_money(
+    repayment: Repayment,
+    borrower_id: int,
+    per_holder: dict[int, _Parts],
+    to_fee: int,
+    to_reserve: int,
+    recovery: int,
+) -> None:
+    """The settlement's transfers from the borrower's available balance, in its
+    transaction: one per holder, then the fee, the reserve's share of the fees and what
+    the reserve recovers of its advances. The crashpoint `repayment.after_transfer`
+    (detail: the transfer's kind) lets the crash tests kill the process with only part
+    of them written."""
+    reference = f"repayment:{repayment.id}"
+    for holder_id, parts in sorted(per_holder.items()):
+        if parts.total_fen:
+            await movements.transfer(
+                from_user_id=borrower_id,
+                to_user_id=holder_id,
+                amount=parts.total_fen,
+                reference=f"{reference}:holder:{holder_id}",
+                kind="repayment",
+            )
+            crashpoints.hit("repayment.after_transfer", "repayment")
+    for amount, suffix, platform, kind in (
+        (to_fee, "fee", ledger.FEE, "repayment_fee"),
+        (to_reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
+        (recovery, "reserve-recovery", ledger.RISK_RESERVE, "reserve_recovery"),
+    ):
+        if amount:
+            await movements.transfer(
+                from_user_id=borrower_id,
+                to_user_id=None,
+                to_platform=platform,
+                amount=amount,
+                reference=f"{reference}:{suffix}",
+                kind=kind,
+            )
+            crashpoints.hit("repayment.after_transfer", kind)
+
+
 async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> None:
     """Carry out a repayment in the caller's transaction; see the module docstring.
     Raises DomainError LOAN_NOT_REPAYING / NOTHING_DUE / AMOUNT_CHANGED /
@@ -412,11 +486,8 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     found = await _quote(loan, rows, RepaymentKind(repayment.kind), repayment.details)
     if not found.lines:
         raise DomainError("Nothing is left to repay", code="NOTHING_DUE")
-    if confirmed_amount_fen is not None and found.total_fen != confirmed_amount_fen:
-        raise DomainError(
-            f"What is due is now {format_money(found.total_fen)}: ask again",
-            code="AMOUNT_CHANGED",
-        )
+    if confirmed_amount_fen is not None:
+        _still_as_confirmed(repayment, rows, found, confirmed_amount_fen)
     borrower_id = loan.borrower_id
     available = await ledger.balance(ledger.available(borrower_id))
     if available < found.total_fen:
@@ -526,32 +597,9 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
                     penalty_fen=parts.penalty_fen,
                 )
 
-    reference = f"repayment:{repayment.id}"
-    for holder_id, parts in sorted(per_holder.items()):
-        if parts.total_fen:
-            await movements.transfer(
-                from_user_id=borrower_id,
-                to_user_id=holder_id,
-                amount=parts.total_fen,
-                reference=f"{reference}:holder:{holder_id}",
-                kind="repayment",
-            )
     to_fee = fees - reserve + found.early_fee_fen
     recovery = sum(parts.total_fen for parts in recovered)
-    for amount, suffix, platform, kind in (
-        (to_fee, "fee", ledger.FEE, "repayment_fee"),
-        (reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
-        (recovery, "reserve-recovery", ledger.RISK_RESERVE, "reserve_recovery"),
-    ):
-        if amount:
-            await movements.transfer(
-                from_user_id=borrower_id,
-                to_user_id=None,
-                to_platform=platform,
-                amount=amount,
-                reference=f"{reference}:{suffix}",
-                kind=kind,
-            )
+    await _move_money(repayment, borrower_id, per_holder, to_fee, reserve, recovery)
     await _write_receipts(repayment, claims, per_claim, recovered, now)
     if principal_paid:
         await scoring.restore_limit(borrower_id, principal_paid)
@@ -644,6 +692,64 @@ async def _auto_repay(installment: LoanInstallment, borrower_id: int) -> Repayme
     return repayment
 
 
+async def _due_today(today: date) -> list[LoanInstallment]:
+    """The unpaid installments due `today`, by loan and number: the job's work list."""
+    return await LoanInstallment.filter(
+        due_date=today, status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE]
+    ).order_by("loan_id", "number")
+
+
+async def _shortfall(installment: LoanInstallment) -> tuple[int, int] | None:
+    """The borrower, and what their available balance lacks to pay `installment` whole,
+    read under the loan's row lock (which a confirmed repayment holds while it settles);
+    None when the installment is paid or its loan is not being repaid. Read from the
+    job's work list instead, a repayment the borrower confirmed after the list was read
+    would leave the balance short of an installment no longer due, and the card would be
+    debited for nothing."""
+    async with in_transaction():
+        loan = await Loan.filter(id=installment.loan_id).select_for_update().get()
+        row = await LoanInstallment.get(id=installment.id)
+        if loan.status not in REPAYABLE or row.status == InstallmentStatus.PAID:
+            return None
+        owed = quote.whole(_row(row)).total_fen
+        available = await ledger.balance(ledger.available(loan.borrower_id))
+    return loan.borrower_id, max(0, owed - available)
+
+
+async def _top_up(installment: LoanInstallment, borrower_id: int, amount: int, today: date) -> None:
+    """Deposit `amount` by signed auto-debit of the borrower's first bound card, keyed by
+    installment and day so the card is debited once a day at most. A refusal is logged:
+    the settlement then refuses for the balance."""
+    card = await BankCard.filter(user_id=borrower_id, status="bound").order_by("id").first()
+    if card is None:
+        return
+    try:
+        await accounts.deposit(
+            actor=_member(borrower_id),
+            amount=amount,
+            channel=DepositChannel.AUTO_DEBIT,
+            idempotency_key=f"autodebit-{installment.id}-{today.isoformat()}",
+            card_id=card.id,
+        )
+    except DomainError as error:
+        logger.warning("auto-debit of installment %s refused: %s", installment.id, error.code)
+
+
+async def _auto_debit(installment: LoanInstallment, today: date) -> bool:
+    """Top up the shortfall from the card, then settle `installment`; True when paid."""
+    found = await _shortfall(installment)
+    if found is None:
+        return False
+    borrower_id, shortfall = found
+    if shortfall:
+        await _top_up(installment, borrower_id, shortfall, today)
+    try:
+        return await _auto_repay(installment, borrower_id) is not None
+    except DomainError as error:
+        logger.info("installment %s not repaid by auto-debit: %s", installment.id, error.code)
+        return False
+
+
 async def auto_debit_due() -> int:
     """The daily job: every unpaid installment due today (business clock) of a loan being
     repaid. When the borrower's available balance is short, the shortfall is deposited
@@ -652,40 +758,10 @@ async def auto_debit_due() -> int:
     (kind AUTO_DEBIT, no SMS code: the signed agreement is the consent). Returns how
     many installments were paid."""
     today = await clock.today()
-    due = await LoanInstallment.filter(
-        due_date=today, status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE]
-    ).order_by("loan_id", "number")
     paid = 0
-    for installment in due:
-        loan = await Loan.get(id=installment.loan_id)
-        if loan.status not in REPAYABLE:
-            continue
-        owed = quote.whole(_row(installment)).total_fen
-        available = await ledger.balance(ledger.available(loan.borrower_id))
-        if available < owed:
-            card = (
-                await BankCard.filter(user_id=loan.borrower_id, status="bound")
-                .order_by("id")
-                .first()
-            )
-            if card is not None:
-                try:
-                    await accounts.deposit(
-                        actor=_member(loan.borrower_id),
-                        amount=owed - available,
-                        channel=DepositChannel.AUTO_DEBIT,
-                        idempotency_key=f"autodebit-{installment.id}-{today.isoformat()}",
-                        card_id=card.id,
-                    )
-                except DomainError as error:
-                    logger.warning(
-                        "auto-debit of installment %s refused: %s", installment.id, error.code
-                    )
-        try:
-            if await _auto_repay(installment, loan.borrower_id) is not None:
-                paid += 1
-        except DomainError as error:
-            logger.info("installment %s not repaid by auto-debit: %s", installment.id, error.code)
+    for installment in await _due_today(today):
+        if await _auto_debit(installment, today):
+            paid += 1
     return paid
 
 

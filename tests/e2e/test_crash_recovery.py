@@ -31,19 +31,12 @@ instruction or outbox event, the ledger's invariants, and the day's reconciliati
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib
-import os
 import re
-import signal
-import socket
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -66,17 +59,21 @@ from services.payments.http_provider import HttpPaymentProvider
 from services.payments.provider import ProviderStatus, TransactionKind
 from services.payments.sandbox import FaultConfig, Sandbox, create_sandbox_app
 from services.settings import Environment, get_settings
+from tests.e2e.processes import (
+    dies,
+    eventually,
+    gql,
+    outbox_drained,
+    platform_process,
+    provider_books,
+    refuse_delivery,
+)
 from tests.factories import PASSWORD, create_member, new_id_number
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-ROOT = Path(__file__).resolve().parents[2]
 AFTER_CLAIM = "instruction.after_claim"
 AFTER_CALL = "instruction.after_call"
-STARTUP_SECONDS = 20.0
-# The restarted dispatcher retries after the claim's backoff (1 s); the provider's
-# redelivery loop sends held callbacks every 5 s.
-RECOVERY_SECONDS = 20.0
 CARD = "6222020200112233446"  # Luhn-valid, generated
 NAME = "Crash Test"
 
@@ -102,116 +99,7 @@ ACCOUNT = "{ myAccount { available frozen pendingWithdrawal } }"
 OUTBOX = "{ devOutbox(first: 1) { body } }"
 
 
-# --- a platform process -----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Platform:
-    """One API process (uvicorn) and its combined output."""
-
-    def __init__(self, process: asyncio.subprocess.Process, port: int, log: IO[bytes]) -> None:
-        self.process = process
-        self.base_url = f"http://127.0.0.1:{port}"
-        self._log = log
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-6000:]
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, timeout=15.0)
-
-    async def wait_healthy(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_SECONDS
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as http:
-            while True:
-                if self.process.returncode is not None:
-                    pytest.fail(f"the API process exited early:\n{self.output()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/healthz")).status_code == 200:
-                        return
-                if loop.time() > deadline:
-                    pytest.fail(f"the API process did not start:\n{self.output()}")
-                await asyncio.sleep(0.1)
-
-    async def expect_sigkill(self, crashpoint: str) -> None:
-        """The process killed itself at `crashpoint`."""
-        try:
-            await asyncio.wait_for(self.process.wait(), timeout=10)
-        except TimeoutError:
-            pytest.fail(f"the API process did not die at {crashpoint}:\n{self.output()}")
-        assert self.process.returncode == -signal.SIGKILL, self.output()
-        assert f"crashpoint {crashpoint} hit" in self.output(), self.output()
-
-    async def stop(self) -> None:
-        if self.process.returncode is not None:
-            return
-        self.process.terminate()
-        try:
-            await asyncio.wait_for(self.process.wait(), timeout=10)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-
-
-@contextlib.asynccontextmanager
-async def platform_process(sandbox_file: Path, crashpoint: str | None) -> AsyncIterator[Platform]:
-    """An API process on the test database and Redis (the environment tests/conftest.py
-    set), with the embedded sandbox provider keeping its books in `sandbox_file`, and
-    `crashpoint` armed if given. Stopped (or killed) on exit."""
-    port = _free_port()
-    env = dict(os.environ, SANDBOX_DATABASE=str(sandbox_file))
-    env.pop("PROVIDER_URL", None)
-    env.pop(crashpoints.ENV_VAR, None)
-    if crashpoint:
-        env[crashpoints.ENV_VAR] = crashpoint
-    with tempfile.TemporaryFile() as log:
-        process = await asyncio.create_subprocess_exec(
-            str(ROOT / ".venv" / "bin" / "python"),
-            "-m",
-            "uvicorn",
-            "--factory",
-            "app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        platform = Platform(process, port, log)
-        try:
-            await platform.wait_healthy()
-            yield platform
-        finally:
-            await platform.stop()
-
-
 # --- the provider's books, read with the sandbox's own classes -----------------------------
-
-
-async def _refuse_delivery(body: bytes, headers: dict[str, str]) -> None:
-    raise RuntimeError("the test only reads the provider's books")
-
-
-@contextlib.asynccontextmanager
-async def provider_books(sandbox_file: Path) -> AsyncIterator[Sandbox]:
-    """The sandbox provider on `sandbox_file`, opened while no platform process runs."""
-    sandbox = Sandbox(database=str(sandbox_file), webhook_secret="unused", deliver=_refuse_delivery)
-    await sandbox.start()
-    try:
-        yield sandbox
-    finally:
-        await sandbox.aclose()
 
 
 async def _hold_callbacks(sandbox_file: Path, hold: bool) -> None:
@@ -238,58 +126,20 @@ async def _provider_movements(sandbox: Sandbox, account_id: str) -> dict[str, li
 # --- the member, through the API ----------------------------------------------------------
 
 
-async def _gql(
-    http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, token: str = ""
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = await http.post(
-        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    data: dict[str, Any] = body["data"]
-    return data
-
-
 async def _login_open_bind(http: httpx.AsyncClient, phone: str) -> tuple[str, str]:
     """Log in, open the custody account and bind a card; (token, card id)."""
-    login = (await _gql(http, LOGIN, {"phone": phone, "password": PASSWORD}))["login"]
+    login = (await gql(http, LOGIN, {"phone": phone, "password": PASSWORD}))["login"]
     assert login["__typename"] == "AuthPayload", login
     token: str = login["accessToken"]
-    opened = await _gql(http, OPEN, {"name": NAME, "id": new_id_number()}, token)
+    opened = await gql(http, OPEN, {"name": NAME, "id": new_id_number()}, token)
     assert opened["openAccount"]["custody"]["status"] == "OPEN", opened
-    bound = (await _gql(http, BIND, {"card": CARD}, token))["bindBankCard"]
+    bound = (await gql(http, BIND, {"card": CARD}, token))["bindBankCard"]
     assert bound.get("card", {}).get("status") == "BOUND", bound
     return token, bound["card"]["id"]
 
 
-async def _dies(request: Awaitable[httpx.Response]) -> None:
-    """The request never gets an answer: the process died while handling it."""
-    try:
-        response = await request
-    except httpx.TransportError:
-        return
-    pytest.fail(f"the request was answered: {response.status_code} {response.text}")
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str, platform: Platform) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RECOVERY_SECONDS
-    while not await check():
-        if platform.process.returncode is not None:
-            pytest.fail(f"the restarted API process exited:\n{platform.output()}")
-        if loop.time() > deadline:
-            pytest.fail(f"not within {RECOVERY_SECONDS:.0f} s: {what}\n{platform.output()}")
-        await asyncio.sleep(0.1)
-
-
 async def _callback_processed(request_id: str) -> bool:
     return await ProcessedCallback.filter(request_id=request_id).exists()
-
-
-async def _outbox_drained() -> bool:
-    return not await OutboxEvent.filter(published_at__isnull=True).exists()
 
 
 # --- what "at the crash" and "after recovery" must look like ------------------------------
@@ -377,7 +227,7 @@ async def _run_daily_reconciliation(module: Any, sandbox_file: Path, day: date) 
     from models.finance import ReconciliationBreak, RunStatus
 
     settings = get_settings()
-    box = create_sandbox_app(settings, database=str(sandbox_file), deliver=_refuse_delivery)
+    box = create_sandbox_app(settings, database=str(sandbox_file), deliver=refuse_delivery)
     await box.start()
     provider = HttpPaymentProvider(app=box, settings=settings)
     set_provider(provider)
@@ -433,7 +283,7 @@ async def _crash_a_deposit(point: str, sandbox_file: Path) -> CrashedDeposit:
         async with first.client() as http:
             token, card_id = await _login_open_bind(http, phone)
             variables = {"amount": "1234.56", "key": "crash-deposit-0001", "card": card_id}
-            await _dies(
+            await dies(
                 http.post(
                     "/graphql",
                     json={"query": DEPOSIT, "variables": variables},
@@ -466,24 +316,24 @@ async def test_deposit_killed_mid_flight_completes_exactly_once(point: str, tmp_
         async def paid() -> bool:
             return (await Deposit.get(id=deposit.id)).status == "PAID"
 
-        await _eventually(paid, "the deposit is PAID", second)
+        await eventually(paid, "the deposit is PAID", second)
         # The provider's callback arrives too (for after_call, late: after the restarted
         # dispatcher applied the re-sent instruction's answer) and changes nothing.
-        await _eventually(
+        await eventually(
             lambda: _callback_processed(instruction.request_id), "the callback", second
         )
         async with second.client() as http:
             # The member, whose request failed, retries it with the same key: the answer
             # committed with the deposit comes back, and no second deposit starts.
-            replay = await _gql(http, DEPOSIT, crashed.variables, crashed.token)
+            replay = await gql(http, DEPOSIT, crashed.variables, crashed.token)
             assert replay["deposit"] == {
                 "__typename": "DepositStarted",
                 "deposit": {"id": str(deposit.id), "status": "PAID"},
             }
-            seen = (await _gql(http, ACCOUNT, token=crashed.token))["myAccount"]
+            seen = (await gql(http, ACCOUNT, token=crashed.token))["myAccount"]
             assert seen == {"available": "1234.56", "frozen": "0.00", "pendingWithdrawal": "0.00"}
         # The notice the outcome wrote is published by the restarted process.
-        await _eventually(_outbox_drained, "the outbox is published", second)
+        await eventually(outbox_drained, "the outbox is published", second)
 
     # Exactly once, on both sides.
     assert await Deposit.filter(user_id=user_id).count() == 1
@@ -525,7 +375,7 @@ async def test_client_retry_after_the_crash_starts_no_second_deposit(tmp_path: P
         async def paid() -> bool:
             return (await Deposit.get(id=crashed.deposit.id)).status == "PAID"
 
-        await _eventually(paid, "the deposit is PAID", second)
+        await eventually(paid, "the deposit is PAID", second)
         # The member's app retries the failed request with the same key even after a
         # stuck record would count as abandoned (STALE_AFTER): the record was completed
         # in the deposit's own transaction, so the first answer comes back.
@@ -533,7 +383,7 @@ async def test_client_retry_after_the_crash_starts_no_second_deposit(tmp_path: P
             created_at=system_now() - idempotency.STALE_AFTER - timedelta(seconds=1)
         )
         async with second.client() as http:
-            await _gql(http, DEPOSIT, crashed.variables, crashed.token)
+            await gql(http, DEPOSIT, crashed.variables, crashed.token)
 
     assert await Deposit.filter(user_id=crashed.user_id).count() == 1
     assert (await ledger.member_balances(crashed.user_id))["available"] == DEPOSIT_AMOUNT
@@ -550,7 +400,7 @@ async def test_withdrawal_killed_mid_flight_completes_exactly_once(point: str, t
         async with first.client() as http:
             token, card_id = await _login_open_bind(http, phone)
             # The deposit goes through: the crashpoint waits for a WITHDRAW instruction.
-            started = await _gql(
+            started = await gql(
                 http,
                 DEPOSIT,
                 {"amount": "1000.00", "key": "crash-dep-0002", "card": card_id},
@@ -558,7 +408,7 @@ async def test_withdrawal_killed_mid_flight_completes_exactly_once(point: str, t
             )
             assert started["deposit"]["deposit"]["status"] == "PAID", started
             asked = (
-                await _gql(
+                await gql(
                     http,
                     WITHDRAW,
                     {"amount": "300.00", "card": card_id, "key": "crash-wd-01"},
@@ -566,11 +416,11 @@ async def test_withdrawal_killed_mid_flight_completes_exactly_once(point: str, t
                 )
             )["withdraw"]
             assert (asked["__typename"], asked["fee"]) == ("ConfirmationRequired", "2.00"), asked
-            sms = (await _gql(http, OUTBOX))["devOutbox"][0]["body"]
+            sms = (await gql(http, OUTBOX))["devOutbox"][0]["body"]
             code = re.search(r"\b(\d{6})\b", sms)
             assert code is not None, sms
             confirm = {"op": asked["operationId"], "code": code.group(1)}
-            await _dies(
+            await dies(
                 http.post(
                     "/graphql",
                     json={"query": CONFIRM, "variables": confirm},
@@ -596,17 +446,17 @@ async def test_withdrawal_killed_mid_flight_completes_exactly_once(point: str, t
             fee_state = (await PaymentInstruction.get(id=fee_instruction.id)).status
             return done and fee_state == InstructionStatus.SUCCEEDED
 
-        await _eventually(settled, "the withdrawal and its fee SUCCEEDED", second)
-        await _eventually(
+        await eventually(settled, "the withdrawal and its fee SUCCEEDED", second)
+        await eventually(
             lambda: _callback_processed(instruction.request_id), "the callback", second
         )
         async with second.client() as http:
             # Confirming again does nothing: the operation was carried out.
-            again = (await _gql(http, CONFIRM, confirm, token))["confirmOperation"]
+            again = (await gql(http, CONFIRM, confirm, token))["confirmOperation"]
             assert again == {"__typename": "ConfirmOperationError", "code": "OPERATION_CLOSED"}
-            seen = (await _gql(http, ACCOUNT, token=token))["myAccount"]
+            seen = (await gql(http, ACCOUNT, token=token))["myAccount"]
             assert seen == {"available": "698.00", "frozen": "0.00", "pendingWithdrawal": "0.00"}
-        await _eventually(_outbox_drained, "the outbox is published", second)
+        await eventually(outbox_drained, "the outbox is published", second)
 
     # Exactly once, on both sides.
     assert await Withdrawal.filter(user_id=user.id).count() == 1
