@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,6 @@ from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repay
 from models.repayments import RepaymentStatus as Status
 from services import accounts, ledger
 from services.clock import system_now
-from services.credit import external
 from services.errors import DomainError
 from services.payments.provider import ProviderStatus
 from services.payments.sandbox import Sandbox
@@ -59,7 +58,7 @@ from tests.e2e.processes import (
     platform_process,
     provider_books,
 )
-from tests.factories import PASSWORD, ScriptedSources
+from tests.factories import PASSWORD
 from tests.lending import (
     RepayingLoan,
     assert_ledger_matches_provider,
@@ -68,7 +67,7 @@ from tests.lending import (
     repaying_loan,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 MID_SETTLEMENT = "repayment.after_transfer:repayment"
 AFTER_COMMIT = "operation.after_commit:REPAYMENT"
@@ -85,14 +84,6 @@ CONFIRM = """mutation ($op: ID!, $code: String!) {
     ... on OperationConfirmed { repayment { id status amount } }
     ... on ConfirmOperationError { code } } }"""
 ACCOUNT = "{ myAccount { available } }"
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 def _yuan(fen: int) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -38,12 +38,11 @@ from models.repayments import (
     RepaymentStatus,
 )
 from services import accounts, ledger
-from services.credit import external
 from services.errors import DomainError
 from services.payments.provider import WithdrawSpeed
 from services.repayments import overdue, service
 from services.repayments.service import RepayMode
-from tests.factories import ScriptedSources, withdraw_confirmed
+from tests.factories import withdraw_confirmed
 from tests.lending import (
     RepayingLoan,
     assert_ledger_matches_provider,
@@ -55,20 +54,12 @@ from tests.lending import (
     settle_everything,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
 # What the second confirmation of one operation may answer: the code was spent by the
 # first (verified in a transaction of its own, before the operation is claimed), or the
 # operation was claimed by it.
 LOST_SAME_OPERATION = {"CODE_INVALID", "OPERATION_CLOSED"}
-
-
-@pytest.fixture(autouse=True)
-def scripted() -> Iterator[dict[str, Any]]:
-    adapter = ScriptedSources()
-    external.set_adapter(adapter)
-    yield adapter.scripted
-    external.set_adapter(None)
 
 
 # --- what the members see ---------------------------------------------------------------
