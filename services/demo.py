@@ -14,7 +14,6 @@ the people and their credit are seeded.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -25,11 +24,10 @@ from models.bids import Bid, BidStatus, Claim
 from models.credit import ReviewDecision, VerificationSubmission
 from models.loans import Loan, LoanReview, LoanReviewDecision, LoanStatus
 from models.members import User
-from models.messaging import OutboxEvent, OutgoingMessage
-from models.payments import BankCard, InstructionStatus, PaymentInstruction, ProviderAccount
+from models.messaging import OutgoingMessage
+from models.payments import BankCard, ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Repayment, RepaymentStatus
 from services import accounts, auth, clock, ledger, outbox
-from services.clock import system_now
 from services.contracts import signatures
 from services.credit import materials, review, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, VerificationKind, get_kind
@@ -38,7 +36,7 @@ from services.loans import bidding, contracting, requests
 from services.loans import review as loan_review
 from services.loans.schedule import RepaymentMethod
 from services.money import format_money
-from services.payments import instructions
+from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel
 from services.payments.sandbox import Sandbox, luhn_complete
 from services.permissions import (
@@ -262,32 +260,6 @@ async def _sms_code(user: User) -> str:
     return found[1]
 
 
-async def settle(sandbox: Sandbox) -> None:
-    """Play the bank with the embedded sandbox until the platform is quiet: every event
-    dispatched, every payment instruction sent, answered and called back."""
-    for _ in range(200):
-        await outbox.dispatch_once()
-        await sandbox.redeliver_pending()
-        await PaymentInstruction.filter(
-            status__in=[
-                InstructionStatus.PENDING,
-                InstructionStatus.UNKNOWN,
-                InstructionStatus.SENT,
-            ]
-        ).update(next_attempt_at=system_now())
-        await instructions.send_due()
-        await sandbox.settle(await clock.today())
-        await sandbox.drain()
-        # The platform's own dispatchers may hold an event or instruction: wait for it.
-        waiting = await OutboxEvent.filter(
-            published_at__isnull=True, attempts__lt=outbox.MAX_ATTEMPTS
-        ).exists()
-        if not waiting and not await instructions.pending_count():
-            return
-        await asyncio.sleep(0.02)
-    raise RuntimeError("payment instructions or events still open after the provider settled")
-
-
 async def _custody(sandbox: Sandbox, member: User, index: int) -> BankCard:
     """The member's custody account at the provider, with a bound card."""
     actor = await _actor(member)
@@ -296,12 +268,12 @@ async def _custody(sandbox: Sandbox, member: User, index: int) -> BankCard:
         await accounts.open_account(
             actor=actor, real_name=_demo_name(index), id_number=_demo_id_number(index)
         )
-        await settle(sandbox)
+        await settle_until_quiet(sandbox)
     card = await BankCard.filter(user_id=member.id, status="bound").order_by("id").first()
     if card is None:
         number = luhn_complete(f"62220202{900 + index:03d}1234567")
         await accounts.bind_card(actor=actor, card_number=number, bank_name="Demo Bank")
-        await settle(sandbox)
+        await settle_until_quiet(sandbox)
         card = await BankCard.filter(user_id=member.id, status="bound").order_by("id").first()
     if card is None:
         raise DomainError(f"demo member {index}: the card was not bound", code="CARD_NOT_BOUND")
@@ -323,7 +295,7 @@ async def _ready_lender(
             idempotency_key=f"demo-deposit-loan-{loan.id}",
             card_id=card.id,
         )
-        await settle(sandbox)
+        await settle_until_quiet(sandbox)
         if deposit.status == "FAILED":
             raise DomainError("the demo deposit failed at the provider", code="DEPOSIT_FAILED")
     profile = await risk_assessment.profile_of(lender.id)
@@ -426,7 +398,7 @@ async def _seed_lending(sandbox: Sandbox, members: list[User], staff: dict[str, 
     """Member 1 repays a loan filled by members 3 and 4 (its first installment paid) and
     has a second loan listed for bids. Each step runs only if it has not yet."""
     borrower, lenders = members[0], [members[2], members[3]]
-    await settle(sandbox)  # whatever an interrupted run left with the provider
+    await settle_until_quiet(sandbox)  # whatever an interrupted run left with the provider
     await _custody(sandbox, borrower, 1)
     cards = [await _custody(sandbox, members[index - 1], index) for index in (3, 4)]
 
@@ -436,21 +408,21 @@ async def _seed_lending(sandbox: Sandbox, members: list[User], staff: dict[str, 
         for lender, card, share in zip(lenders, cards, REPAYING_LOAN.shares, strict=True):
             await _ready_lender(sandbox, lender, card, loan, share)
             await _bid(lender, loan, share)
-        await settle(sandbox)
+        await settle_until_quiet(sandbox)
         loan = await Loan.get(id=loan.id)
     if loan.status == LoanStatus.FULL:
         await _sign_contract(borrower, loan)
-        await settle(sandbox)
+        await settle_until_quiet(sandbox)
         await bidding.disburse(loan.id)  # unless the signature's event did it already
-        await settle(sandbox)
+        await settle_until_quiet(sandbox)
         loan = await Loan.get(id=loan.id)
     if loan.status == LoanStatus.REPAYING:
         await _repay_first(borrower, loan)
-        await settle(sandbox)
+        await settle_until_quiet(sandbox)
         loan = await Loan.get(id=loan.id)
 
     listed = await _review(await _publish(borrower, LISTED_LOAN), staff)
-    await settle(sandbox)
+    await settle_until_quiet(sandbox)
     return await _lending_lines(loan, listed, members)
 
 

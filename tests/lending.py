@@ -4,7 +4,6 @@ member, and the ledger-equals-provider check. Everything goes through the servic
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Sequence
@@ -18,17 +17,16 @@ from tortoise.transactions import in_transaction
 from models.bids import BidSource
 from models.loans import Loan, LoanStatus
 from models.members import User
-from models.messaging import OutboxEvent, OutgoingMessage
-from models.payments import BankCard, InstructionStatus, PaymentInstruction, ProviderAccount
+from models.messaging import OutgoingMessage
+from models.payments import BankCard, ProviderAccount
 from models.repayments import LoanInstallment, Repayment
 from services import accounts, clock, ledger, movements, outbox
-from services.clock import system_now
 from services.credit import external, risk_assessment, scoring
 from services.credit.catalogue import KINDS
 from services.loans import bidding, requests, review, states
 from services.loans.pricing import price
 from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
-from services.payments import instructions
+from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel
 from services.permissions import Actor, Permission
 from services.repayments import service as repayments
@@ -146,28 +144,7 @@ async def code_for(phone: str) -> str:
 async def settle_everything(sandbox: Any) -> None:
     """Send every instruction and let the provider settle and call back, until none is
     left open (the sandbox from `app.state.sandbox.sandbox`)."""
-    for _ in range(200):
-        await outbox.dispatch_once()
-        await sandbox.redeliver_pending()
-        await PaymentInstruction.filter(
-            status__in=[
-                InstructionStatus.PENDING,
-                InstructionStatus.UNKNOWN,
-                InstructionStatus.SENT,
-            ]
-        ).update(next_attempt_at=system_now())
-        await instructions.send_due()
-        await sandbox.settle(await clock.today())
-        await sandbox.drain()
-        # Done when no instruction is open and no event is waiting (the app's own
-        # dispatcher may be handling one: an event it holds is skipped above, not lost).
-        waiting = await OutboxEvent.filter(
-            published_at__isnull=True, attempts__lt=outbox.MAX_ATTEMPTS
-        ).exists()
-        if not waiting and not await instructions.pending_count():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("instructions or events still open after the provider settled")
+    await settle_until_quiet(sandbox)
 
 
 async def fund_risk_reserve(sandbox: Any, amount: int) -> None:
