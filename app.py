@@ -1,8 +1,9 @@
 """Starlette application factory: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics,
 /materials/{id} and /contracts/{id}.pdf.
 
-The lifespan starts the ORM, the broker and the outbox dispatcher. Run it with
-`python -m app serve` (see cli.py) or `uvicorn --factory app:create_app`.
+The lifespan starts the ORM, the broker, the payment provider, the SMS gateway and the
+outbox dispatcher. Run it with `python -m app serve` (see cli.py) or
+`uvicorn --factory app:create_app`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tortoise import Tortoise
 
 from schema.build import build_schema
 from schema.context import Context, bearer_token
-from services import accounts, auth, clock, jobs, ledger, outbox
+from services import accounts, auth, clock, jobs, ledger, notifier, outbox
 from services.broker import get_broker, make_broker, set_broker
 from services.contracts import access as contract_access
 from services.credit import materials
@@ -278,6 +279,8 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
         set_provider(provider)
         app.state.sandbox = sandbox  # embedded mode: tests and demos play the bank through it
         await accounts.ensure_platform_provider_accounts()
+        # The outbox dispatcher below sends SMS: through the gateway when one is set.
+        previous_sms = notifier.install_sms_gateway(settings)
         stop = asyncio.Event()
         tasks = [
             asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds)),
@@ -291,6 +294,7 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
             stop.set()
             await asyncio.gather(*tasks)
             set_provider(None)
+            notifier.set_sms_provider(previous_sms)
             await provider.aclose()
             if sandbox is not None:
                 await sandbox.aclose()

@@ -90,7 +90,7 @@ async def worker() -> None:
 
     from tortoise import Tortoise
 
-    from services import jobs, ledger, outbox
+    from services import jobs, ledger, notifier, outbox
     from services.broker import make_broker, set_broker
     from services.db import tortoise_config
     from services.logs import configure_logging
@@ -112,6 +112,8 @@ async def worker() -> None:
         else None
     )
     set_provider(provider)
+    # The outbox dispatcher sends SMS: through the gateway when one is set.
+    notifier.install_sms_gateway(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

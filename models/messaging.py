@@ -54,6 +54,9 @@ class OutgoingMessage(Model):
     channel = fields.CharEnumField(MessageChannel, max_length=8)
     recipient_lookup = fields.CharField(max_length=64, db_index=True)
     recipient_masked = fields.CharField(max_length=128)
+    # SMS: the phone number, encrypted (`encrypt_pii`), for the gateway at send time.
+    # Empty for e-mail, whose address is read again from the member when it is sent.
+    recipient_cipher = fields.TextField(default="", db_default="")
     subject = fields.CharField(max_length=255, default="")
     body = fields.TextField()
     status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.PENDING)

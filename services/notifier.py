@@ -2,8 +2,14 @@
 
 Messages are written to `outgoing_messages` in the caller's transaction together with an
 outbox event `message.send`; the provider is called after commit by the outbox dispatcher.
-The dev/test SMS provider only writes a log line (recipient masked), so `devOutbox` can
-show the text.
+
+SMS go to a phone number, which may belong to no member yet (registration codes): the
+row keeps it encrypted (`recipient_cipher`, rotated by `rotate-pii`) besides its lookup
+hash and masked copy, and it is decrypted only to hand it to the provider. With
+SMS_GATEWAY_URL set, the processes that dispatch the outbox (the API, the worker) send
+through `HttpSmsGateway`; a refused or unreachable gateway raises and the outbox tries
+again after its backoff. Otherwise (dev and test; prod refuses to start without it) the
+SMS provider only writes a log line (recipient masked), so `devOutbox` can show the text.
 
 E-mail goes to a member, not to an address: `send_email(user_id=...)` looks up their
 address (`services.mailer.email_address`, the newest approved EMAIL verification) and
@@ -26,8 +32,8 @@ from models.members import User
 from models.messaging import MessageChannel, MessageStatus, Notice, OutgoingMessage
 from services import outbox
 from services.mailer import email_address, get_mailer, new_message
-from services.security import lookup_hash, mask_email, mask_phone
-from services.settings import get_settings
+from services.security import decrypt_pii, encrypt_pii, lookup_hash, mask_email, mask_phone
+from services.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +42,13 @@ EMAIL_PROVIDER = "smtp"
 
 
 class SmsProvider(Protocol):
+    """Hands one SMS to whoever delivers it. `phone` is the decrypted number, only for
+    the delivery itself; anything logged uses `phone_masked`. Raising means "not sent":
+    the outbox tries the message again after its backoff."""
+
     name: str
 
-    async def send(self, *, phone_masked: str, message: OutgoingMessage) -> None: ...
+    async def send(self, *, phone: str, phone_masked: str, message: OutgoingMessage) -> None: ...
 
 
 class LogSmsProvider:
@@ -46,29 +56,49 @@ class LogSmsProvider:
 
     name = "log"
 
-    async def send(self, *, phone_masked: str, message: OutgoingMessage) -> None:
+    async def send(self, *, phone: str, phone_masked: str, message: OutgoingMessage) -> None:
         logger.info("sms to %s: message %s", phone_masked, message.id)
 
 
+class SmsGatewayError(RuntimeError):
+    """The SMS gateway did not accept a message (an HTTP status other than 2xx)."""
+
+
 class HttpSmsGateway:
-    """An SMS gateway reached over HTTP: POST {to, text} with a bearer key."""
+    """An SMS gateway reached over HTTP: POST {"to", "text", "reference"} (the reference
+    is the message id, so the gateway can drop a resent duplicate) with a bearer key.
+
+    Anything but a 2xx answer raises, and so do network errors and the timeout: the
+    outbox then retries. `transport` replaces the network (tests: httpx.MockTransport).
+    """
 
     name = "http"
 
-    def __init__(self, url: str, api_key: str, phone_for: Any) -> None:
-        self._url = url
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
         self._api_key = api_key
-        self._phone_for = phone_for
+        self._transport = transport
 
-    async def send(self, *, phone_masked: str, message: OutgoingMessage) -> None:
-        phone = await self._phone_for(message.recipient_lookup)
-        async with httpx.AsyncClient(timeout=10) as client:
+    async def send(self, *, phone: str, phone_masked: str, message: OutgoingMessage) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client:
             response = await client.post(
-                self._url,
+                self.url,
                 json={"to": phone, "text": message.body, "reference": str(message.id)},
                 headers={"Authorization": f"Bearer {self._api_key}"},
             )
-            response.raise_for_status()
+        if not response.is_success:
+            # Neither the answer's body nor the number: the error is logged.
+            raise SmsGatewayError(
+                f"SMS gateway answered HTTP {response.status_code} "
+                f"for message {message.id} to {phone_masked}"
+            )
 
 
 _provider: SmsProvider = LogSmsProvider()
@@ -79,12 +109,35 @@ def set_sms_provider(provider: SmsProvider) -> None:
     _provider = provider
 
 
+def sms_provider() -> SmsProvider:
+    """The provider SMS are handed to now."""
+    return _provider
+
+
+def install_sms_gateway(settings: Settings) -> SmsProvider:
+    """At process start (the API's lifespan, the worker): with SMS_GATEWAY_URL set, send
+    SMS through HttpSmsGateway; otherwise keep the current provider (the log one).
+    Returns the provider it replaced, for the caller to put back when it stops."""
+    previous = _provider
+    if settings.sms_gateway_url:
+        set_sms_provider(
+            HttpSmsGateway(
+                settings.sms_gateway_url,
+                settings.sms_gateway_key or "",
+                settings.sms_gateway_timeout_seconds,
+            )
+        )
+    return previous
+
+
 async def send_sms(*, phone: str, text: str) -> OutgoingMessage:
-    """Queue an SMS to `phone` (sent after the caller's transaction commits)."""
+    """Queue an SMS to `phone` (sent after the caller's transaction commits). The number
+    is stored encrypted for the gateway, besides its lookup hash and masked copy."""
     message = await OutgoingMessage.create(
         channel=MessageChannel.SMS,
         recipient_lookup=lookup_hash(phone),
         recipient_masked=mask_phone(phone),
+        recipient_cipher=encrypt_pii(phone),
         body=text,
         provider=_provider.name,
     )
@@ -124,6 +177,20 @@ async def _email(message: OutgoingMessage, user_id: int) -> bool:
     return True
 
 
+async def _sms(message: OutgoingMessage) -> bool:
+    """Send the SMS to its number, decrypted only for this call; False, without sending,
+    for a row queued before numbers were stored (it has no number to send to)."""
+    if not message.recipient_cipher:
+        logger.warning("sms %s not sent: no recipient stored", message.id)
+        return False
+    await _provider.send(
+        phone=decrypt_pii(message.recipient_cipher),
+        phone_masked=message.recipient_masked,
+        message=message,
+    )
+    return True
+
+
 async def _deliver(payload: dict[str, Any]) -> None:
     """The outbox handler of `message.send`: hand a PENDING message to its channel and
     record the outcome. A provider error propagates, so the outbox tries again."""
@@ -133,8 +200,7 @@ async def _deliver(payload: dict[str, Any]) -> None:
     if message.channel == MessageChannel.EMAIL:
         sent = await _email(message, int(payload["user_id"]))
     else:
-        await _provider.send(phone_masked=message.recipient_masked, message=message)
-        sent = True
+        sent = await _sms(message)
     message.status = MessageStatus.SENT if sent else MessageStatus.FAILED
     await message.save(update_fields=["status"])
 

@@ -25,6 +25,7 @@ from tortoise.transactions import in_transaction
 from models.contracts import ContractEmail
 from models.credit import VerificationSubmission
 from models.members import User
+from models.messaging import OutgoingMessage
 from models.payments import BankCard, PaymentInstruction, ProviderAccount
 from services.security import decrypt_pii, lookup_hash, reencrypt_pii
 
@@ -57,6 +58,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(PaymentInstruction, "params", nested=True),
     # E-mail addresses contracts are sent to (services/contracts/emails.py).
     EncryptedColumn(ContractEmail, "recipient_cipher"),
+    # Phone numbers SMS are sent to (services/notifier.py); empty for e-mail.
+    EncryptedColumn(OutgoingMessage, "recipient_cipher"),
 )
 
 

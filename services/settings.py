@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_timeout_seconds: float = 10.0
 
+    # Outgoing SMS (services/notifier.py): POSTed to SMS_GATEWAY_URL with SMS_GATEWAY_KEY
+    # as a bearer key. Unset: SMS only go to the log (dev and test; prod refuses that).
+    sms_gateway_url: str | None = None
+    sms_gateway_key: str | None = None
+    sms_gateway_timeout_seconds: float = 10.0
+
     outbox_poll_seconds: float = 1.0
     jobs_embedded: bool = True
 
@@ -160,9 +166,9 @@ class Settings(BaseSettings):
         """`devOutbox`, `devAdvanceClock` and GraphiQL exist only in dev and test."""
         return self.app_env in (Environment.DEV, Environment.TEST)
 
-    @field_validator("pii_lookup_key", mode="before")
+    @field_validator("pii_lookup_key", "sms_gateway_url", "sms_gateway_key", mode="before")
     @classmethod
-    def _blank_lookup_key_is_unset(cls, value: object) -> object:
+    def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
@@ -208,6 +214,33 @@ class Settings(BaseSettings):
                 raise ValueError(f"APP_ENV=prod refuses the development secrets: {unsafe}")
             if len(self.jwt_secret) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 characters in prod")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_dev_adapters_in_prod(self) -> Settings:
+        """Prod must reach the real world: a real payment provider, real credit sources,
+        a real SMS gateway. Each development stand-in is refused by its variable's name,
+        so a forgotten variable stops the start instead of faking money or codes."""
+        if self.app_env != Environment.PROD:
+            return self
+        problems = []
+        if not self.provider_url:
+            problems.append(
+                "PROVIDER_URL must be set (unset runs the in-process sandbox payment "
+                "provider: no real money moves)"
+            )
+        if self.external_sources == "local":
+            problems.append(
+                "EXTERNAL_SOURCES must name an adapter class, not 'local' (the built-in "
+                "made-up credit reports)"
+            )
+        if not self.sms_gateway_url:
+            problems.append("SMS_GATEWAY_URL must be set (unset, SMS only go to the log)")
+        if not self.sms_gateway_key:
+            problems.append("SMS_GATEWAY_KEY must be set (the SMS gateway's bearer key)")
+        if problems:
+            refused = "; ".join(problems)
+            raise ValueError(f"APP_ENV=prod refuses the development adapters: {refused}")
         return self
 
 

@@ -1,4 +1,5 @@
-"""APP_ENV=prod: no introspection, no suggestions, no dev tools, no GraphiQL, no dev secrets.
+"""APP_ENV=prod: no introspection, no suggestions, no dev tools, no GraphiQL, no dev secrets,
+no development adapters (sandbox payments, local credit sources, SMS to the log only).
 
 The prod app is built from its own Settings object; the process-wide (test) settings,
 which services read for timers and keys, stay as they are.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -23,17 +25,34 @@ from tests.factories import error_codes
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
+# What prod needs besides its own secrets: the real outside world (no sandbox provider,
+# no made-up credit reports, no SMS that only reach the log).
+PROD_ADAPTERS: dict[str, Any] = {
+    "provider_url": "https://payments.example.com",
+    "external_sources": "bureau_client.adapter:BureauSources",
+    "sms_gateway_url": "https://sms.example.com/v1/messages",
+    "sms_gateway_key": "k" * 40,
+}
+ADAPTER_VARIABLES = ("PROVIDER_URL", "EXTERNAL_SOURCES", "SMS_GATEWAY_URL", "SMS_GATEWAY_KEY")
+
+
+def _prod_values(**overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of a valid prod Settings, with `overrides` applied."""
+    return {
+        "_env_file": None,
+        "app_env": "prod",
+        "jwt_secret": secrets.token_urlsafe(36),  # 48 characters
+        "pii_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "webhook_secret": "x" * 40,
+        "provider_api_secret": "p" * 40,
+        "platform_signing_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        **PROD_ADAPTERS,
+        **overrides,
+    }
+
+
 def _prod_settings() -> Settings:
-    return Settings(
-        _env_file=None,
-        app_env="prod",
-        jwt_secret=secrets.token_urlsafe(36),  # 48 characters
-        pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-        webhook_secret="x" * 40,
-        provider_api_secret="p" * 40,
-        platform_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-        database_url=DATABASE_URL,
-    )
+    return Settings(**_prod_values(database_url=DATABASE_URL))
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -150,22 +169,52 @@ async def test_prod_refuses_the_development_secrets(monkeypatch):
 
 async def test_prod_refuses_a_short_jwt_secret():
     with pytest.raises(ValidationError, match="JWT_SECRET must be at least 32 characters"):
-        Settings(
-            _env_file=None,
-            app_env="prod",
-            jwt_secret="s" * 31,
-            pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-            webhook_secret="x" * 40,
-            provider_api_secret="p" * 40,
-            platform_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-        )
+        Settings(**_prod_values(jwt_secret="s" * 31))
     # One character more is accepted.
-    assert Settings(
-        _env_file=None,
-        app_env="prod",
-        jwt_secret="s" * 32,
-        pii_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-        webhook_secret="x" * 40,
-        provider_api_secret="p" * 40,
-        platform_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-    ).is_prod
+    assert Settings(**_prod_values(jwt_secret="s" * 32)).is_prod
+
+
+@pytest.mark.parametrize(
+    ("missing", "variable"),
+    [
+        ({"provider_url": None}, "PROVIDER_URL"),
+        ({"provider_url": ""}, "PROVIDER_URL"),
+        ({"external_sources": "local"}, "EXTERNAL_SOURCES"),
+        ({"sms_gateway_url": None}, "SMS_GATEWAY_URL"),
+        ({"sms_gateway_url": " "}, "SMS_GATEWAY_URL"),
+        ({"sms_gateway_key": None}, "SMS_GATEWAY_KEY"),
+        ({"sms_gateway_key": ""}, "SMS_GATEWAY_KEY"),
+    ],
+)
+async def test_prod_refuses_each_development_adapter_by_name(missing, variable):
+    with pytest.raises(ValidationError) as refused:
+        Settings(**_prod_values(**missing))
+
+    message = str(refused.value)
+    assert "APP_ENV=prod refuses the development adapters" in message
+    assert variable in message
+    # Only the one that is missing is named.
+    assert [name for name in ADAPTER_VARIABLES if f"{name} must" in message] == [variable]
+
+
+async def test_prod_with_nothing_configured_names_every_missing_adapter(monkeypatch):
+    for name in ADAPTER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    values = {key: value for key, value in _prod_values().items() if key not in PROD_ADAPTERS}
+
+    with pytest.raises(ValidationError) as refused:
+        Settings(**values)
+
+    message = str(refused.value)
+    for name in ADAPTER_VARIABLES:
+        assert f"{name} must" in message
+
+
+async def test_dev_and_test_keep_the_development_adapters(monkeypatch):
+    for name in ADAPTER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for env in ("dev", "test"):
+        settings = Settings(_env_file=None, app_env=env)
+        assert settings.provider_url is None
+        assert settings.external_sources == "local"
+        assert settings.sms_gateway_url is None

@@ -19,8 +19,9 @@ from tortoise import Tortoise
 
 from models.credit import VerificationSubmission
 from models.members import User
+from models.messaging import OutgoingMessage
 from models.payments import BankCard, PaymentInstruction, ProviderAccount
-from services import accounts, auth, pii_rotation
+from services import accounts, auth, notifier, pii_rotation
 from services.credit import materials
 from services.payments import instructions
 from services.permissions import Actor
@@ -239,8 +240,8 @@ async def test_personal_payment_instruction_parameters_are_stored_encrypted():
 
 
 async def _member_with_everything() -> dict[str, Any]:
-    """A member with a phone, a custody account, a bound card and an ID-card
-    verification, all made through the services."""
+    """A member with a phone, a custody account, a bound card, an ID-card verification
+    and an SMS queued to them, all made through the services."""
     user, phone = await create_member(name="Test Member")
     actor = Actor(user_id=user.id, kind="member")
     id_number = new_id_number()
@@ -251,6 +252,7 @@ async def _member_with_everything() -> dict[str, Any]:
     submission = await materials.submit(
         actor, "ID_CARD", {"realName": REAL_NAME, "idNumber": id_number}, FILES
     )
+    sms = await notifier.send_sms(phone=phone, text="[LendBridge] Your card is bound.")
     return {
         "user": user,
         "phone": phone,
@@ -258,6 +260,7 @@ async def _member_with_everything() -> dict[str, Any]:
         "custody_id": custody.id,
         "card_id": card.id,
         "submission_id": submission.id,
+        "sms_id": sms.id,
     }
 
 
@@ -274,11 +277,11 @@ async def test_rotate_pii_reencrypts_everything_and_the_retired_key_can_then_go(
         real_name_cipher=_legacy_token(old_key, REAL_NAME)
     )
     before = await _stored_ciphers()
-    # Phone, name, ID, card, the verification's two fields, and the name in the
-    # account-opening instructions (the member's and the platform's accounts').
+    # Phone, name, ID, card, the verification's two fields, the SMS's recipient, and the
+    # name in the account-opening instructions (the member's and the platform's accounts').
     opened = await PaymentInstruction.filter(kind="OPEN_ACCOUNT").count()
     assert opened >= 1
-    assert len(before) == 6 + opened
+    assert len(before) == 7 + opened
     assert {pii_key_id(token) for token in before} == {"k1", None}
     updated_at = (await User.get(id=member["user"].id)).updated_at
     masked = {
@@ -299,6 +302,7 @@ async def test_rotate_pii_reencrypts_everything_and_the_retired_key_can_then_go(
         "verification_submissions.field_values": (2, 2),
         "payment_instructions.params": (opened, opened),
         "contract_emails.recipient_cipher": (0, 0),  # no contract e-mailed in this test
+        "outgoing_messages.recipient_cipher": (1, 1),
     }
     after = await _stored_ciphers()
     assert len(after) == len(before)
@@ -313,6 +317,8 @@ async def test_rotate_pii_reencrypts_everything_and_the_retired_key_can_then_go(
     assert decrypt_pii(custody.id_number_cipher) == member["id_number"]
     card = await BankCard.get(id=member["card_id"])
     assert decrypt_pii(card.card_cipher) == CARD
+    sms = await OutgoingMessage.get(id=member["sms_id"])
+    assert decrypt_pii(sms.recipient_cipher) == member["phone"]
     submission = await VerificationSubmission.get(id=member["submission_id"])
     assert {
         name: decrypt_pii(field["cipher"]) for name, field in submission.field_values.items()
@@ -475,6 +481,11 @@ def _prod(**values: Any) -> dict[str, Any]:
         "webhook_secret": "x" * 40,
         "provider_api_secret": "p" * 40,
         "platform_signing_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        # Prod also refuses the development adapters (tests/api/test_prod_mode.py).
+        "provider_url": "https://payments.example.com",
+        "external_sources": "bureau_client.adapter:BureauSources",
+        "sms_gateway_url": "https://sms.example.com/v1/messages",
+        "sms_gateway_key": "k" * 40,
         **values,
     }
 
