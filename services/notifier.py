@@ -5,7 +5,9 @@ outbox event `message.send`; the provider is called after commit by the outbox d
 
 SMS go to a phone number, which may belong to no member yet (registration codes): the
 row keeps it encrypted (`recipient_cipher`, rotated by `rotate-pii`) besides its lookup
-hash and masked copy, and it is decrypted only to hand it to the provider. With
+hash and masked copy, and it is decrypted only to hand it to the provider; once the
+message is out the number is blanked and, outside dev and test, the one-time code in the
+text masked (`_minimized`). With
 SMS_GATEWAY_URL set, the processes that dispatch the outbox (the API, the worker) send
 through `HttpSmsGateway`; a refused or unreachable gateway raises and the outbox tries
 again after its backoff. Otherwise (dev and test; prod refuses to start without it) the
@@ -24,6 +26,7 @@ up to `outbox.MAX_ATTEMPTS`; after that the message stays PENDING).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Protocol
 
 import httpx
@@ -202,7 +205,24 @@ async def _deliver(payload: dict[str, Any]) -> None:
     else:
         sent = await _sms(message)
     message.status = MessageStatus.SENT if sent else MessageStatus.FAILED
-    await message.save(update_fields=["status"])
+    await message.save(update_fields=["status", *_minimized(message)])
+
+
+# A one-time code in a message text (the codes are 6 digits).
+_ONE_TIME_CODE = re.compile(r"\b\d{6}\b")
+
+
+def _minimized(message: OutgoingMessage) -> list[str]:
+    """Once a message is out, the row keeps what the record needs and no more: the
+    encrypted number goes (the lookup hash and masked copy stay), and outside dev and
+    test the one-time code in the text is masked, so a reader of the table can neither
+    text the member nor use a code. Returns the fields changed."""
+    message.recipient_cipher = ""
+    changed = ["recipient_cipher"]
+    if not get_settings().dev_tools_enabled:
+        message.body = _ONE_TIME_CODE.sub("******", message.body)
+        changed.append("body")
+    return changed
 
 
 outbox.register_handler(SEND_TOPIC, _deliver)

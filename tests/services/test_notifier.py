@@ -23,7 +23,7 @@ from services import notifier, outbox
 from services.clock import system_now
 from services.notifier import HttpSmsGateway, LogSmsProvider
 from services.security import decrypt_pii, lookup_hash
-from services.settings import get_settings
+from services.settings import Environment, get_settings
 from tests.factories import (
     SmtpServer,
     approve_email,
@@ -177,12 +177,12 @@ def gateway() -> Iterator[FakeGateway]:
         notifier.set_sms_provider(LogSmsProvider())
 
 
-async def _queue_sms(phone: str) -> OutgoingMessage:
+async def _queue_sms(phone: str, text: str = SMS_TEXT) -> OutgoingMessage:
     async with in_transaction():
-        return await notifier.send_sms(phone=phone, text=SMS_TEXT)
+        return await notifier.send_sms(phone=phone, text=text)
 
 
-async def test_an_sms_is_posted_to_the_gateway_once_and_the_phone_is_stored_only_encrypted(
+async def test_an_sms_is_posted_to_the_gateway_once_and_the_phone_kept_encrypted_until_sent(
     gateway,
 ):
     phone = new_phone()  # a registration code: the number belongs to no member yet
@@ -206,14 +206,29 @@ async def test_an_sms_is_posted_to_the_gateway_once_and_the_phone_is_stored_only
     await outbox.dispatch_once()
     assert len(gateway.requests) == 1
 
-    # The number is stored encrypted (besides its lookup hash and masked copy) and is
-    # in no table in clear.
+    # Until it was sent the number was stored encrypted only; once sent it is gone, the
+    # lookup hash and the masked copy stay, and it is in no table in clear.
+    assert decrypt_pii(message.recipient_cipher) == phone
     stored = await OutgoingMessage.get(id=message.id)
-    assert decrypt_pii(stored.recipient_cipher) == phone
+    assert stored.recipient_cipher == ""
     assert stored.recipient_lookup == lookup_hash(phone)
     dump = await dump_all_tables()
     assert phone not in dump
     assert f"{phone[:3]}****{phone[-4:]}" in dump
+
+
+async def test_outside_dev_and_test_a_sent_code_is_masked_in_the_record(gateway, monkeypatch):
+    prod_like = get_settings().model_copy(update={"app_env": Environment.PROD})
+    monkeypatch.setattr(notifier, "get_settings", lambda: prod_like)
+    message = await _queue_sms(new_phone(), text="[LendBridge] Code 493817 confirms it.")
+    await outbox.dispatch_once()
+    assert gateway.bodies()[0]["text"] == "[LendBridge] Code 493817 confirms it."
+    stored = await OutgoingMessage.get(id=message.id)
+    assert (stored.status, stored.body) == (
+        MessageStatus.SENT,
+        "[LendBridge] Code ****** confirms it.",
+    )
+    assert "493817" not in await dump_all_tables()
 
 
 @pytest.mark.parametrize(
