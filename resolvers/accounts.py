@@ -166,6 +166,22 @@ async def confirm_operation(info: Info, input: t.ConfirmOperationInput) -> t.Con
     )
 
 
+async def resend_operation_code(
+    info: Info, input: t.ResendOperationCodeInput
+) -> t.ResendOperationCodeResult:
+    try:
+        resent = await accounts.resend_operation_code(
+            actor=await info.context.get_actor(), operation_id=input.operation_id
+        )
+    except DomainError as error:
+        return t.ResendOperationCodeError.from_domain(error)
+    return t.OperationCodeResent(
+        operation_id=strawberry.ID(str(resent.operation.id)),
+        phone_masked=resent.phone_masked,
+        expires_at=resent.operation.expires_at,
+    )
+
+
 def _filter(where: t.TransactionFilterInput | None) -> statements.TransactionFilter:
     if where is None:
         return statements.TransactionFilter()

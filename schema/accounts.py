@@ -58,3 +58,9 @@ class AccountsMutation:
         extensions=auth(Permission.ACCOUNT_USE),
         description="Carry out a pending operation with the SMS code bound to it.",
     )
+    resend_operation_code: t.ResendOperationCodeResult = strawberry.mutation(
+        resolver=r.resend_operation_code,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Send a new SMS code for a pending operation of yours whose code was "
+        "lost; the earlier codes stop working, the time to confirm stays the operation's.",
+    )

@@ -409,11 +409,7 @@ async def withdraw(
                 counterparty=card.card_masked,
             )
             await claim.complete({"operation_id": str(operation.id)})
-        await send_operation_code(
-            operation,
-            f"[LendBridge] Code {{code}} confirms withdrawing {_yuan(amount)} "
-            f"(fee {_yuan(fee)}) to card {card.card_masked[-4:]}. Do not share it.",
-        )
+        await send_operation_code(operation)
         return {"operation_id": str(operation.id)}
 
     answer = await idempotency.run_once(
@@ -424,6 +420,15 @@ async def withdraw(
         execute=execute,
     )
     return await PendingOperation.get(id=answer["operation_id"])
+
+
+async def _describe_withdrawal(operation: PendingOperation) -> str:
+    """The withdrawal's SMS: amount, fee and the card's last four digits."""
+    row = await Withdrawal.get(id=operation.target_id)
+    return (
+        f"[LendBridge] Code {{code}} confirms withdrawing {_yuan(operation.amount)} "
+        f"(fee {_yuan(row.fee)}) to card {operation.counterparty[-4:]}. Do not share it."
+    )
 
 
 @dataclass(frozen=True)
@@ -443,6 +448,10 @@ class _OperationKind:
 # Kinds other modules confirm through `confirm_operation` (bids, auto-bid opt-in, ...).
 _operation_kinds: dict[str, _OperationKind] = {}
 
+Describe = Callable[[PendingOperation], Awaitable[str]]
+# What the SMS of each kind says, for its first code and every resent one.
+_describers: dict[str, Describe] = {}
+
 
 def register_operation(
     kind: str,
@@ -450,6 +459,7 @@ def register_operation(
     execute: Callable[[PendingOperation], Awaitable[object]],
     refuse: Callable[[PendingOperation, DomainError], Awaitable[None]] | None = None,
     cancel: Callable[[PendingOperation], Awaitable[None]] | None = None,
+    describe: Describe | None = None,
 ) -> None:
     """Let `confirm_operation` carry out pending operations of `kind`.
 
@@ -457,8 +467,31 @@ def register_operation(
     (AWAITING_CODE -> CONFIRMED, so two confirmations never both run it) and returns
     what it made; when it raises a DomainError nothing of it is kept, and `refuse`
     records the refusal in a transaction of its own, with the operation CONFIRMED (the
-    code is spent). `cancel` runs when the operation is cancelled or expires."""
+    code is spent). `cancel` runs when the operation is cancelled or expires. `describe`
+    writes the SMS (see `describe_operation`)."""
     _operation_kinds[kind] = _OperationKind(execute=execute, refuse=refuse, cancel=cancel)
+    if describe is not None:
+        describe_operation(kind, describe)
+
+
+def describe_operation(kind: str, describe: Describe) -> None:
+    """Say what the SMS code of a `kind` operation confirms: `describe` returns the text
+    from the stored operation (and what it targets), with `{code}` where the code goes.
+    The first code and every resent one use it, so the member reads the same words."""
+    _describers[kind] = describe
+
+
+async def _operation_text(operation: PendingOperation) -> str:
+    describe = _describers.get(operation.kind)
+    if describe is not None:
+        return await describe(operation)
+    return (
+        f"[LendBridge] Code {{code}} confirms your {operation.kind.lower()} of "
+        f"{format_money(operation.amount)}. Do not share it."
+    )
+
+
+describe_operation("WITHDRAW", _describe_withdrawal)
 
 
 async def _claim(operation: PendingOperation) -> None:
@@ -515,26 +548,62 @@ async def open_operation(
     )
 
 
-async def send_operation_code(operation: PendingOperation, text: str) -> None:
+async def send_operation_code(operation: PendingOperation) -> None:
     """Send the member an SMS code bound to `operation` (its id, kind, amount and
-    counterparty); `{code}` in `text` is replaced by the code."""
+    counterparty), in the words its kind's describer gives. A code sent before for it
+    stops working; the new one keeps its wrong attempts (five per operation).
+
+    Raises DomainError(TOO_SOON) within a minute of the last code for it."""
     user = await User.get(id=operation.user_id)
     await sms_codes.issue(
         phone=decrypt_pii(user.phone_cipher),
         purpose=SmsPurpose.CONFIRM_OPERATION,
         binding=_binding(operation),
-        text=text,
+        text=await _operation_text(operation),
+        keep_attempts=True,
     )
 
 
-async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Confirmed:
-    """Carry out a pending operation with the SMS code bound to it. The code works once,
-    within 5 minutes, 5 attempts; after the fifth wrong attempt or expiry the operation
-    is cancelled.
+@dataclass(frozen=True)
+class CodeResent:
+    operation: PendingOperation
+    phone_masked: str  # where the new code went
 
-    Raises NotFoundError, DomainError OPERATION_CLOSED / OPERATION_EXPIRED /
-    OPERATION_CANCELLED / INSUFFICIENT_FUNDS and the SMS code errors.
+
+async def resend_operation_code(*, actor: Actor, operation_id: str) -> CodeResent:
+    """Send a new code for the caller's pending operation whose code was lost (never
+    arrived, deleted, or spent by a request that died before carrying it out): the same
+    text as the first SMS, and the earlier codes stop working. At most one code a
+    minute per operation, as for the first one.
+
+    The operation's expiry is not extended: the time to confirm is the operation's, a
+    resend only replaces a lost code. Nor are its attempts renewed: the new code starts
+    with the wrong attempts of the old one.
+
+    Raises NotFoundError (also for another member's operation), DomainError
+    OPERATION_CLOSED / OPERATION_EXPIRED (the operation is cancelled, as by
+    `confirm_operation`) / TOO_SOON.
     """
+    operation = await _awaiting_operation(actor, operation_id)
+    async with in_transaction():
+        # One resend of an operation at a time: a second waits here, then is TOO_SOON.
+        locked = (
+            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE")
+            .select_for_update()
+            .first()
+        )
+        if locked is None:
+            raise DomainError("This operation was already handled", code="OPERATION_CLOSED")
+        await send_operation_code(locked)
+    outbox.wake()
+    user = await User.get(id=operation.user_id)
+    return CodeResent(operation=locked, phone_masked=user.phone_masked)
+
+
+async def _awaiting_operation(actor: Actor, operation_id: str) -> PendingOperation:
+    """The caller's operation still waiting for its code. Another member's operation is
+    NotFoundError like an unknown one, so an id tells nothing about who owns it; an
+    expired one is cancelled here (OPERATION_EXPIRED)."""
     assert actor.user_id is not None
     try:
         operation_uuid = uuid.UUID(str(operation_id))
@@ -548,7 +617,20 @@ async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Co
     if operation.expires_at <= system_now():
         await _cancel(operation, "EXPIRED")
         raise DomainError("The confirmation time ran out", code="OPERATION_EXPIRED")
-    user = await User.get(id=actor.user_id)
+    return operation
+
+
+async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Confirmed:
+    """Carry out a pending operation with the SMS code bound to it. The code works once,
+    within 5 minutes, 5 attempts (over all the codes sent for the operation, see
+    `resend_operation_code`); after the fifth wrong attempt or expiry the operation is
+    cancelled.
+
+    Raises NotFoundError, DomainError OPERATION_CLOSED / OPERATION_EXPIRED /
+    OPERATION_CANCELLED / INSUFFICIENT_FUNDS and the SMS code errors.
+    """
+    operation = await _awaiting_operation(actor, operation_id)
+    user = await User.get(id=operation.user_id)
     try:
         await sms_codes.verify(
             phone=decrypt_pii(user.phone_cipher),

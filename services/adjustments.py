@@ -42,7 +42,12 @@ from models.ledger import AccountKind, LedgerAccount
 from models.members import User, UserKind
 from models.payments import PaymentInstruction, PendingOperation, ProviderAccount
 from services import idempotency, ledger, notifier
-from services.accounts import open_operation, send_operation_code, validate_amount
+from services.accounts import (
+    describe_operation,
+    open_operation,
+    send_operation_code,
+    validate_amount,
+)
 from services.clock import system_now
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.pages import Page
@@ -220,7 +225,7 @@ async def request_member_consent(
             amount=amount,
             counterparty="LendBridge finance",
         )
-        yuan = f"¥{amount // 100}.{amount % 100:02d}"
+        yuan = _yuan(amount)
         await notifier.notify(
             user=member.id,
             kind="adjustment_consent",
@@ -230,12 +235,23 @@ async def request_member_consent(
                 f"Confirm operation {operation.id} with the code sent by SMS if you agree."
             ),
         )
-    await send_operation_code(
-        operation,
-        f"[LendBridge] Code {{code}} agrees that LendBridge may take {yuan} from your "
-        "account to correct it. Share it with no one; ignore it if you do not agree.",
-    )
+    await send_operation_code(operation)
     return operation
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+async def _describe_consent(operation: PendingOperation) -> str:
+    """The consent's SMS: how much LendBridge may take, and to ignore it if not agreed."""
+    return (
+        f"[LendBridge] Code {{code}} agrees that LendBridge may take {_yuan(operation.amount)} "
+        "from your account to correct it. Share it with no one; ignore it if you do not agree."
+    )
+
+
+describe_operation(CONSENT_KIND, _describe_consent)
 
 
 async def propose_adjustment(

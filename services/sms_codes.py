@@ -43,9 +43,22 @@ def _code_hash(code_id: int, code: str) -> str:
 
 
 async def issue(
-    *, phone: str, purpose: SmsPurpose, binding: str = "", text: str | None = None
+    *,
+    phone: str,
+    purpose: SmsPurpose,
+    binding: str = "",
+    text: str | None = None,
+    keep_attempts: bool = False,
 ) -> SmsCode:
-    """Create a code and queue the SMS. At most one code a minute per phone and purpose.
+    """Create a code and queue the SMS. At most one code a minute per phone, purpose and
+    binding (two operations started within a minute each get their code). The new code
+    voids the earlier live codes of the same phone, purpose and binding: only the newest
+    works.
+
+    With `keep_attempts` the new code starts with the wrong attempts already made on the
+    code it replaces, so a new code buys no extra guesses: an operation's attempts are
+    the operation's, however many codes it was sent (not for sign-in codes, whose
+    earlier attempts must not lock the phone out of a fresh code).
 
     Raises DomainError(TOO_SOON), and for REGISTER DomainError(PHONE_TAKEN).
     """
@@ -75,6 +88,7 @@ async def issue(
         raise DomainError("A code was sent less than a minute ago", code="TOO_SOON")
     code = f"{secrets.randbelow(10**6):06d}"
     async with in_transaction():
+        attempts = await _attempts_made(lookup, purpose, binding) if keep_attempts else 0
         # Older codes for the same purpose and binding stop working.
         await SmsCode.filter(
             phone_lookup=lookup, purpose=purpose, binding=binding, consumed_at__isnull=True
@@ -84,6 +98,7 @@ async def issue(
             purpose=purpose,
             binding=binding,
             code_hash="",
+            attempts=attempts,
             expires_at=now + timedelta(minutes=settings.sms_code_minutes),
         )
         row.code_hash = _code_hash(row.id, code)
@@ -93,6 +108,17 @@ async def issue(
         await notifier.send_sms(phone=phone, text=body.replace("{code}", code))
     outbox.wake()
     return row
+
+
+async def _attempts_made(lookup: str, purpose: SmsPurpose, binding: str) -> int:
+    """The wrong attempts on the newest code of this phone, purpose and binding: the one
+    `verify` checks, which carries the count of any code it replaced."""
+    newest = (
+        await SmsCode.filter(phone_lookup=lookup, purpose=purpose, binding=binding)
+        .order_by("-id")
+        .first()
+    )
+    return newest.attempts if newest is not None else 0
 
 
 async def verify(

@@ -39,7 +39,7 @@ from tortoise import Tortoise, connections  # noqa: E402
 
 import cli  # noqa: E402
 from app import create_app  # noqa: E402
-from services import clock, ledger, parameters, permissions  # noqa: E402
+from services import clock, ledger, parameters, permissions, sms_codes  # noqa: E402
 from services.broker import RedisBroker, make_broker, set_broker  # noqa: E402
 from services.credit import external  # noqa: E402
 from services.db import tortoise_config  # noqa: E402
@@ -144,3 +144,15 @@ def scripted() -> Iterator[dict[str, Any]]:
     external.set_adapter(adapter)
     yield adapter.scripted
     external.set_adapter(None)
+
+
+@pytest.fixture
+def resend_throttle(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The real resend throttle (the run turns it off with SMS_CODE_RESEND_SECONDS=0, so
+    tests may ask for codes back to back): at most one code a minute per phone, purpose
+    and binding. Returns the seconds; a test lets them pass by moving `SmsCode.created_at`
+    back."""
+    seconds = 60
+    throttled = get_settings().model_copy(update={"sms_code_resend_seconds": seconds})
+    monkeypatch.setattr(sms_codes, "get_settings", lambda: throttled)
+    return seconds

@@ -250,6 +250,37 @@ ConfirmOperationResult = Annotated[
 ]
 
 
+@strawberry.input(description="Send a new SMS code for a pending operation whose code was lost.")
+class ResendOperationCodeInput:
+    operation_id: strawberry.ID = strawberry.field(description="The pending operation.")
+
+
+@strawberry.type(
+    description="A new code is on its way, with the same text as the first; the earlier "
+    "codes of the operation no longer work. The time to confirm is not extended."
+)
+class OperationCodeResent:
+    operation_id: strawberry.ID = strawberry.field(description="The operation.")
+    phone_masked: str = strawberry.field(description="Where the code was sent.")
+    expires_at: datetime = strawberry.field(
+        description="Confirm before this time: the operation's, unchanged by a resend."
+    )
+
+
+ResendOperationCodeErrorCode = error_codes(
+    "ResendOperationCode",
+    ["NOT_FOUND", "OPERATION_CLOSED", "OPERATION_EXPIRED", "TOO_SOON"],
+    "Why no code was sent (TOO_SOON: one code a minute per operation).",
+)
+ResendOperationCodeError = error_type(
+    "ResendOperationCode", ResendOperationCodeErrorCode, "No code was sent."
+)
+ResendOperationCodeResult = Annotated[
+    OperationCodeResent | ResendOperationCodeError,
+    strawberry.union("ResendOperationCodeResult"),
+]
+
+
 @strawberry.enum(description="Which of the member's balances a movement changed.")
 class BalanceKind(Enum):
     AVAILABLE = "AVAILABLE"

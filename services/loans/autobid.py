@@ -193,12 +193,16 @@ async def set_rule(actor: Actor, settings: RuleSettings) -> Saved:
             await rule.save(update_fields=["enabled"])
             await _to_the_back(counter, rule)
     if operation is not None:
-        await send_operation_code(
-            operation,
-            f"[LendBridge] Code {{code}} turns on automatic bidding of up to "
-            f"{format_money(checked.amount_per_loan_fen)} per loan. Do not share it.",
-        )
+        await send_operation_code(operation)
     return Saved(rule=await AutoBidRule.get(id=rule.id), operation=operation)
+
+
+async def _describe_opt_in(operation: PendingOperation) -> str:
+    """The opt-in's SMS: the amount per loan the rule may bid."""
+    return (
+        f"[LendBridge] Code {{code}} turns on automatic bidding of up to "
+        f"{format_money(operation.amount)} per loan. Do not share it."
+    )
 
 
 async def _confirm_opt_in(operation: PendingOperation) -> AutoBidRule:
@@ -214,7 +218,7 @@ async def _confirm_opt_in(operation: PendingOperation) -> AutoBidRule:
     return rule
 
 
-register_operation(OPT_IN_OPERATION, execute=_confirm_opt_in)
+register_operation(OPT_IN_OPERATION, execute=_confirm_opt_in, describe=_describe_opt_in)
 
 
 async def disable_rule(actor: Actor) -> AutoBidRule:

@@ -287,11 +287,7 @@ async def place_bid(*, actor: Actor, loan_id: int, amount: int, idempotency_key:
             await bid.save(update_fields=["operation_id"])
             answer = {"bid_id": bid.id}
             await claim.complete(answer)
-        await send_operation_code(
-            operation,
-            f"[LendBridge] Code {{code}} confirms bidding {format_money(amount)} "
-            f"on loan {loan.id}. Do not share it.",
-        )
+        await send_operation_code(operation)
         return answer
 
     answer = await run_once(
@@ -302,6 +298,15 @@ async def place_bid(*, actor: Actor, loan_id: int, amount: int, idempotency_key:
         execute=execute,
     )
     return await Bid.get(id=int(answer["bid_id"]))
+
+
+async def _describe_bid(operation: PendingOperation) -> str:
+    """The bid's SMS: the amount asked and the loan."""
+    bid = await Bid.get(id=operation.target_id)
+    return (
+        f"[LendBridge] Code {{code}} confirms bidding {format_money(operation.amount)} "
+        f"on loan {bid.loan_id}. Do not share it."
+    )
 
 
 async def _confirm_bid(operation: PendingOperation) -> Bid:
@@ -330,7 +335,13 @@ async def _cancel_bid(operation: PendingOperation) -> None:
     )
 
 
-register_operation(BID_OPERATION, execute=_confirm_bid, refuse=_refuse_bid, cancel=_cancel_bid)
+register_operation(
+    BID_OPERATION,
+    execute=_confirm_bid,
+    refuse=_refuse_bid,
+    cancel=_cancel_bid,
+    describe=_describe_bid,
+)
 
 
 # --- full: disburse; short at the window's end: fail ------------------------------------

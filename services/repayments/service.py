@@ -256,11 +256,7 @@ async def repay(
             await repayment.save(update_fields=["operation_id"])
             answer = {"repayment_id": repayment.id}
             await claim.complete(answer)
-        await send_operation_code(
-            operation,
-            f"[LendBridge] Code {{code}} confirms repaying {format_money(found.total_fen)} "
-            f"of loan {loan.id}. Do not share it.",
-        )
+        await send_operation_code(operation)
         return answer
 
     answer = await run_once(
@@ -271,6 +267,15 @@ async def repay(
         execute=execute,
     )
     return await Repayment.get(id=int(answer["repayment_id"]))
+
+
+async def _describe_repayment(operation: PendingOperation) -> str:
+    """The repayment's SMS: the amount it settles (as quoted when asked) and the loan."""
+    repayment = await Repayment.get(id=operation.target_id)
+    return (
+        f"[LendBridge] Code {{code}} confirms repaying {format_money(operation.amount)} "
+        f"of loan {repayment.loan_id}. Do not share it."
+    )
 
 
 async def _confirm_repayment(operation: PendingOperation) -> Repayment:
@@ -298,6 +303,7 @@ register_operation(
     execute=_confirm_repayment,
     refuse=_refuse_repayment,
     cancel=_cancel_repayment,
+    describe=_describe_repayment,
 )
 
 

@@ -298,6 +298,15 @@ MATRIX += [
         "finance",
         changes_state=False,
     ),
+    Row(
+        "resendOperationCode",
+        "mutation { resendOperationCode(input:"
+        ' {operationId: "00000000-0000-0000-0000-000000000000"}) { __typename } }',
+        "account:use",
+        "member",
+        "finance",
+        changes_state=False,  # answers NOT_FOUND: there is no such operation
+    ),
 ]
 MATRIX += [
     Row("platformAccounts", "{ platformAccounts { fee } }", "finance:read", "finance", "cs"),

@@ -1,12 +1,16 @@
-"""Passwords and personal data at rest; SMS codes are single use."""
+"""Passwords and personal data at rest; SMS codes are single use, only the newest of a
+phone, purpose and binding works, and at most one is sent a minute."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from tortoise import connections
 
-from models.messaging import OutgoingMessage, SmsPurpose
+from models.messaging import OutgoingMessage, SmsCode, SmsPurpose
 from services import sms_codes
+from services.clock import system_now
 from services.errors import DomainError
 from services.security import decrypt_pii
 from tests.factories import create_member, new_phone
@@ -60,3 +64,72 @@ async def test_a_code_bound_to_one_operation_does_not_confirm_another():
     await sms_codes.verify(
         phone=phone, purpose=SmsPurpose.CONFIRM_OPERATION, code=code, binding="op:1:100.00"
     )
+
+
+async def _a_minute_passes() -> None:
+    """Every code was sent 61 seconds ago: the resend throttle lets the next one go."""
+    await SmsCode.all().update(created_at=system_now() - timedelta(seconds=61))
+
+
+async def _verify(phone: str, code: str, binding: str) -> None:
+    await sms_codes.verify(
+        phone=phone, purpose=SmsPurpose.CONFIRM_OPERATION, code=code, binding=binding
+    )
+
+
+async def _refused(phone: str, code: str, binding: str) -> DomainError:
+    with pytest.raises(DomainError) as refused:
+        await _verify(phone, code, binding)
+    return refused.value
+
+
+@pytest.mark.usefixtures("resend_throttle")
+async def test_a_new_code_voids_the_older_one_and_comes_once_a_minute():
+    _user, phone = await create_member()
+    confirm = SmsPurpose.CONFIRM_OPERATION
+    await sms_codes.issue(phone=phone, purpose=confirm, binding="op:1:100.00")
+    old = await _last_code()
+    with pytest.raises(DomainError) as too_soon:
+        await sms_codes.issue(phone=phone, purpose=confirm, binding="op:1:100.00")
+    assert too_soon.value.code == "TOO_SOON"
+    assert await OutgoingMessage.all().count() == 1
+    # Another binding (another operation) is not held back by this one's code.
+    await sms_codes.issue(phone=phone, purpose=confirm, binding="op:2:100.00")
+    other = await _last_code()
+
+    await _a_minute_passes()
+    await sms_codes.issue(phone=phone, purpose=confirm, binding="op:1:100.00")
+    new = await _last_code()
+
+    assert (await _refused(phone, old, "op:1:100.00")).code == "CODE_INVALID"
+    await _verify(phone, new, "op:1:100.00")
+    await _verify(phone, other, "op:2:100.00")
+    assert not await SmsCode.filter(consumed_at__isnull=True).exists()
+
+
+@pytest.mark.usefixtures("resend_throttle")
+async def test_a_replacing_code_keeps_the_wrong_attempts_only_when_asked_to():
+    _user, phone = await create_member()
+    binding = "op:1:100.00"
+    await sms_codes.issue(phone=phone, purpose=SmsPurpose.CONFIRM_OPERATION, binding=binding)
+    wrong = "000000" if await _last_code() != "000000" else "111111"
+    for _attempt in range(4):
+        await _refused(phone, wrong, binding)
+    await _a_minute_passes()
+    await sms_codes.issue(
+        phone=phone, purpose=SmsPurpose.CONFIRM_OPERATION, binding=binding, keep_attempts=True
+    )
+    new = await _last_code()
+    last = await _refused(phone, "000000" if new != "000000" else "111111", binding)
+    assert last.message == "Wrong code (0 attempts left)"
+    assert (await _refused(phone, new, binding)).code == "CODE_ATTEMPTS_EXCEEDED"
+
+    # A sign-in code starts afresh: earlier wrong attempts do not lock the phone out.
+    fresh = new_phone()
+    await sms_codes.issue(phone=fresh, purpose=SmsPurpose.REGISTER)
+    for _attempt in range(5):
+        with pytest.raises(DomainError):
+            await sms_codes.verify(phone=fresh, purpose=SmsPurpose.REGISTER, code=wrong)
+    await _a_minute_passes()
+    await sms_codes.issue(phone=fresh, purpose=SmsPurpose.REGISTER)
+    await sms_codes.verify(phone=fresh, purpose=SmsPurpose.REGISTER, code=await _last_code())
