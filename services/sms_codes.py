@@ -86,7 +86,7 @@ async def issue(
     ).exists()
     if recent:
         raise DomainError("A code was sent less than a minute ago", code="TOO_SOON")
-    code = f"{secrets.randbelow(10**6):06d}"
+    code = await _new_code(lookup, purpose, binding)
     async with in_transaction():
         attempts = await _attempts_made(lookup, purpose, binding) if keep_attempts else 0
         # Older codes for the same purpose and binding stop working.
@@ -108,6 +108,22 @@ async def issue(
         await notifier.send_sms(phone=phone, text=body.replace("{code}", code))
     outbox.wake()
     return row
+
+
+async def _new_code(lookup: str, purpose: SmsPurpose, binding: str) -> str:
+    """Six random digits, never those of the code it replaces: a member typing the old
+    code after a resend is refused, whatever the draw."""
+    previous = (
+        await SmsCode.filter(phone_lookup=lookup, purpose=purpose, binding=binding)
+        .order_by("-id")
+        .first()
+    )
+    while True:
+        code = f"{secrets.randbelow(10**6):06d}"
+        if previous is None or not hmac.compare_digest(
+            _code_hash(previous.id, code), previous.code_hash
+        ):
+            return code
 
 
 async def _attempts_made(lookup: str, purpose: SmsPurpose, binding: str) -> int:

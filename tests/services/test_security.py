@@ -133,3 +133,18 @@ async def test_a_replacing_code_keeps_the_wrong_attempts_only_when_asked_to():
     await _a_minute_passes()
     await sms_codes.issue(phone=fresh, purpose=SmsPurpose.REGISTER)
     await sms_codes.verify(phone=fresh, purpose=SmsPurpose.REGISTER, code=await _last_code())
+
+
+async def test_a_new_code_is_never_the_one_it_replaces(monkeypatch):
+    """Even when the draw repeats the old code, the new one differs: typing the old code
+    after a resend is always refused."""
+    _user, phone = await create_member()
+    draws = iter([123456, 123456, 654321])
+    monkeypatch.setattr(sms_codes.secrets, "randbelow", lambda _n: next(draws))
+    first = await sms_codes.issue(phone=phone, purpose=SmsPurpose.LOGIN)
+    await SmsCode.filter(id=first.id).update(created_at=system_now() - timedelta(minutes=2))
+    second = await sms_codes.issue(phone=phone, purpose=SmsPurpose.LOGIN)
+    assert second.id != first.id
+    with pytest.raises(DomainError):
+        await sms_codes.verify(phone=phone, purpose=SmsPurpose.LOGIN, code="123456")
+    await sms_codes.verify(phone=phone, purpose=SmsPurpose.LOGIN, code="654321")
