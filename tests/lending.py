@@ -207,9 +207,12 @@ async def repaying_loan(
     rate: str = "0.1200",
     term: int = 12,
     method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT,
+    lenders: Sequence[tuple[User, str]] | None = None,
 ) -> RepayingLoan:
     """A loan of sum(shares) fen, one lender per share, listed, filled (bidding.accept),
     signed, disbursed and settled at the provider, REPAYING with its installments.
+    `lenders` (one per share, the same one may bid several shares, each a claim of its
+    own) are ready lenders with the money; by default a new one bids each share.
 
     Tolerant of the repayments code: installments are written from the loan's schedule
     (pricing.price from the day it closed) only when none exist, and START_REPAYING is
@@ -218,13 +221,15 @@ async def repaying_loan(
     loan = await listed_loan(
         borrower.id, sum(shares), min_bid_fen=min(shares), rate=rate, term=term, method=method
     )
-    lenders = []
+    bidders = []
     for number, share in enumerate(shares, start=1):
-        lender = await ready_lender(share, name=f"Lender {number}")
+        lender = (
+            lenders[number - 1] if lenders else await ready_lender(share, name=f"Lender {number}")
+        )
         await bidding.accept(
             loan_id=loan.id, lender_id=lender[0].id, requested=share, source=BidSource.MANUAL
         )
-        lenders.append(lender)
+        bidders.append(lender)
     await outbox.dispatch_once()
     await borrower_signs(loan.id, borrower.id, phone)
     await settle_everything(sandbox)
@@ -257,7 +262,7 @@ async def repaying_loan(
     if loan.status == LoanStatus.DISBURSED:
         states.transition(loan, states.LoanEvent.START_REPAYING)
         await loan.save(update_fields=["status"])
-    return RepayingLoan(loan=loan, borrower=borrower, borrower_phone=phone, lenders=lenders)
+    return RepayingLoan(loan=loan, borrower=borrower, borrower_phone=phone, lenders=bidders)
 
 
 async def move_clock_to(day: date) -> date:

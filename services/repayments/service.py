@@ -813,34 +813,91 @@ class Receivable:
     next_due_date: date | None
 
 
+@dataclass(frozen=True)
+class _LoanView:
+    """What a holder's view needs of one loan: each claim's share of the loan's whole
+    interest (claim id -> fen) and the earliest unpaid installment's due date (None once
+    every installment is paid: nothing more is expected then)."""
+
+    interest_targets: dict[int, int]
+    next_due_date: date | None
+
+
+async def _loan_views(loan_ids: list[int]) -> dict[int, _LoanView]:
+    """`_LoanView` of each loan, from two queries whatever the number of loans: all their
+    claims (in id order, the split's order) and all their installments (in number order)."""
+    claims = await (
+        Claim.filter(loan_id__in=loan_ids)
+        .order_by("loan_id", "id")
+        .values_list("loan_id", "id", "principal_fen")
+    )
+    rows = await (
+        LoanInstallment.filter(loan_id__in=loan_ids)
+        .order_by("loan_id", "number")
+        .values_list("loan_id", "interest_fen", "status", "due_date")
+    )
+    claims_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for loan_id, claim_id, principal in cast(list[tuple[int, int, int]], claims):
+        claims_of[loan_id].append((claim_id, principal))
+    interest: dict[int, int] = defaultdict(int)
+    next_due: dict[int, date] = {}
+    for loan_id, row_interest, status, due_date in cast(list[tuple[int, int, str, date]], rows):
+        interest[loan_id] += row_interest
+        if status != InstallmentStatus.PAID:
+            next_due.setdefault(loan_id, due_date)
+    return {
+        loan_id: _loan_view(claims_of[loan_id], interest[loan_id], next_due.get(loan_id))
+        for loan_id in loan_ids
+    }
+
+
+def _loan_view(
+    claims: list[tuple[int, int]], total_interest_fen: int, next_due_date: date | None
+) -> _LoanView:
+    """The view of a loan from its claims (id, principal; in id order) and its interest."""
+    targets = split.interest_targets(total_interest_fen, [principal for _id, principal in claims])
+    return _LoanView(
+        interest_targets={
+            claim_id: target for (claim_id, _p), target in zip(claims, targets, strict=True)
+        },
+        next_due_date=next_due_date,
+    )
+
+
+def _receivable(claim: Claim, loan: Loan, view: _LoanView, got: _Parts) -> Receivable:
+    """A claim's receivable: what was had of it (`_had`), what is still to come. Once the
+    loan is repaid no interest is expected (an early repayment charged less than the
+    schedule's)."""
+    open_loan = view.next_due_date is not None
+    return Receivable(
+        claim=claim,
+        loan=loan,
+        received_principal_fen=got.principal_fen,
+        received_interest_fen=got.interest_fen,
+        received_penalty_fen=got.penalty_fen,
+        expected_principal_fen=claim.principal_fen - got.principal_fen,
+        expected_interest_fen=(
+            max(0, view.interest_targets[claim.id] - got.interest_fen) if open_loan else 0
+        ),
+        next_due_date=view.next_due_date,
+    )
+
+
 async def receivables_of(user_id: int) -> list[Receivable]:
-    """Every claim the member holds, newest first."""
+    """Every claim the member holds, newest first. Six queries however many claims and
+    loans (the held claims, their loans, the loans' claims and installments, `_had`'s
+    receipts and advances), the figures computed here."""
     held = await Claim.filter(holder_id=user_id).order_by("-id")
-    answer: list[Receivable] = []
-    for claim in held:
-        loan = await Loan.get(id=claim.loan_id)
-        claims = await Claim.filter(loan_id=loan.id).order_by("id")
-        rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
-        mine = [claim.id for claim in claims].index(claim.id)
-        targets = split.interest_targets(
-            sum(row.interest_fen for row in rows), [c.principal_fen for c in claims]
-        )
-        got = (await _had([claim.id]))[claim.id]
-        principal, interest, penalty = got.principal_fen, got.interest_fen, got.penalty_fen
-        open_rows = [row for row in rows if row.status != InstallmentStatus.PAID]
-        answer.append(
-            Receivable(
-                claim=claim,
-                loan=loan,
-                received_principal_fen=principal,
-                received_interest_fen=interest,
-                received_penalty_fen=penalty,
-                expected_principal_fen=claim.principal_fen - principal,
-                expected_interest_fen=max(0, targets[mine] - interest) if open_rows else 0,
-                next_due_date=open_rows[0].due_date if open_rows else None,
-            )
-        )
-    return answer
+    if not held:
+        return []
+    loan_ids = sorted({claim.loan_id for claim in held})
+    loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
+    views = await _loan_views(loan_ids)
+    had = await _had([claim.id for claim in held])
+    return [
+        _receivable(claim, loans[claim.loan_id], views[claim.loan_id], had[claim.id])
+        for claim in held
+    ]
 
 
 async def repayments_of(user_id: int, *, first: int, before_id: int | None) -> Page[Repayment]:

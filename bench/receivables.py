@@ -1,0 +1,314 @@
+"""Benchmark: `myReceivables` of a lender holding many claims, through the ASGI app.
+
+Run: `scripts/bench receivables [--claims N] [--per-loan K] [--requests R]
+[--bid-amount 500.00] [--postgres]` (or `.venv/bin/python -m bench.receivables ...`).
+Never part of the test run.
+
+Set-up (not timed): a database of its own, a temporary SQLite file and the in-process
+broker by default; with `--postgres`, `lendbridge_bench_<run id>` on the PostgreSQL server
+(BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432; with BENCH_USE_ENV=1
+the server of DATABASE_URL) and a Redis key prefix of its own (BENCH_REDIS_URL, default
+redis://127.0.0.1:6379/0; REDIS_URL with BENCH_USE_ENV=1). Both are removed afterwards.
+Then, in this process with the app's lifespan (its sandbox provider), through the
+services (`bench/repayment_setup.py`): one lender with the money for N bids, N / K loans
+each of a new verified borrower, filled by K bids of that lender, signed, disbursed and
+settled (N claims, REPAYING), the first installment repaid on every other loan (receipts
+for the view to read); parameters raised only where that would not fit.
+
+Timed: R `myReceivables` requests of the lender, one at a time, through the whole ASGI
+stack in-process (httpx.ASGITransport), after a warm-up; p50 and p95 latency. The
+queries of one more request (untimed) are counted by wrapping the database client's
+execute methods; every answer must list the N claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+RECEIVABLES = """{ myReceivables { claimId loanId loanStatus principal receivedPrincipal
+  receivedInterest receivedPenalty expectedPrincipal expectedInterest nextDate } }"""
+WARM_UP = 10
+
+
+@dataclass
+class Run:
+    """Where this run lives: its database, Redis prefix and scratch directory."""
+
+    run_id: str
+    scratch: Path
+    database_url: str
+    admin_url: str | None  # the server's maintenance database (PostgreSQL only)
+    database_name: str | None
+    redis_url: str | None
+
+
+def _plan(postgres: bool) -> Run:
+    run_id = uuid.uuid4().hex[:10]
+    scratch = Path(tempfile.mkdtemp(prefix="lendbridge-bench-"))
+    if not postgres:
+        return Run(run_id, scratch, f"sqlite://{scratch / 'bench.sqlite3'}", None, None, None)
+    server = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    if os.environ.get("BENCH_USE_ENV") == "1":
+        env_url = os.environ.get("DATABASE_URL", "")
+        if env_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+            server = env_url.split("?")[0].rsplit("/", 1)[0]
+        redis_url = os.environ.get("REDIS_URL", redis_url)
+    name = f"lendbridge_bench_{run_id}"
+    admin = server.replace("postgres://", "postgresql://", 1).replace("asyncpg://", "postgresql://")
+    return Run(run_id, scratch, f"{server}/{name}", f"{admin}/postgres", name, redis_url)
+
+
+def _environment(run: Run) -> dict[str, str]:
+    env = {
+        "APP_ENV": "test",
+        "DATABASE_URL": run.database_url,
+        "REDIS_PREFIX": f"lendbridge-bench-{run.run_id}:",
+        "SANDBOX_DATABASE": str(run.scratch / "sandbox-provider.sqlite3"),
+        "STORAGE_DIR": str(run.scratch / "storage"),
+        "JOBS_EMBEDDED": "false",
+        "ACCESS_TOKEN_MINUTES": "120",
+    }
+    if run.redis_url:
+        env["REDIS_URL"] = run.redis_url
+    return env
+
+
+async def _admin(run: Run, sql: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    assert run.admin_url is not None
+    connection = await asyncpg.connect(run.admin_url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] * 1000
+
+
+# --- counting queries ----------------------------------------------------------------------
+
+_EXECUTE_METHODS = ("execute_query", "execute_query_dict", "execute_insert")
+_counting: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "bench_counting_queries", default=None
+)
+
+
+def _counted(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        seen = _counting.get()
+        if seen is not None:
+            seen.append(query)
+        return await original(self, query, *args, **kwargs)
+
+    return execute
+
+
+@contextlib.contextmanager
+def _counting_queries() -> Iterator[list[str]]:
+    """The SQL statements sent from this context (and tasks started in it) inside the
+    block: the default connection's client class, whose transaction clients inherit
+    its execute methods, wrapped for the duration."""
+    from tortoise import connections
+
+    client_class = type(connections.get("default"))
+    own = {name: client_class.__dict__.get(name) for name in _EXECUTE_METHODS}
+    for name in _EXECUTE_METHODS:
+        setattr(client_class, name, _counted(getattr(client_class, name)))
+    seen: list[str] = []
+    token = _counting.set(seen)
+    try:
+        yield seen
+    finally:
+        _counting.reset(token)
+        for name, method in own.items():
+            if method is None:
+                delattr(client_class, name)
+            else:
+                setattr(client_class, name, method)
+
+
+# --- set-up and the timed requests ---------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _embedded_app() -> AsyncIterator[Any]:
+    """The app with its lifespan in this process (sandbox provider, dispatchers)."""
+    from app import create_app
+    from services.settings import get_settings
+
+    app = create_app(get_settings(), own_services=False)
+    async with app.router.lifespan_context(app):
+        logging.getLogger().setLevel(logging.WARNING)
+        yield app
+        if app.state.sandbox is not None:
+            await app.state.sandbox.sandbox.drain()
+
+
+async def _setup(sandbox: Any, claims: int, per_loan: int, bid_fen: int) -> tuple[str, list[str]]:
+    """The lender's N claims on N / K loans; returns the lender's access token and the
+    parameters raised."""
+    from bench import lending_setup as setup
+    from bench import repayment_setup
+
+    admin = await setup.create_staff("admin")
+    # make_room leaves a lender room for two bids of its `bid_fen`: here all N of them.
+    changed = await setup.make_room(admin, per_loan * bid_fen, math.ceil(claims * bid_fen / 2))
+    lender, phone = await setup.ready_lender(claims * bid_fen, "Bench Holder")
+    for number in range(claims // per_loan):
+        loan = await repayment_setup.repaying_loan(sandbox, lender.id, per_loan, bid_fen)
+        if number % 2 == 0:
+            await repayment_setup.repay_first(sandbox, loan)
+    return await setup.access_token(phone), changed
+
+
+async def _request(client: Any, token: str, claims: int) -> None:
+    response = await client.post(
+        "/graphql", json={"query": RECEIVABLES}, headers={"Authorization": f"Bearer {token}"}
+    )
+    body = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise SystemExit(f"request failed: {response.text[:500]}")
+    if len(body["data"]["myReceivables"]) != claims:
+        raise SystemExit(f"{len(body['data']['myReceivables'])} receivables, not {claims}")
+
+
+async def _measure(app: Any, token: str, claims: int, requests: int) -> tuple[list[float], int]:
+    """Latency of each of `requests` requests, and the queries of one more."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for _ in range(WARM_UP):
+            await _request(client, token, claims)
+        timings = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            await _request(client, token, claims)
+            timings.append(time.perf_counter() - started)
+        with _counting_queries() as seen:
+            await _request(client, token, claims)
+    return timings, len(seen)
+
+
+async def run(args: argparse.Namespace) -> None:
+    plan = _plan(args.postgres)
+    os.environ.update(_environment(plan))
+    if not plan.redis_url:
+        os.environ.pop("REDIS_URL", None)
+
+    from tortoise import Tortoise
+
+    import cli
+    from services import ledger, permissions
+    from services.broker import RedisBroker, make_broker, set_broker
+    from services.db import tortoise_config
+    from services.money import parse_money
+    from services.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    bid_fen = parse_money(args.bid_amount)
+    backend = "PostgreSQL" if plan.database_name else "SQLite"
+    if plan.database_name:
+        await _admin(plan, f'CREATE DATABASE "{plan.database_name}"')
+    broker = None
+    try:
+        await cli.migrate(plan.database_url)
+        await Tortoise.init(config=tortoise_config(plan.database_url), _enable_global_fallback=True)
+        if plan.database_name:
+            version = await Tortoise.get_connection("default").execute_query_dict(
+                "SHOW server_version"
+            )
+            backend += f" {version[0]['server_version'].split()[0]}"
+        broker = make_broker(settings)
+        await broker.start()
+        set_broker(broker)
+        await permissions.seed_roles()
+        await ledger.ensure_platform_accounts()
+
+        started = time.perf_counter()
+        async with _embedded_app() as app:
+            token, changed = await _setup(
+                app.state.sandbox.sandbox, args.claims, args.per_loan, bid_fen
+            )
+            print(
+                f"set-up: {args.claims} claims on {args.claims // args.per_loan} loans in"
+                f" {time.perf_counter() - started:.0f} s; parameters raised:"
+                f" {', '.join(changed) or 'none'}",
+                flush=True,
+            )
+            timings, queries = await _measure(app, token, args.claims, args.requests)
+    finally:
+        if broker is not None:
+            if isinstance(broker, RedisBroker):
+                await broker.delete_prefix()
+            await broker.stop()
+            set_broker(None)
+        await Tortoise.close_connections()
+        if plan.database_name:
+            await _admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
+        shutil.rmtree(plan.scratch, ignore_errors=True)
+
+    print(
+        f"\n{datetime.now(UTC).date().isoformat()}, {backend}"
+        f"{', Redis' if plan.redis_url else ', in-process broker'},"
+        f" {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
+    )
+    print(
+        f"{args.requests} myReceivables requests, one at a time, in-process; the lender holds"
+        f" {args.claims} claims on {args.claims // args.per_loan} loans\n"
+    )
+    print(
+        f"p50 {statistics.median(timings) * 1000:.1f} ms, p95 {_percentile(timings, 0.95):.1f} ms,"
+        f" {len(timings) / sum(timings):.1f} requests/s, {queries} queries per request"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench receivables", description="myReceivables of a lender with N claims"
+    )
+    parser.add_argument("--claims", type=int, default=200, help="N (default 200)")
+    parser.add_argument(
+        "--per-loan", type=int, default=4, help="claims per loan, K, dividing N (default 4)"
+    )
+    parser.add_argument("--requests", type=int, default=200, help="timed requests (default 200)")
+    parser.add_argument(
+        "--bid-amount", default="500.00", help="each claim's principal, in yuan (default 500.00)"
+    )
+    parser.add_argument(
+        "--postgres", action="store_true", help="PostgreSQL and Redis (default: SQLite file)"
+    )
+    args = parser.parse_args()
+    if args.claims < 1 or args.per_loan < 1 or args.claims % args.per_loan or args.requests < 1:
+        parser.error("--claims and --requests must be at least 1, --per-loan must divide --claims")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
