@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import platform
 import shutil
@@ -38,9 +37,7 @@ import signal
 import socket
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,9 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import Run, admin, environment, percentile, plan_run
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 PLACE = """mutation ($input: PlaceBidInput!) { placeBid(input: $input) { __typename
   ... on BidPlaced { operationId bid { id status } }
@@ -72,76 +69,8 @@ class Phase:
     funded: str = ""
 
 
-@dataclass
-class Run:
-    """Where this run lives: its database, Redis prefix and scratch directory."""
-
-    run_id: str
-    scratch: Path
-    database_url: str
-    admin_url: str | None  # the server's maintenance database (PostgreSQL only)
-    database_name: str | None
-    redis_url: str | None
-
-
 def _money(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
-
-
-def _percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] * 1000
-
-
-def _plan(args: argparse.Namespace) -> Run:
-    run_id = uuid.uuid4().hex[:10]
-    scratch = Path(tempfile.mkdtemp(prefix="lendbridge-bench-"))
-    use_env = os.environ.get("BENCH_USE_ENV") == "1"
-    if args.sqlite:
-        return Run(run_id, scratch, f"sqlite://{scratch / 'bench.sqlite3'}", None, None, None)
-    server = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
-    if use_env:
-        env_url = os.environ.get("DATABASE_URL", "")
-        if env_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
-            server = env_url.split("?")[0].rsplit("/", 1)[0]
-        redis_url = os.environ.get("REDIS_URL", redis_url)
-    name = f"lendbridge_bench_{run_id}"
-    url = f"{server}/{name}"
-    if args.pool_size:
-        url += f"?minsize=1&maxsize={args.pool_size}"
-    admin = server.replace("postgres://", "postgresql://", 1).replace("asyncpg://", "postgresql://")
-    return Run(run_id, scratch, url, f"{admin}/postgres", name, redis_url)
-
-
-def _environment(run: Run) -> dict[str, str]:
-    """The settings of this run, for this process and the API process alike."""
-    env = {
-        "APP_ENV": "test",
-        "DATABASE_URL": run.database_url,
-        "REDIS_PREFIX": f"lendbridge-bench-{run.run_id}:",
-        "SANDBOX_DATABASE": str(run.scratch / "sandbox-provider.sqlite3"),
-        "STORAGE_DIR": str(run.scratch / "storage"),
-        "JOBS_EMBEDDED": "false",
-        "ACCESS_TOKEN_MINUTES": "120",
-        "OPERATION_CONFIRM_MINUTES": "30",
-        "SMS_CODE_MINUTES": "30",
-    }
-    if run.redis_url:
-        env["REDIS_URL"] = run.redis_url
-    return env
-
-
-async def _admin(run: Run, sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    assert run.admin_url is not None
-    connection = await asyncpg.connect(run.admin_url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 def _free_port() -> int:
@@ -415,15 +344,19 @@ def _table(phases: list[Phase], lenders: int) -> Iterator[str]:
         yield (
             f"{phase.mode:<18} {lenders:>5} {ok:>5} {ok / phase.wall_seconds:>8.1f}"
             f" {statistics.median(phase.bid_seconds) * 1000:>8.1f}"
-            f" {_percentile(phase.bid_seconds, 0.99):>8.1f}"
+            f" {percentile(phase.bid_seconds, 0.99):>8.1f}"
             f" {statistics.median(phase.confirm_seconds) * 1000:>11.1f}"
-            f" {_percentile(phase.confirm_seconds, 0.99):>11.1f}  {phase.funded}"
+            f" {percentile(phase.confirm_seconds, 0.99):>11.1f}  {phase.funded}"
         )
 
 
 async def run(args: argparse.Namespace) -> None:
-    plan = _plan(args)
-    env = _environment(plan)
+    plan = plan_run(postgres=not args.sqlite, pool_size=args.pool_size)
+    env = environment(
+        plan,
+        OPERATION_CONFIRM_MINUTES="30",
+        SMS_CODE_MINUTES="30",
+    )
     os.environ.update(env)
     if not plan.redis_url:
         os.environ.pop("REDIS_URL", None)
@@ -442,7 +375,7 @@ async def run(args: argparse.Namespace) -> None:
     concurrency = args.concurrency or args.lenders
     backend = "SQLite" if args.sqlite else "PostgreSQL"
     if plan.database_name:
-        await _admin(plan, f'CREATE DATABASE "{plan.database_name}"')
+        await admin(plan, f'CREATE DATABASE "{plan.database_name}"')
     broker = None
     try:
         await cli.migrate(plan.database_url)
@@ -486,7 +419,7 @@ async def run(args: argparse.Namespace) -> None:
             set_broker(None)
         await Tortoise.close_connections()
         if plan.database_name:
-            await _admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
+            await admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
         shutil.rmtree(plan.scratch, ignore_errors=True)
 
     pool = ""

@@ -26,130 +26,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import contextvars
 import logging
 import math
 import os
 import platform
 import shutil
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+from bench.common import admin, counting_queries, environment, percentile, plan_run
+
 RECEIVABLES = """{ myReceivables { claimId loanId loanStatus principal receivedPrincipal
   receivedInterest receivedPenalty expectedPrincipal expectedInterest nextDate } }"""
 WARM_UP = 10
-
-
-@dataclass
-class Run:
-    """Where this run lives: its database, Redis prefix and scratch directory."""
-
-    run_id: str
-    scratch: Path
-    database_url: str
-    admin_url: str | None  # the server's maintenance database (PostgreSQL only)
-    database_name: str | None
-    redis_url: str | None
-
-
-def _plan(postgres: bool) -> Run:
-    run_id = uuid.uuid4().hex[:10]
-    scratch = Path(tempfile.mkdtemp(prefix="lendbridge-bench-"))
-    if not postgres:
-        return Run(run_id, scratch, f"sqlite://{scratch / 'bench.sqlite3'}", None, None, None)
-    server = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
-    if os.environ.get("BENCH_USE_ENV") == "1":
-        env_url = os.environ.get("DATABASE_URL", "")
-        if env_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
-            server = env_url.split("?")[0].rsplit("/", 1)[0]
-        redis_url = os.environ.get("REDIS_URL", redis_url)
-    name = f"lendbridge_bench_{run_id}"
-    admin = server.replace("postgres://", "postgresql://", 1).replace("asyncpg://", "postgresql://")
-    return Run(run_id, scratch, f"{server}/{name}", f"{admin}/postgres", name, redis_url)
-
-
-def _environment(run: Run) -> dict[str, str]:
-    env = {
-        "APP_ENV": "test",
-        "DATABASE_URL": run.database_url,
-        "REDIS_PREFIX": f"lendbridge-bench-{run.run_id}:",
-        "SANDBOX_DATABASE": str(run.scratch / "sandbox-provider.sqlite3"),
-        "STORAGE_DIR": str(run.scratch / "storage"),
-        "JOBS_EMBEDDED": "false",
-        "ACCESS_TOKEN_MINUTES": "120",
-    }
-    if run.redis_url:
-        env["REDIS_URL"] = run.redis_url
-    return env
-
-
-async def _admin(run: Run, sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    assert run.admin_url is not None
-    connection = await asyncpg.connect(run.admin_url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-def _percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] * 1000
-
-
-# --- counting queries ----------------------------------------------------------------------
-
-_EXECUTE_METHODS = ("execute_query", "execute_query_dict", "execute_insert")
-_counting: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "bench_counting_queries", default=None
-)
-
-
-def _counted(original: Callable[..., Any]) -> Callable[..., Any]:
-    async def execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-        seen = _counting.get()
-        if seen is not None:
-            seen.append(query)
-        return await original(self, query, *args, **kwargs)
-
-    return execute
-
-
-@contextlib.contextmanager
-def _counting_queries() -> Iterator[list[str]]:
-    """The SQL statements sent from this context (and tasks started in it) inside the
-    block: the default connection's client class, whose transaction clients inherit
-    its execute methods, wrapped for the duration."""
-    from tortoise import connections
-
-    client_class = type(connections.get("default"))
-    own = {name: client_class.__dict__.get(name) for name in _EXECUTE_METHODS}
-    for name in _EXECUTE_METHODS:
-        setattr(client_class, name, _counted(getattr(client_class, name)))
-    seen: list[str] = []
-    token = _counting.set(seen)
-    try:
-        yield seen
-    finally:
-        _counting.reset(token)
-        for name, method in own.items():
-            if method is None:
-                delattr(client_class, name)
-            else:
-                setattr(client_class, name, method)
 
 
 # --- set-up and the timed requests ---------------------------------------------------------
@@ -210,14 +102,14 @@ async def _measure(app: Any, token: str, claims: int, requests: int) -> tuple[li
             started = time.perf_counter()
             await _request(client, token, claims)
             timings.append(time.perf_counter() - started)
-        with _counting_queries() as seen:
+        with counting_queries() as seen:
             await _request(client, token, claims)
     return timings, len(seen)
 
 
 async def run(args: argparse.Namespace) -> None:
-    plan = _plan(args.postgres)
-    os.environ.update(_environment(plan))
+    plan = plan_run(postgres=args.postgres)
+    os.environ.update(environment(plan))
     if not plan.redis_url:
         os.environ.pop("REDIS_URL", None)
 
@@ -235,7 +127,7 @@ async def run(args: argparse.Namespace) -> None:
     bid_fen = parse_money(args.bid_amount)
     backend = "PostgreSQL" if plan.database_name else "SQLite"
     if plan.database_name:
-        await _admin(plan, f'CREATE DATABASE "{plan.database_name}"')
+        await admin(plan, f'CREATE DATABASE "{plan.database_name}"')
     broker = None
     try:
         await cli.migrate(plan.database_url)
@@ -271,7 +163,7 @@ async def run(args: argparse.Namespace) -> None:
             set_broker(None)
         await Tortoise.close_connections()
         if plan.database_name:
-            await _admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
+            await admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
         shutil.rmtree(plan.scratch, ignore_errors=True)
 
     print(
@@ -284,7 +176,7 @@ async def run(args: argparse.Namespace) -> None:
         f" {args.claims} claims on {args.claims // args.per_loan} loans\n"
     )
     print(
-        f"p50 {statistics.median(timings) * 1000:.1f} ms, p95 {_percentile(timings, 0.95):.1f} ms,"
+        f"p50 {statistics.median(timings) * 1000:.1f} ms, p95 {percentile(timings, 0.95):.1f} ms,"
         f" {len(timings) / sum(timings):.1f} requests/s, {queries} queries per request"
     )
 

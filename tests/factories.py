@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -43,48 +41,6 @@ async def dump_all_tables() -> str:
             f"SELECT * FROM {model._meta.db_table} ORDER BY 1"
         )
     return "\n".join(repr(row) for row in rows)
-
-
-_EXECUTE_METHODS = ("execute_query", "execute_query_dict", "execute_insert")
-_counting: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "counting_queries", default=None
-)
-
-
-def _counted(original: Callable[..., Any]) -> Callable[..., Any]:
-    async def execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-        seen = _counting.get()
-        if seen is not None:
-            seen.append(query)
-        return await original(self, query, *args, **kwargs)
-
-    return execute
-
-
-@contextlib.contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    """The SQL statements sent to the database from inside the `with` block, in order
-    (the yielded list fills as they run): every query and single insert (bulk inserts
-    are not counted). It wraps the execute methods of the default connection's client
-    class, which its transaction clients inherit, and counts only in this context and
-    the tasks started from it (a request through the ASGI app included): the app's
-    dispatchers and jobs, started before, are left out."""
-    assert _counting.get() is None, "counting_queries does not nest"
-    client_class = type(connections.get("default"))
-    own = {name: client_class.__dict__.get(name) for name in _EXECUTE_METHODS}
-    for name in _EXECUTE_METHODS:
-        setattr(client_class, name, _counted(getattr(client_class, name)))
-    seen: list[str] = []
-    token = _counting.set(seen)
-    try:
-        yield seen
-    finally:
-        _counting.reset(token)
-        for name, method in own.items():
-            if method is None:
-                delattr(client_class, name)
-            else:
-                setattr(client_class, name, method)
 
 
 def new_phone() -> str:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from bench.common import counting_queries
 from models.bids import Claim
 from models.loans import Loan
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, ReserveAdvance
@@ -24,7 +25,7 @@ from services.permissions import Actor, Permission
 from services.repayments import overdue, split
 from services.repayments import service as repayments
 from services.repayments.service import RepayMode
-from tests.factories import counting_queries, gql, token_for
+from tests.factories import gql, token_for
 from tests.lending import (
     RepayingLoan,
     deposit_by_card,
