@@ -31,8 +31,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
-import shutil
 import signal
 import socket
 import statistics
@@ -41,11 +39,18 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import Run, admin, environment, percentile, plan_run
+from bench.common import (
+    Run,
+    bench_database,
+    embedded_app,
+    machine_line,
+    percentile,
+    plan_run,
+    use_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,24 +83,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@contextlib.asynccontextmanager
-async def _embedded_app() -> Any:
-    """The app's lifespan in this process (sandbox provider, dispatchers), no HTTP."""
-    import logging
-
-    from app import create_app
-    from services.settings import get_settings
-
-    app = create_app(get_settings(), own_services=False)
-    async with app.router.lifespan_context(app):
-        logging.getLogger().setLevel(logging.WARNING)
-        yield app
-        # The lifespan drops the provider before the sandbox's last callbacks are out:
-        # deliver them first (they would only be redelivered later, as warnings now).
-        if app.state.sandbox is not None:
-            await app.state.sandbox.sandbox.drain()
 
 
 @contextlib.asynccontextmanager
@@ -352,49 +339,15 @@ def _table(phases: list[Phase], lenders: int) -> Iterator[str]:
 
 async def run(args: argparse.Namespace) -> None:
     plan = plan_run(postgres=not args.sqlite, pool_size=args.pool_size)
-    env = environment(
-        plan,
-        OPERATION_CONFIRM_MINUTES="30",
-        SMS_CODE_MINUTES="30",
-    )
-    os.environ.update(env)
-    if not plan.redis_url:
-        os.environ.pop("REDIS_URL", None)
+    env = use_environment(plan, OPERATION_CONFIRM_MINUTES="30", SMS_CODE_MINUTES="30")
 
-    from tortoise import Tortoise
-
-    import cli
-    from services.broker import RedisBroker, make_broker, set_broker
-    from services.db import tortoise_config
     from services.money import parse_money
-    from services.settings import get_settings
 
-    get_settings.cache_clear()
-    settings = get_settings()
     bid_fen = parse_money(args.bid_amount)
     concurrency = args.concurrency or args.lenders
-    backend = "SQLite" if args.sqlite else "PostgreSQL"
-    if plan.database_name:
-        await admin(plan, f'CREATE DATABASE "{plan.database_name}"')
-    broker = None
-    try:
-        await cli.migrate(plan.database_url)
-        await Tortoise.init(config=tortoise_config(plan.database_url), _enable_global_fallback=True)
-        if plan.database_name:
-            version = await Tortoise.get_connection("default").execute_query_dict(
-                "SHOW server_version"
-            )
-            backend += f" {version[0]['server_version'].split()[0]}"
-        broker = make_broker(settings)
-        await broker.start()
-        set_broker(broker)
-        from services import ledger, permissions
-
-        await permissions.seed_roles()
-        await ledger.ensure_platform_accounts()
-
+    async with bench_database(plan) as backend:
         started = time.perf_counter()
-        async with _embedded_app():
+        async with embedded_app():
             loans, lenders, changed = await _setup(args.lenders, bid_fen)
         print(
             f"set-up: {args.lenders} lenders, loans {loans[0]} and {loans[1]} of"
@@ -407,29 +360,15 @@ async def run(args: argparse.Namespace) -> None:
             graphql = await phase_graphql(base, loans[0], lenders, bid_fen, concurrency)
             await _quiet(loans[0])
         await _check_funded(graphql)
-        async with _embedded_app():
+        async with embedded_app():
             service = await phase_service(loans[1], lenders, bid_fen, concurrency)
             await _quiet(loans[1])
         await _check_funded(service)
-    finally:
-        if broker is not None:
-            if isinstance(broker, RedisBroker):
-                await broker.delete_prefix()
-            await broker.stop()
-            set_broker(None)
-        await Tortoise.close_connections()
-        if plan.database_name:
-            await admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
-        shutil.rmtree(plan.scratch, ignore_errors=True)
 
     pool = ""
     if not args.sqlite:
         pool = f", pool maxsize {args.pool_size or '5 (the default)'}"
-    print(
-        f"\n{datetime.now(UTC).date().isoformat()}, {backend}"
-        f"{', Redis' if plan.redis_url else ', in-process broker'}{pool},"
-        f" {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
-    )
+    print(f"\n{machine_line(backend, plan, pool)}")
     print(
         f"{args.lenders} lenders x {_money(bid_fen)} on one loan each phase,"
         f" concurrency {concurrency}; latency = placeBid + confirmOperation per lender\n"

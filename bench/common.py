@@ -1,17 +1,22 @@
 """What the benchmarks share: where a run lives (its own database, Redis prefix and
-scratch directory), the settings it runs with, the PostgreSQL admin statements that make
-and drop its database, percentiles, and counting the SQL a block of code sends."""
+scratch directory), the settings it runs with, its database made, migrated and dropped,
+the app's lifespan in this process, the line naming the machine, percentiles, and
+counting the SQL a block of code sends."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import math
 import os
+import platform
+import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +74,87 @@ def environment(run: Run, **extra: str) -> dict[str, str]:
     if run.redis_url:
         env["REDIS_URL"] = run.redis_url
     return env
+
+
+def use_environment(run: Run, **extra: str) -> dict[str, str]:
+    """Put the run's settings (`environment`) into this process and return them."""
+    from services.settings import get_settings
+
+    env = environment(run, **extra)
+    os.environ.update(env)
+    if not run.redis_url:
+        os.environ.pop("REDIS_URL", None)
+    get_settings.cache_clear()
+    return env
+
+
+@contextlib.asynccontextmanager
+async def bench_database(run: Run) -> AsyncIterator[str]:
+    """The run's database made (PostgreSQL) and migrated, Tortoise and the broker
+    started, the roles and platform accounts seeded; yields the backend's name with its
+    version. Afterwards the database, the Redis prefix and the scratch directory are
+    removed, whatever happened. Call `use_environment` first."""
+    from tortoise import Tortoise
+
+    import cli
+    from services import ledger, permissions
+    from services.broker import RedisBroker, make_broker, set_broker
+    from services.db import tortoise_config
+    from services.settings import get_settings
+
+    backend = "PostgreSQL" if run.database_name else "SQLite"
+    if run.database_name:
+        await admin(run, f'CREATE DATABASE "{run.database_name}"')
+    broker = None
+    try:
+        await cli.migrate(run.database_url)
+        await Tortoise.init(config=tortoise_config(run.database_url), _enable_global_fallback=True)
+        if run.database_name:
+            version = await Tortoise.get_connection("default").execute_query_dict(
+                "SHOW server_version"
+            )
+            backend += f" {version[0]['server_version'].split()[0]}"
+        broker = make_broker(get_settings())
+        await broker.start()
+        set_broker(broker)
+        await permissions.seed_roles()
+        await ledger.ensure_platform_accounts()
+        yield backend
+    finally:
+        if broker is not None:
+            if isinstance(broker, RedisBroker):
+                await broker.delete_prefix()
+            await broker.stop()
+            set_broker(None)
+        await Tortoise.close_connections()
+        if run.database_name:
+            await admin(run, f'DROP DATABASE IF EXISTS "{run.database_name}" WITH (FORCE)')
+        shutil.rmtree(run.scratch, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def embedded_app() -> AsyncIterator[Any]:
+    """The app's lifespan in this process (sandbox provider, dispatchers), no HTTP."""
+    from app import create_app
+    from services.settings import get_settings
+
+    app = create_app(get_settings(), own_services=False)
+    async with app.router.lifespan_context(app):
+        logging.getLogger().setLevel(logging.WARNING)
+        yield app
+        # The lifespan drops the provider before the sandbox's last callbacks are out:
+        # deliver them first (they would only be redelivered later, as warnings now).
+        if app.state.sandbox is not None:
+            await app.state.sandbox.sandbox.drain()
+
+
+def machine_line(backend: str, run: Run, extra: str = "") -> str:
+    """The date, the database and broker, and the machine a result was measured on."""
+    broker = ", Redis" if run.redis_url else ", in-process broker"
+    return (
+        f"{datetime.now(UTC).date().isoformat()}, {backend}{broker}{extra},"
+        f" {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
+    )
 
 
 async def admin(run: Run, sql: str) -> None:

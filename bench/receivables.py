@@ -25,19 +25,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
 import math
-import os
-import platform
-import shutil
 import statistics
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
-from bench.common import admin, counting_queries, environment, percentile, plan_run
+from bench.common import (
+    bench_database,
+    counting_queries,
+    embedded_app,
+    machine_line,
+    percentile,
+    plan_run,
+    use_environment,
+)
 
 RECEIVABLES = """{ myReceivables { claimId loanId loanStatus principal receivedPrincipal
   receivedInterest receivedPenalty expectedPrincipal expectedInterest nextDate } }"""
@@ -45,20 +46,6 @@ WARM_UP = 10
 
 
 # --- set-up and the timed requests ---------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def _embedded_app() -> AsyncIterator[Any]:
-    """The app with its lifespan in this process (sandbox provider, dispatchers)."""
-    from app import create_app
-    from services.settings import get_settings
-
-    app = create_app(get_settings(), own_services=False)
-    async with app.router.lifespan_context(app):
-        logging.getLogger().setLevel(logging.WARNING)
-        yield app
-        if app.state.sandbox is not None:
-            await app.state.sandbox.sandbox.drain()
 
 
 async def _setup(sandbox: Any, claims: int, per_loan: int, bid_fen: int) -> tuple[str, list[str]]:
@@ -109,42 +96,14 @@ async def _measure(app: Any, token: str, claims: int, requests: int) -> tuple[li
 
 async def run(args: argparse.Namespace) -> None:
     plan = plan_run(postgres=args.postgres)
-    os.environ.update(environment(plan))
-    if not plan.redis_url:
-        os.environ.pop("REDIS_URL", None)
+    use_environment(plan)
 
-    from tortoise import Tortoise
-
-    import cli
-    from services import ledger, permissions
-    from services.broker import RedisBroker, make_broker, set_broker
-    from services.db import tortoise_config
     from services.money import parse_money
-    from services.settings import get_settings
 
-    get_settings.cache_clear()
-    settings = get_settings()
     bid_fen = parse_money(args.bid_amount)
-    backend = "PostgreSQL" if plan.database_name else "SQLite"
-    if plan.database_name:
-        await admin(plan, f'CREATE DATABASE "{plan.database_name}"')
-    broker = None
-    try:
-        await cli.migrate(plan.database_url)
-        await Tortoise.init(config=tortoise_config(plan.database_url), _enable_global_fallback=True)
-        if plan.database_name:
-            version = await Tortoise.get_connection("default").execute_query_dict(
-                "SHOW server_version"
-            )
-            backend += f" {version[0]['server_version'].split()[0]}"
-        broker = make_broker(settings)
-        await broker.start()
-        set_broker(broker)
-        await permissions.seed_roles()
-        await ledger.ensure_platform_accounts()
-
+    async with bench_database(plan) as backend:
         started = time.perf_counter()
-        async with _embedded_app() as app:
+        async with embedded_app() as app:
             token, changed = await _setup(
                 app.state.sandbox.sandbox, args.claims, args.per_loan, bid_fen
             )
@@ -155,22 +114,8 @@ async def run(args: argparse.Namespace) -> None:
                 flush=True,
             )
             timings, queries = await _measure(app, token, args.claims, args.requests)
-    finally:
-        if broker is not None:
-            if isinstance(broker, RedisBroker):
-                await broker.delete_prefix()
-            await broker.stop()
-            set_broker(None)
-        await Tortoise.close_connections()
-        if plan.database_name:
-            await admin(plan, f'DROP DATABASE IF EXISTS "{plan.database_name}" WITH (FORCE)')
-        shutil.rmtree(plan.scratch, ignore_errors=True)
 
-    print(
-        f"\n{datetime.now(UTC).date().isoformat()}, {backend}"
-        f"{', Redis' if plan.redis_url else ', in-process broker'},"
-        f" {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
-    )
+    print(f"\n{machine_line(backend, plan)}")
     print(
         f"{args.requests} myReceivables requests, one at a time, in-process; the lender holds"
         f" {args.claims} claims on {args.claims // args.per_loan} loans\n"
