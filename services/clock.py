@@ -3,12 +3,18 @@
 It is real time plus an offset stored in the database, so every process agrees. The
 offset moves only in dev/test (`advance`). Each process caches the offset and re-reads
 it when the broker's "clock" version changes.
+
+In dev and test `CLOCK_START` (a date) pins where a new database's clock starts: the
+first reading writes the offset that makes business time 00:00 UTC of that day (it then
+runs at real speed). The test suite and `python -m app simulate` set it, so no test and
+no simulated year depends on the day it runs; prod refuses the setting.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from tortoise.expressions import F
 
@@ -34,10 +40,32 @@ def system_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _initial_offset() -> int:
+    """The offset a new database's clock starts with: 0 (real time), or with
+    `CLOCK_START` the one that makes business time 00:00 UTC of that day now."""
+    start = get_settings().clock_start
+    if start is None:
+        return 0
+    midnight = datetime.combine(start, time(), tzinfo=UTC)
+    # Rounded up: business time starts at midnight or just after, never the day before.
+    return math.ceil((midnight - system_now()).total_seconds())
+
+
+async def _state() -> ClockState:
+    """The clock's row, written with its initial offset by the first reader (of any
+    process: the row's key decides which write counts)."""
+    state, _created = await ClockState.get_or_create(
+        id=1, defaults={"offset_seconds": _initial_offset()}
+    )
+    return state
+
+
 async def _offset() -> int:
     version = await get_broker().version(_VERSION_NAME)
     if version != _cache.version:
         state = await ClockState.get_or_none(id=1)
+        if state is None and get_settings().clock_start is not None:
+            state = await _state()
         _cache.offset_seconds = state.offset_seconds if state else 0
         _cache.version = version
     return _cache.offset_seconds
@@ -62,7 +90,7 @@ async def advance(*, days: int) -> datetime:
         raise DomainError("The clock can be moved only in dev or test", code="FORBIDDEN")
     if not 1 <= days <= 3660:
         raise DomainError("days must be between 1 and 3660", field="days")
-    await ClockState.get_or_create(id=1, defaults={"offset_seconds": 0})
+    await _state()
     # A conditional UPDATE, not read-add-save: two advances never lose one.
     await ClockState.filter(id=1).update(offset_seconds=F("offset_seconds") + days * 86400)
     await get_broker().bump(_VERSION_NAME)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -146,6 +147,10 @@ class Settings(BaseSettings):
 
     outbox_poll_seconds: float = 1.0
     jobs_embedded: bool = True
+    # Dev and test only: the business clock of a new database starts at 00:00 UTC of this
+    # day (then runs at real speed and moves forward by `devAdvanceClock`), so a test run
+    # or a simulation never depends on the day it runs. Unset: the real date.
+    clock_start: date | None = None
 
     @property
     def is_prod(self) -> bool:
@@ -212,6 +217,8 @@ class Settings(BaseSettings):
                 unsafe.append("PII_RETIRED_KEYS")
             if unsafe:
                 raise ValueError(f"APP_ENV=prod refuses the development secrets: {unsafe}")
+            if self.clock_start is not None:
+                raise ValueError("APP_ENV=prod refuses CLOCK_START: prod runs on the real date")
             if len(self.jwt_secret) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 characters in prod")
         return self

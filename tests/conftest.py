@@ -4,6 +4,10 @@ Redis key prefix per run, migrated from migrations/, emptied before each test.
 Backend: LENDBRIDGE_TEST_BACKEND=sqlite (default) or postgres. For postgres the server
 is TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432) and Redis is
 TEST_REDIS_URL (default redis://127.0.0.1:6379/0).
+
+The business clock of every test starts at 00:00 UTC of TEST_CLOCK_START (default
+2026-12-03, the day main last went red on a date nobody had tried): no test depends on
+the day the suite runs. Run with another date to show it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ else:
     os.environ.pop("REDIS_URL", None)
 os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["APP_ENV"] = "test"
+TEST_CLOCK_START = os.environ.get("TEST_CLOCK_START", "2026-12-03")
+os.environ["CLOCK_START"] = TEST_CLOCK_START
 os.environ["REDIS_PREFIX"] = f"lendbridge-test-{RUN_ID}:"
 os.environ["SMS_CODE_RESEND_SECONDS"] = "0"
 os.environ["SANDBOX_DATABASE"] = str(_tmp / "sandbox-provider.sqlite3")
@@ -49,7 +55,10 @@ from tests.factories import ScriptedSources  # noqa: E402
 
 def pytest_report_header(config: pytest.Config) -> str:
     redis = os.environ.get("REDIS_URL") or "in-process broker"
-    return f"lendbridge backend: {BACKEND} ({DATABASE_URL.split('@')[-1]}), {redis}"
+    return (
+        f"lendbridge backend: {BACKEND} ({DATABASE_URL.split('@')[-1]}), {redis}; "
+        f"business clock starts {TEST_CLOCK_START}"
+    )
 
 
 async def _admin_execute(sql: str) -> None:

@@ -2,8 +2,9 @@
 
 When enabled, every installment overdue `after_days` or more (days = today - due date)
 whose holders were not yet paid is advanced once: its unpaid principal and interest are
-split among the loan's claims by principal share (largest remainder, claims in id order,
-principal and interest each on its own), and each holder's part moves from
+split among the loan's claims exactly as the borrower's payment of it would be, towards
+each claim's targets from what its holder has had (`holdings`, `split.split_payment`;
+claims in id order, principal and interest each on its own), and each holder's part moves from
 `p:risk_reserve` to their available balance (`movements.transfer`, reference
 `reserve-advance:<installment>:<claim>`). A `reserve_advances` row per holder records
 that the reserve now holds that part of the claim: when the borrower pays the
@@ -24,7 +25,7 @@ reserve advanced principal and interest only, so it is split among the holders a
 any installment. Once every advanced installment is repaid, the reserve is back to its
 balance before the advances (plus its fee share, `repayments.riskReserveShare`).
 
-What a holder has had of a claim (`advanced_to_claims`) counts the advance as received
+What a holder has had of a claim (`holdings.had`) counts the advance as received
 from the day it is paid, so the split's targets over the rest of the loan, `myReceivables`
 and the R4 outstanding see it; the recovery receipts are the same money again and are
 not counted a second time.
@@ -43,8 +44,9 @@ from models.loans import Loan, LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment, ReserveAdvance
 from services import clock, ledger, movements, notifier, parameters
 from services.ledger import InsufficientFundsError
-from services.money import allocate, format_money
+from services.money import format_money
 from services.payments import instructions
+from services.repayments import holdings, split
 from services.repayments.events import repayment_event
 from services.repayments.overdue_policy import RESERVE_ADVANCE
 
@@ -96,9 +98,22 @@ async def _advance(installment_id: int) -> int:
                 loan.id,
             )
             return 0
-        weights = [claim.principal_fen for claim in claims]
-        principal_parts = allocate(principal, weights)
-        interest_parts = allocate(interest, weights)
+        # The advance is split as the borrower's payment of the installment would have
+        # been: towards each claim's targets from what its holder has had (`holdings`).
+        received_principal, received_interest = await holdings.received(claims)
+        shares = split.split_payment(
+            principal_fen=principal,
+            interest_fen=interest,
+            penalty_fen=0,
+            principals=[claim.principal_fen for claim in claims],
+            received_principal=received_principal,
+            received_interest=received_interest,
+            total_interest_fen=holdings.total_interest(
+                await LoanInstallment.filter(loan_id=loan.id)
+            ),
+        )
+        principal_parts = [share.principal_fen for share in shares]
+        interest_parts = [share.interest_fen for share in shares]
         now = await clock.now()
         made = 0
         try:
@@ -167,15 +182,4 @@ async def advanced_by_installment(
             row.principal_fen,
             row.interest_fen,
         )
-    return answer
-
-
-async def advanced_to_claims(claim_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    """claim id -> (principal, interest) the reserve paid its holder over the loan so far,
-    whether the borrower has repaid it to the reserve yet or not (absent: nothing)."""
-    rows = await ReserveAdvance.filter(claim_id__in=list(claim_ids))
-    answer: dict[int, tuple[int, int]] = {}
-    for row in rows:
-        principal, interest = answer.get(row.claim_id, (0, 0))
-        answer[row.claim_id] = (principal + row.principal_fen, interest + row.interest_fen)
     return answer

@@ -32,7 +32,7 @@ transaction:
   the outbox.
 
 The split's "received so far" of a claim is what its holder has had: their own receipts
-plus every advance the reserve paid them (`reserve.advanced_to_claims`), the recovery
+plus every advance the reserve paid them (`holdings.had`), the recovery
 receipts being that same money. So over the whole loan each holder gets exactly their
 principal and interest share, advance included; `myReceivables` counts the same way.
 
@@ -89,7 +89,7 @@ from services.pages import Page
 from services.payments import instructions
 from services.payments.provider import DepositChannel
 from services.permissions import Actor
-from services.repayments import events, overdue, policy, quote, split
+from services.repayments import events, holdings, overdue, policy, quote, split
 from services.repayments import reserve as reserve_advances
 from services.repayments.events import RepaymentEventKind
 
@@ -310,44 +310,6 @@ register_operation(
 # --- settlement ---------------------------------------------------------------------------
 
 
-@dataclass
-class _Parts:
-    principal_fen: int = 0
-    interest_fen: int = 0
-    penalty_fen: int = 0
-
-    def add(self, share: split.Share) -> None:
-        self.principal_fen += share.principal_fen
-        self.interest_fen += share.interest_fen
-        self.penalty_fen += share.penalty_fen
-
-    @property
-    def total_fen(self) -> int:
-        return self.principal_fen + self.interest_fen + self.penalty_fen
-
-
-async def _had(claim_ids: list[int]) -> dict[int, _Parts]:
-    """What each claim's holder has had so far: their own receipts plus the reserve's
-    advances. Receipts `to_reserve` are the reserve recovering those advances: the same
-    money, not counted again."""
-    had: dict[int, _Parts] = defaultdict(_Parts)
-    rows = await Receipt.filter(claim_id__in=claim_ids, to_reserve=False).values_list(
-        "claim_id", "principal_fen", "interest_fen", "penalty_fen"
-    )
-    for claim_id, principal, interest, penalty in cast(list[tuple[int, int, int, int]], rows):
-        had[claim_id].add(split.Share(principal, interest, penalty))
-    advanced = await reserve_advances.advanced_to_claims(claim_ids)
-    for claim_id, (principal, interest) in advanced.items():
-        had[claim_id].add(split.Share(principal, interest, 0))
-    return had
-
-
-async def _received(claims: list[Claim]) -> tuple[list[int], list[int]]:
-    """Principal and interest each claim's holder has had so far (`_had`)."""
-    had = await _had([claim.id for claim in claims])
-    return [had[c.id].principal_fen for c in claims], [had[c.id].interest_fen for c in claims]
-
-
 @dataclass(frozen=True)
 class _LineSplit:
     """One line's money per claim: to the holder, and to the reserve (its advance)."""
@@ -396,8 +358,8 @@ def _reserve_part(fee_fen: int, share: Decimal) -> int:
 async def _write_receipts(
     repayment: Repayment,
     claims: list[Claim],
-    to_holders: list[_Parts],
-    to_reserve: list[_Parts],
+    to_holders: list[holdings.Parts],
+    to_reserve: list[holdings.Parts],
     now: datetime,
 ) -> None:
     """A Receipt per claim with what its holder got, and one `to_reserve` per claim with
@@ -442,7 +404,7 @@ def _still_as_confirmed(
 async def _move_money(
     repayment: Repayment,
     borrower_id: int,
-    per_holder: dict[int, _Parts],
+    per_holder: dict[int, holdings.Parts],
     to_fee: int,
     to_reserve: int,
     recovery: int,
@@ -507,7 +469,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     order = (await parameters.get(policy.ALLOCATION_ORDER)).order
     reserve_share = (await parameters.get(policy.RISK_RESERVE_SHARE)).share
     claims = await Claim.filter(loan_id=loan.id).order_by("id")
-    received_principal, received_interest = await _received(claims)
+    received_principal, received_interest = await holdings.received(claims)
     by_number = {row.number: row for row in rows}
     advances = await reserve_advances.advanced_by_installment(
         by_number[line.number].id for line in found.lines
@@ -521,9 +483,9 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         for row in rows
     )
 
-    per_claim = [_Parts() for _ in claims]
-    recovered = [_Parts() for _ in claims]
-    per_holder: dict[int, _Parts] = defaultdict(_Parts)
+    per_claim = [holdings.Parts() for _ in claims]
+    recovered = [holdings.Parts() for _ in claims]
+    per_holder: dict[int, holdings.Parts] = defaultdict(holdings.Parts)
     fees = reserve = principal_paid = 0
     for line in paid_lines:
         row = by_number[line.number]
@@ -535,7 +497,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
             received_interest,
             total_interest,
         )
-        line_holders: dict[int, _Parts] = defaultdict(_Parts)
+        line_holders: dict[int, holdings.Parts] = defaultdict(holdings.Parts)
         for index, (claim, share, to_reserve) in enumerate(
             zip(claims, shares.holders, shares.reserve, strict=True)
         ):
@@ -864,8 +826,8 @@ def _loan_view(
     )
 
 
-def _receivable(claim: Claim, loan: Loan, view: _LoanView, got: _Parts) -> Receivable:
-    """A claim's receivable: what was had of it (`_had`), what is still to come. Once the
+def _receivable(claim: Claim, loan: Loan, view: _LoanView, got: holdings.Parts) -> Receivable:
+    """A claim's receivable: what was had of it (`holdings.had`), what is still to come. Once the
     loan is repaid no interest is expected (an early repayment charged less than the
     schedule's)."""
     open_loan = view.next_due_date is not None
@@ -885,7 +847,7 @@ def _receivable(claim: Claim, loan: Loan, view: _LoanView, got: _Parts) -> Recei
 
 async def receivables_of(user_id: int) -> list[Receivable]:
     """Every claim the member holds, newest first. Six queries however many claims and
-    loans (the held claims, their loans, the loans' claims and installments, `_had`'s
+    loans (the held claims, their loans, the loans' claims and installments, `holdings.had`'s
     receipts and advances), the figures computed here."""
     held = await Claim.filter(holder_id=user_id).order_by("-id")
     if not held:
@@ -893,7 +855,7 @@ async def receivables_of(user_id: int) -> list[Receivable]:
     loan_ids = sorted({claim.loan_id for claim in held})
     loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
     views = await _loan_views(loan_ids)
-    had = await _had([claim.id for claim in held])
+    had = await holdings.had([claim.id for claim in held])
     return [
         _receivable(claim, loans[claim.loan_id], views[claim.loan_id], had[claim.id])
         for claim in held

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import httpx
@@ -47,6 +48,7 @@ def _prod_values(**overrides: Any) -> dict[str, Any]:
         "provider_api_secret": "p" * 40,
         "platform_signing_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         **PROD_ADAPTERS,
+        "clock_start": None,  # the test run sets CLOCK_START; prod runs on the real date
         **overrides,
     }
 
@@ -218,3 +220,8 @@ async def test_dev_and_test_keep_the_development_adapters(monkeypatch):
         assert settings.provider_url is None
         assert settings.external_sources == "local"
         assert settings.sms_gateway_url is None
+
+
+async def test_prod_refuses_clock_start():
+    with pytest.raises(ValueError, match="refuses CLOCK_START"):
+        Settings(**_prod_values(clock_start=date(2026, 12, 3)))

@@ -165,8 +165,12 @@ async def test_repaying_an_advanced_installment_pays_the_reserve_back_and_holder
     first = await LoanInstallment.get(loan_id=made.loan.id, number=1)
     advances = await _advances(made.loan.id)
     assert [a.holder_id for a in advances] == lender_ids
+    # Split as the borrower's payment of installment 1 would be: towards each claim's
+    # targets (its principal; its share of the loan's whole interest), nothing had yet.
+    rows = await LoanInstallment.filter(loan_id=made.loan.id)
+    interest_targets = allocate(sum(row.interest_fen for row in rows), list(SHARES))
     assert [a.principal_fen for a in advances] == _split_of(first.principal_fen)
-    assert [a.interest_fen for a in advances] == _split_of(first.interest_fen)
+    assert [a.interest_fen for a in advances] == allocate(first.interest_fen, interest_targets)
     tokens = [await token_for(phone) for _user, phone in made.lenders]
 
     async def receivables(index: int) -> dict[str, str]:

@@ -486,6 +486,7 @@ def _prod(**values: Any) -> dict[str, Any]:
         "external_sources": "bureau_client.adapter:BureauSources",
         "sms_gateway_url": "https://sms.example.com/v1/messages",
         "sms_gateway_key": "k" * 40,
+        "clock_start": None,  # the test run sets CLOCK_START; prod refuses it
         **values,
     }
 
