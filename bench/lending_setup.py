@@ -1,7 +1,8 @@
 """Set-up for the bidding benchmark, through the services only: platform parameters with
-room for the run, a verified borrower with a listed loan, lenders ready to bid, SMS
-codes. The same steps as tests/lending.py and tests/factories.py (which bench code does
-not import), with the benchmark's own phone and ID-number ranges.
+room for the run, a verified borrower with a listed loan, lenders ready to bid (their
+verifications required for lending approved), SMS codes. The same steps as
+tests/lending.py and tests/factories.py (which bench code does not import), with the
+benchmark's own phone and ID-number ranges.
 
 Needs Tortoise initialised, a broker installed and the payment provider running (the
 app's lifespan with the in-process sandbox).
@@ -24,7 +25,7 @@ from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import BankCard, Deposit, ProviderAccount
 from services import accounts, auth, parameters
-from services.credit import external, risk_assessment, scoring
+from services.credit import eligibility, external, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, get_kind
 from services.credit.policy import BORROWING_CAPS, GRADE_TABLE, GRADES
 from services.loans import policy, requests, review
@@ -186,10 +187,10 @@ async def _custody(user: User, name: str, deposit_fen: int) -> str:
     return id_number
 
 
-async def _approve_items(user_id: int, id_number: str) -> None:
-    """Approved submissions of every item required for borrowing, written directly (the
-    review path is not what is measured)."""
-    for code in REQUIRED:
+async def _approve_items(user_id: int, id_number: str, codes: list[str]) -> None:
+    """Approved submissions of the kinds `codes`, written directly (the review path is
+    not what is measured)."""
+    for code in codes:
         kind = get_kind(code)
         assert kind is not None, code
         values: dict[str, Any] = {}
@@ -222,7 +223,7 @@ async def verified_borrower() -> User:
     """A member with every item required for borrowing and clean outside records."""
     user, _phone = await _member("Bench Borrower")
     id_number = await _custody(user, "Bench Borrower", 0)
-    await _approve_items(user.id, id_number)
+    await _approve_items(user.id, id_number, REQUIRED)
     _clean[id_number] = CLEAN_REPORTS
     external.set_adapter(external.LocalExternalSources(overrides=_clean))
     try:
@@ -276,10 +277,14 @@ async def listed_loan(borrower_id: int, amount_fen: int, *, min_bid_fen: int) ->
 
 
 async def ready_lender(deposit_fen: int, name: str) -> tuple[User, str]:
-    """A member with a custody account, `deposit_fen` deposited and an AGGRESSIVE R4
-    assessment whose risk notice is confirmed. Returns the user and their phone."""
+    """A member with a custody account, `deposit_fen` deposited, the verifications the
+    catalogue requires for lending approved and an AGGRESSIVE R4 assessment whose risk
+    notice is confirmed. Returns the user and their phone."""
     user, phone = await _member(name)
-    await _custody(user, name, deposit_fen)
+    id_number = await _custody(user, name, deposit_fen)
+    await _approve_items(
+        user.id, id_number, [kind.code for kind in eligibility.required_for_lending()]
+    )
     actor = member_actor(user.id)
     assessment = await risk_assessment.submit_assessment(actor, AGGRESSIVE)
     await risk_assessment.confirm_risk_notice(actor, assessment.id, "127.0.0.1")

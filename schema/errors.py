@@ -8,6 +8,7 @@ from typing import Any, cast
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 
+from services.credit import catalogue, eligibility
 from services.errors import DomainError
 
 
@@ -19,21 +20,50 @@ class UserError:
     )
 
 
-def error_type(name: str, codes: type[Enum], description: str) -> Any:
-    """A `<name>Error` type implementing UserError with `code: <name>ErrorCode!`."""
+@strawberry.type(description="A verification kind the member must have approved first.")
+class MissingVerification:
+    code: str = strawberry.field(
+        description="The kind's code (verificationKinds): submit it with submitVerification."
+    )
+    title: str = strawberry.field(description="What it is.")
+
+
+def missing_verifications(error: DomainError) -> list[MissingVerification]:
+    """The kinds a LENDING_VERIFICATION_REQUIRED error names; empty for other codes."""
+    found = []
+    for code in eligibility.missing_of(error):
+        kind = catalogue.get_kind(code)
+        found.append(MissingVerification(code=code, title=kind.title if kind else code))
+    return found
+
+
+def error_type(
+    name: str, codes: type[Enum], description: str, *, lists_missing_verifications: bool = False
+) -> Any:
+    """A `<name>Error` type implementing UserError with `code: <name>ErrorCode!`; with
+    `lists_missing_verifications` also `missingVerifications: [MissingVerification!]!`
+    (for mutations that take money to lend: LENDING_VERIFICATION_REQUIRED)."""
 
     def from_domain(cls: Any, error: DomainError) -> Any:
-        return cls(message=error.message, field=error.field, code=codes[error.code])
+        extra: dict[str, Any] = {}
+        if lists_missing_verifications:
+            extra["missing_verifications"] = missing_verifications(error)
+        return cls(message=error.message, field=error.field, code=codes[error.code], **extra)
 
-    cls = type(
-        f"{name}Error",
-        (UserError,),
-        {
-            "__annotations__": {"code": codes},
-            "code": strawberry.field(description="Stable code a client can switch on."),
-            "from_domain": classmethod(from_domain),
-        },
-    )
+    annotations: dict[str, Any] = {"code": codes}
+    namespace: dict[str, Any] = {
+        "code": strawberry.field(description="Stable code a client can switch on."),
+        "from_domain": classmethod(from_domain),
+    }
+    if lists_missing_verifications:
+        annotations["missing_verifications"] = list[MissingVerification]
+        namespace["missing_verifications"] = strawberry.field(
+            description="For LENDING_VERIFICATION_REQUIRED: the verification kinds the "
+            "catalogue requires for lending (requiredForLending) that the member has not "
+            "had approved yet, in catalogue order. Empty for every other code."
+        )
+    namespace["__annotations__"] = annotations
+    cls = type(f"{name}Error", (UserError,), namespace)
     return strawberry.type(cls, name=f"{name}Error", description=description)
 
 

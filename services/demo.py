@@ -29,7 +29,7 @@ from models.payments import BankCard, ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Repayment, RepaymentStatus
 from services import accounts, auth, clock, ledger, outbox
 from services.contracts import signatures
-from services.credit import materials, review, risk_assessment, scoring
+from services.credit import eligibility, materials, review, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, VerificationKind, get_kind
 from services.errors import DomainError
 from services.loans import bidding, contracting, requests
@@ -153,11 +153,11 @@ async def seed_demo_data(sandbox: Sandbox | None = None) -> list[str]:
     roles = [
         f"borrower, verified (grade {grade})",
         "materials waiting for the credit officer",
-        "lender",
-        "lender",
+        "lender, verified to lend",
+        "lender, verified to lend",
     ]
     if sandbox is None:
-        roles[2:] = ["no custody account yet", "no custody account yet"]
+        roles[2:] = ["verified to lend, no custody account yet"] * 2
     for index, role in enumerate(roles, start=1):
         lines.append(f"{'member':<10} {_MEMBER_BASE + index}  {DEMO_PASSWORD}  {role}")
     if sandbox is None:
@@ -211,25 +211,32 @@ def _demo_files(kind: VerificationKind) -> list[tuple[str, str, bytes]]:
 
 
 async def _seed_credit(members: list[User], officer: User) -> None:
-    """Member 1: every item needed to borrow, approved. Member 2: the same, waiting."""
+    """Member 1: every item needed to borrow, approved. Member 2: the same, waiting.
+    Members 3 and 4 (the lenders): every item needed to lend, approved. Each submitted
+    by the member and decided by the demo credit officer, as in GraphiQL."""
     officer_actor = Actor(
         user_id=officer.id, kind="staff", permissions=frozenset({Permission.CREDIT_REVIEW})
     )
-    borrowing = [
-        "ID_CARD",
-        *(k.code for k in KINDS if k.required_for_borrowing and k.code != "ID_CARD"),
-    ]
-    for index, member in enumerate(members[:2], start=1):
+
+    def id_card_first(codes: list[str]) -> list[str]:
+        # The ID card first: the outside checks of other kinds need it approved.
+        return sorted(codes, key=lambda code: code != "ID_CARD")
+
+    borrowing = id_card_first([k.code for k in KINDS if k.required_for_borrowing])
+    lending = id_card_first([k.code for k in eligibility.required_for_lending()])
+    wanted = ((1, borrowing, True), (2, borrowing, False), (3, lending, True), (4, lending, True))
+    for index, codes, approve in wanted:
+        member = members[index - 1]
         if await VerificationSubmission.exists(user_id=member.id):
             continue
         actor = Actor(user_id=member.id, kind="member")
-        for code in borrowing:
+        for code in codes:
             kind = get_kind(code)
             assert kind is not None
             submission = await materials.submit(
                 actor, code, _demo_fields(kind, index), _demo_files(kind)
             )
-            if index == 1:
+            if approve:
                 await review.review(officer_actor, submission.id, ReviewDecision.APPROVE, "")
 
 

@@ -72,7 +72,8 @@ async def run_once(
 
     `execute` should call `claim.complete(answer)` in the transaction that commits its
     work (otherwise the answer is stored right after it returns). A DomainError from
-    `execute` is stored and raised again on every replay.
+    `execute` is stored (code, message, field and details) and raised again on
+    every replay.
     Raises DomainError IDEMPOTENCY_KEY_REUSED or IN_PROGRESS.
     """
     key = validate_key(key)
@@ -84,7 +85,14 @@ async def run_once(
     try:
         response = await execute(claim)
     except DomainError as error:
-        stored = {"error": {"code": error.code, "message": error.message, "field": error.field}}
+        stored = {
+            "error": {
+                "code": error.code,
+                "message": error.message,
+                "field": error.field,
+                "details": error.details,
+            }
+        }
         await IdempotencyRecord.filter(id=record.id).update(status=_DONE, response=stored)
         raise
     except BaseException:
@@ -131,5 +139,10 @@ async def _claim(*, user_id: int, key: str, operation: str, fingerprint: str) ->
 def _replay(response: dict[str, Any]) -> dict[str, Any]:
     error = response.get("error")
     if error:
-        raise DomainError(error["message"], code=error["code"], field=error.get("field"))
+        raise DomainError(
+            error["message"],
+            code=error["code"],
+            field=error.get("field"),
+            details=error.get("details"),
+        )
     return response

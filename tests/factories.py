@@ -233,6 +233,15 @@ async def approve_verifications(
     return id_number
 
 
+def lending_kinds() -> list[str]:
+    """The verification kinds the catalogue requires for lending, read when called (so a
+    test that changes the catalogue sees its change): give them to any test lender with
+    `approve_verifications`."""
+    from services.credit import eligibility
+
+    return [kind.code for kind in eligibility.required_for_lending()]
+
+
 class ScriptedSources:
     """The local outside sources, with reports scripted per ID number at any time:
     `scripted[id_number][source] = report`; everyone else gets the generated report."""

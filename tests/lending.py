@@ -1,6 +1,8 @@
 """Test helpers for loans and bids: a verified borrower, a listed loan, lenders ready to
-bid (custody account, funds, R4 assessment with its notice confirmed), SMS codes per
-member, and the ledger-equals-provider check. Everything goes through the services."""
+bid (custody account, funds, the verifications required for lending approved, R4
+assessment with its notice confirmed), SMS codes per member, and the
+ledger-equals-provider check. Everything goes through the services (but the approved
+verifications, written directly: the review path has its own tests)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from tests.factories import (
     create_funded_member,
     create_member,
     create_staff,
+    lending_kinds,
 )
 
 REQUIRED = [kind.code for kind in KINDS if kind.required_for_borrowing]
@@ -122,8 +125,10 @@ async def listed_loan(
 
 
 async def ready_lender(amount_fen: int, *, name: str = "Lender Member") -> tuple[User, str]:
-    """A member with `amount_fen` deposited and an AGGRESSIVE R4 profile in force."""
+    """A member with `amount_fen` deposited, the verifications the catalogue requires for
+    lending approved and an AGGRESSIVE R4 profile in force."""
     user, phone, _card = await create_funded_member(amount_fen, name=name)
+    await approve_verifications(user.id, lending_kinds())
     actor = member_actor(user.id)
     assessment = await risk_assessment.submit_assessment(actor, AGGRESSIVE)
     await risk_assessment.confirm_risk_notice(actor, assessment.id, "127.0.0.1")

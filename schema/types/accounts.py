@@ -232,6 +232,7 @@ ConfirmOperationErrorCode = error_codes(
         "LOAN_NOT_OPEN",
         "LOAN_FULL",
         "OWN_LOAN",
+        "LENDING_VERIFICATION_REQUIRED",
         "BID_OUT_OF_RANGE",
         "RISK_ASSESSMENT_REQUIRED",
         "RISK_NOTICE_NOT_CONFIRMED",
@@ -242,9 +243,14 @@ ConfirmOperationErrorCode = error_codes(
         "AMOUNT_CHANGED",
     ],
     "Why nothing was carried out (a bid or repayment refused here is REFUSED: nothing "
-    "frozen or moved).",
+    "frozen or moved; LENDING_VERIFICATION_REQUIRED: see missingVerifications).",
 )
-ConfirmOperationError = error_type("ConfirmOperation", ConfirmOperationErrorCode, "Nothing moved.")
+ConfirmOperationError = error_type(
+    "ConfirmOperation",
+    ConfirmOperationErrorCode,
+    "Nothing moved.",
+    lists_missing_verifications=True,
+)
 ConfirmOperationResult = Annotated[
     OperationConfirmed | ConfirmOperationError, strawberry.union("ConfirmOperationResult")
 ]

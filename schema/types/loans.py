@@ -285,6 +285,7 @@ PlaceBidErrorCode = error_codes(
         "LOAN_NOT_OPEN",
         "LOAN_FULL",
         "OWN_LOAN",
+        "LENDING_VERIFICATION_REQUIRED",
         "BID_OUT_OF_RANGE",
         "INSUFFICIENT_FUNDS",
         "RISK_ASSESSMENT_REQUIRED",
@@ -294,9 +295,14 @@ PlaceBidErrorCode = error_codes(
         "IDEMPOTENCY_KEY_REUSED",
         "IN_PROGRESS",
     ],
-    "Why the bid was not recorded.",
+    "Why the bid was not recorded (LENDING_VERIFICATION_REQUIRED: see missingVerifications).",
 )
-PlaceBidError = error_type("PlaceBid", PlaceBidErrorCode, "Nothing was recorded or frozen.")
+PlaceBidError = error_type(
+    "PlaceBid",
+    PlaceBidErrorCode,
+    "Nothing was recorded or frozen.",
+    lists_missing_verifications=True,
+)
 PlaceBidResult = Annotated[BidPlaced | PlaceBidError, strawberry.union("PlaceBidResult")]
 
 
@@ -379,8 +385,17 @@ class AutoBidRuleSaved:
     )
 
 
-SetAutoBidRuleErrorCode = error_codes("SetAutoBidRule", ["INVALID"], "Why the rule was not saved.")
-SetAutoBidRuleError = error_type("SetAutoBidRule", SetAutoBidRuleErrorCode, "Nothing was changed.")
+SetAutoBidRuleErrorCode = error_codes(
+    "SetAutoBidRule",
+    ["INVALID", "LENDING_VERIFICATION_REQUIRED"],
+    "Why the rule was not saved (LENDING_VERIFICATION_REQUIRED: see missingVerifications).",
+)
+SetAutoBidRuleError = error_type(
+    "SetAutoBidRule",
+    SetAutoBidRuleErrorCode,
+    "Nothing was changed.",
+    lists_missing_verifications=True,
+)
 SetAutoBidRuleResult = Annotated[
     AutoBidRuleSaved | SetAutoBidRuleError, strawberry.union("SetAutoBidRuleResult")
 ]

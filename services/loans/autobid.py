@@ -2,7 +2,9 @@
 
 A member has at most one rule: a rate range, a term range, the borrower grades and
 repayment methods they lend to, the amount per loan and a balance to keep.
-`set_rule` saves it. The first time a member enables automatic bidding the rule is not
+`set_rule` saves it, for a member who has the verifications the catalogue requires for
+lending approved (`eligibility.check_may_lend`, checked again at the opt-in and at
+every automatic bid). The first time a member enables automatic bidding the rule is not
 enabled yet: a pending operation AUTO_BID_OPT_IN is created with an SMS code bound to
 it, and `confirmOperation` with that code opts the member in (once: `opted_in_at`).
 Later changes need no code; an enabled rule keeps its place in the queue, a disabled one
@@ -16,11 +18,11 @@ the balance to keep, the loan's maximum bid, what is left of the automatic share
 (`loans.autoBidShare`, rounded down to the fen) and what is left of the loan; less than
 the loan's minimum bid is skipped unless it is exactly what is left of the loan. Each
 bid goes through `bidding.accept` (source AUTO, with its rule id) in its own savepoint,
-so a refused one (the lender's R4 cap or grades, balance) is skipped and the others
-stand. A rule that bid goes to the back of the queue; the others keep their places. The
-run stops when the share is used, the loan is full or the queue is exhausted. A loan is
-auto-bid once (`loans.auto_bid_done_at`, set under the loan's row lock), however often
-the event is delivered.
+so a refused one (the lender's verifications required for lending, R4 cap or grades,
+balance) is skipped and the others stand. A rule that bid goes to the back of the
+queue; the others keep their places. The run stops when the share is used, the loan is
+full or the queue is exhausted. A loan is auto-bid once (`loans.auto_bid_done_at`, set
+under the loan's row lock), however often the event is delivered.
 
 Queue positions come from one counter row (`auto_bid_queue`, id 1) locked FOR UPDATE:
 they only rise, in every process, and holding the lock makes concurrent runs (two
@@ -48,7 +50,7 @@ from services.accounts import (
     send_operation_code,
     validate_amount,
 )
-from services.credit import scoring
+from services.credit import eligibility, scoring
 from services.credit.policy import GRADES
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.loans import bidding, policy
@@ -162,9 +164,11 @@ def _apply(rule: AutoBidRule, settings: RuleSettings) -> None:
 async def set_rule(actor: Actor, settings: RuleSettings) -> Saved:
     """Save the caller's rule and enable it; see the module docstring. The first time,
     the answer carries the opt-in operation to confirm with the SMS code, and the rule
-    stays disabled until then. Raises InvalidInputError."""
+    stays disabled until then. Raises LendingVerificationRequiredError (first: a member
+    who may not lend has nothing to set up) and InvalidInputError; nothing changes."""
     assert actor.user_id is not None
     user_id = actor.user_id
+    await eligibility.check_may_lend(user_id)
     checked = validate(settings)
     now = await clock.now()
     operation: PendingOperation | None = None
@@ -207,7 +211,9 @@ async def _describe_opt_in(operation: PendingOperation) -> str:
 
 async def _confirm_opt_in(operation: PendingOperation) -> AutoBidRule:
     """The SMS code was right: the member is opted in, the rule enabled at the back (in
-    the confirming transaction)."""
+    the confirming transaction), if they still have the verifications required for
+    lending (LENDING_VERIFICATION_REQUIRED otherwise: nothing changes)."""
+    await eligibility.check_may_lend(operation.user_id)
     counter = await _lock_counter()
     rule = await AutoBidRule.filter(id=operation.target_id).select_for_update().get()
     rule.opted_in_at = await clock.now()
@@ -327,7 +333,8 @@ async def run_auto_bids(loan_id: int) -> list[Bid]:
                         f"{format_money(accepted.bid.amount_fen)} on loan {loan.id}.",
                     )
             except DomainError as error:
-                # Refused (R4, balance, ...): its savepoint is undone, the rule keeps its place.
+                # Refused (a verification required for lending since revoked, R4, balance,
+                # ...): its savepoint is undone, the rule keeps its place.
                 logger.info("auto-bid rule %s skipped on loan %s: %s", rule.id, loan.id, error.code)
                 continue
             await _to_the_back(counter, rule)

@@ -2,15 +2,17 @@
 
 Every bid, manual or automatic, is accepted by `accept` and only there: under a lock on
 the loan row it checks the loan is LISTED and its window open (business clock), that
-the lender is not the borrower, the lender's R4 tier (cap and grades) and balance; the
-amount is trimmed to what the loan still needs (a bid for more than is left is accepted
-for the rest, never refused for it; nothing is left, LOAN_FULL); then it freezes the
-money at the provider (ledger journal + payment instruction, in the same transaction)
-and raises `funded_fen` with a conditional UPDATE that the database refuses past the
-amount (CHECK constraint), so a loan is never funded past its amount whatever runs
-concurrently. The bid that fills the loan closes bidding at once (FULL) and queues the
-loan contract (services/loans/contracting.py: each lender's confirmed bid is their
-consent, the borrower is asked to sign); the disbursement waits for that signature.
+the lender is not the borrower and has the verifications the catalogue requires for
+lending approved (`eligibility.check_may_lend`), the lender's R4 tier (cap and grades)
+and balance; the amount is trimmed to what the loan still needs (a bid for more than is
+left is accepted for the rest, never refused for it; nothing is left, LOAN_FULL); then
+it freezes the money at the provider (ledger journal + payment instruction, in the same
+transaction) and raises `funded_fen` with a conditional UPDATE that the database
+refuses past the amount (CHECK constraint), so a loan is never funded past its amount
+whatever runs concurrently. The bid that fills the loan closes bidding at once (FULL)
+and queues the loan contract (services/loans/contracting.py: each lender's confirmed
+bid is their consent, the borrower is asked to sign); the disbursement waits for that
+signature.
 
 Manual bids are second-confirmed: `place_bid` checks what it can and sends an SMS code
 bound to the bid; `confirmOperation` with it calls `accept`. Bids below the loan's
@@ -46,7 +48,7 @@ from services import clock, ledger, movements, notifier, outbox
 from services.accounts import open_operation, register_operation, send_operation_code
 from services.broker import get_broker
 from services.contracts import signatures
-from services.credit import risk_assessment, scoring
+from services.credit import eligibility, risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.idempotency import run_once, validate_key
 from services.loans import contracting
@@ -147,8 +149,11 @@ async def _open_loan(loan_id: int, *, lock: bool) -> Loan:
 
 
 async def _check_lender(loan: Loan, lender_id: int, amount: int, remaining: int) -> None:
+    """May this lender bid `amount` on `loan`: not their own loan, the verifications the
+    catalogue requires for lending approved, the bid within range, R4, the balance."""
     if lender_id == loan.borrower_id:
         raise DomainError("You cannot bid on your own loan", code="OWN_LOAN", field="loanId")
+    await eligibility.check_may_lend(lender_id)
     if amount < loan.min_bid_fen and amount != remaining:
         raise DomainError(
             f"Bid at least {format_money(loan.min_bid_fen)}"
@@ -184,7 +189,8 @@ async def accept(
 ) -> Accepted:
     """Accept a bid, trimmed to what the loan still needs; see the module docstring.
     Joins the caller's transaction. Raises DomainError LOAN_FULL, LOAN_NOT_OPEN,
-    OWN_LOAN, BID_OUT_OF_RANGE, INSUFFICIENT_FUNDS and the R4 codes; nothing changes."""
+    OWN_LOAN, LENDING_VERIFICATION_REQUIRED, BID_OUT_OF_RANGE, INSUFFICIENT_FUNDS and the
+    R4 codes; nothing changes."""
     if requested <= 0:
         raise InvalidInputError("The amount must be positive", field="amount")
     async with in_transaction():
@@ -254,8 +260,10 @@ async def accept(
 
 
 async def place_bid(*, actor: Actor, loan_id: int, amount: int, idempotency_key: str) -> Bid:
-    """Ask to bid: checks what can be checked now, records the bid AWAITING_CONFIRMATION
-    and sends an SMS code bound to it; `confirmOperation` accepts it. Idempotent by key."""
+    """Ask to bid: checks what can be checked now (as `accept` will again, so a lender
+    lacking a verification required for lending learns it before any code is sent),
+    records the bid AWAITING_CONFIRMATION and sends an SMS code bound to it;
+    `confirmOperation` accepts it. Idempotent by key."""
     assert actor.user_id is not None
     key = validate_key(idempotency_key)
     if amount <= 0:
@@ -323,7 +331,8 @@ async def _confirm_bid(operation: PendingOperation) -> Bid:
 
 
 async def _refuse_bid(operation: PendingOperation, error: DomainError) -> None:
-    """Refused at confirmation (full, closed, balance, R4): recorded, nothing frozen."""
+    """Refused at confirmation (full, closed, verifications, balance, R4): recorded,
+    nothing frozen."""
     await Bid.filter(id=operation.target_id, status=BidStatus.AWAITING_CONFIRMATION).update(
         status=BidStatus.REFUSED, refusal=error.code, decided_at=await clock.now()
     )

@@ -18,7 +18,13 @@ from services import ledger, outbox
 from services.loans import autobid, bidding
 from services.loans.schedule import RepaymentMethod
 from services.security import lookup_hash
-from tests.factories import create_funded_member, gql, token_for
+from tests.factories import (
+    approve_verifications,
+    create_funded_member,
+    gql,
+    lending_kinds,
+    token_for,
+)
 from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
@@ -317,6 +323,7 @@ async def test_skip_rules_and_a_refused_bid_does_not_stop_the_others(app, client
     borrower, borrower_phone = await verified_borrower(scripted)  # grade C
     # First in the queue: a member with no R4 assessment (refused by bidding.accept).
     unassessed, unassessed_phone, _card = await create_funded_member(500_000, name="No R4")
+    await approve_verifications(unassessed.id, lending_kinds())
     no_r4 = await _opt_in(client, unassessed_phone)
     _u, by_rate = await _auto_lender(client, 500_000, "Rate", maxRate="0.1000")
     _u, by_term = await _auto_lender(client, 500_000, "Term", maxTerm=6)

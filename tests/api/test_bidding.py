@@ -14,7 +14,14 @@ from models.payments import PaymentInstruction, ProviderAccount
 from services import clock, ledger, outbox
 from services.credit import scoring
 from services.loans import bidding
-from tests.factories import create_member, gql, pdf_text, token_for
+from tests.factories import (
+    approve_verifications,
+    create_member,
+    gql,
+    lending_kinds,
+    pdf_text,
+    token_for,
+)
 from tests.lending import (
     assert_ledger_matches_provider,
     borrower_signs,
@@ -170,6 +177,7 @@ async def test_bid_checks_are_typed_and_freeze_nothing(app, client, scripted):
     lender, phone = await ready_lender(200_000)
     token = await token_for(phone)
     unassessed, unassessed_phone = await create_member()
+    await approve_verifications(unassessed.id, lending_kinds())  # may lend, but no R4 yet
     cases = [
         (token, "50.00", "BID_OUT_OF_RANGE"),  # below the minimum of 100.00
         (token, "5000.01", "BID_OUT_OF_RANGE"),  # above the maximum

@@ -46,10 +46,12 @@ from services.permissions import DEFAULT_ROLES, Permission
 from services.settings import get_settings
 from tests import conftest
 from tests.factories import (
+    approve_verifications,
     create_member,
     create_staff,
     error_codes,
     gql,
+    lending_kinds,
     new_id_number,
     token_for,
 )
@@ -810,6 +812,10 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"fileId": await _stored_material_file()}
     if row.field == "confirmRiskNotice":
         return {"assessmentId": await _risk_assessment_of(caller)}
+    if row.field == "setAutoBidRule" and caller is not None:
+        # A member who may lend (the verifications required for lending approved), so
+        # the rule is really saved.
+        await approve_verifications(caller.id, lending_kinds())
     if row.field in ("myAutoBidRule", "disableAutoBidRule") and caller is not None:
         # An enabled rule of the caller's, so there is one to show or to disable.
         await _auto_bid_rule_of(caller)

@@ -19,7 +19,7 @@ from models.members import User
 from models.payments import ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment
 from services import demo, ledger
-from services.credit import scoring
+from services.credit import eligibility, scoring
 from services.demo import DemoRefusedError, seed_demo_data
 from services.repayments import service as repayments
 from services.security import lookup_hash
@@ -64,6 +64,13 @@ async def test_demo_data_has_a_verified_borrower_and_a_queue_and_seeds_once():
     standing = await scoring.standing(borrower.id)
     assert standing.profile.explanation["missing"] == []
     assert standing.limit_fen > 0, standing.reasons
+    # The lenders were verified to lend (submitted, and approved by the credit officer).
+    for number in (3, 4):
+        lender = await _member(number)
+        assert await eligibility.missing_for_lending(lender.id) == []
+        assert await VerificationSubmission.filter(
+            user_id=lender.id, status=VerificationStatus.APPROVED
+        ).count() == len(eligibility.required_for_lending())
     # No provider, no money: the lending demo waits for the embedded sandbox.
     assert not await Loan.exists()
 
