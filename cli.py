@@ -1,4 +1,5 @@
-"""Command line: `python -m app serve | migrate | seed-demo | rotate-pii | export-schema | dev`."""
+"""Command line: `python -m app serve | migrate | worker | seed-demo | rotate-pii |
+export-schema | sandbox | simulate | dev`."""
 
 from __future__ import annotations
 
@@ -161,6 +162,12 @@ def sandbox(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulate"]:
+        # Its own parser: bad input is one line and exit status 2 (simulation/command.py).
+        from simulation.command import main as simulate
+
+        sys.exit(simulate(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m app", description="LendBridge platform")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="start the API server")
@@ -179,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     box = commands.add_parser("sandbox", help="run the sandbox payment provider on its own")
     box.add_argument("--host", default="127.0.0.1")
     box.add_argument("--port", type=int, default=8100)
+    commands.add_parser(
+        "simulate", help="simulate a book of loans day by day, checking every invariant"
+    )
     dev = commands.add_parser("dev", help="migrate, seed demo data and serve (one command)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)

@@ -44,10 +44,13 @@ def _initial_offset() -> int:
     """The offset a new database's clock starts with: 0 (real time), or with
     `CLOCK_START` the one that makes business time 00:00 UTC of that day now."""
     start = get_settings().clock_start
-    if start is None:
-        return 0
-    midnight = datetime.combine(start, time(), tzinfo=UTC)
-    # Rounded up: business time starts at midnight or just after, never the day before.
+    return 0 if start is None else _offset_to(start)
+
+
+def _offset_to(day: date) -> int:
+    """The offset that makes business time 00:00 UTC of `day` now: rounded up, so it is
+    midnight or just after, never the day before."""
+    midnight = datetime.combine(day, time(), tzinfo=UTC)
     return math.ceil((midnight - system_now()).total_seconds())
 
 
@@ -93,6 +96,18 @@ async def advance(*, days: int) -> datetime:
     await _state()
     # A conditional UPDATE, not read-add-save: two advances never lose one.
     await ClockState.filter(id=1).update(offset_seconds=F("offset_seconds") + days * 86400)
+    await get_broker().bump(_VERSION_NAME)
+    return await now()
+
+
+async def start_at(day: date) -> datetime:
+    """Set business time to 00:00 UTC of `day`, backwards too: only for a new database
+    (a simulation's scratch one), and only in dev/test. Raises DomainError(FORBIDDEN)
+    elsewhere."""
+    if not get_settings().dev_tools_enabled:
+        raise DomainError("The clock can be set only in dev or test", code="FORBIDDEN")
+    await _state()
+    await ClockState.filter(id=1).update(offset_seconds=_offset_to(day))
     await get_broker().bump(_VERSION_NAME)
     return await now()
 

@@ -27,7 +27,8 @@ if BACKEND == "postgres":
     DATABASE_URL = f"{POSTGRES_SERVER}/lendbridge_test_{RUN_ID}"
     os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 else:
-    DATABASE_URL = f"sqlite://{_tmp / 'test.sqlite3'}"
+    # A throwaway database: no disk sync at each commit (WAL, synchronous=NORMAL).
+    DATABASE_URL = f"sqlite://{_tmp / 'test.sqlite3'}?synchronous=NORMAL"
     os.environ.pop("REDIS_URL", None)
 os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["APP_ENV"] = "test"

@@ -11,7 +11,7 @@ import pytest
 
 from models.ledger import Journal
 from models.payments import InstructionStatus, PaymentInstruction, PendingOperation, Withdrawal
-from services import ledger
+from services import clock, ledger
 from services.clock import system_now
 from services.payments.sandbox.faults import FaultConfig
 from tests.factories import create_member, gql, new_id_number, token_for
@@ -123,7 +123,7 @@ async def test_open_bind_deposit_withdraw_settle_to_the_fen(client, app):
     assert await ledger.balance(ledger.FEE) == 100
 
     # The provider's same-day settlement run pays the card and calls back.
-    await app.state.sandbox.sandbox.settle(system_now().date())
+    await app.state.sandbox.sandbox.settle(await clock.today())
     assert await ledger.member_balances(user.id) == {
         "available": 69900,
         "frozen": 0,

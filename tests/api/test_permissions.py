@@ -42,6 +42,7 @@ from models.repayments import CollectionRecord
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
+from services import clock
 from services.permissions import DEFAULT_ROLES, Permission
 from services.settings import get_settings
 from tests import conftest
@@ -835,7 +836,6 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
 async def _loan(*, listed: bool) -> int:
     """Another member's loan, listed or waiting for level 1 (written directly: the flow
     has its own tests)."""
-    from datetime import UTC, datetime
     from decimal import Decimal
 
     borrower, _phone = await create_member()
@@ -851,12 +851,12 @@ async def _loan(*, listed: bool) -> int:
         min_bid_fen=5_000,
         max_bid_fen=100_000,
         status=LoanStatus.LISTED if listed else LoanStatus.PENDING_REVIEW,
-        listed_at=datetime.now(UTC) if listed else None,
+        listed_at=await clock.now() if listed else None,
         required_levels=[1, 2],
         next_review_level=None if listed else 1,
         all_in_cost=Decimal("0.183546"),
         fee_terms={"monthly_service_fee_rate": "0.0030"},
-        created_at=datetime.now(UTC),
+        created_at=await clock.now(),
     )
     return loan.id
 
@@ -864,13 +864,12 @@ async def _loan(*, listed: bool) -> int:
 async def _repaying_loan_of(caller: User | None) -> int:
     """A loan being repaid, the caller's when a member (written directly: the flow has
     its own tests)."""
-    from datetime import UTC, datetime
     from decimal import Decimal
 
     borrower = caller if caller is not None and str(caller.kind) == "member" else None
     if borrower is None:
         borrower, _phone = await create_member()
-    now = datetime.now(UTC)
+    now = await clock.now()
     loan = await Loan.create(
         borrower_id=borrower.id,
         amount_fen=100_000,
@@ -897,10 +896,9 @@ async def _repaying_loan_of(caller: User | None) -> int:
 async def _auto_bid_rule_of(caller: User) -> None:
     """An enabled automatic bidding rule of the caller's (written directly: the opt-in
     flow has its own tests)."""
-    from datetime import UTC, datetime
     from decimal import Decimal
 
-    now = datetime.now(UTC)
+    now = await clock.now()
     await AutoBidRule.create(
         user_id=caller.id,
         enabled=True,

@@ -1,0 +1,359 @@
+"""The invariants of the money, checked after every simulated day. Each has a name; the
+first one broken raises `Broken(name, detail)`, which the run reports with its day.
+
+- `ledger.balanced`: every journal sums to zero (debits = credits).
+- `ledger.no_drift`: every account's balance is the sum of its postings.
+- `ledger.never_negative`: no account that may not go negative is below zero.
+- `provider.equals_ledger`: every custody account at the provider (members, fee, risk
+  reserve) holds what the ledger says, to the fen, and none is negative.
+- `split.parts_add_up`: per repayment and per loan, what the claims received of each
+  part (principal, interest, penalty) is exactly what the borrower paid of it.
+- `split.shares_never_negative`: no receipt has a negative part.
+- `claims.principal_within_claim`: what a claim received of principal (own receipts
+  and the reserve's advances to its holder; and counted the other way, the borrower's
+  payments to the holder and to the reserve) is never above the claim's principal.
+- `claims.near_exact_share`: each claim's principal and interest are within one fen per
+  installment paid of its exact share by principal of what was paid; its penalty within
+  one fen per installment of its share of each payment's penalty.
+- `claims.exact_once_settled`: once a loan is settled every claim received exactly its
+  principal and exactly its largest-remainder share of the loan's interest, counted
+  both ways (by the borrower's payments; by the holder: own receipts plus advances).
+- `installments.as_the_calendar_says`: exactly the unpaid installments past their due
+  date are OVERDUE, each with the penalty of the rules (`overdue.penalty_through`) on
+  what is unpaid, and a loan is SETTLED exactly when every installment is paid.
+- `reserve.accounts_for_itself`: the reserve's balance is its funding plus its fee
+  shares plus what borrowers paid back of advances less what it advanced; never below
+  zero.
+- `reserve.advances_on_time`: no installment advanced before it was `after_days` late,
+  none advanced twice to the same claim.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, NamedTuple, cast
+
+from models.bids import Claim
+from models.ledger import LedgerAccount
+from models.loans import Loan, LoanStatus
+from models.payments import ProviderAccount
+from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment, ReserveAdvance
+from services import ledger, parameters
+from services.loans.schedule import round_half_up
+from services.repayments import overdue, split
+from services.repayments.overdue_policy import PENALTY_RATE, PENALTY_SCALE
+
+
+class Broken(AssertionError):
+    """An invariant does not hold: `name` says which, `detail` what was seen."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(f"{name}: {detail}")
+        self.name = name
+        self.detail = detail
+
+
+def holds(condition: bool, name: str, detail: object) -> None:
+    if not condition:
+        raise Broken(name, str(detail))
+
+
+@dataclass
+class Book:
+    """What the checks need to know beyond the database: the run's loans, what the
+    platform put into the risk reserve, and the reserve's advance delay."""
+
+    loan_ids: list[int]
+    reserve_funded_fen: int
+    advance_after_days: int
+    checks: int = 0  # invariant checks run so far
+
+
+async def check_all(book: Book, sandbox: Any, today: date) -> None:
+    """Every invariant, in the order of the module docstring."""
+    await _ledger()
+    await _provider(sandbox)
+    await _claims(book.loan_ids)
+    await _installments(book.loan_ids, today)
+    await _reserve(book)
+    book.checks += 12
+
+
+async def _ledger() -> None:
+    report = await ledger.check()
+    holds(not report.unbalanced_journals, "ledger.balanced", report.unbalanced_journals)
+    holds(not report.drifted_accounts, "ledger.no_drift", report.drifted_accounts)
+    holds(not report.negative_accounts, "ledger.never_negative", report.negative_accounts)
+
+
+async def _provider(sandbox: Any) -> None:
+    name = "provider.equals_ledger"
+    books = dict(
+        cast(list[tuple[str, int]], await LedgerAccount.all().values_list("code", "balance"))
+    )
+    held = {balance.account_id: balance for balance in await sandbox.balances()}
+    owners = await ProviderAccount.filter(provider_account_id__isnull=False)
+    holds(bool(owners), name, "no custody account at the provider")
+    for owner in owners:
+        balance = held[owner.provider_account_id]
+        code = owner.owner_code
+        holds(balance.available_fen >= 0 and balance.frozen_fen >= 0, name, f"{code} negative")
+        if code.startswith("m:"):
+            expected = (
+                books.get(f"{code}:available", 0) + books.get(f"{code}:withdrawing", 0),
+                books.get(f"{code}:frozen", 0),
+            )
+        else:
+            expected = (books.get(code, 0), 0)
+        seen = (balance.available_fen, balance.frozen_fen)
+        holds(seen == expected, name, f"{code}: provider {seen}, ledger {expected}")
+
+
+def _within(received: int, paid: int, weight: int, total: int, lines: int) -> bool:
+    """`received` is within `lines` fen of the exact share weight/total of `paid`."""
+    return abs(received * total - paid * weight) <= lines * total
+
+
+class _ClaimRow(NamedTuple):
+    id: int
+    loan_id: int
+    principal_fen: int
+
+
+class _RepaymentRow(NamedTuple):
+    id: int
+    loan_id: int
+    principal_fen: int
+    interest_fen: int
+    penalty_fen: int
+    installments: list[Any]
+
+
+@dataclass
+class _Seen:
+    """What the claims of the run's loans received, counted every way."""
+
+    got: dict[int, list[int]]  # claim -> [principal, interest, penalty], whoever was paid
+    holder_got: dict[int, list[int]]  # claim -> [principal, interest]: own + advances
+    by_repayment: dict[int, list[int]]  # repayment -> [principal, interest, penalty]
+    penalty_by: dict[tuple[int, int], int]  # (repayment, claim) -> penalty
+
+
+async def _seen(loan_ids: list[int]) -> _Seen:
+    seen = _Seen(
+        got=defaultdict(lambda: [0, 0, 0]),
+        holder_got=defaultdict(lambda: [0, 0]),
+        by_repayment=defaultdict(lambda: [0, 0, 0]),
+        penalty_by=defaultdict(int),
+    )
+    receipts = await Receipt.filter(loan_id__in=loan_ids).values_list(
+        "claim_id", "repayment_id", "principal_fen", "interest_fen", "penalty_fen", "to_reserve"
+    )
+    for claim_id, repayment_id, principal, interest, penalty, to_reserve in cast(
+        list[tuple[int, int, int, int, int, bool]], receipts
+    ):
+        parts = (principal, interest, penalty)
+        holds(min(parts) >= 0, "split.shares_never_negative", (claim_id, repayment_id, parts))
+        for index, part in enumerate(parts):
+            seen.got[claim_id][index] += part
+            seen.by_repayment[repayment_id][index] += part
+        seen.penalty_by[(repayment_id, claim_id)] += penalty
+        if to_reserve:
+            holds(penalty == 0, "split.parts_add_up", f"penalty to the reserve: {claim_id}")
+        else:
+            seen.holder_got[claim_id][0] += principal
+            seen.holder_got[claim_id][1] += interest
+    advances = await ReserveAdvance.filter(loan_id__in=loan_ids).values_list(
+        "claim_id", "principal_fen", "interest_fen"
+    )
+    for claim_id, principal, interest in cast(list[tuple[int, int, int]], advances):
+        seen.holder_got[claim_id][0] += principal
+        seen.holder_got[claim_id][1] += interest
+    return seen
+
+
+async def _claims(loan_ids: list[int]) -> None:
+    claims = [
+        _ClaimRow(*row)
+        for row in await Claim.filter(loan_id__in=loan_ids)
+        .order_by("id")
+        .values_list("id", "loan_id", "principal_fen")
+    ]
+    repayments = [
+        _RepaymentRow(*row)
+        for row in await Repayment.filter(loan_id__in=loan_ids, status="DONE").values_list(
+            "id", "loan_id", "principal_fen", "interest_fen", "penalty_fen", "installments"
+        )
+    ]
+    rows = await LoanInstallment.filter(loan_id__in=loan_ids).values_list(
+        "loan_id", "interest_fen", "status"
+    )
+    seen = await _seen(loan_ids)
+    principal_of = {claim.id: claim.principal_fen for claim in claims}
+    whole_of: dict[int, int] = defaultdict(int)
+    per_loan: dict[int, list[_ClaimRow]] = defaultdict(list)
+    for claim in claims:
+        whole_of[claim.loan_id] += claim.principal_fen
+        per_loan[claim.loan_id].append(claim)
+    repayment_of = {repayment.id: repayment for repayment in repayments}
+    for (repayment_id, claim_id), penalty in seen.penalty_by.items():
+        repayment = repayment_of[repayment_id]
+        holds(
+            _within(
+                penalty,
+                repayment.penalty_fen,
+                principal_of[claim_id],
+                whole_of[repayment.loan_id],
+                len(repayment.installments),
+            ),
+            "claims.near_exact_share",
+            f"penalty of repayment {repayment_id} to claim {claim_id}: {penalty}",
+        )
+    paid: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    lines: dict[int, int] = defaultdict(int)
+    for repayment in repayments:
+        parts = [repayment.principal_fen, repayment.interest_fen, repayment.penalty_fen]
+        holds(
+            seen.by_repayment[repayment.id] == parts,
+            "split.parts_add_up",
+            f"repayment {repayment.id}: claims got {seen.by_repayment[repayment.id]}, paid {parts}",
+        )
+        for index, part in enumerate(parts):
+            paid[repayment.loan_id][index] += part
+        lines[repayment.loan_id] += len(repayment.installments)
+    interest_charged: dict[int, int] = defaultdict(int)
+    settled: dict[int, bool] = defaultdict(lambda: True)
+    for loan_id, interest, status in cast(list[tuple[int, int, str]], rows):
+        interest_charged[loan_id] += interest
+        settled[loan_id] &= status == InstallmentStatus.PAID
+    for loan_id, held in per_loan.items():
+        _one_loan(loan_id, held, seen, paid[loan_id], lines[loan_id], interest_charged[loan_id])
+        if settled[loan_id]:
+            _settled_loan(loan_id, held, seen, interest_charged[loan_id])
+
+
+def _one_loan(
+    loan_id: int, held: list[_ClaimRow], seen: _Seen, paid: list[int], lines: int, interest: int
+) -> None:
+    whole = sum(claim.principal_fen for claim in held)
+    received = [seen.got[claim.id] for claim in held]
+    for index, part in enumerate(("principal", "interest", "penalty")):
+        total = sum(r[index] for r in received)
+        holds(
+            total == paid[index],
+            "split.parts_add_up",
+            f"loan {loan_id} {part}: claims got {total}, borrower paid {paid[index]}",
+        )
+    for claim, (principal, got_interest, _penalty) in zip(held, received, strict=True):
+        own = seen.holder_got[claim.id][0]
+        holds(
+            principal <= claim.principal_fen and own <= claim.principal_fen,
+            "claims.principal_within_claim",
+            f"claim {claim.id} of loan {loan_id}: {max(principal, own)} > {claim.principal_fen}",
+        )
+        holds(
+            _within(principal, paid[0], claim.principal_fen, whole, lines)
+            and _within(got_interest, paid[1], claim.principal_fen, whole, lines + 1),
+            "claims.near_exact_share",
+            f"claim {claim.id} of loan {loan_id}: ({principal}, {got_interest}) of "
+            f"({paid[0]}, {paid[1]}) at {claim.principal_fen}/{whole}",
+        )
+
+
+def _settled_loan(loan_id: int, held: list[_ClaimRow], seen: _Seen, interest: int) -> None:
+    principals = [claim.principal_fen for claim in held]
+    targets = split.interest_targets(interest, principals)
+    exact = [[claim.principal_fen, target] for claim, target in zip(held, targets, strict=True)]
+    by_payments = [seen.got[claim.id][:2] for claim in held]
+    by_holders = [seen.holder_got[claim.id] for claim in held]
+    for counted, way in ((by_payments, "paid"), (by_holders, "had")):
+        wrong = [
+            (claim.id, got, want)
+            for claim, got, want in zip(held, counted, exact, strict=True)
+            if got != want
+        ]
+        holds(
+            not wrong,
+            "claims.exact_once_settled",
+            f"loan {loan_id} ({way}; claim, [principal, interest], exact): {wrong[:5]}",
+        )
+
+
+async def _installments(loan_ids: list[int], today: date) -> None:
+    name = "installments.as_the_calendar_says"
+    scale = int((await parameters.get(PENALTY_RATE)).daily_rate * PENALTY_SCALE)
+    rows = await LoanInstallment.filter(loan_id__in=loan_ids)
+    loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
+    open_by_loan: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if row.status == InstallmentStatus.PAID:
+            continue
+        open_by_loan[row.loan_id] += 1
+        late = (today - row.due_date).days
+        where = f"loan {row.loan_id} installment {row.number} ({late} days late)"
+        if late <= 0:
+            holds(row.status == InstallmentStatus.PENDING, name, f"{where}: {row.status}")
+            holds(row.penalty_accrued_fen == 0, name, f"{where}: penalty before due")
+            continue
+        holds(row.status == InstallmentStatus.OVERDUE, name, f"{where}: {row.status}")
+        unpaid = overdue.unpaid_principal_interest(row)
+        expected = round_half_up(unpaid * scale * late, PENALTY_SCALE)
+        holds(
+            row.penalty_accrued_fen == expected,
+            name,
+            f"{where}: penalty {row.penalty_accrued_fen}, the rules say {expected}",
+        )
+    for loan_id, loan in loans.items():
+        if open_by_loan[loan_id] == 0:
+            holds(loan.status == LoanStatus.SETTLED, name, f"loan {loan_id} {loan.status}")
+        else:
+            holds(
+                loan.status in (LoanStatus.REPAYING, LoanStatus.OVERDUE),
+                name,
+                f"loan {loan_id} {loan.status} with {open_by_loan[loan_id]} open",
+            )
+
+
+async def _reserve(book: Book) -> None:
+    details = cast(
+        list[dict[str, Any]],
+        await Repayment.filter(status="DONE").values_list("details", flat=True),
+    )
+    fee_shares = sum(int(detail.get("reserve_fen", 0)) for detail in details)
+    recovered = sum(
+        principal + interest
+        for principal, interest in await Receipt.filter(to_reserve=True).values_list(
+            "principal_fen", "interest_fen"
+        )
+    )
+    advances = await ReserveAdvance.all()
+    advanced = sum(advance.principal_fen + advance.interest_fen for advance in advances)
+    balance = await ledger.balance(ledger.RISK_RESERVE)
+    expected = book.reserve_funded_fen + fee_shares + recovered - advanced
+    holds(
+        balance == expected and balance >= 0,
+        "reserve.accounts_for_itself",
+        f"balance {balance}; funding {book.reserve_funded_fen} + fee shares {fee_shares} "
+        f"+ recovered {recovered} - advanced {advanced} = {expected}",
+    )
+    due = dict(
+        cast(
+            list[tuple[int, date]],
+            await LoanInstallment.filter(id__in=[a.installment_id for a in advances]).values_list(
+                "id", "due_date"
+            ),
+        )
+    )
+    pairs = set()
+    for advance in advances:
+        late = (advance.created_at.date() - due[advance.installment_id]).days
+        holds(
+            late >= book.advance_after_days,
+            "reserve.advances_on_time",
+            f"advance {advance.id} after {late} days",
+        )
+        pair = (advance.installment_id, advance.claim_id)
+        holds(pair not in pairs, "reserve.advances_on_time", f"advanced twice: {pair}")
+        pairs.add(pair)

@@ -1,0 +1,131 @@
+"""`python -m app simulate` from the outside: bad input is one line and exit status 2
+with nothing written; a run prints one JSON summary as its last line; a broken
+invariant exits 1 with its name, the day and the replay command; a sweep runs its pairs
+in processes of their own. On the PostgreSQL run of the suite the command makes (and
+drops) its own database on that server, as DATABASE_URL selects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.settings import ROOT
+
+SMALL = ["--members", "6", "--loans", "2"]
+
+
+def _simulate(
+    tmp_path: Path, *args: str, code: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    if code is None:
+        command = [sys.executable, "-m", "app", "simulate", *args]
+    else:
+        command = [sys.executable, "-c", code, *args]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def _left_behind(tmp_path: Path) -> list[str]:
+    return sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("lendbridge"))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--seed", "1", "--start", "2027-01-31", "--bogus"],
+        ["--seed", "-1", "--start", "2027-01-31"],
+        ["--seed", "1", "--start", "2027-01-31", "--days", "-5"],
+        ["--seed", "1", "--start", "2027-01-31", "--days", "0"],
+        ["--seed", "1", "--start", "2027-01-31", "--days", "many"],
+        ["--seed", "1", "--start", "2027-02-30"],
+        ["--seed", "1", "--start", "31/01/2027"],
+        ["--seed", "1"],
+        ["--seed", "1", "--start", "2027-01-31", "--members", "3", "--loans", "5"],
+        ["--seed", "1", "--start", "2027-01-31", "--scenario", "nope"],
+        ["--seed", "1", "--start", "2027-01-31", "--scenario", "classic", "--loans", "3"],
+        ["--sweep", "2", "--seed", "1"],
+        ["--sweep", "0"],
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2_with_nothing_written(tmp_path, args):
+    result = _simulate(tmp_path, *args)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("simulate: "), result.stderr
+    assert result.stdout == ""
+    assert _left_behind(tmp_path) == []  # no scratch database, file or directory
+
+
+def test_a_run_prints_its_summary_as_one_json_line_and_leaves_nothing(tmp_path):
+    result = _simulate(tmp_path, "--seed", "5", "--start", "2028-02-29", "--days", "4", *SMALL)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["ok"] is True
+    assert (summary["seed"], summary["start"], summary["days"]) == (5, "2028-02-29", 4)
+    assert summary["loans"] == 2  # listed on days 0 and 3
+    for key in ("repayments", "advances", "holders_paid", "invariant_checks", "seconds"):
+        assert isinstance(summary[key], int | float), key
+    assert summary["invariant_checks"] == 4 * 12
+    assert summary["replay"].endswith(
+        "python -m app simulate --seed 5 --start 2028-02-29 --days 4 --members 6 --loans 2"
+    )
+    assert summary["backend"].startswith(
+        "PostgreSQL" if "postgres" in os.environ["DATABASE_URL"] else "SQLite"
+    )
+    assert _left_behind(tmp_path) == []
+
+
+SABOTAGE = """
+import sys
+from simulation import invariants
+calls = []
+original = invariants._ledger
+async def sabotaged():
+    calls.append(1)
+    if len(calls) == 3:
+        raise invariants.Broken("ledger.balanced", "journal 7 sums to 1 (sabotaged)")
+    await original()
+invariants._ledger = sabotaged
+import cli
+cli.main(["simulate", *sys.argv[1:]])
+"""
+
+
+def test_a_broken_invariant_exits_1_naming_it_the_day_and_the_replay(tmp_path):
+    result = _simulate(
+        tmp_path, "--seed", "8", "--start", "2027-08-31", "--days", "5", *SMALL, code=SABOTAGE
+    )
+    assert result.returncode == 1, result.stderr
+    assert (
+        "FAILED ledger.balanced on day 2 (2027-09-02): journal 7 sums to 1 (sabotaged)"
+        in result.stderr
+    )
+    replay = "python -m app simulate --seed 8 --start 2027-08-31 --days 5 --members 6 --loans 2"
+    assert f"replay: {replay}" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["ok"] is False
+    assert summary["failure"]["invariant"] == "ledger.balanced"
+    assert summary["days"] == 2  # days 0 and 1 kept every invariant
+    assert _left_behind(tmp_path) == []
+
+
+def test_a_sweep_runs_each_pair_in_its_own_process(tmp_path):
+    result = _simulate(
+        tmp_path, "--sweep", "2", "--from-seed", "40", "--days", "3", "--jobs", "2", *SMALL
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no failures in 2 runs" in result.stdout
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["runs"], summary["failed"], summary["failures"]) == (2, 0, [])
+    # Every other pair starts on a month end, leap day or year end; the others drawn.
+    assert "seed 40 start 2027-01-31: ok" in result.stderr
+    assert "seed 41 start " in result.stderr
+    assert _left_behind(tmp_path) == []
