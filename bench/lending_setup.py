@@ -33,37 +33,13 @@ from services.loans.schedule import RepaymentMethod
 from services.payments.provider import DepositChannel
 from services.permissions import ANONYMOUS, Actor, Permission
 from services.security import encrypt_pii, lookup_hash
+from simulation.people import AGGRESSIVE, CLEAN_REPORTS
 
 PASSWORD = "Bench12345"
 CARD = "6222020200112233446"  # Luhn-valid, generated
 # Every item required for borrowing approved and clean outside records give grade C.
 BORROWER_GRADE = "C"
 REQUIRED = [kind.code for kind in KINDS if kind.required_for_borrowing]
-# The risk questionnaire answers that give the AGGRESSIVE tier (every grade, A to E).
-AGGRESSIVE = dict.fromkeys(
-    (
-        "age",
-        "income",
-        "investableShare",
-        "experience",
-        "lossTolerance",
-        "horizon",
-        "p2pKnowledge",
-        "purpose",
-    ),
-    "D",
-)
-# Outside records with nothing adverse: the borrower's grade comes from the items alone.
-CLEAN_REPORTS: dict[str, dict[str, Any]] = {
-    "credit_bureau": {
-        "overdue_items": [],
-        "outstanding_debt_fen": 0,
-        "monthly_debt_payment_fen": 0,
-    },
-    "court": {"cases": []},
-    "reputation": {"negative_hits": []},
-    "industry_sharing": {"platforms": [], "total_outstanding_fen": 0},
-}
 
 _phones = itertools.count(1)
 _id_serials = itertools.count(1)

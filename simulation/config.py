@@ -78,6 +78,9 @@ class RunConfig:
         return command
 
 
+CROWD_MEMBERS = 226  # 24 borrowers, 202 lenders: a crowd loan of 200 distinct holders
+
+
 def sweep_starts(from_seed: int, count: int) -> list[tuple[int, date]]:
     """`count` (seed, start) pairs from `from_seed` on: every other one a special date
     (in turn), the others drawn from the seed in 2026-2030."""

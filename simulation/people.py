@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -26,7 +26,7 @@ from models.loans import Loan, LoanReviewDecision, LoanStatus
 from models.messaging import OutgoingMessage
 from services import accounts, auth, ledger, movements, outbox
 from services.contracts import signatures
-from services.credit import external, risk_assessment, scoring
+from services.credit import eligibility, external, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, FieldSpec, get_kind
 from services.loans import contracting, requests, review
 from services.loans.schedule import RepaymentMethod
@@ -39,7 +39,6 @@ PASSWORD = "Simulated123"
 CARD = "6222020200112233446"  # Luhn-valid, generated
 CLIENT_IP = "127.0.0.1"
 FOR_BORROWING = tuple(kind.code for kind in KINDS if kind.required_for_borrowing)
-FOR_LENDING = tuple(kind.code for kind in KINDS if kind.required_for_lending)
 CLEAN_REPORTS: dict[str, dict[str, Any]] = {
     "credit_bureau": {
         "overdue_items": [],
@@ -163,7 +162,8 @@ class People:
         """A member ready to lend: `deposit` paid in, the kinds required for lending
         approved, an AGGRESSIVE R4 profile with its notice confirmed."""
         person, id_number = await self.member(name, deposit)
-        await approve(person.user_id, FOR_LENDING, id_number)
+        lending = [kind.code for kind in eligibility.required_for_lending()]
+        await approve(person.user_id, lending, id_number)
         actor = member_actor(person.user_id)
         assessment = await risk_assessment.submit_assessment(actor, AGGRESSIVE)
         await risk_assessment.confirm_risk_notice(actor, assessment.id, CLIENT_IP)
@@ -297,7 +297,8 @@ async def code_for(phone: str) -> str:
     return found[1]
 
 
-def _sample_value(spec: FieldSpec, id_number: str) -> str:
+def sample_value(spec: FieldSpec, id_number: str) -> str:
+    """A valid value of a verification field (generated; the ID number given)."""
     match spec.format:
         case FieldFormat.NAME:
             return "Simulated Member"
@@ -319,15 +320,21 @@ def _sample_value(spec: FieldSpec, id_number: str) -> str:
             return "sample text"
 
 
-async def approve(user_id: int, kinds: Iterable[str], id_number: str) -> None:
-    """Approved submissions of `kinds`, as the credit officer's approval leaves them."""
+async def approve(
+    user_id: int,
+    kinds: Iterable[str],
+    id_number: str,
+    sample: Callable[[FieldSpec, str], str] = sample_value,
+) -> None:
+    """Approved submissions of `kinds`, as the credit officer's approval leaves them (the
+    fields' values from `sample`; personal ones encrypted as the review stores them)."""
     for kind in kinds:
         spec = get_kind(kind)
         expect(spec is not None, f"unknown verification kind {kind}")
         assert spec is not None
         values = {}
         for field_spec in spec.fields:
-            value = _sample_value(field_spec, id_number)
+            value = sample(field_spec, id_number)
             if field_spec.personal:
                 values[field_spec.name] = {"cipher": encrypt_pii(value), "masked": "***"}
             else:

@@ -1,6 +1,8 @@
 """The `wide` scenario (the default): what real books meet, for the sweep.
 
-Members (default 60) are one borrower per loan (default 24) and lenders for the rest.
+Members (default 60) are one borrower per loan (default 24) and lenders for the rest
+(with 224 members or more the crowd loan's 200 claims have 200 distinct holders; a
+sweep runs every fourth pair so).
 A loan is listed every third day. The first four loans take the four repayment methods
 in turn, the others draw one; terms 1 to 12 months, rates 6-24 %. Loan 2 (when there are
 two lenders or more) is a crowd loan of 200 claims, some of a few fen; loan 3 has a
@@ -124,10 +126,14 @@ class Wide:
 
     # --- loans ------------------------------------------------------------------------
 
-    async def _lender_for(self, share: int) -> Person:
+    async def _lender_for(self, share: int, taken: set[int]) -> Person:
+        """A lender with room for `share`, one not in `taken` when there is one (a crowd
+        loan has as many distinct holders as there are lenders, up to its claims)."""
         world = self.world
         candidates = [p for p in world.lenders if world.lender_room[p.user_id] >= share]
-        lender = world.rng.choice(candidates or world.lenders)
+        fresh = [p for p in candidates if p.user_id not in taken]
+        lender = world.rng.choice(fresh or candidates or world.lenders)
+        taken.add(lender.user_id)
         if not candidates:  # nobody has room: they top up
             lacking = share - world.lender_room[lender.user_id]
             await world.people.top_up(lender, lacking)
@@ -158,7 +164,11 @@ class Wide:
         loan = await world.people.listed_loan(
             borrowing.person, amount, rate=rate, term=term, method=method, min_bid_fen=min_bid
         )
-        bids = [(await self._lender_for(share), share) for share in shares]
+        taken: set[int] = set()
+        bids = [(await self._lender_for(share, taken), share) for share in shares]
+        world.stats["most holders of a loan"] = max(
+            world.stats["most holders of a loan"], len(taken)
+        )
         borrowing.loan_id = loan.id
         await fill_sign_disburse(world, loan, bids)
         await withdraw_proceeds(world, borrowing, amount)
@@ -311,6 +321,9 @@ class Wide:
                     raise result
                 world.stats["refused in a race"] += 1
         world.stats[f"races with {'own' if own else 'a holder'} withdrawal"] += 1
+        if other.user_id in world.lender_room:  # what a lender may still lend
+            left = (await ledger.member_balances(other.user_id))["available"]
+            world.lender_room[other.user_id] = min(world.lender_room[other.user_id], left)
 
     async def coverage(self) -> dict[str, bool]:
         """What the run is meant to exercise, and whether it did."""
@@ -333,4 +346,8 @@ class Wide:
         }
         if PARTIAL:
             wanted["partial payments"] = stats["partial payments"] >= 1
+        if len(self.world.lenders) >= CROWD_CLAIMS:
+            wanted["200 distinct holders of one loan"] = (
+                stats["most holders of a loan"] >= CROWD_CLAIMS
+            )
         return wanted

@@ -15,6 +15,8 @@ from services import auth, outbox
 from services.credit.catalogue import FieldFormat, FieldSpec, get_kind
 from services.permissions import ANONYMOUS
 from services.security import encrypt_pii
+from simulation.people import CLEAN_REPORTS as CLEAN_REPORTS
+from simulation.people import approve, sample_value
 
 PASSWORD = "Secret123"
 _phones = itertools.count(1)
@@ -157,38 +159,16 @@ async def withdraw_confirmed(user_id: int, card_id: int, amount: int, speed: str
 
 # --- credit -----------------------------------------------------------------------------
 
-CLEAN_REPORTS: dict[str, dict[str, Any]] = {
-    "credit_bureau": {
-        "overdue_items": [],
-        "outstanding_debt_fen": 0,
-        "monthly_debt_payment_fen": 0,
-    },
-    "court": {"cases": []},
-    "reputation": {"negative_hits": []},
-    "industry_sharing": {"platforms": [], "total_outstanding_fen": 0},
-}
-
 
 def _sample_value(spec: FieldSpec, id_number: str) -> str:
+    """The simulation's sample values, with a real-looking name and a fresh phone."""
     match spec.format:
         case FieldFormat.NAME:
             return "Zhou Xiaoming"
-        case FieldFormat.ID_NUMBER:
-            return id_number
         case FieldFormat.PHONE:
             return new_phone()
-        case FieldFormat.EMAIL:
-            return "member@example.com"
-        case FieldFormat.NUMBER:
-            return "AB12345678"
-        case FieldFormat.DATE:
-            return "2030-01-01"
-        case FieldFormat.CONSENT:
-            return "yes"
-        case _ if spec.format.value == "MONEY":
-            return "12000.00"
         case _:
-            return "sample text"
+            return sample_value(spec, id_number)
 
 
 def sample_fields(kind: str, id_number: str) -> dict[str, str]:
@@ -216,20 +196,7 @@ async def approve_verifications(
     that need a verified member; the review path has its own API tests). Returns the ID
     number on the member's ID card."""
     id_number = id_number or new_id_number()
-    for kind in kinds:
-        values = {}
-        spec = get_kind(kind)
-        assert spec is not None, kind
-        for field_spec, value in zip(
-            spec.fields, sample_fields(kind, id_number).values(), strict=True
-        ):
-            if field_spec.personal:
-                values[field_spec.name] = {"cipher": encrypt_pii(value), "masked": "***"}
-            else:
-                values[field_spec.name] = {"value": value}
-        await VerificationSubmission.create(
-            user_id=user_id, kind=kind, status=VerificationStatus.APPROVED, field_values=values
-        )
+    await approve(user_id, kinds, id_number, sample=_sample_value)
     return id_number
 
 

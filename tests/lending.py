@@ -6,7 +6,6 @@ verifications, written directly: the review path has its own tests)."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from tortoise.transactions import in_transaction
 from models.bids import BidSource
 from models.loans import Loan, LoanStatus
 from models.members import User
-from models.messaging import OutgoingMessage
 from models.payments import BankCard, ProviderAccount
 from models.repayments import LoanInstallment, Repayment
 from services import accounts, clock, ledger, movements, outbox
@@ -33,9 +31,8 @@ from services.payments.provider import DepositChannel
 from services.permissions import Actor, Permission
 from services.repayments import service as repayments
 from services.repayments.service import RepayMode
-from services.security import lookup_hash
+from simulation.people import AGGRESSIVE, CLEAN_REPORTS, code_for, member_actor
 from tests.factories import (
-    CLEAN_REPORTS,
     approve_verifications,
     create_funded_member,
     create_member,
@@ -44,24 +41,6 @@ from tests.factories import (
 )
 
 REQUIRED = [kind.code for kind in KINDS if kind.required_for_borrowing]
-# An answer set giving the AGGRESSIVE tier (cap 1,000,000.00, grades AA to E).
-AGGRESSIVE = dict.fromkeys(
-    (
-        "age",
-        "income",
-        "investableShare",
-        "experience",
-        "lossTolerance",
-        "horizon",
-        "p2pKnowledge",
-        "purpose",
-    ),
-    "D",
-)
-
-
-def member_actor(user_id: int) -> Actor:
-    return Actor(user_id=user_id, kind="member", roles=frozenset({"member"}))
 
 
 async def verified_borrower(scripted: dict[str, Any], *, custody: bool = True) -> tuple[User, str]:
@@ -133,17 +112,6 @@ async def ready_lender(amount_fen: int, *, name: str = "Lender Member") -> tuple
     assessment = await risk_assessment.submit_assessment(actor, AGGRESSIVE)
     await risk_assessment.confirm_risk_notice(actor, assessment.id, "127.0.0.1")
     return user, phone
-
-
-async def code_for(phone: str) -> str:
-    """The 6-digit code of the newest SMS sent to `phone`."""
-    message = (
-        await OutgoingMessage.filter(recipient_lookup=lookup_hash(phone)).order_by("-id").first()
-    )
-    assert message is not None, "no SMS sent to that phone"
-    found = re.search(r"\b(\d{6})\b", message.body)
-    assert found is not None, message.body
-    return found[1]
 
 
 async def settle_everything(sandbox: Any) -> None:
