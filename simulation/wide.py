@@ -17,6 +17,10 @@ by the reserve) then early in full. About one repayment in eight races a withdra
 holder's or the borrower's own) confirmed at the same moment: either may be refused
 INSUFFICIENT_FUNDS, never both paid from the same money. Lenders withdraw now and then.
 
+In half the runs the provider misbehaves: it answers 503 now and then, drops or
+duplicates callbacks (each at a rate drawn for the run; the faults draw from their own
+seeded sequence).
+
 The risk reserve starts with 50,000.00 and a drawn share of the service fees; it
 advances installments 30 days late, is switched off on a drawn day between day 60 and
 200 and on again 20-90 days later, and is topped up by the platform when it runs low.
@@ -35,6 +39,7 @@ from services import accounts, ledger
 from services.errors import DomainError
 from services.loans.schedule import RepaymentMethod
 from services.payments.provider import WithdrawSpeed
+from services.payments.sandbox.faults import FaultConfig
 from services.repayments import overdue, service
 from services.repayments.service import RepayMode
 from simulation.classic import RATES, set_reserve, uneven_shares
@@ -103,6 +108,14 @@ class Wide:
         await set_reserve(world, enabled=True, share=share)
         self.reserve_off_on = world.rng.randint(60, 200)
         self.reserve_on_again = self.reserve_off_on + world.rng.randint(20, 90)
+        if world.rng.random() < 0.5:  # the provider misbehaves, as providers do
+            faults = FaultConfig(
+                error_rate=world.rng.choice((0.0, 0.02, 0.05)),
+                drop_callback_rate=world.rng.choice((0.0, 0.02, 0.05)),
+                duplicate_callback_rate=world.rng.choice((0.0, 0.1, 0.3)),
+            )
+            await world.sandbox.set_faults(faults, seed=world.rng.randrange(2**32))
+            world.stats["provider faults"] = 1
 
     # --- each day ---------------------------------------------------------------------
 

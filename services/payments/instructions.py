@@ -220,8 +220,44 @@ async def _call(instruction: PaymentInstruction) -> ProviderResult:
     raise ValueError(f"unknown instruction kind {kind}")
 
 
+_ACCOUNT_PARAMS = ("account_id", "from_account_id", "to_account_id")
+
+
+def _accounts(params: dict[str, Any]) -> set[str]:
+    """The provider accounts an instruction moves money on or off (in clear: ids only)."""
+    return {str(params[name]) for name in _ACCOUNT_PARAMS if params.get(name)}
+
+
+async def _waits_for_an_earlier_one(instruction_id: int) -> bool:
+    """True when an earlier instruction on one of the same provider accounts has not been
+    taken by the provider yet (PENDING, or UNKNOWN after an error, with attempts left).
+
+    The provider must see an account's movements in the order the ledger wrote them: a
+    bid's freeze before the disbursement that transfers the frozen money, a deposit before
+    the repayment paid from it. Sent out of order, after the first one met a 503, the
+    second is refused ("insufficient frozen balance") and its movement reversed: part of
+    a loan was never paid out (found by the simulation with provider faults, issue 13).
+    An instruction the provider accepted (SENT, outcome to follow) no longer holds the
+    account up."""
+    own = await PaymentInstruction.filter(id=instruction_id).values_list("params", flat=True)
+    if not own:
+        return False
+    accounts = _accounts(cast(dict[str, Any], own[0]))
+    if not accounts:
+        return False
+    earlier = await PaymentInstruction.filter(
+        id__lt=instruction_id,
+        status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
+        attempts__lt=MAX_ATTEMPTS,
+    ).values_list("params", flat=True)
+    return any(accounts & _accounts(cast(dict[str, Any], params)) for params in earlier)
+
+
 async def send(instruction_id: int) -> InstructionStatus | None:
-    """Send one due instruction (or do nothing if it is not due or already claimed)."""
+    """Send one due instruction (or do nothing if it is not due or already claimed, or
+    waits for an earlier one on the same account: `_waits_for_an_earlier_one`)."""
+    if await _waits_for_an_earlier_one(instruction_id):
+        return None
     instruction = await _claim(instruction_id)
     if instruction is None:
         return None

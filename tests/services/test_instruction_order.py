@@ -1,0 +1,90 @@
+"""Issue 13, found by the simulation with provider faults: the provider must see an
+account's movements in the order the ledger wrote them.
+
+A lender's bid freezes money (one instruction), the full loan transfers the frozen money
+to the borrower (a later one). The freeze's call met a 503 (UNKNOWN, retried later) and
+the transfer, sent in the same pass, was refused "insufficient frozen balance": FAILED,
+its movement reversed, and part of the loan was never paid out. Now an instruction
+waits while an earlier one on one of its accounts has not been taken by the provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from models.payments import InstructionStatus, PaymentInstruction
+from services import ledger, movements
+from services.payments import gateway, instructions
+from services.payments.provider import ProviderUnavailableError
+from tests.factories import create_funded_member
+from tests.lending import assert_ledger_matches_provider, settle_everything
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class FirstFreezeUnavailable:
+    """The real provider, except that its first freeze call answers 503."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def freeze(self, **kwargs: Any) -> Any:
+        self.calls.append("freeze")
+        if self.calls.count("freeze") == 1:
+            raise ProviderUnavailableError("503 (injected)")
+        return await self.real.freeze(**kwargs)
+
+    async def transfer(self, **kwargs: Any) -> Any:
+        self.calls.append("transfer")
+        return await self.real.transfer(**kwargs)
+
+
+async def test_a_transfer_of_frozen_money_waits_for_the_freeze_the_provider_missed(app):
+    sandbox = app.state.sandbox.sandbox
+    lender, _phone, _card = await create_funded_member(50_000, name="Lender")
+    borrower, _phone, _card = await create_funded_member(0, name="Borrower")
+    flaky = FirstFreezeUnavailable(gateway.get_provider())
+    gateway.set_provider(flaky)
+    try:
+        async with in_transaction():
+            frozen = await movements.freeze(user_id=lender.id, amount=30_000, reference="bid-1")
+            paid = await movements.transfer(
+                from_user_id=lender.id,
+                to_user_id=borrower.id,
+                amount=30_000,
+                reference="disburse-1",
+                kind="disbursement",
+                from_frozen=True,
+            )
+        await instructions.send_due()
+
+        # The freeze met the 503; the transfer was not sent before it.
+        assert flaky.calls == ["freeze"]
+        await frozen.refresh_from_db()
+        await paid.refresh_from_db()
+        assert frozen.status == InstructionStatus.UNKNOWN
+        assert (paid.status, paid.attempts) == (InstructionStatus.PENDING, 0)
+
+        await settle_everything(sandbox)
+    finally:
+        gateway.set_provider(flaky.real)
+
+    assert flaky.calls == ["freeze", "freeze", "transfer"]
+    statuses = await PaymentInstruction.filter(id__in=[frozen.id, paid.id]).values_list(
+        "status", flat=True
+    )
+    assert set(statuses) == {InstructionStatus.SUCCEEDED}
+    assert await ledger.member_balances(lender.id) == {
+        "available": 20_000,
+        "frozen": 0,
+        "withdrawing": 0,
+    }
+    assert (await ledger.member_balances(borrower.id))["available"] == 30_000
+    await assert_ledger_matches_provider(sandbox, [lender.id, borrower.id])
