@@ -148,15 +148,23 @@ class People:
         return person, id_number
 
     async def top_up(self, person: Person, amount: int) -> None:
-        """Deposit `amount` from the member's card (signed auto-debit: settles at once)."""
+        """Deposit `amount` from the member's card (signed auto-debit)."""
+        await self.deposit_paid(person, amount, f"sim-topup-{uuid.uuid4().hex[:16]}")
+
+    async def deposit_paid(self, person: Person, amount: int, key: str) -> None:
+        """Deposit by signed auto-debit, PAID: at once, or once the provider has answered
+        (a 503 or a lost callback leaves it PENDING until then)."""
         deposit = await accounts.deposit(
             actor=member_actor(person.user_id),
             amount=amount,
             channel=DepositChannel.AUTO_DEBIT,
-            idempotency_key=f"sim-topup-{uuid.uuid4().hex[:16]}",
+            idempotency_key=key,
             card_id=person.card_id,
         )
-        expect(deposit.status == "PAID", f"deposit {deposit.status}")
+        if deposit.status == "PENDING":
+            await settle_until_quiet(self.sandbox)
+            await deposit.refresh_from_db()
+        expect(deposit.status == "PAID", f"deposit {deposit.id} {deposit.status}")
 
     async def lender(self, name: str, deposit: int) -> Person:
         """A member ready to lend: `deposit` paid in, the kinds required for lending

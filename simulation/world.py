@@ -24,7 +24,7 @@ from services import accounts, ledger, outbox
 from services.errors import DomainError
 from services.loans import bidding
 from services.payments.embedded import settle_until_quiet
-from services.payments.provider import DepositChannel, WithdrawSpeed
+from services.payments.provider import WithdrawSpeed
 from services.repayments import service
 from services.repayments.service import RepayMode
 from simulation import invariants
@@ -172,14 +172,9 @@ async def pay(
             **extra,
         )
     if shortfall > 0:
-        deposit = await accounts.deposit(
-            actor=actor,
-            amount=shortfall + rng.choice((0, 0, 0, rng.randint(1, 10_000))),
-            channel=DepositChannel.AUTO_DEBIT,
-            idempotency_key=key("topup"),
-            card_id=person.card_id,
+        await world.people.deposit_paid(
+            person, shortfall + rng.choice((0, 0, 0, rng.randint(1, 10_000))), key("topup")
         )
-        expect(deposit.status == "PAID", f"top-up {deposit.status}")
     code = await code_for(person.phone)
     confirmed = await accounts.confirm_operation(
         actor=actor, operation_id=str(asked.operation_id), code=code
