@@ -1,35 +1,55 @@
 """Repaying a loan (M1.6, M4.3, M4.5, M4.8): ask, confirm by SMS code, settle.
 
-`repay` records what the borrower asks for (the next installment, the next n, or early
-repayment in full) as a Repayment AWAITING_CONFIRMATION with a pending operation of
-kind REPAYMENT and an SMS code bound to it (operation id, kind, amount, loan).
-`confirmOperation` with that code settles it: under a lock on the loan, what is due is
-computed again (it must still be the installments asked for and the amount the code
-confirmed: NOTHING_DUE when another repayment or the auto-debit paid them meanwhile,
-AMOUNT_CHANGED otherwise), the borrower's available balance must cover it
+`repay` records what the borrower asks for (the next installment, the next n, early
+repayment in full, or an amount towards what has fallen due) as a Repayment
+AWAITING_CONFIRMATION with a pending operation of kind REPAYMENT and an SMS code bound
+to it (operation id, kind, amount, loan). `confirmOperation` with that code settles it:
+under a lock on the loan, what is due is computed again (it must still be the
+installments asked for and the amount the code confirmed, and for an amount the same
+installments paid off: NOTHING_DUE when another repayment or the auto-debit paid them
+meanwhile, or nothing has fallen due any more; AMOUNT_CHANGED otherwise, an amount now
+more than has fallen due included), the borrower's available balance must cover it
 (INSUFFICIENT_FUNDS: the repayment is REFUSED and nothing moves), then in one
 transaction:
 
 - each installment's parts are shared among the claims (`split`), one transfer per
   holder (principal + interest + penalty) from the borrower's available balance, one to
   `p:fee` (the service fees less the risk-reserve share, plus the early-repayment fee)
-  and one to `p:risk_reserve` (its share of the fees): a ledger journal and a provider
+  and one to `p:risk_reserve` (its share of the fees: of an installment's fee paid in
+  parts, the share of the fee paid so far less that of what was paid before, each
+  rounded down, so it ends as the whole fee's): a ledger journal and a provider
   instruction each (`services.movements`);
-- an installment the risk reserve advanced (`reserve.py`, off by default) gives each
-  claim exactly the principal and interest the reserve advanced of it, and that money
-  goes to `p:risk_reserve` (one transfer, `repayment:<id>:reserve-recovery`), not to the
-  holders, who had it from the reserve already; its penalty is the holders' (the reserve
+- of an installment the risk reserve advanced (`reserve.py`, off by default), the
+  principal and interest paid go to `p:risk_reserve` (one transfer,
+  `repayment:<id>:reserve-recovery`) until it has had back all it advanced of that
+  installment, per claim towards what it advanced of each (the payment that completes
+  the installment gives each claim exactly the rest of its advance), not to the holders,
+  who had it from the reserve already; its penalty is the holders' (the reserve
   advanced principal and interest only, the holders waited the days before the advance)
   and is split as for any installment. The same applies to an early repayment in full
-  that settles an advanced installment;
+  or an amount that pays an advanced installment;
 - a Receipt per claim, plus one with `to_reserve` per claim whose advanced parts the
-  reserve recovered, the installments PAID (`paid_late` when paid after their due
-  date), the credit hooks (`on_installment_paid`, `restore_limit` of the principal);
+  reserve recovered; each installment's paid parts raised, and PAID (`paid_late` when
+  paid after its due date) only once every part is paid (an amount may leave the last
+  installment it reaches PENDING or OVERDUE, partly paid; penalty then accrues on what
+  stays unpaid of its principal and interest, `overdue.py`); the credit hooks
+  (`on_installment_paid` for an installment paid off, `restore_limit` of the principal
+  paid);
 - the loan SETTLED once every installment is paid (the contracts' retention runs from
   that day), or OVERDUE → REPAYING once none is overdue any more;
-- PAID events for the borrower and RECEIVED events for each holder with what that
-  holder receives (nothing for the reserve's parts; the reserve gets no event), through
-  the outbox.
+- PAID events for the borrower (one per installment paid off), PARTIALLY_PAID for one
+  paid in part (the parts paid and what it still asks), RECEIVED events for each holder
+  with what that holder receives (nothing for the reserve's parts; the reserve gets no
+  event), through the outbox; the repayment's details record what it paid of each
+  installment (`lines`).
+
+Mode AMOUNT (partial repayment, `quote.towards_due`): the amount pays the installments
+fallen due (due today or before, PENDING or OVERDUE), oldest first, each one whole in
+turn, and the rest of it the next one in the allocation order (`repayments.allocationOrder`,
+default penalty, interest, principal, fee). It must be whole fen above 0 (INVALID on
+`amount`), something must have fallen due (NOTHING_DUE) and it may not be more than
+what has (AMOUNT_TOO_LARGE, with how much that is: NEXT, COUNT and EARLY_FULL pay more);
+exactly that much pays everything fallen due, as COUNT would.
 
 The split's "received so far" of a claim is what its holder has had: their own receipts
 plus every advance the reserve paid them (`holdings.had`), the recovery
@@ -40,7 +60,8 @@ The signed auto-debit (`auto_debit_due`, a daily job) needs no SMS code: the sig
 auto-debit agreement with the bound card is the borrower's standing consent. It
 deposits the shortfall from the card (once per installment and day; decided under the
 loan's lock, so an installment the borrower has just repaid costs no card debit) and
-settles the installment due today the same way.
+settles the installment due today the same way (whole: what is left of it, when an
+amount paid part of it).
 """
 
 from __future__ import annotations
