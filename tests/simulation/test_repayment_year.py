@@ -7,8 +7,10 @@ at a time for a year. Each day: the daily overdue run, every borrower acts on a
 profile drawn at the start (punctual; randomly late by 1-40 days; early repayment in
 full mid-term; a long default of 60-120 days then everything at once), topping up by
 card only what the repayment asks for, now and then confirming once without the money
-(refused, nothing moves) or confirming twice (one payment); lenders withdraw part of
-what they received now and then; the provider settles and calls back. Then every day:
+(refused, nothing moves) or confirming twice (one payment); while late, the late and
+defaulting borrowers now and then pay part of what has fallen due (mode AMOUNT, a random
+amount short of it); lenders withdraw part of what they received now and then; the
+provider settles and calls back. Then every day:
 
 - the ledger: every journal balanced, every balance the sum of its postings, no account
   that may not go negative below zero (`ledger.check`);
@@ -21,7 +23,9 @@ what they received now and then; the provider settles and calls back. Then every
   claim received exactly its principal and its largest-remainder share of the interest;
 - overdue: exactly the unpaid installments past their due date are OVERDUE, each with
   the penalty of its unpaid principal and interest at the daily rate for every day past
-  due, rounded once to the fen; a loan is SETTLED exactly when every installment is paid;
+  due, rounded once to the fen; for one paid in part, each day on what was unpaid of
+  principal and interest that day (`overdue.penalty_with_payments`, from the payments
+  its repayments record); a loan is SETTLED exactly when every installment is paid;
 - the risk reserve (its advance is switched on here, after 30 days, and it takes half of
   every service fee; the platform funds it with 30,000.00 at the start): advances only
   for installments 30 or more days overdue; its balance is its funding plus its fee
@@ -124,6 +128,9 @@ class World:
     lender_room: dict[int, int]  # what each lender may still lend
     borrowings: list[Borrowing] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Partial payments draw from their own generator, so that the rest of the year
+    # stays close to what the seed drew before they were simulated.
+    partial_rng: random.Random = field(default_factory=lambda: random.Random(SEED + 1))
 
 
 def _key(prefix: str) -> str:
@@ -278,6 +285,65 @@ async def _pay(world: World, borrowing: Borrowing, mode: RepayMode, count: int |
         world.stats["repayments with penalty"] += 1
 
 
+PAYS_IN_PARTS = {Profile.LATE: 0.2, Profile.DEFAULTER: 0.1}  # a late day's chance
+
+
+async def _pay_part(world: World, borrowing: Borrowing, today: date) -> None:
+    """Now and then, while late, pay a random part of what has fallen due (mode AMOUNT):
+    ask, top up by card what is missing, confirm."""
+    rng = world.partial_rng
+    if rng.random() >= PAYS_IN_PARTS[borrowing.profile]:
+        return
+    fallen_due = await LoanInstallment.filter(
+        loan_id=borrowing.loan_id,
+        status__not=InstallmentStatus.PAID,
+        due_date__lte=today,
+    ).order_by("number")
+    # Mostly part of the oldest installment; one time in four part of everything fallen
+    # due (which may pay the oldest off and part of the next).
+    owed = [overdue.amount_due(row) for row in fallen_due]
+    most = sum(owed) if rng.random() < 0.25 else owed[0]
+    if most < 2:
+        return
+    amount = rng.randint(1, most - 1)
+    actor = member_actor(borrowing.borrower_id)
+    asked = await service.repay(
+        actor=actor,
+        loan_id=borrowing.loan_id,
+        mode=RepayMode.AMOUNT,
+        amount_fen=amount,
+        idempotency_key=_key("part"),
+    )
+    assert asked.amount_fen == amount
+    # Every installment it reaches but the last is paid off (the last, mostly in part).
+    assert service.paid_off(asked)[: len(asked.installments) - 1] == asked.installments[:-1]
+    shortfall = amount - (await ledger.member_balances(borrowing.borrower_id))["available"]
+    if shortfall > 0:
+        deposit = await accounts.deposit(
+            actor=actor,
+            amount=shortfall,
+            channel=DepositChannel.AUTO_DEBIT,
+            idempotency_key=_key("topup"),
+            card_id=borrowing.card_id,
+        )
+        assert deposit.status == "PAID"
+    confirmed = await accounts.confirm_operation(
+        actor=actor,
+        operation_id=str(asked.operation_id),
+        code=await code_for(borrowing.phone),
+    )
+    done = confirmed.target
+    assert isinstance(done, Repayment)
+    assert (done.status, done.amount_fen) == ("DONE", amount)
+    assert amount == done.principal_fen + done.interest_fen + done.fee_fen + done.penalty_fen
+    world.stats["repaid:AMOUNT"] += 1
+    last = await LoanInstallment.get(loan_id=borrowing.loan_id, number=done.installments[-1])
+    if last.status == InstallmentStatus.OVERDUE:
+        world.stats["overdue installments paid in part"] += 1
+    if await ReserveAdvance.filter(installment_id=last.id).exists():
+        world.stats["advanced installments paid in part"] += 1
+
+
 async def _act(world: World, borrowing: Borrowing, today: date) -> None:
     """What the borrower does today on their loan."""
     open_rows = await LoanInstallment.filter(
@@ -298,6 +364,8 @@ async def _act(world: World, borrowing: Borrowing, today: date) -> None:
             days=_lateness(world, borrowing, first.number)
         )
     if today < borrowing.pay_on[first.number]:
+        if today > first.due_date and borrowing.profile in PAYS_IN_PARTS:
+            await _pay_part(world, borrowing, today)
         return
     fallen_due = sum(1 for row in open_rows if row.due_date <= today)
     if fallen_due > 1:
@@ -459,8 +527,27 @@ async def _reserve_accounts_for_itself(funds: int) -> int:
     return len(advances)
 
 
-async def _overdue_as_the_calendar_says(loan_ids: list[int], today: date) -> None:
-    scale = int((await parameters.get(PENALTY_RATE)).daily_rate * PENALTY_SCALE)
+async def _payments_by_installment(loan_ids: list[int]) -> dict[tuple[int, int], list[Any]]:
+    """(loan, installment number) -> [(day, principal + interest paid)], from the lines
+    every repayment made records."""
+    made = await Repayment.filter(loan_id__in=loan_ids, status="DONE").values_list(
+        "loan_id", "done_at", "details"
+    )
+    answer: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for loan_id, done_at, details in made:
+        for line in details.get("lines", []):
+            answer[(loan_id, line["number"])].append(
+                (done_at.date(), line["principal_fen"] + line["interest_fen"])
+            )
+    return answer
+
+
+async def _overdue_as_the_calendar_says(loan_ids: list[int], today: date) -> int:
+    """Returns how many installments are open and partly paid."""
+    daily_rate = (await parameters.get(PENALTY_RATE)).daily_rate
+    scale = int(daily_rate * PENALTY_SCALE)
+    payments = await _payments_by_installment(loan_ids)
+    partly = 0
     rows = await LoanInstallment.filter(loan_id__in=loan_ids)
     loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
     open_by_loan: dict[int, int] = defaultdict(int)
@@ -474,16 +561,29 @@ async def _overdue_as_the_calendar_says(loan_ids: list[int], today: date) -> Non
             assert row.penalty_accrued_fen == 0
             continue
         assert row.status == InstallmentStatus.OVERDUE, (row.loan_id, row.number)
+        paid = payments.get((row.loan_id, row.number), [])
         unpaid = overdue.unpaid_principal_interest(row)
-        assert row.penalty_accrued_fen == round_half_up(unpaid * scale * late, PENALTY_SCALE), (
-            row.loan_id,
-            row.number,
-        )
+        assert unpaid == row.principal_fen + row.interest_fen - sum(p for _d, p in paid)
+        if not paid:
+            assert row.penalty_accrued_fen == round_half_up(unpaid * scale * late, PENALTY_SCALE), (
+                row.loan_id,
+                row.number,
+            )
+            continue
+        partly += 1
+        assert row.penalty_accrued_fen == overdue.penalty_with_payments(
+            principal_interest_fen=row.principal_fen + row.interest_fen,
+            first_day=row.due_date + timedelta(days=1),
+            through=today,
+            daily_rate=daily_rate,
+            payments=paid,
+        ), (row.loan_id, row.number, paid)
     for loan_id, loan in loans.items():
         if open_by_loan[loan_id] == 0:
             assert loan.status == LoanStatus.SETTLED, loan_id
         else:
             assert loan.status in (LoanStatus.REPAYING, LoanStatus.OVERDUE), loan_id
+    return partly
 
 
 async def _invariants(world: World, today: date) -> None:
@@ -492,7 +592,10 @@ async def _invariants(world: World, today: date) -> None:
     await _platform_equals_provider(world.sandbox)
     loan_ids = [b.loan_id for b in world.borrowings if b.loan_id]
     await _claims_received_their_share(loan_ids)
-    await _overdue_as_the_calendar_says(loan_ids, today)
+    partly = await _overdue_as_the_calendar_says(loan_ids, today)
+    world.stats["most open installments paid in part"] = max(
+        world.stats["most open installments paid in part"], partly
+    )
     world.stats["reserve advances"] = await _reserve_accounts_for_itself(RESERVE_FUNDS)
 
 
@@ -568,6 +671,10 @@ async def test_a_simulated_year_keeps_every_invariant_every_day(app, scripted):
     assert world.stats["refused for too little balance"] >= 1, dict(world.stats)
     assert world.stats["repayments with penalty"] >= 3, dict(world.stats)
     assert world.stats["repaid:COUNT"] >= 1, dict(world.stats)
+    assert world.stats["repaid:AMOUNT"] >= 10, dict(world.stats)
+    assert world.stats["overdue installments paid in part"] >= 5, dict(world.stats)
+    assert world.stats["most open installments paid in part"] >= 1, dict(world.stats)
+    assert world.stats["advanced installments paid in part"] >= 1, dict(world.stats)
     assert world.stats["withdrawals"] >= 10, dict(world.stats)
     assert world.stats["reserve advances"] >= 1, dict(world.stats)
     assert all(world.stats[f"method:{method}"] for method in RepaymentMethod), dict(world.stats)
