@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 class InstallmentStatus(StrEnum):
     PENDING = "PENDING"  # not yet due, or due today and not paid
-    OVERDUE = "OVERDUE"  # past its due date, not fully paid
+    OVERDUE = "OVERDUE"  # past its due date, not fully paid (maybe partly: paid_*)
     PAID = "PAID"  # fully paid (on time or late: see paid_late)
 
 
@@ -79,6 +79,7 @@ class RepaymentKind(StrEnum):
     INSTALLMENTS = "INSTALLMENTS"  # the next installment(s) due, by the borrower
     EARLY_FULL = "EARLY_FULL"  # everything left, interest to the repayment date
     AUTO_DEBIT = "AUTO_DEBIT"  # the due installment by signed auto-debit of the card
+    AMOUNT = "AMOUNT"  # an amount towards what has fallen due: may leave one partly paid
 
 
 class RepaymentStatus(StrEnum):

@@ -18,6 +18,7 @@ from schema.types import loans as lt
 from schema.types import repayments as t
 from services.errors import DomainError
 from services.repayments import events, service
+from services.repayments.overdue import amount_due
 
 
 def _id(value: strawberry.ID) -> int | None:
@@ -35,6 +36,7 @@ def repayment_view(row: RepaymentRow) -> t.Repayment:
         kind=t.RepaymentKind(str(row.kind)),
         status=t.RepaymentStatus(str(row.status)),
         installments=list(row.installments),
+        paid_off=service.paid_off(row),
         amount=Money(row.amount_fen),
         principal=Money(row.principal_fen),
         interest=Money(row.interest_fen),
@@ -61,6 +63,11 @@ def _installment(row: LoanInstallment) -> t.LoanInstallment:
         paid=Money(
             row.paid_principal_fen + row.paid_interest_fen + row.paid_fee_fen + row.penalty_paid_fen
         ),
+        paid_principal=Money(row.paid_principal_fen),
+        paid_interest=Money(row.paid_interest_fen),
+        paid_fee=Money(row.paid_fee_fen),
+        paid_penalty=Money(row.penalty_paid_fen),
+        owed=Money(amount_due(row)),
         status=t.InstallmentStatus(InstallmentStatus(row.status).value),
         paid_on=row.paid_on,
         paid_late=row.paid_late,
@@ -77,6 +84,7 @@ async def repay(info: Info, input: t.RepayInput) -> t.RepayResult:
             loan_id=loan_id,
             mode=service.RepayMode(input.mode.value),
             count=input.count,
+            amount_fen=None if input.amount is None else int(input.amount),
             idempotency_key=input.idempotency_key,
         )
     except DomainError as error:
@@ -156,6 +164,8 @@ async def my_repayment_events(info: Info) -> AsyncGenerator[t.RepaymentEvent]:
             amount=Money(int(event["amount_fen"])),
             principal=_money(event.get("principal_fen")),
             interest=_money(event.get("interest_fen")),
+            fee=_money(event.get("fee_fen")),
             penalty=_money(event.get("penalty_fen")),
+            remaining=_money(event.get("remaining_fen")),
             at=datetime.fromisoformat(event["at"]),
         )

@@ -19,8 +19,8 @@ class RepaymentsQuery:
     my_schedule: t.LoanSchedule | None = strawberry.field(
         resolver=r.my_schedule,
         extensions=auth(Permission.ACCOUNT_USE),
-        description="Your loan's installments (due, paid, penalty); null unless you are "
-        "its borrower.",
+        description="Your loan's installments (due, paid of each part, penalty, still "
+        "owed); null unless you are its borrower.",
     )
     my_receivables: list[t.Receivable] = strawberry.field(
         resolver=r.my_receivables,
@@ -39,8 +39,9 @@ class RepaymentsMutation:
     repay: t.RepayResult = strawberry.mutation(
         resolver=r.repay,
         extensions=auth(Permission.ACCOUNT_USE),
-        description="Repay your loan: the next installment, several, or early in full; "
-        "confirm it with the SMS code (confirmOperation).",
+        description="Repay your loan: the next installment, several, early in full, or an "
+        "amount towards what has fallen due (partial repayment); confirm it with the SMS "
+        "code (confirmOperation).",
     )
 
 

@@ -23,8 +23,11 @@ first one broken raises `Broken(name, detail)`, which the run reports with its d
   lowered whole (by a rounding fen, never taken back): it then gets nothing more, every
   other claim stays within its share, and the shares still add up to the whole.
 - `installments.as_the_calendar_says`: exactly the unpaid installments past their due
-  date are OVERDUE, each with the penalty of the rules (`overdue.penalty_through`) on
-  what is unpaid, and a loan is SETTLED exactly when every installment is paid.
+  date are OVERDUE, each with the penalty of the rules: its unpaid principal and interest
+  at the daily rate for every day past due, rounded once; for one paid in part, each day
+  on what was unpaid that day (`overdue.penalty_with_payments`, from the payments its
+  repayments record); what is unpaid is what the payments left; a loan is SETTLED
+  exactly when every installment is paid.
 - `reserve.accounts_for_itself`: the reserve's balance is its funding plus its fee
   shares plus what borrowers paid back of advances less what it advanced; never below
   zero.
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, NamedTuple, cast
 
 from models.bids import Claim
@@ -73,6 +76,7 @@ class Book:
     reserve_funded_fen: int
     advance_after_days: int
     checks: int = 0  # invariant checks run so far
+    most_paid_in_part: int = 0  # the most open installments paid in part on one day
 
 
 async def check_all(book: Book, sandbox: Any, today: date) -> None:
@@ -80,7 +84,8 @@ async def check_all(book: Book, sandbox: Any, today: date) -> None:
     await _ledger()
     await _provider(sandbox)
     await _claims(book.loan_ids)
-    await _installments(book.loan_ids, today)
+    partly = await _installments(book.loan_ids, today)
+    book.most_paid_in_part = max(book.most_paid_in_part, partly)
     await _reserve(book)
     book.checks += 12
 
@@ -316,25 +321,60 @@ def _settled_loan(
         holds(not wrong, name, f"loan {loan_id} interest ({way}; claim, got, share): {wrong[:5]}")
 
 
-async def _installments(loan_ids: list[int], today: date) -> None:
+async def _payments_by_installment(loan_ids: list[int]) -> dict[tuple[int, int], list[Any]]:
+    """(loan, installment number) -> [(day, principal + interest paid)], from the lines
+    every repayment records."""
+    made = await Repayment.filter(loan_id__in=loan_ids, status="DONE").values_list(
+        "loan_id", "done_at", "details"
+    )
+    answer: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for loan_id, done_at, details in cast(list[tuple[int, Any, dict[str, Any]]], made):
+        for line in details.get("lines", []):
+            answer[(loan_id, line["number"])].append(
+                (done_at.date(), line["principal_fen"] + line["interest_fen"])
+            )
+    return answer
+
+
+async def _installments(loan_ids: list[int], today: date) -> int:
+    """See the module docstring; returns how many open installments are paid in part."""
     name = "installments.as_the_calendar_says"
-    scale = int((await parameters.get(PENALTY_RATE)).daily_rate * PENALTY_SCALE)
+    daily_rate = (await parameters.get(PENALTY_RATE)).daily_rate
+    scale = int(daily_rate * PENALTY_SCALE)
+    payments = await _payments_by_installment(loan_ids)
     rows = await LoanInstallment.filter(loan_id__in=loan_ids)
     loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
     open_by_loan: dict[int, int] = defaultdict(int)
+    partly = 0
     for row in rows:
         if row.status == InstallmentStatus.PAID:
             continue
         open_by_loan[row.loan_id] += 1
         late = (today - row.due_date).days
         where = f"loan {row.loan_id} installment {row.number} ({late} days late)"
+        paid = payments.get((row.loan_id, row.number), [])
+        unpaid = overdue.unpaid_principal_interest(row)
+        holds(
+            unpaid == row.principal_fen + row.interest_fen - sum(p for _day, p in paid),
+            name,
+            f"{where}: unpaid {unpaid} after the payments {paid}",
+        )
         if late <= 0:
             holds(row.status == InstallmentStatus.PENDING, name, f"{where}: {row.status}")
             holds(row.penalty_accrued_fen == 0, name, f"{where}: penalty before due")
             continue
         holds(row.status == InstallmentStatus.OVERDUE, name, f"{where}: {row.status}")
-        unpaid = overdue.unpaid_principal_interest(row)
-        expected = round_half_up(unpaid * scale * late, PENALTY_SCALE)
+        if paid:  # paid in part: each day on what was unpaid that day
+            partly += 1
+            expected = overdue.penalty_with_payments(
+                principal_interest_fen=row.principal_fen + row.interest_fen,
+                first_day=row.due_date + timedelta(days=1),
+                through=today,
+                daily_rate=daily_rate,
+                payments=paid,
+            )
+        else:
+            expected = round_half_up(unpaid * scale * late, PENALTY_SCALE)
         holds(
             row.penalty_accrued_fen == expected,
             name,
@@ -349,6 +389,7 @@ async def _installments(loan_ids: list[int], today: date) -> None:
                 name,
                 f"loan {loan_id} {loan.status} with {open_by_loan[loan_id]} open",
             )
+    return partly
 
 
 async def _reserve(book: Book) -> None:

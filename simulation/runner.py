@@ -124,6 +124,7 @@ async def run(
             await scenario.day(day, today)
             await invariants.check_all(book, sandbox, today)
             world.stats["reserve advances"] = await ReserveAdvance.all().count()
+            world.stats["most open installments paid in part"] = book.most_paid_in_part
             summary.days = day + 1
             if on_day is not None:
                 on_day(day, today, world)

@@ -34,7 +34,7 @@ from typing import cast
 
 from models.bids import Claim
 from models.loans import Loan, LoanStatus
-from models.repayments import InstallmentStatus, LoanInstallment
+from models.repayments import InstallmentStatus, LoanInstallment, ReserveAdvance
 from services import accounts, ledger
 from services.errors import DomainError
 from services.loans.schedule import RepaymentMethod
@@ -64,7 +64,6 @@ RESERVE_FUNDS = 5_000_000
 RESERVE_LOW = 1_000_000
 CROWD_CLAIMS = 200
 TERMS = (1, 2, 3, 6, 9, 12)
-PARTIAL = hasattr(RepayMode, "AMOUNT")
 DECK = (
     Profile.PUNCTUAL,
     Profile.LATE,
@@ -95,9 +94,7 @@ class Wide:
             lender = await world.people.lender(f"Lender {number}", LENDER_FUNDS)
             world.lenders.append(lender)
             world.lender_room[lender.user_id] = LENDER_FUNDS
-        # Without partial repayment (RepayMode.AMOUNT) the partial payer is a late one.
-        deck = [Profile.LATE if p == Profile.PARTIAL and not PARTIAL else p for p in DECK]
-        profiles = [deck[index % len(deck)] for index in range(self.loans)]
+        profiles = [DECK[index % len(DECK)] for index in range(self.loans)]
         world.rng.shuffle(profiles)
         for profile in profiles:
             person = await world.people.borrower("Borrower Member")
@@ -270,8 +267,14 @@ class Wide:
         if due < 2:
             return
         amount = max(1, due * self.world.rng.randint(10, 80) // 100)
-        await pay(self.world, borrowing, RepayMode("AMOUNT"), None, amount=amount)
+        done = await pay(self.world, borrowing, RepayMode.AMOUNT, None, amount=amount)
         self.world.stats["partial payments"] += 1
+        last = await LoanInstallment.get(loan_id=borrowing.loan_id, number=done.installments[-1])
+        if (
+            last.status != InstallmentStatus.PAID
+            and await ReserveAdvance.filter(installment_id=last.id).exists()
+        ):
+            self.world.stats["advanced installments paid in part"] += 1
 
     async def _repay(self, borrowing: Borrowing, mode: RepayMode, count: int | None) -> None:
         if self.world.rng.random() < 0.125:
@@ -357,8 +360,7 @@ class Wide:
             + stats["races with a holder withdrawal"]
             >= 1,
         }
-        if PARTIAL:
-            wanted["partial payments"] = stats["partial payments"] >= 1
+        wanted["partial payments"] = stats["partial payments"] >= 1
         if len(self.world.lenders) >= CROWD_CLAIMS:
             wanted["200 distinct holders of one loan"] = (
                 stats["most holders of a loan"] >= CROWD_CLAIMS

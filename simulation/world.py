@@ -130,7 +130,7 @@ async def pay(
     rng = world.rng
     person = borrowing.person
     actor = member_actor(person.user_id)
-    extra: dict[str, Any] = {} if amount is None else {"amount": amount}
+    extra: dict[str, Any] = {} if amount is None else {"amount_fen": amount}
     asked_key = key("repay")
     asked = await service.repay(
         actor=actor,

@@ -261,14 +261,22 @@ async def deposit_by_card(user_id: int, amount: int) -> None:
 
 
 async def repay_confirmed(
-    borrower_id: int, phone: str, loan_id: int, mode: RepayMode, count: int | None = None
+    borrower_id: int,
+    phone: str,
+    loan_id: int,
+    mode: RepayMode,
+    count: int | None = None,
+    *,
+    amount: int | None = None,
 ) -> Repayment:
-    """Ask to repay and confirm with the SMS code: the repayment as confirmed."""
+    """Ask to repay and confirm with the SMS code: the repayment as confirmed (`amount`
+    for mode AMOUNT)."""
     asked = await repayments.repay(
         actor=member_actor(borrower_id),
         loan_id=loan_id,
         mode=mode,
         count=count,
+        amount_fen=amount,
         idempotency_key=f"repay-{uuid.uuid4().hex[:16]}",
     )
     confirmed = await accounts.confirm_operation(

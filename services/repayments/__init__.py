@@ -1,12 +1,14 @@
 """Repayments (M1.6, M4.5, M9): the installments of a disbursed loan, the borrower's
-repayments (the next installment, several, or early repayment in full), signed
-auto-debit on the due date, and each claim holder's share of every payment.
+repayments (the next installment, several, early repayment in full, or an amount
+towards what has fallen due, which may pay an installment in part), signed auto-debit
+on the due date, and each claim holder's share of every payment.
 
 - `installments`: the contract's schedule materialised at disbursement.
 - `split`: pure, how a payment's principal, interest and penalty are shared among the
   claims (largest remainder, each part separately, exact to the fen).
 - `quote`: pure, what is due now (installments, early repayment in full, the R3 cap of
-  the early-repayment fee) and the allocation order of a payment's parts.
+  the early-repayment fee, an amount towards what has fallen due) and the allocation
+  order of a payment's parts.
 - `policy`: the platform parameters (allocation order, risk-reserve share, early fee).
 - `service`: `repay` (second-confirmed), the settlement under the loan's lock, the
   auto-debit job, the member views.

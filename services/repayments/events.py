@@ -3,9 +3,12 @@ written through the outbox in the business transaction, published after commit.
 
 Payload: `{kind, loan_id, installment, amount_fen, at}` and, for RECEIVED, the parts
 `principal_fen`, `interest_fen`, `penalty_fen`. Kinds: DUE and OVERDUE (the borrower's,
-published by the overdue job), PAID (the borrower's, one per installment paid) and
-RECEIVED (a lender's share of one installment), ADVANCED (a holder paid by the risk
-reserve, from the overdue job).
+published by the overdue job), PAID (the borrower's, one per installment paid off),
+PARTIALLY_PAID (the borrower's, one per installment a repayment of an amount paid only
+in part: `amount_fen` paid of it now, the parts `principal_fen`, `interest_fen`,
+`fee_fen`, `penalty_fen`, and `remaining_fen` it still asks), RECEIVED (a lender's share
+of one installment, paid off or in part), ADVANCED (a holder paid by the risk reserve,
+from the overdue job).
 
 `OVERDUE_EVENTS_CHANNEL`: overdue events for staff (the `overdueEvents` subscription),
 payload {kind: RAISED | PAID | BUCKET_CHANGED, loan_id, installment, days, bucket,
@@ -26,6 +29,7 @@ from services.broker import get_broker
 class RepaymentEventKind(StrEnum):
     DUE = "DUE"
     PAID = "PAID"
+    PARTIALLY_PAID = "PARTIALLY_PAID"
     OVERDUE = "OVERDUE"
     RECEIVED = "RECEIVED"
     ADVANCED = "ADVANCED"

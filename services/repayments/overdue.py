@@ -19,6 +19,14 @@ day changes nothing and sends nothing):
     `penalty_accrued_fen` is that sum rounded half-up to the fen: cumulative exact, one
     rounding of the total, so a run every day and one run after ten days give the same
     figure. The fee is not penalised.
+    Partial payments (mode AMOUNT): each day's penalty is on what was unpaid of principal
+    and interest that day, before that day's payments (the payment day still counts on
+    the old base; the repayments code accrues through today before it takes a payment,
+    so every day is accrued on its own base, never recomputed). Penalty paid is kept
+    apart (`penalty_paid_fen`) and never charged again: what is owed is the rounded total
+    accrued less what was paid of it. `penalty_with_payments` is this rule as one pure
+    function (the simulation checks every overdue installment against it); without
+    payments it is round(unpaid x rate x days late).
 (d) buckets: when the aging bucket at today differs from the one at the last day
     accrued, a BUCKET_CHANGED staff event (one per change, however many days passed).
 (e) serious overdue: the days overdue are passed to `scoring.on_installment_overdue`,
@@ -32,6 +40,7 @@ code takes as well. Days overdue = today - due date; penalty counts the payment 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -108,6 +117,35 @@ def penalty_micro_fen(unpaid_fen: int, daily_rate: Decimal, days: int) -> int:
 
 def penalty_fen(micro_fen: int) -> int:
     return round_half_up(micro_fen, PENALTY_SCALE)
+
+
+def penalty_with_payments(
+    *,
+    principal_interest_fen: int,
+    first_day: date,
+    through: date,
+    daily_rate: Decimal,
+    payments: Sequence[tuple[date, int]] = (),
+) -> int:
+    """The penalty accrued on one installment from `first_day` (its `overdue_since`, the
+    day after the due date) through `through`, in fen: every day d accrues `daily_rate`
+    x (its principal and interest, `principal_interest_fen`, less what `payments` paid of
+    principal and interest on days before d); the exact sum, in millionths of a fen, is
+    rounded half-up once. `payments` are (day, principal + interest paid that day), any
+    order; a payment on day d lowers the base from day d + 1 (d's penalty counts the
+    payment day). At a constant rate, this is what the daily run accrues however often
+    it runs (the run accrues through today before every payment). 0 when `through` is
+    before `first_day`."""
+    days = (through - first_day).days + 1
+    if days <= 0:
+        return 0
+    micro = penalty_micro_fen(principal_interest_fen, daily_rate, days)
+    for day, paid_fen in payments:
+        # Paid on `day`: every accrued day after it, through `through`, is on less.
+        after = (through - max(day, first_day - timedelta(days=1))).days
+        if after > 0:
+            micro -= penalty_micro_fen(paid_fen, daily_rate, after)
+    return penalty_fen(micro)
 
 
 # --- (a) warnings ------------------------------------------------------------------------

@@ -16,10 +16,20 @@
   all-in cost (every payment the borrower made, on the day made, and this one, penalty
   interest excluded) stays within R3: the daily IRR x 365 at most 0.36. The cap is
   found by bisection over whole fen (the cost rises with the fee).
+- **An amount towards what has fallen due** (`towards_due`, mode AMOUNT). The
+  installments that have fallen due (unpaid, due on or before the repayment day: PENDING
+  due today, or OVERDUE), oldest first, each whole (`whole`: what is left of its parts
+  and the penalty accrued through today). The amount pays them in turn: every one it
+  covers whole is settled, the one where the amount runs out gets the rest, shared over
+  its parts in the allocation order (`apply`), and is left partly paid (`Line.settles`
+  false). The amount must be more than 0 and at most what has fallen due (the caller
+  refuses it otherwise); exactly that much pays every installment fallen due, the same
+  lines as the next n installments.
 - **Allocation order.** `apply` settles an amount over an installment's parts in the
-  platform's order (default penalty, interest, principal, fee). A repayment always
-  covers whole installments (one short of them is refused), so today the order decides
-  nothing of the amounts; it is the rule for any partial payment.
+  platform's order (parameter `repayments.allocationOrder`, default penalty, interest,
+  principal, fee): each part takes what is left of the amount, up to what it asks. A
+  whole installment's total gives the installment itself, so the order only decides the
+  amounts of a partial payment (mode AMOUNT).
 """
 
 from __future__ import annotations
@@ -69,6 +79,9 @@ class Line:
     interest_fen: int
     fee_fen: int
     penalty_fen: int
+    # False when the line pays only part of what the installment asks (mode AMOUNT): the
+    # installment then stays unpaid, with its paid parts raised.
+    settles: bool = True
 
     @property
     def total_fen(self) -> int:
@@ -116,6 +129,28 @@ def next_installments(rows: Sequence[Row], count: int) -> Quote:
     if count < 1:
         raise ValueError("count must be at least 1")
     return Quote(lines=[whole(row) for row in unpaid(rows)[:count]])
+
+
+def fallen_due(rows: Sequence[Row], today: date) -> list[Line]:
+    """The unpaid installments due on or before `today`, oldest first, each whole."""
+    return [whole(row) for row in unpaid(rows) if row.due_date <= today]
+
+
+def towards_due(lines: Sequence[Line], amount_fen: int, order: Sequence[Part]) -> Quote:
+    """Pay `amount_fen` towards `lines` (`fallen_due`), oldest first: see the module
+    docstring. Lines the amount does not reach are left out. Raises ValueError when the
+    amount is not above 0 or more than the lines ask (the caller refuses those first)."""
+    if amount_fen <= 0 or amount_fen > sum(line.total_fen for line in lines):
+        raise ValueError("the amount must be above 0 and at most what has fallen due")
+    paid: list[Line] = []
+    left = amount_fen
+    for line in lines:
+        if left == 0:
+            break
+        part = min(left, line.total_fen)
+        paid.append(apply(part, line, order))
+        left -= part
+    return Quote(lines=paid)
 
 
 def days_30e_360(start: date, end: date) -> int:
@@ -255,7 +290,8 @@ def capped_early_fee(
 
 def apply(amount_fen: int, line: Line, order: Sequence[Part]) -> Line:
     """Settle `amount_fen` (at most the line's total) over the line's parts in `order`:
-    what each part receives. The whole line's total gives the line itself."""
+    what each part receives. The whole line's total gives the line itself; less leaves
+    the installment partly paid (`settles` false)."""
     if not 0 <= amount_fen <= line.total_fen:
         raise ValueError("the amount must be between 0 and what the installment asks")
     left = amount_fen
@@ -269,4 +305,5 @@ def apply(amount_fen: int, line: Line, order: Sequence[Part]) -> Line:
         interest_fen=paid[Part.INTEREST],
         fee_fen=paid[Part.FEE],
         penalty_fen=paid[Part.PENALTY],
+        settles=line.settles and amount_fen == line.total_fen,
     )

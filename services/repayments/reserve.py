@@ -15,15 +15,35 @@ unpaid principal and interest, nothing moves for it (logged) and the next day's 
 again. Penalty and fee are not advanced.
 
 Recovery. When the borrower pays an advanced installment (any repayment that settles it:
-the next installment(s), early repayment in full, auto-debit), the settlement
-(`services.repayments.service`) gives each claim exactly the principal and interest the
-reserve advanced of it (the advance already decided the split) and pays that money to
-`p:risk_reserve` (one transfer per repayment, reference `repayment:<id>:reserve-recovery`),
-recorded as Receipt rows with `to_reserve` set. The installment's penalty is not the
-reserve's: it accrued while the holders waited the days before the advance, and the
-reserve advanced principal and interest only, so it is split among the holders as for
-any installment. Once every advanced installment is repaid, the reserve is back to its
-balance before the advances (plus its fee share, `repayments.riskReserveShare`).
+the next installment(s), early repayment in full, auto-debit, or an amount towards what
+has fallen due), the principal and interest paid of it go to the reserve until it has
+recovered all it advanced of that installment: per claim, each part split towards what
+the reserve advanced of the claim (`split.toward`: targets = the advanced principal,
+resp. interest, per claim; received = what the reserve already recovered of that claim
+for that installment, `recovered_by_installment`), so the payment that completes the
+installment gives each claim exactly the rest of its advance. That money goes to
+`p:risk_reserve` (one transfer per repayment, reference
+`repayment:<id>:reserve-recovery`), recorded as Receipt rows with `to_reserve` set. Since
+the advance was everything then unpaid of principal and interest, every fen of them paid
+after it is the reserve's (an installment paid in part before the advance: the advance
+covered only what was unpaid then, and the holders kept what they had). The
+installment's penalty is not the reserve's: it accrued while the holders waited the
+days before the advance, and the reserve advanced principal and interest only, so it is
+split among the holders as for any installment. Once every advanced installment is
+repaid, the reserve is back to its balance before the advances (plus its fee share,
+`repayments.riskReserveShare`).
+
+What the reserve recovered per claim of one installment is read from the `to_reserve`
+receipts (per repayment and claim, not per installment) as follows: of an advanced
+installment, the reserve has recovered in all (advanced less what is unpaid now) of
+principal and of interest. One recovered whole gave each claim exactly its advance; one
+not begun, nothing; and at most one advanced installment is recovered in part at any time
+(a partial payment leaves only the oldest unpaid installment partly paid: an amount pays
+the installments fallen due oldest first, every other mode pays whole installments from
+the earliest unpaid, and the auto-debit pays only installments due today, never
+advanced). So that one's share per claim is the claim's `to_reserve` receipts less the
+advances of the installments recovered whole. `recovered_by_installment` checks these
+figures add up and raises RuntimeError (a bug: the repayment rolls back) when they do not.
 
 What a holder has had of a claim (`holdings.had`) counts the advance as received
 from the day it is paid, so the split's targets over the rest of the loan, `myReceivables`
@@ -34,14 +54,16 @@ not counted a second time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from typing import cast
 
 from tortoise.transactions import in_transaction
 
 from models.bids import Claim
 from models.loans import Loan, LoanStatus
-from models.repayments import InstallmentStatus, LoanInstallment, ReserveAdvance
+from models.repayments import InstallmentStatus, LoanInstallment, Receipt, ReserveAdvance
 from services import clock, ledger, movements, notifier, parameters
 from services.ledger import InsufficientFundsError
 from services.money import format_money
@@ -183,3 +205,87 @@ async def advanced_by_installment(
             row.interest_fen,
         )
     return answer
+
+
+PrincipalInterest = tuple[int, int]
+
+
+def recovered_by_installment(
+    *,
+    advanced: Mapping[int, Mapping[int, PrincipalInterest]],
+    unpaid: Mapping[int, PrincipalInterest],
+    recovered: Mapping[int, PrincipalInterest],
+) -> dict[int, dict[int, PrincipalInterest]]:
+    """What the reserve has recovered of each advanced installment, per claim (pure; see
+    the module docstring). `advanced`: installment id -> claim id -> (principal, interest)
+    advanced; `unpaid`: installment id -> (principal, interest) still unpaid of it;
+    `recovered`: claim id -> (principal, interest) of its `to_reserve` receipts over the
+    loan. Answers installment id -> claim id -> (principal, interest) recovered, for
+    every advanced installment. Raises RuntimeError when the figures disagree."""
+    answer: dict[int, dict[int, PrincipalInterest]] = {}
+    rest: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for claim_id, (principal, interest) in recovered.items():
+        rest[claim_id][0] += principal
+        rest[claim_id][1] += interest
+    partly: list[tuple[int, PrincipalInterest]] = []
+    for installment_id, per_claim in advanced.items():
+        whole_principal = sum(principal for principal, _interest in per_claim.values())
+        whole_interest = sum(interest for _principal, interest in per_claim.values())
+        left_principal, left_interest = unpaid[installment_id]
+        back = (whole_principal - left_principal, whole_interest - left_interest)
+        if back == (whole_principal, whole_interest):
+            answer[installment_id] = dict(per_claim)
+            for claim_id, (principal, interest) in per_claim.items():
+                rest[claim_id][0] -= principal
+                rest[claim_id][1] -= interest
+        elif back == (0, 0):
+            answer[installment_id] = dict.fromkeys(per_claim, (0, 0))
+        else:
+            partly.append((installment_id, back))
+    if len(partly) > 1:
+        raise RuntimeError(f"several advanced installments recovered in part: {partly}")
+    if partly:
+        [(installment_id, back)] = partly
+        per_claim = advanced[installment_id]
+        answer[installment_id] = {
+            claim_id: (rest[claim_id][0], rest[claim_id][1]) for claim_id in per_claim
+        }
+        for claim_id in per_claim:
+            rest[claim_id] = [0, 0]
+        got = answer[installment_id]
+        sums = (sum(p for p, _i in got.values()), sum(i for _p, i in got.values()))
+        within = all(
+            0 <= got[claim_id][0] <= principal and 0 <= got[claim_id][1] <= interest
+            for claim_id, (principal, interest) in per_claim.items()
+        )
+        if sums != back or not within:
+            raise RuntimeError(f"reserve recovery of installment {installment_id} disagrees")
+    if any(parts != [0, 0] for parts in rest.values()):
+        raise RuntimeError("reserve recovery receipts disagree with the advances")
+    return answer
+
+
+async def recovered_of_loan(
+    loan_id: int, rows: Iterable[LoanInstallment]
+) -> dict[int, dict[int, PrincipalInterest]]:
+    """`recovered_by_installment` of a loan (`rows`: all its installments): two queries,
+    none when nothing of it was advanced."""
+    by_id = {row.id: row for row in rows}
+    advanced = await advanced_by_installment(by_id)
+    if not advanced:
+        return {}
+    receipts = await Receipt.filter(loan_id=loan_id, to_reserve=True).values_list(
+        "claim_id", "principal_fen", "interest_fen"
+    )
+    recovered: dict[int, PrincipalInterest] = {}
+    for claim_id, principal, interest in cast(list[tuple[int, int, int]], receipts):
+        had_principal, had_interest = recovered.get(claim_id, (0, 0))
+        recovered[claim_id] = (had_principal + principal, had_interest + interest)
+    unpaid = {
+        installment_id: (
+            by_id[installment_id].principal_fen - by_id[installment_id].paid_principal_fen,
+            by_id[installment_id].interest_fen - by_id[installment_id].paid_interest_fen,
+        )
+        for installment_id in advanced
+    }
+    return recovered_by_installment(advanced=advanced, unpaid=unpaid, recovered=recovered)

@@ -1,35 +1,55 @@
 """Repaying a loan (M1.6, M4.3, M4.5, M4.8): ask, confirm by SMS code, settle.
 
-`repay` records what the borrower asks for (the next installment, the next n, or early
-repayment in full) as a Repayment AWAITING_CONFIRMATION with a pending operation of
-kind REPAYMENT and an SMS code bound to it (operation id, kind, amount, loan).
-`confirmOperation` with that code settles it: under a lock on the loan, what is due is
-computed again (it must still be the installments asked for and the amount the code
-confirmed: NOTHING_DUE when another repayment or the auto-debit paid them meanwhile,
-AMOUNT_CHANGED otherwise), the borrower's available balance must cover it
+`repay` records what the borrower asks for (the next installment, the next n, early
+repayment in full, or an amount towards what has fallen due) as a Repayment
+AWAITING_CONFIRMATION with a pending operation of kind REPAYMENT and an SMS code bound
+to it (operation id, kind, amount, loan). `confirmOperation` with that code settles it:
+under a lock on the loan, what is due is computed again (it must still be the
+installments asked for and the amount the code confirmed, and for an amount the same
+installments paid off: NOTHING_DUE when another repayment or the auto-debit paid them
+meanwhile, or nothing has fallen due any more; AMOUNT_CHANGED otherwise, an amount now
+more than has fallen due included), the borrower's available balance must cover it
 (INSUFFICIENT_FUNDS: the repayment is REFUSED and nothing moves), then in one
 transaction:
 
 - each installment's parts are shared among the claims (`split`), one transfer per
   holder (principal + interest + penalty) from the borrower's available balance, one to
   `p:fee` (the service fees less the risk-reserve share, plus the early-repayment fee)
-  and one to `p:risk_reserve` (its share of the fees): a ledger journal and a provider
+  and one to `p:risk_reserve` (its share of the fees: of an installment's fee paid in
+  parts, the share of the fee paid so far less that of what was paid before, each
+  rounded down, so it ends as the whole fee's): a ledger journal and a provider
   instruction each (`services.movements`);
-- an installment the risk reserve advanced (`reserve.py`, off by default) gives each
-  claim exactly the principal and interest the reserve advanced of it, and that money
-  goes to `p:risk_reserve` (one transfer, `repayment:<id>:reserve-recovery`), not to the
-  holders, who had it from the reserve already; its penalty is the holders' (the reserve
+- of an installment the risk reserve advanced (`reserve.py`, off by default), the
+  principal and interest paid go to `p:risk_reserve` (one transfer,
+  `repayment:<id>:reserve-recovery`) until it has had back all it advanced of that
+  installment, per claim towards what it advanced of each (the payment that completes
+  the installment gives each claim exactly the rest of its advance), not to the holders,
+  who had it from the reserve already; its penalty is the holders' (the reserve
   advanced principal and interest only, the holders waited the days before the advance)
   and is split as for any installment. The same applies to an early repayment in full
-  that settles an advanced installment;
+  or an amount that pays an advanced installment;
 - a Receipt per claim, plus one with `to_reserve` per claim whose advanced parts the
-  reserve recovered, the installments PAID (`paid_late` when paid after their due
-  date), the credit hooks (`on_installment_paid`, `restore_limit` of the principal);
+  reserve recovered; each installment's paid parts raised, and PAID (`paid_late` when
+  paid after its due date) only once every part is paid (an amount may leave the last
+  installment it reaches PENDING or OVERDUE, partly paid; penalty then accrues on what
+  stays unpaid of its principal and interest, `overdue.py`); the credit hooks
+  (`on_installment_paid` for an installment paid off, `restore_limit` of the principal
+  paid);
 - the loan SETTLED once every installment is paid (the contracts' retention runs from
   that day), or OVERDUE → REPAYING once none is overdue any more;
-- PAID events for the borrower and RECEIVED events for each holder with what that
-  holder receives (nothing for the reserve's parts; the reserve gets no event), through
-  the outbox.
+- PAID events for the borrower (one per installment paid off), PARTIALLY_PAID for one
+  paid in part (the parts paid and what it still asks), RECEIVED events for each holder
+  with what that holder receives (nothing for the reserve's parts; the reserve gets no
+  event), through the outbox; the repayment's details record what it paid of each
+  installment (`lines`).
+
+Mode AMOUNT (partial repayment, `quote.towards_due`): the amount pays the installments
+fallen due (due today or before, PENDING or OVERDUE), oldest first, each one whole in
+turn, and the rest of it the next one in the allocation order (`repayments.allocationOrder`,
+default penalty, interest, principal, fee). It must be whole fen above 0 (INVALID on
+`amount`), something must have fallen due (NOTHING_DUE) and it may not be more than
+what has (AMOUNT_TOO_LARGE, with how much that is: NEXT, COUNT and EARLY_FULL pay more);
+exactly that much pays everything fallen due, as COUNT would.
 
 The split's "received so far" of a claim is what its holder has had: their own receipts
 plus every advance the reserve paid them (`holdings.had`), the recovery
@@ -40,7 +60,8 @@ The signed auto-debit (`auto_debit_due`, a daily job) needs no SMS code: the sig
 auto-debit agreement with the bound card is the borrower's standing consent. It
 deposits the shortfall from the card (once per installment and day; decided under the
 loan's lock, so an installment the borrower has just repaid costs no card debit) and
-settles the installment due today the same way.
+settles the installment due today the same way (whole: what is left of it, when an
+amount paid part of it).
 """
 
 from __future__ import annotations
@@ -103,6 +124,7 @@ class RepayMode(StrEnum):
     NEXT = "NEXT"  # the earliest unpaid installment
     COUNT = "COUNT"  # the next n unpaid installments
     EARLY_FULL = "EARLY_FULL"  # everything left, interest to today
+    AMOUNT = "AMOUNT"  # an amount towards what has fallen due, oldest first (partial)
 
 
 def _row(row: LoanInstallment) -> quote.Row:
@@ -126,10 +148,55 @@ def _start(loan: Loan) -> date:
     return loan.closed_at.date()
 
 
+def _towards_due(
+    views: list[quote.Row], today: date, amount_fen: int, order: list[policy.Part], *, asking: bool
+) -> quote.Quote:
+    """Mode AMOUNT: `amount_fen` towards the installments fallen due (`quote.towards_due`).
+    Raises DomainError NOTHING_DUE when none has fallen due, and when the amount is more
+    than they ask AMOUNT_TOO_LARGE (`asking`) or AMOUNT_CHANGED (at confirmation: it fit
+    when asked)."""
+    lines = quote.fallen_due(views, today)
+    if not lines:
+        ahead = quote.unpaid(views)
+        raise DomainError(
+            "Nothing has fallen due"
+            + (f": the next installment is due on {ahead[0].due_date.isoformat()}" if ahead else "")
+            + ". Use NEXT, COUNT or EARLY_FULL to repay ahead.",
+            code="NOTHING_DUE",
+        )
+    due = sum(line.total_fen for line in lines)
+    if amount_fen > due:
+        numbers = ", ".join(str(line.number) for line in lines)
+        if asking:
+            raise DomainError(
+                f"{format_money(amount_fen)} is more than has fallen due: "
+                f"{format_money(due)} (installment {numbers}, with penalty through today). "
+                "Repay at most that, or use NEXT, COUNT or EARLY_FULL to pay more.",
+                code="AMOUNT_TOO_LARGE",
+                field="amount",
+            )
+        raise DomainError(
+            f"What has fallen due is now {format_money(due)}, less than "
+            f"{format_money(amount_fen)}: ask again",
+            code="AMOUNT_CHANGED",
+        )
+    return quote.towards_due(lines, amount_fen, order)
+
+
 async def _quote(
-    loan: Loan, rows: list[LoanInstallment], kind: RepaymentKind, details: dict[str, Any]
+    loan: Loan,
+    rows: list[LoanInstallment],
+    kind: RepaymentKind,
+    details: dict[str, Any],
+    *,
+    asking: bool = False,
 ) -> quote.Quote:
     views = [_row(row) for row in rows]
+    if kind == RepaymentKind.AMOUNT:
+        order = (await parameters.get(policy.ALLOCATION_ORDER)).order
+        return _towards_due(
+            views, await clock.today(), int(details["amount_fen"]), order, asking=asking
+        )
     if kind == RepaymentKind.AUTO_DEBIT:
         number = int(details["installment"])
         return quote.Quote(
@@ -139,11 +206,6 @@ async def _quote(
         return quote.next_installments(views, int(details.get("count", 1)))
     terms = terms_of(loan)
     share = (await parameters.get(policy.EARLY_FEE)).share
-    paid_flows = [
-        (row.paid_on, row.paid_principal_fen + row.paid_interest_fen + row.paid_fee_fen)
-        for row in rows
-        if row.status == InstallmentStatus.PAID and row.paid_on is not None
-    ]
     return quote.early_full(
         views,
         today=await clock.today(),
@@ -152,8 +214,23 @@ async def _quote(
         annual_rate=terms.annual_rate,
         day_count=terms.day_count,
         early_fee_share=share,
-        paid_flows=paid_flows,
+        paid_flows=await _paid_flows(loan.id),
     )
+
+
+async def _paid_flows(loan_id: int) -> list[tuple[date, int]]:
+    """What the borrower paid on the loan so far, for the R3 cap of the early fee: per
+    repayment made, its business day and its principal, interest and fee (penalty
+    excluded). Per repayment, not per installment paid: an installment paid in parts
+    (mode AMOUNT) was paid on several days, and one still partly paid has paid some."""
+    made = await Repayment.filter(loan_id=loan_id, status=RepaymentStatus.DONE).values_list(
+        "done_at", "principal_fen", "interest_fen", "fee_fen"
+    )
+    return [
+        (done_at.date(), principal + interest + fee)
+        for done_at, principal, interest, fee in cast(list[tuple[datetime, int, int, int]], made)
+        if principal + interest + fee
+    ]
 
 
 def _amounts(found: quote.Quote) -> dict[str, Any]:
@@ -168,7 +245,17 @@ def _amounts(found: quote.Quote) -> dict[str, Any]:
     }
 
 
-def _kind_and_details(mode: RepayMode, count: int | None) -> tuple[RepaymentKind, dict[str, Any]]:
+def _kind_and_details(
+    mode: RepayMode, count: int | None, amount_fen: int | None
+) -> tuple[RepaymentKind, dict[str, Any]]:
+    if mode == RepayMode.AMOUNT:
+        if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+            raise InvalidInputError(
+                "Give the amount to repay, more than 0.00, in whole fen", field="amount"
+            )
+        return RepaymentKind.AMOUNT, {"mode": str(mode), "amount_fen": amount_fen}
+    if amount_fen is not None:
+        raise InvalidInputError("An amount is only for mode AMOUNT", field="amount")
     if mode == RepayMode.EARLY_FULL:
         return RepaymentKind.EARLY_FULL, {"mode": str(mode)}
     if mode == RepayMode.NEXT:
@@ -201,16 +288,25 @@ async def repay(
     loan_id: int,
     mode: RepayMode,
     count: int | None = None,
+    amount_fen: int | None = None,
     idempotency_key: str,
 ) -> Repayment:
     """Ask to repay: records the repayment AWAITING_CONFIRMATION with what is due now and
     sends an SMS code bound to it; `confirmOperation` settles it. Idempotent by key.
-    Raises InvalidInputError, NotFoundError, DomainError LOAN_NOT_REPAYING / NOTHING_DUE
-    and the idempotency errors; nothing changes then."""
+
+    Mode AMOUNT pays `amount_fen` towards the installments fallen due (due today or
+    before), oldest first, each one's parts in the allocation order; the last one it
+    reaches may stay partly paid (`quote.towards_due`). The amount must be whole fen above
+    0 (INVALID on `amount`), something must have fallen due (NOTHING_DUE), and it may
+    not exceed what has (AMOUNT_TOO_LARGE, the message says how much is due); exactly
+    that much pays it all, as COUNT would. An amount with another mode is INVALID.
+
+    Raises InvalidInputError, NotFoundError, DomainError LOAN_NOT_REPAYING / NOTHING_DUE /
+    AMOUNT_TOO_LARGE and the idempotency errors; nothing changes then."""
     assert actor.user_id is not None
     borrower_id = actor.user_id
     key = validate_key(idempotency_key)
-    kind, details = _kind_and_details(mode, count)
+    kind, details = _kind_and_details(mode, count, amount_fen)
 
     async def execute(claim: KeyClaim) -> dict[str, Any]:
         async with in_transaction():
@@ -226,9 +322,14 @@ async def repay(
                 raise InvalidInputError(
                     f"Only {open_count} installments are left to repay", field="count"
                 )
-            found = await _quote(loan, rows, kind, details)
+            found = await _quote(loan, rows, kind, details, asking=True)
             if not found.lines:
                 raise DomainError("Nothing is due", code="NOTHING_DUE")  # pragma: no cover
+            recorded = dict(details)
+            if kind == RepaymentKind.AMOUNT:
+                # What the code confirms: the amount, the installments it reaches, and
+                # which of them it pays off (`_still_as_confirmed`).
+                recorded["settles"] = _settled_numbers(found)
             amounts = _amounts(found)
             repayment = await Repayment.create(
                 loan_id=loan.id,
@@ -242,7 +343,7 @@ async def repay(
                 fee_fen=amounts["fee_fen"],
                 penalty_fen=amounts["penalty_fen"],
                 early_fee_fen=amounts["early_fee_fen"],
-                details=details,
+                details=recorded,
                 created_at=await clock.now(),
             )
             operation = await open_operation(
@@ -263,7 +364,9 @@ async def repay(
         user_id=borrower_id,
         key=key,
         operation="repay",
-        request={"loan_id": loan_id, "mode": str(mode), "count": count},
+        # The amount only when given: the fingerprints of the other modes stay as they were.
+        request={"loan_id": loan_id, "mode": str(mode), "count": count}
+        | ({"amount_fen": amount_fen} if amount_fen is not None else {}),
         execute=execute,
     )
     return await Repayment.get(id=int(answer["repayment_id"]))
@@ -318,41 +421,61 @@ class _LineSplit:
     reserve: list[split.Share]
 
 
+def _back_to_reserve(paid_fen: int, advanced: list[int], recovered: list[int]) -> list[int]:
+    """Per claim, what of `paid_fen` (one part paid of an advanced installment) goes back
+    to the reserve: up to what it still lacks of that part, split towards what it advanced
+    of each claim (`split.toward`: targets `advanced`, received `recovered`)."""
+    lacking = sum(max(0, gave - got) for gave, got in zip(advanced, recovered, strict=True))
+    return split.toward(min(paid_fen, lacking), advanced, recovered)
+
+
 def _split_line(
     line: quote.Line,
     advanced: dict[int, tuple[int, int]],
+    recovered: dict[int, tuple[int, int]],
     claims: list[Claim],
     received_principal: list[int],
     received_interest: list[int],
     total_interest_fen: int,
 ) -> _LineSplit:
     """Share one installment's payment. The principal and interest the reserve advanced
-    (`advanced`: claim id -> parts) go back to it exactly as advanced; the rest (all of
-    it for an installment not advanced, only the penalty for one advanced whole) is split
-    among the holders towards their targets."""
-    reserve = [
-        split.Share(principal_fen=principal, interest_fen=interest, penalty_fen=0)
-        for principal, interest in (advanced.get(claim.id, (0, 0)) for claim in claims)
-    ]
-    rest_principal = line.principal_fen - sum(share.principal_fen for share in reserve)
-    rest_interest = line.interest_fen - sum(share.interest_fen for share in reserve)
-    if rest_principal < 0 or rest_interest < 0:
-        raise ValueError(f"installment {line.number} pays less than the reserve advanced of it")
+    of it (`advanced`: claim id -> parts; `recovered`: what it has had back of them)
+    go back to it first, each part towards the advanced parts per claim, so the payment
+    that completes the installment gives each claim exactly the rest of its advance
+    (`reserve.py`); the rest (all of it for an installment not advanced, the penalty
+    alone for one advanced) is split among the holders towards their targets."""
+    principal_back = _back_to_reserve(
+        line.principal_fen,
+        [advanced.get(claim.id, (0, 0))[0] for claim in claims],
+        [recovered.get(claim.id, (0, 0))[0] for claim in claims],
+    )
+    interest_back = _back_to_reserve(
+        line.interest_fen,
+        [advanced.get(claim.id, (0, 0))[1] for claim in claims],
+        [recovered.get(claim.id, (0, 0))[1] for claim in claims],
+    )
     holders = split.split_payment(
-        principal_fen=rest_principal,
-        interest_fen=rest_interest,
+        principal_fen=line.principal_fen - sum(principal_back),
+        interest_fen=line.interest_fen - sum(interest_back),
         penalty_fen=line.penalty_fen,
         principals=[claim.principal_fen for claim in claims],
         received_principal=received_principal,
         received_interest=received_interest,
         total_interest_fen=total_interest_fen,
     )
+    reserve = [
+        split.Share(principal_fen=principal, interest_fen=interest, penalty_fen=0)
+        for principal, interest in zip(principal_back, interest_back, strict=True)
+    ]
     return _LineSplit(holders=holders, reserve=reserve)
 
 
-def _reserve_part(fee_fen: int, share: Decimal) -> int:
-    """The risk reserve's part of one fee: rounded down to the fen."""
-    return int(fee_fen * share)
+def _reserve_part(paid_before_fen: int, fee_fen: int, share: Decimal) -> int:
+    """The risk reserve's part of `fee_fen` paid of an installment's fee, of which
+    `paid_before_fen` was paid before: its share of the fee paid so far rounded down to
+    the fen, less its share of what was paid before. An installment's fee paid in parts
+    gives the reserve what the whole fee paid at once would."""
+    return int((paid_before_fen + fee_fen) * share) - int(paid_before_fen * share)
 
 
 async def _write_receipts(
@@ -380,23 +503,42 @@ async def _write_receipts(
                 )
 
 
-def _still_as_confirmed(
-    repayment: Repayment, rows: list[LoanInstallment], found: quote.Quote, amount_fen: int
-) -> None:
-    """What the SMS code confirmed is still what would be paid: the installments asked
-    for, for the amount asked. Quoted again, "the next installment" of a repayment asked
-    before another one (or the auto-debit) paid it is the installment after it, often
-    for the same amount: paying that would pay twice for one request.
+def _settled_numbers(found: quote.Quote) -> list[int]:
+    """The installments a quote pays off (all its lines, but an amount's last may not)."""
+    return [line.number for line in found.lines if line.settles]
 
-    Raises DomainError NOTHING_DUE when every installment asked for was paid meanwhile,
-    AMOUNT_CHANGED when the installments or the amount differ otherwise."""
+
+def _not_paid_meanwhile(repayment: Repayment, rows: list[LoanInstallment]) -> None:
+    """Raises DomainError NOTHING_DUE when every installment the repayment was asked for
+    has been paid since (by another repayment, or the auto-debit)."""
     asked = [int(number) for number in repayment.installments]
     paid = {row.number for row in rows if row.status == InstallmentStatus.PAID}
     if asked and paid.issuperset(asked):
         raise DomainError("What this repayment was for is repaid already", code="NOTHING_DUE")
+
+
+def _still_as_confirmed(repayment: Repayment, found: quote.Quote, amount_fen: int) -> None:
+    """What the SMS code confirmed is still what would be paid: the installments asked
+    for, for the amount asked, and for an amount (mode AMOUNT) the same installments paid
+    off. Quoted again, "the next installment" of a repayment asked before another one (or
+    the auto-debit) paid it is the installment after it, often for the same amount:
+    paying that would pay twice for one request; and an amount that paid installment 1
+    off when asked may leave it partly paid once a day's penalty is added.
+
+    Raises DomainError AMOUNT_CHANGED when the installments, the amount or the
+    installments paid off differ (`_not_paid_meanwhile` comes first)."""
+    asked = [int(number) for number in repayment.installments]
     if [line.number for line in found.lines] != asked or found.total_fen != amount_fen:
         raise DomainError(
             f"What is due is now {format_money(found.total_fen)}: ask again",
+            code="AMOUNT_CHANGED",
+        )
+    settles = repayment.details.get("settles")
+    if settles is not None and _settled_numbers(found) != [int(number) for number in settles]:
+        paid_off = ", ".join(str(number) for number in _settled_numbers(found)) or "none"
+        raise DomainError(
+            f"{format_money(amount_fen)} now pays off installments {paid_off}, not those "
+            "asked for: ask again",
             code="AMOUNT_CHANGED",
         )
 
@@ -447,15 +589,18 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     Raises DomainError LOAN_NOT_REPAYING / NOTHING_DUE / AMOUNT_CHANGED /
     INSUFFICIENT_FUNDS before anything moves."""
     loan = await _repayable(repayment.loan_id, repayment.borrower_id, lock=True)
-    # Overdue installments are marked and their penalty accrued through today first.
+    # Overdue installments are marked and their penalty accrued through today first: a
+    # partial payment lowers the base of the penalty from tomorrow, never before.
     await overdue.age_loan(loan.id, await clock.today())
     await loan.refresh_from_db()
     rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
+    if confirmed_amount_fen is not None:
+        _not_paid_meanwhile(repayment, rows)
     found = await _quote(loan, rows, RepaymentKind(repayment.kind), repayment.details)
     if not found.lines:
         raise DomainError("Nothing is left to repay", code="NOTHING_DUE")
     if confirmed_amount_fen is not None:
-        _still_as_confirmed(repayment, rows, found, confirmed_amount_fen)
+        _still_as_confirmed(repayment, found, confirmed_amount_fen)
     borrower_id = loan.borrower_id
     available = await ledger.balance(ledger.available(borrower_id))
     if available < found.total_fen:
@@ -474,12 +619,17 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     advances = await reserve_advances.advanced_by_installment(
         by_number[line.number].id for line in found.lines
     )
+    # What the reserve has had back of each advanced installment, before this repayment.
+    back = await reserve_advances.recovered_of_loan(loan.id, rows) if advances else {}
     paid_lines = [quote.apply(line.total_fen, line, order) for line in found.lines]
     # The loan's whole interest once this repayment is made (an early repayment charges
-    # less than scheduled): the interest targets of the split.
-    charged = {line.number: line.interest_fen for line in paid_lines}
+    # less than scheduled; a partial payment changes nothing of it): the interest
+    # targets of the split.
+    paying = {line.number: line for line in paid_lines}
     total_interest = sum(
-        row.paid_interest_fen + charged[row.number] if row.number in charged else row.interest_fen
+        row.paid_interest_fen + paying[row.number].interest_fen
+        if row.number in paying and paying[row.number].settles
+        else row.interest_fen
         for row in rows
     )
 
@@ -492,6 +642,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         shares = _split_line(
             line,
             advances.get(row.id, {}),
+            back.get(row.id, {}),
             claims,
             received_principal,
             received_interest,
@@ -509,48 +660,9 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
             per_holder[claim.holder_id].add(share)
             line_holders[claim.holder_id].add(share)
         fees += line.fee_fen
-        reserve += _reserve_part(line.fee_fen, reserve_share)
+        reserve += _reserve_part(row.paid_fee_fen, line.fee_fen, reserve_share)
         principal_paid += line.principal_fen
-
-        row.paid_principal_fen += line.principal_fen
-        row.interest_fen = row.paid_interest_fen = row.paid_interest_fen + line.interest_fen
-        row.fee_fen = row.paid_fee_fen = row.paid_fee_fen + line.fee_fen
-        row.penalty_paid_fen += line.penalty_fen
-        row.status = InstallmentStatus.PAID
-        row.paid_on = today
-        row.paid_late = today > row.due_date
-        await row.save(
-            update_fields=[
-                "paid_principal_fen",
-                "interest_fen",
-                "paid_interest_fen",
-                "fee_fen",
-                "paid_fee_fen",
-                "penalty_paid_fen",
-                "status",
-                "paid_on",
-                "paid_late",
-            ]
-        )
-        if row.overdue_since is not None:
-            # Staff PAID event; the loan is cured when nothing else is overdue.
-            await overdue.overdue_cleared(row)
-        # Installments an early repayment settles before they fall due are neither on
-        # time nor late for the credit score: only those that fell due count.
-        if row.due_date <= today or repayment.kind != RepaymentKind.EARLY_FULL:
-            await scoring.on_installment_paid(
-                borrower_id,
-                installment_key=f"{loan.id}#{row.number}",
-                on_time=not row.paid_late,
-            )
-        await events.enqueue(
-            user_id=borrower_id,
-            kind=RepaymentEventKind.PAID,
-            loan_id=loan.id,
-            installment=row.number,
-            amount_fen=line.total_fen,
-            at=now,
-        )
+        await _pay_line(repayment, loan, row, line, today=today, now=now)
         for holder_id, parts in sorted(line_holders.items()):
             if parts.total_fen:
                 await events.enqueue(
@@ -588,6 +700,19 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         "reserve_recovery_fen": recovery,
         "early_fee_asked_fen": found.early_fee_asked_fen,
         "accrued_days": found.accrued_days,
+        # What it paid of each installment, and whether it paid it off: the record of an
+        # installment paid in parts (its penalty's base changed on each payment day).
+        "lines": [
+            {
+                "number": line.number,
+                "principal_fen": line.principal_fen,
+                "interest_fen": line.interest_fen,
+                "fee_fen": line.fee_fen,
+                "penalty_fen": line.penalty_fen,
+                "settles": line.settles,
+            }
+            for line in paid_lines
+        ],
     }
     repayment.done_at = now
     await repayment.save()
@@ -601,12 +726,94 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     elif loan.status == LoanStatus.OVERDUE and not any(row.due_date < today for row in still_open):
         transition(loan, LoanEvent.CURE)
         await loan.save(update_fields=["status"])
+    partly = [by_number[line.number] for line in paid_lines if not line.settles]
     await notifier.notify(
         user=borrower_id,
         kind="repayment",
         title="Loan settled" if not still_open else "Repayment received",
         body=f"{format_money(found.total_fen)} repaid on loan {loan.id}"
-        + (": the loan is repaid in full." if not still_open else "."),
+        + (": the loan is repaid in full." if not still_open else "")
+        + "".join(
+            f"; installment {row.number} still asks {format_money(overdue.amount_due(row))}"
+            for row in partly
+        )
+        + ("." if still_open else ""),
+    )
+
+
+async def _pay_line(
+    repayment: Repayment,
+    loan: Loan,
+    row: LoanInstallment,
+    line: quote.Line,
+    *,
+    today: date,
+    now: datetime,
+) -> None:
+    """Record what `line` pays of the installment `row` (in the caller's transaction):
+    its paid parts raised; when the line pays it off, PAID (`paid_late` after its due
+    date; its interest and fee become what was charged, less for an early repayment),
+    the staff overdue PAID event and cure, the credit hook and the borrower's PAID
+    event; otherwise it stays PENDING or OVERDUE and the borrower gets a PARTIALLY_PAID
+    event with the parts paid and what it still asks."""
+    row.paid_principal_fen += line.principal_fen
+    row.paid_interest_fen += line.interest_fen
+    row.paid_fee_fen += line.fee_fen
+    row.penalty_paid_fen += line.penalty_fen
+    if line.settles:
+        # An early repayment charges less interest and no fee for the months not begun:
+        # the installment then asks what it was paid.
+        row.interest_fen = row.paid_interest_fen
+        row.fee_fen = row.paid_fee_fen
+        row.status = InstallmentStatus.PAID
+        row.paid_on = today
+        row.paid_late = today > row.due_date
+    await row.save(
+        update_fields=[
+            "paid_principal_fen",
+            "interest_fen",
+            "paid_interest_fen",
+            "fee_fen",
+            "paid_fee_fen",
+            "penalty_paid_fen",
+            "status",
+            "paid_on",
+            "paid_late",
+        ]
+    )
+    if not line.settles:
+        await events.enqueue(
+            user_id=loan.borrower_id,
+            kind=RepaymentEventKind.PARTIALLY_PAID,
+            loan_id=loan.id,
+            installment=row.number,
+            amount_fen=line.total_fen,
+            at=now,
+            principal_fen=line.principal_fen,
+            interest_fen=line.interest_fen,
+            fee_fen=line.fee_fen,
+            penalty_fen=line.penalty_fen,
+            remaining_fen=overdue.amount_due(row),
+        )
+        return
+    if row.overdue_since is not None:
+        # Staff PAID event; the loan is cured when nothing else is overdue.
+        await overdue.overdue_cleared(row)
+    # Installments an early repayment settles before they fall due are neither on time
+    # nor late for the credit score: only those that fell due count.
+    if row.due_date <= today or repayment.kind != RepaymentKind.EARLY_FULL:
+        await scoring.on_installment_paid(
+            loan.borrower_id,
+            installment_key=f"{loan.id}#{row.number}",
+            on_time=not row.paid_late,
+        )
+    await events.enqueue(
+        user_id=loan.borrower_id,
+        kind=RepaymentEventKind.PAID,
+        loan_id=loan.id,
+        installment=row.number,
+        amount_fen=line.total_fen,
+        at=now,
     )
 
 
@@ -860,6 +1067,14 @@ async def receivables_of(user_id: int) -> list[Receivable]:
         _receivable(claim, loans[claim.loan_id], views[claim.loan_id], had[claim.id])
         for claim in held
     ]
+
+
+def paid_off(repayment: Repayment) -> list[int]:
+    """The installments a repayment pays off: all it pays, except that an amount (mode
+    AMOUNT) may leave the last one partly paid (as confirmed: `details["settles"]`)."""
+    settles = repayment.details.get("settles")
+    numbers = repayment.installments if settles is None else settles
+    return [int(number) for number in numbers]
 
 
 async def repayments_of(user_id: int, *, first: int, before_id: int | None) -> Page[Repayment]:
