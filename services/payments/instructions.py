@@ -221,6 +221,14 @@ async def _call(instruction: PaymentInstruction) -> ProviderResult:
 
 
 _ACCOUNT_PARAMS = ("account_id", "from_account_id", "to_account_id")
+# Kinds that take money out of an account (its available or frozen balance): what the
+# provider refuses when an earlier movement into that account has not reached it yet.
+_DEBITS = {
+    str(TransactionKind.TRANSFER): "from_account_id",
+    str(TransactionKind.FREEZE): "account_id",
+    str(TransactionKind.UNFREEZE): "account_id",
+    str(TransactionKind.WITHDRAW): "account_id",
+}
 
 
 def _accounts(params: dict[str, Any]) -> set[str]:
@@ -229,8 +237,9 @@ def _accounts(params: dict[str, Any]) -> set[str]:
 
 
 async def _waits_for_an_earlier_one(instruction_id: int) -> bool:
-    """True when an earlier instruction on one of the same provider accounts has not been
-    taken by the provider yet (PENDING, or UNKNOWN after an error, with attempts left).
+    """True when the instruction takes money out of an account and an earlier instruction
+    on that account has not been taken by the provider yet (PENDING, or UNKNOWN after an
+    error, with attempts left). Deposits and account openings never wait.
 
     The provider must see an account's movements in the order the ledger wrote them: a
     bid's freeze before the disbursement that transfers the frozen money, a deposit before
@@ -239,12 +248,14 @@ async def _waits_for_an_earlier_one(instruction_id: int) -> bool:
     a loan was never paid out (found by the simulation with provider faults, issue 13).
     An instruction the provider accepted (SENT, outcome to follow) no longer holds the
     account up."""
-    own = await PaymentInstruction.filter(id=instruction_id).values_list("params", flat=True)
+    own = await PaymentInstruction.filter(id=instruction_id).values_list("kind", "params")
     if not own:
         return False
-    accounts = _accounts(cast(dict[str, Any], own[0]))
-    if not accounts:
+    kind, params = cast(tuple[str, dict[str, Any]], own[0])
+    source = params.get(_DEBITS.get(kind, ""))
+    if not source:
         return False
+    accounts = {str(source)}
     earlier = await PaymentInstruction.filter(
         id__lt=instruction_id,
         status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
