@@ -25,10 +25,20 @@ The conventions, in one place (docs/decisions.md, "Repayment schedules"):
   installments left are then zero). On actual/365, very long terms at high rates can
   make a 31-day month's interest exceed A: refused with `InvalidInputError`, never
   negative amortisation.
-  `EQUAL_PRINCIPAL` (等额本金): principal floor(P / n) in each of the first n - 1
-  months, the last repays the rest (between floor(P / n) and floor(P / n) + n - 1 fen);
-  floor, not half-up, so the last principal can never be negative (with half-up, 5 fen
-  over 8 months would be 1 fen * 7 and -2 fen last).
+  `EQUAL_PRINCIPAL` (等额本金): principal q = half-up(P / n) in each of the first n - 1
+  months, the last repays the rest, P - (n - 1)·q, so q - n/2 <= last < q + n/2
+  (¥50,000.00 over 36 months: 1,388.89 x 35, then 1,388.85); interest
+  half-up(balance * r). One fallback, for tiny amounts only: when (n - 1)·q >= P, i.e.
+  the last would be zero or negative (5 fen over 8 months: 1 fen x 7, then -2), the
+  first n - 1 take floor(P / n) instead and the last the rest, floor(P / n) + P mod n
+  (0 x 7, then 5). With P = f·n + m (0 <= m < n) that happens exactly when half-up
+  rounded up (2m >= n) and f + m < n: only for P <= (n - 1)·floor(n / 2) <= n(n - 1)/2
+  fen (at most ¥6.30 over 36 months, ¥646.20 over 360); below n fen the schedule is
+  always 0 x (n - 1), then P. So every principal is >= 0 and the last > 0. (Until
+  issue 13 every amount used the floor: ¥50,000.00 over 36 months was 1,388.88 x 35,
+  then 1,389.20. Schedules are frozen in `LoanInstallment` rows at disbursement, so
+  disbursed loans keep theirs; no migration. For a loan whose contract was made but
+  not disbursed, see docs/decisions.md.)
   `INTEREST_FIRST` (先息后本): half-up(P * r) each month, all principal with the last.
   `LUMP_SUM` (一次性还本付息): one installment at maturity, principal plus simple interest
   half-up(P * Σ period rates): P * annual * n / 12 on 30/360, P * annual * days / 365 on
@@ -256,7 +266,12 @@ def _equal_installment(amount_fen: int, rates: _Rates) -> _Rows:
 
 def _equal_principal(amount_fen: int, rates: _Rates) -> _Rows:
     last = len(rates.numerators) - 1
-    part = amount_fen // (last + 1)
+    part = round_half_up(amount_fen, last + 1)
+    if last * part >= amount_fen:
+        # Half-up would leave the last principal <= 0: only when it rounded up and the
+        # amount is tiny (P <= (n - 1)·floor(n / 2)). With the floor the last is
+        # part + P mod n: never below the others, and > 0 as P > 0.
+        part = amount_fen // (last + 1)
     rows: _Rows = []
     balance = amount_fen
     for period in range(last):
