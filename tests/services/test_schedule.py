@@ -9,6 +9,7 @@ the last installment absorbs every residue. "hu(x)" below is half-up of x.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
@@ -21,10 +22,12 @@ from hypothesis import strategies as st
 from services.errors import InvalidInputError
 from services.loans.schedule import (
     COST_CAP,
+    CURRENT_SCHEDULE_RULES,
     DayCount,
     Installment,
     LoanTerms,
     RepaymentMethod,
+    ScheduleRules,
     annual_cost_rate,
     build_schedule,
     cash_flows,
@@ -163,6 +166,7 @@ def test_loan_terms_accept_the_limits(amount, rate, months):
         {"term_months": 12.0},
         {"method": "EQUAL_INSTALLMENT"},
         {"day_count": "ACTUAL_365"},
+        {"schedule_rules": 1},  # a plain int, not ScheduleRules
     ],
 )
 def test_loan_terms_refuse_wrong_types(kwargs):
@@ -182,6 +186,7 @@ def test_loan_terms_are_frozen():
     with pytest.raises(AttributeError):
         terms.amount_fen = 200  # type: ignore[misc]
     assert terms.day_count is M30  # the default
+    assert terms.schedule_rules is CURRENT_SCHEDULE_RULES is ScheduleRules.HALF_UP
 
 
 def test_build_schedule_wants_loan_terms():
@@ -677,6 +682,72 @@ def test_equal_principal_rounds_half_up_and_the_last_takes_the_rest(terms, start
         assert principals[:-1] == [part] * (months - 1)
         assert principals[-1] == amount - (months - 1) * part
         assert part - months / 2 <= principals[-1] < part + months / 2
+
+
+# --- loans published before issue 13: the floor rule ----------------------------------
+
+
+FLOOR = ScheduleRules.FLOOR
+
+
+def _floor_schedule(amount: int, rate: str, months: int) -> list[Installment]:
+    return build_schedule(LoanTerms(amount, Decimal(rate), months, EP, schedule_rules=FLOOR), START)
+
+
+def test_equal_principal_under_the_floor_rule():
+    """A loan published before issue 13 keeps its rule: floor(P / n) for n - 1 months, the
+    last the rest. ¥50,000.00 over 36 months: floor(138,888.89) = 138,888 x 35, the last
+    5,000,000 - 4,861,080 = 138,920 (1,388.88 x 35, 1,389.20); month 34's opening is
+    5,000,000 - 33 * 138,888 = 416,696, hu(416,696 * 0.008 = 3,333.568) = 3,334.
+    ¥10,000.01 over 3 months: 333,333 x 2, then 333,335."""
+    schedule = _floor_schedule(5_000_000, "0.096", 36)
+    openings = [5_000_000 - k * 138_888 for k in range(36)]
+    interests = [(opening * 8 + 500) // 1_000 for opening in openings]
+    assert interests[33] == 3_334
+    assert _rows(schedule) == list(zip([138_888] * 35 + [138_920], interests, strict=True))
+    assert [row.principal_fen for row in _floor_schedule(1_000_001, "0.12", 3)] == [
+        333_333,
+        333_333,
+        333_335,
+    ]
+    # 2 * (1,000,001 mod 3) = 4 >= 3: the current rule rounds up (333,334 x 2, 333,333).
+    assert [row.principal_fen for row in _schedule(1_000_001, "0.12", 3, EP)] == [
+        333_334,
+        333_334,
+        333_333,
+    ]
+
+
+@SETTINGS
+@given(
+    st.builds(
+        LoanTerms,
+        amount_fen=st.one_of(amounts, small_amounts),
+        annual_rate=rates,
+        term_months=term_months,
+        method=st.sampled_from(RepaymentMethod),
+        day_count=st.sampled_from(DayCount),
+    ),
+    starts,
+)
+@example(LoanTerms(100_006, Decimal("0.12"), 12, EP), START)  # m = 10: they differ
+@example(LoanTerms(100_004, Decimal("0.12"), 12, EP), START)  # m = 4: the same
+@example(LoanTerms(15, Decimal("0.12"), 8, EP), START)  # f + m = 1 + 7 = 8: they differ
+@example(LoanTerms(12, Decimal("0.12"), 8, EP), START)  # the fallback: the same
+def test_the_rules_differ_only_in_equal_principal_and_only_where_documented(terms, start):
+    """The floor rule gives floor(P / n) x (n - 1) and the rest, for every amount. The
+    current rule's schedule differs from it only for equal principal, exactly when
+    half-up rounds up without falling back: 2m >= n and f + m >= n (P = f·n + m)."""
+    old = build_schedule(dataclasses.replace(terms, schedule_rules=FLOOR), start)
+    new = build_schedule(dataclasses.replace(terms, schedule_rules=ScheduleRules.HALF_UP), start)
+    amount, months = terms.amount_fen, terms.term_months
+    f, m = divmod(amount, months)
+    if terms.method is EP:
+        part = amount // months
+        assert [row.principal_fen for row in old] == [part] * (months - 1) + [part + m]
+        assert (old != new) == (2 * m >= months and f + m >= months)
+    else:
+        assert old == new
 
 
 @SETTINGS
