@@ -41,8 +41,9 @@ class Loan(Model):
     """A loan request and the loan it becomes, with its terms frozen at publishing.
 
     `annual_rate` is the nominal interest rate, `all_in_cost` the R3 all-in annual cost
-    (monthly IRR x 12 of every payment and fee) and `fee_terms` the fees, all frozen when
-    published. `required_levels` are the manual review levels the amount needs, and
+    (monthly IRR x 12 of every payment and fee), `fee_terms` the fees and
+    `schedule_rules` the edition of the schedule rules, all frozen when published.
+    `required_levels` are the manual review levels the amount needs, and
     `next_review_level` the one awaited (null when none). `auto_review` keeps each
     automatic rule's outcome. The bidding window runs `bid_window_days` working days from
     listing. `funded_fen` and `bidder_count` are kept by bidding, and `auto_bid_done_at`
@@ -59,6 +60,9 @@ class Loan(Model):
     term_months = fields.IntField()
     method = fields.CharField(max_length=24)
     day_count = fields.CharField(max_length=16)
+    # services.loans.schedule.ScheduleRules: 2 (half-up, issue 13) for a loan written
+    # now, 1 (the floor of before) for the rows that existed before the column (0020).
+    schedule_rules = fields.SmallIntField(default=2, db_default=1)
     purpose = fields.CharField(max_length=500)
     bid_window_days = fields.IntField()
     bidding_opens_at = fields.DatetimeField(null=True)

@@ -23,7 +23,7 @@ from services.credit import disclosure
 from services.errors import DomainError, NotFoundError, PermissionDeniedError
 from services.loans import autobid, bidding, policy, requests, review
 from services.loans.pricing import price
-from services.loans.schedule import LoanTerms, RepaymentMethod
+from services.loans.schedule import CURRENT_SCHEDULE_RULES, LoanTerms, RepaymentMethod
 from services.permissions import Actor
 
 
@@ -150,6 +150,7 @@ async def loan_schedule_preview(
             annual_rate=annual_rate,
             term_months=term_months,
             method=RepaymentMethod(method.value),
+            schedule_rules=CURRENT_SCHEDULE_RULES,  # what publishing now would freeze
         )
         priced = price(terms, fees.monthly_service_fee_rate, await clock.today())
     except DomainError as error:

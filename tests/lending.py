@@ -25,7 +25,7 @@ from services.credit import external, risk_assessment, scoring
 from services.credit.catalogue import KINDS
 from services.loans import bidding, requests, review, states
 from services.loans.pricing import price
-from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
+from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod, ScheduleRules
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel
 from services.permissions import Actor, Permission
@@ -219,6 +219,7 @@ async def repaying_loan(
                 term_months=loan.term_months,
                 method=RepaymentMethod(loan.method),
                 day_count=DayCount(loan.day_count),
+                schedule_rules=ScheduleRules(loan.schedule_rules),
             ),
             Decimal(loan.fee_terms["monthly_service_fee_rate"]),
             loan.closed_at.date(),

@@ -23,7 +23,7 @@ from services.contracts import signatures
 from services.contracts.data import ContractParty, LoanContractData, ScheduleLine
 from services.contracts.issue import create_loan_contract
 from services.loans.pricing import Priced, price
-from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
+from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod, ScheduleRules
 
 FULL_TOPIC = "loan.full"
 
@@ -45,13 +45,15 @@ def fee_rate_of(loan: Loan) -> Decimal:
 
 
 def terms_of(loan: Loan) -> LoanTerms:
-    """The loan's schedule terms, frozen when it was published."""
+    """The loan's schedule terms, frozen when it was published (its rules edition
+    included: a loan published before a change of the rules keeps its schedule)."""
     return LoanTerms(
         amount_fen=loan.amount_fen,
         annual_rate=Decimal(loan.annual_rate),
         term_months=loan.term_months,
         method=RepaymentMethod(loan.method),
         day_count=DayCount(loan.day_count),
+        schedule_rules=ScheduleRules(loan.schedule_rules),
     )
 
 

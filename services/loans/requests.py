@@ -24,7 +24,7 @@ from services.credit.policy import GRADES
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.loans import policy
 from services.loans.pricing import Priced, price
-from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod
+from services.loans.schedule import CURRENT_SCHEDULE_RULES, DayCount, LoanTerms, RepaymentMethod
 from services.loans.states import LoanEvent, transition
 from services.money import format_money
 from services.permissions import Actor, Permission
@@ -122,6 +122,7 @@ async def _checked(request: LoanRequest) -> tuple[LoanRequest, Priced, policy.Fe
         term_months=request.term_months,
         method=request.method,
         day_count=DayCount.MONTHLY_30_360,
+        schedule_rules=CURRENT_SCHEDULE_RULES,
     )
     priced = price(terms, fees.monthly_service_fee_rate, await clock.today())
     if priced.exceeds_cap:
@@ -228,6 +229,7 @@ async def publish(actor: Actor, request: LoanRequest, *, idempotency_key: str) -
                 term_months=cleaned.term_months,
                 method=cleaned.method.value,
                 day_count=priced.terms.day_count.value,
+                schedule_rules=priced.terms.schedule_rules.value,
                 purpose=cleaned.purpose,
                 bid_window_days=cleaned.bid_window_days,
                 min_bid_fen=cleaned.min_bid_fen,

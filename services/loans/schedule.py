@@ -10,6 +10,13 @@ The conventions, in one place (docs/decisions.md, "Repayment schedules"):
   the start's day of the month clamped to the month's length: a loan started on Jan 31
   is due Feb 29 (or 28), Mar 31, Apr 30, ... The clamp is applied per month from the
   original day, never carried forward (`due_date`).
+- **Rules edition**, frozen on the loan with its other terms when it is published
+  (`LoanTerms.schedule_rules` from `Loan.schedule_rules`). A change to these
+  conventions that moves any amount is a new `ScheduleRules` edition: loans published
+  from then on use it (`CURRENT_SCHEDULE_RULES`, the default, and what the preview
+  shows), every older loan keeps its own for its all-in cost, its contract (made when
+  it fills) and its installments (written at payout), so those always agree. So far
+  the editions differ only in `EQUAL_PRINCIPAL` (below).
 - **Day count**, frozen on the loan with its other terms (`LoanTerms.day_count`):
   `MONTHLY_30_360`: every period is one month, period rate = annual rate / 12.
   `ACTUAL_365`: period rate = annual rate * days in the period / 365, the periods running
@@ -25,10 +32,22 @@ The conventions, in one place (docs/decisions.md, "Repayment schedules"):
   installments left are then zero). On actual/365, very long terms at high rates can
   make a 31-day month's interest exceed A: refused with `InvalidInputError`, never
   negative amortisation.
-  `EQUAL_PRINCIPAL` (等额本金): principal floor(P / n) in each of the first n - 1
-  months, the last repays the rest (between floor(P / n) and floor(P / n) + n - 1 fen);
-  floor, not half-up, so the last principal can never be negative (with half-up, 5 fen
-  over 8 months would be 1 fen * 7 and -2 fen last).
+  `EQUAL_PRINCIPAL` (等额本金): principal q = half-up(P / n) in each of the first n - 1
+  months, the last repays the rest, P - (n - 1)·q, so q - n/2 <= last < q + n/2
+  (¥50,000.00 over 36 months: 1,388.89 x 35, then 1,388.85); interest
+  half-up(balance * r). One fallback, for tiny amounts only: when (n - 1)·q >= P, i.e.
+  the last would be zero or negative (5 fen over 8 months: 1 fen x 7, then -2), the
+  first n - 1 take floor(P / n) instead and the last the rest, floor(P / n) + P mod n
+  (0 x 7, then 5). With P = f·n + m (0 <= m < n) that happens exactly when half-up
+  rounded up (2m >= n) and f + m < n: only for P <= (n - 1)·floor(n / 2) <= n(n - 1)/2
+  fen (at most ¥6.30 over 36 months, ¥646.20 over 360); below n fen the schedule is
+  always 0 x (n - 1), then P. So every principal is >= 0 and the last > 0. That is
+  `ScheduleRules.HALF_UP` (2), the rules of loans published since issue 13; a loan
+  published before keeps `ScheduleRules.FLOOR` (1): principal floor(P / n) in each of
+  the first n - 1 months and the last P - (n - 1)·floor(P / n) (¥50,000.00 over 36
+  months: 1,388.88 x 35, then 1,389.20). The two differ exactly when half-up rounds
+  up and does not fall back: 2m >= n and f + m >= n (every such loan above the tiny
+  amounts, P > (n - 1)·floor(n / 2)).
   `INTEREST_FIRST` (先息后本): half-up(P * r) each month, all principal with the last.
   `LUMP_SUM` (一次性还本付息): one installment at maturity, principal plus simple interest
   half-up(P * Σ period rates): P * annual * n / 12 on 30/360, P * annual * days / 365 on
@@ -47,7 +66,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from fractions import Fraction
 from itertools import pairwise
 from typing import Final
@@ -65,6 +84,19 @@ class RepaymentMethod(StrEnum):
 class DayCount(StrEnum):
     MONTHLY_30_360 = "MONTHLY_30_360"  # each period one month: annual / 12
     ACTUAL_365 = "ACTUAL_365"  # each period its days / 365
+
+
+class ScheduleRules(IntEnum):
+    """The edition of the schedule rules a loan is computed by, frozen when it is
+    published (`Loan.schedule_rules`). Numbered in the order adopted; they differ only
+    in `EQUAL_PRINCIPAL`'s principal."""
+
+    FLOOR = 1  # before issue 13: principal floor(P / n), the last P - (n - 1)·floor(P / n)
+    HALF_UP = 2  # issue 13: principal half-up(P / n), the last the rest (with a fallback)
+
+
+#: The rules a loan published now is computed by (and `loanSchedulePreview` shows).
+CURRENT_SCHEDULE_RULES: Final = ScheduleRules.HALF_UP
 
 
 MIN_TERM_MONTHS: Final = 1
@@ -95,12 +127,15 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class LoanTerms:
-    """What a schedule is computed from, frozen when the loan is published.
+    """What a schedule is computed from, frozen when the loan is published: amount,
+    rate, term, method, day count and the edition of the schedule rules (by default
+    the current one; a loan's own from `Loan.schedule_rules`).
 
     Validated on construction: `InvalidInputError` (field "amount", "annualRate" or
     "termMonths") for amount_fen <= 0, a rate outside 0 <= rate < 1 (or not finite), a
     term outside 1..360 months; `TypeError` for a value of the wrong type (a float rate,
-    a bool amount, a method that is not a `RepaymentMethod`).
+    a bool amount, a method that is not a `RepaymentMethod`, rules given as a plain int
+    rather than `ScheduleRules`).
     """
 
     amount_fen: int
@@ -108,6 +143,7 @@ class LoanTerms:
     term_months: int
     method: RepaymentMethod
     day_count: DayCount = DayCount.MONTHLY_30_360
+    schedule_rules: ScheduleRules = CURRENT_SCHEDULE_RULES
 
     def __post_init__(self) -> None:
         if not _is_int(self.amount_fen):
@@ -132,6 +168,8 @@ class LoanTerms:
             raise TypeError("method must be a RepaymentMethod")
         if not isinstance(self.day_count, DayCount):
             raise TypeError("day_count must be a DayCount")
+        if not isinstance(self.schedule_rules, ScheduleRules):
+            raise TypeError("schedule_rules must be ScheduleRules")
 
 
 @dataclass(frozen=True)
@@ -229,7 +267,8 @@ def _level_payment(amount_fen: int, rates: _Rates) -> int:
 _Rows = list[tuple[int, int]]  # (principal, interest) per installment
 
 
-def _equal_installment(amount_fen: int, rates: _Rates) -> _Rows:
+def _equal_installment(terms: LoanTerms, rates: _Rates) -> _Rows:
+    amount_fen = terms.amount_fen
     payment = _level_payment(amount_fen, rates)
     last = len(rates.numerators) - 1
     rows: _Rows = []
@@ -254,11 +293,24 @@ def _equal_installment(amount_fen: int, rates: _Rates) -> _Rows:
     return rows
 
 
-def _equal_principal(amount_fen: int, rates: _Rates) -> _Rows:
+def _equal_principal_part(amount_fen: int, periods: int, rules: ScheduleRules) -> int:
+    """The principal of each of the first n - 1 installments, by the loan's rules."""
+    if rules is ScheduleRules.FLOOR:
+        return amount_fen // periods
+    part = round_half_up(amount_fen, periods)
+    if (periods - 1) * part >= amount_fen:
+        # Half-up would leave the last principal <= 0: only when it rounded up and the
+        # amount is tiny (P <= (n - 1)·floor(n / 2)). With the floor the last is
+        # part + P mod n: never below the others, and > 0 as P > 0.
+        part = amount_fen // periods
+    return part
+
+
+def _equal_principal(terms: LoanTerms, rates: _Rates) -> _Rows:
     last = len(rates.numerators) - 1
-    part = amount_fen // (last + 1)
+    part = _equal_principal_part(terms.amount_fen, last + 1, terms.schedule_rules)
     rows: _Rows = []
-    balance = amount_fen
+    balance = terms.amount_fen
     for period in range(last):
         rows.append((part, rates.interest(period, balance)))
         balance -= part
@@ -266,19 +318,19 @@ def _equal_principal(amount_fen: int, rates: _Rates) -> _Rows:
     return rows
 
 
-def _interest_first(amount_fen: int, rates: _Rates) -> _Rows:
-    last = len(rates.numerators) - 1
+def _interest_first(terms: LoanTerms, rates: _Rates) -> _Rows:
+    amount_fen, last = terms.amount_fen, len(rates.numerators) - 1
     rows: _Rows = [(0, rates.interest(period, amount_fen)) for period in range(last)]
     rows.append((amount_fen, rates.interest(last, amount_fen)))
     return rows
 
 
-def _lump_sum(amount_fen: int, rates: _Rates) -> _Rows:
-    simple = round_half_up(amount_fen * sum(rates.numerators), rates.denominator)
-    return [(amount_fen, simple)]
+def _lump_sum(terms: LoanTerms, rates: _Rates) -> _Rows:
+    simple = round_half_up(terms.amount_fen * sum(rates.numerators), rates.denominator)
+    return [(terms.amount_fen, simple)]
 
 
-_METHODS: Final[dict[RepaymentMethod, Callable[[int, _Rates], _Rows]]] = {
+_METHODS: Final[dict[RepaymentMethod, Callable[[LoanTerms, _Rates], _Rows]]] = {
     RepaymentMethod.EQUAL_INSTALLMENT: _equal_installment,
     RepaymentMethod.EQUAL_PRINCIPAL: _equal_principal,
     RepaymentMethod.INTEREST_FIRST: _interest_first,
@@ -302,7 +354,7 @@ def build_schedule(terms: LoanTerms, start: date) -> list[Installment]:
     if not isinstance(terms, LoanTerms):
         raise TypeError("terms must be LoanTerms")
     dates = [due_date(start, number) for number in range(terms.term_months + 1)]
-    rows = _METHODS[terms.method](terms.amount_fen, _period_rates(terms, dates))
+    rows = _METHODS[terms.method](terms, _period_rates(terms, dates))
     due_dates = dates[-1:] if terms.method is RepaymentMethod.LUMP_SUM else dates[1:]
 
     schedule: list[Installment] = []

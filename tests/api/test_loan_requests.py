@@ -175,6 +175,45 @@ async def test_preview_of_the_worked_example(client):
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+async def test_preview_of_equal_principal_rounds_half_up(client):
+    """Issue 13: ¥50,000.00 at 9.6 % over 36 months, equal principal. Principal
+    hu(5,000,000 / 36 = 138,888.89) = 1,388.89 for 35 months and the last the rest,
+    5,000,000 - 35 * 138,889 = 1,388.85 (the floor gave 1,388.88 x 35 and 1,389.20);
+    interest hu(opening * 0.008), month 34 hu(416,663 * 0.008 = 3,333.30) = 33.33 (33.34
+    under the floor, on 416,696); the fee hu(5,000,000 * 0.003) = 150.00 a month."""
+    body = await gql(
+        client,
+        PREVIEW,
+        {"amount": "50000.00", "rate": "0.0960", "term": 36, "method": "EQUAL_PRINCIPAL"},
+    )
+    assert "errors" not in body, body
+    preview = body["data"]["loanSchedulePreview"]
+    rows = preview["installments"]
+    assert [row["principal"] for row in rows] == ["1388.89"] * 35 + ["1388.85"]
+    openings = [5_000_000 - k * 138_889 for k in range(36)]
+    interests = [(opening * 8 + 500) // 1_000 for opening in openings]
+    assert [row["interest"] for row in rows] == [_yuan(fen) for fen in interests]
+    assert (rows[0]["interest"], rows[33]["interest"], rows[35]["interest"]) == (
+        "400.00",
+        "33.33",
+        "11.11",
+    )
+    assert rows[0]["payment"] == "1788.89"  # 1,388.89 + 400.00
+    assert rows[-1]["payment"] == "1399.96"  # 1,388.85 + 11.11
+    assert [row["balanceAfter"] for row in rows] == [_yuan(fen) for fen in [*openings[1:], 0]]
+    assert rows[-2]["balanceAfter"] == "1388.85"
+    assert {row["fee"] for row in rows} == {"150.00"}
+    assert rows[0]["totalDue"] == "1938.89"
+    assert preview["totalInterest"] == "7400.00"  # Σ of the rounded months, exact 7,399.9944
+    assert preview["totalFees"] == "5400.00"  # 36 x 150.00
+    assert preview["totalPaid"] == "62800.00"  # 50,000.00 + 7,400.00 + 5,400.00
+    assert preview["withinCap"] is True
+
+
 # --- the whole path --------------------------------------------------------------------------
 
 

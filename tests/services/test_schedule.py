@@ -9,6 +9,7 @@ the last installment absorbs every residue. "hu(x)" below is half-up of x.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
@@ -21,10 +22,12 @@ from hypothesis import strategies as st
 from services.errors import InvalidInputError
 from services.loans.schedule import (
     COST_CAP,
+    CURRENT_SCHEDULE_RULES,
     DayCount,
     Installment,
     LoanTerms,
     RepaymentMethod,
+    ScheduleRules,
     annual_cost_rate,
     build_schedule,
     cash_flows,
@@ -163,6 +166,7 @@ def test_loan_terms_accept_the_limits(amount, rate, months):
         {"term_months": 12.0},
         {"method": "EQUAL_INSTALLMENT"},
         {"day_count": "ACTUAL_365"},
+        {"schedule_rules": 1},  # a plain int, not ScheduleRules
     ],
 )
 def test_loan_terms_refuse_wrong_types(kwargs):
@@ -182,6 +186,7 @@ def test_loan_terms_are_frozen():
     with pytest.raises(AttributeError):
         terms.amount_fen = 200  # type: ignore[misc]
     assert terms.day_count is M30  # the default
+    assert terms.schedule_rules is CURRENT_SCHEDULE_RULES is ScheduleRules.HALF_UP
 
 
 def test_build_schedule_wants_loan_terms():
@@ -322,8 +327,8 @@ EQUAL_PRINCIPAL_INTEREST = [
 @pytest.mark.parametrize(
     ("amount", "rate", "months", "day_count", "start", "rows"),
     [
-        # ¥10,000 at 12 % over 12 months: principal floor(1,000,000 / 12) = 83,333 for 11
-        # months, the last 1,000,000 - 11 * 83,333 = 83,337. Interest hu(opening / 100):
+        # ¥10,000 at 12 % over 12 months: principal hu(1,000,000 / 12 = 83,333.33) = 83,333
+        # for 11 months, the last 1,000,000 - 11 * 83,333 = 83,337. Interest hu(opening / 100):
         # 10,000; hu(9,166.67) = 9,167; hu(8,333.34) = 8,333; hu(7,500.01) = 7,500;
         # hu(6,666.68) = 6,667; 5,833; 5,000; 4,167; 3,333; 2,500; hu(1,666.70) = 1,667;
         # hu(833.37) = 833. Total 65,000 = 1,000,000 * 0.01 * (12 + 11 + ... + 1) / 12.
@@ -341,15 +346,22 @@ EQUAL_PRINCIPAL_INTEREST = [
                 )
             ),
         ),
-        # ¥10,000.01 over 3 months at 6 % (r = 0.005): floor(1,000,001 / 3) = 333,333 twice,
-        # the last 333,335. Interest hu(5,000.005) = 5,000; hu(666,668 * 0.005 = 3,333.34)
-        # = 3,333; hu(333,335 * 0.005 = 1,666.675) = 1,667.
-        (1_000_001, "0.06", 3, M30, START, [(333_333, 5_000), (333_333, 3_333), (333_335, 1_667)]),
+        # ¥10,000.01 over 3 months at 6 % (r = 0.005): hu(1,000,001 / 3 = 333,333.67)
+        # = 333,334 twice, the last 1,000,001 - 666,668 = 333,333 (the floor rule before
+        # issue 13 gave 333,333 twice and 333,335). Interest hu(5,000.005) = 5,000;
+        # hu(666,667 * 0.005 = 3,333.335) = 3,333; hu(333,333 * 0.005 = 1,666.665) = 1,667.
+        (1_000_001, "0.06", 3, M30, START, [(333_334, 5_000), (333_334, 3_333), (333_333, 1_667)]),
         # One month at 10 %: interest hu(123,457 * 0.10 / 12 = 1,028.81) = 1,029.
         (123_457, "0.10", 1, M30, START, [(123_457, 1_029)]),
-        # Zero rate, 5 fen over 8 months: floor(5/8) = 0, the last takes all 5 fen
-        # (half-up would have been 1 fen * 7 and -2 fen in the last month).
+        # The fallback. Zero rate, 5 fen over 8 months: hu(5 / 8) = 1 would leave the last
+        # 5 - 7 * 1 = -2 fen, so floor(5 / 8) = 0 for 7 months and the last takes all 5.
         (5, "0", 8, M30, START, [(0, 0)] * 7 + [(5, 0)]),
+        # The fallback where half-up would leave exactly 0: 6 fen over 4 months at 12 %,
+        # hu(1.5) = 2, 6 - 3 * 2 = 0; floor 1 x 3, the last 3. Interest hu(6 * 0.01) = 0,
+        # then hu(0.05), hu(0.04), hu(0.03): all 0.
+        (6, "0.12", 4, M30, START, [(1, 0), (1, 0), (1, 0), (3, 0)]),
+        # Just above the fallback: 7 fen over 4 months, hu(1.75) = 2, 7 - 6 = 1 > 0.
+        (7, "0", 4, M30, START, [(2, 0), (2, 0), (2, 0), (1, 0)]),
         # Actual/365 at 3.65 % (100 fen a day on ¥10,000) from 2023-01-31: 28, 31, 30 days.
         # Interest hu(1,000,000 * 0.0028) = 2,800; hu(666,667 * 0.0031 = 2,066.67) = 2,067;
         # hu(333,334 * 0.0030 = 1,000.002) = 1,000.
@@ -370,6 +382,65 @@ def test_equal_principal_worked_examples(amount, rate, months, day_count, start,
 
 def test_equal_principal_total_interest():
     assert total_interest(_schedule(1_000_000, "0.12", 12, EP)) == 65_000
+
+
+def test_equal_principal_of_issue_13():
+    """¥50,000.00 at 9.6 % over 36 months (r = 0.008 a month), the example of issue 13.
+
+    Principal hu(5,000,000 / 36 = 138,888.89) = 138,889 for 35 months, the last
+    5,000,000 - 35 * 138,889 = 5,000,000 - 4,861,115 = 138,885 (1,388.89 x 35, 1,388.85;
+    the floor rule gave 1,388.88 x 35 and 1,389.20). Interest hu(opening * 8 / 1,000),
+    the opening of month k being 5,000,000 - (k - 1) * 138,889: month 1 40,000; month 34
+    hu(416,663 * 0.008 = 3,333.304) = 3,333 (under the floor rule the opening was
+    416,696, hu(3,333.568) = 3,334: the 33.34 of the issue); month 36
+    hu(138,885 * 0.008 = 1,111.08) = 1,111.
+    """
+    schedule = _schedule(5_000_000, "0.096", 36, EP)
+    principals = [138_889] * 35 + [138_885]
+    assert sum(principals) == 5_000_000
+    openings = [5_000_000 - k * 138_889 for k in range(36)]
+    interests = [(opening * 8 + 500) // 1_000 for opening in openings]  # hu(opening * 0.008)
+    assert (interests[0], interests[33], interests[35]) == (40_000, 3_333, 1_111)
+    assert _rows(schedule) == list(zip(principals, interests, strict=True))
+    assert [row.balance_after_fen for row in schedule] == [*openings[1:], 0]
+    # Σ opening * 0.008 = 0.008 * (36 * 5,000,000 - 138,889 * (0 + 1 + ... + 35))
+    # = 0.008 * (180,000,000 - 87,500,070) = 739,999.44; the rounded months add to 740,000.
+    assert total_interest(schedule) == sum(interests) == 740_000
+
+
+def _equal_principal_falls_back(amount: int, months: int) -> bool:
+    """The documented fallback, in its closed form: with amount = f * months + m, half-up
+    rounds up (2m >= months) and f + m < months."""
+    f, m = divmod(amount, months)
+    return 2 * m >= months and f + m < months
+
+
+@pytest.mark.parametrize("months", [1, 2, 3, 4, 7, 8, 36, 60])
+def test_equal_principal_falls_back_exactly_on_the_documented_amounts(months):
+    """Every amount up to a little past the largest fallback amount, (n - 1) * floor(n / 2):
+    the fallback happens exactly where the closed form says, and everywhere else the
+    first n - 1 principals are hu(P / n)."""
+    largest = (months - 1) * (months // 2)
+    fell_back = []
+    for amount in range(1, largest + 2 * months + 1):
+        schedule = _schedule(amount, "0", months, EP)
+        principals = [row.principal_fen for row in schedule]
+        part = _half_up(Fraction(amount, months))
+        if principals[:-1] != [part] * (months - 1):
+            assert principals[:-1] == [amount // months] * (months - 1)
+            fell_back.append(amount)
+        assert principals[-1] > 0
+        assert sum(principals) == amount
+    assert fell_back == [
+        amount
+        for amount in range(1, largest + 2 * months + 1)
+        if _equal_principal_falls_back(amount, months)
+    ]
+    assert max(fell_back, default=0) == largest
+    # Below n fen every schedule is 0 x (n - 1), then the amount.
+    for amount in range(1, months):
+        schedule = _schedule(amount, "0", months, EP)
+        assert [row.principal_fen for row in schedule] == [0] * (months - 1) + [amount]
 
 
 # --- interest first (先息后本) ------------------------------------------------------------
@@ -570,14 +641,113 @@ def test_equal_installments_are_level_and_the_last_is_close(terms, start):
         assert abs(schedule[-1].total_fen - payment) <= grown_payments
 
 
+# Amounts up to a little past n(n - 1)/2 for the longest term, where the fallback lives,
+# as well as the whole range.
+small_amounts = st.integers(1, 2_000)
+
+
 @SETTINGS
-@given(loan_terms(st.just(EP)), starts)
-@example(LoanTerms(59, Decimal("0.2"), 60, EP), START)
-def test_equal_principal_floors_and_the_last_takes_the_rest(terms, start):
+@given(
+    st.builds(
+        LoanTerms,
+        amount_fen=st.one_of(amounts, small_amounts),
+        annual_rate=rates,
+        term_months=term_months,
+        method=st.just(EP),
+        day_count=st.sampled_from(DayCount),
+    ),
+    starts,
+)
+@example(LoanTerms(59, Decimal("0.2"), 60, EP), START)  # P < n: fallback, 0 x 59, then 59
+@example(LoanTerms(630, Decimal("0.2"), 36, EP), START)  # the largest fallback at 36
+@example(LoanTerms(631, Decimal("0.2"), 36, EP), START)  # hu(17.53) = 18, last 1
+@example(LoanTerms(5_000_000, Decimal("0.096"), 36, EP), START)
+def test_equal_principal_rounds_half_up_and_the_last_takes_the_rest(terms, start):
     schedule = build_schedule(terms, start)
-    part, rest = divmod(terms.amount_fen, terms.term_months)
-    assert [row.principal_fen for row in schedule[:-1]] == [part] * (terms.term_months - 1)
-    assert schedule[-1].principal_fen == part + rest  # part <= last <= part + n - 1
+    amount, months = terms.amount_fen, terms.term_months
+    principals = [row.principal_fen for row in schedule]
+    part = _half_up(Fraction(amount, months))
+    falls_back = (months - 1) * part >= amount  # half-up would leave the last <= 0
+    assert falls_back == _equal_principal_falls_back(amount, months)
+
+    assert sum(principals) == amount
+    assert all(principal >= 0 for principal in principals)
+    assert principals[-1] > 0
+    if falls_back:
+        assert amount <= (months - 1) * (months // 2) <= months * (months - 1) / 2
+        part, rest = divmod(amount, months)
+        assert principals[:-1] == [part] * (months - 1)
+        assert principals[-1] == part + rest >= part
+    else:
+        assert principals[:-1] == [part] * (months - 1)
+        assert principals[-1] == amount - (months - 1) * part
+        assert part - months / 2 <= principals[-1] < part + months / 2
+
+
+# --- loans published before issue 13: the floor rule ----------------------------------
+
+
+FLOOR = ScheduleRules.FLOOR
+
+
+def _floor_schedule(amount: int, rate: str, months: int) -> list[Installment]:
+    return build_schedule(LoanTerms(amount, Decimal(rate), months, EP, schedule_rules=FLOOR), START)
+
+
+def test_equal_principal_under_the_floor_rule():
+    """A loan published before issue 13 keeps its rule: floor(P / n) for n - 1 months, the
+    last the rest. ¥50,000.00 over 36 months: floor(138,888.89) = 138,888 x 35, the last
+    5,000,000 - 4,861,080 = 138,920 (1,388.88 x 35, 1,389.20); month 34's opening is
+    5,000,000 - 33 * 138,888 = 416,696, hu(416,696 * 0.008 = 3,333.568) = 3,334.
+    ¥10,000.01 over 3 months: 333,333 x 2, then 333,335."""
+    schedule = _floor_schedule(5_000_000, "0.096", 36)
+    openings = [5_000_000 - k * 138_888 for k in range(36)]
+    interests = [(opening * 8 + 500) // 1_000 for opening in openings]
+    assert interests[33] == 3_334
+    assert _rows(schedule) == list(zip([138_888] * 35 + [138_920], interests, strict=True))
+    assert [row.principal_fen for row in _floor_schedule(1_000_001, "0.12", 3)] == [
+        333_333,
+        333_333,
+        333_335,
+    ]
+    # 2 * (1,000,001 mod 3) = 4 >= 3: the current rule rounds up (333,334 x 2, 333,333).
+    assert [row.principal_fen for row in _schedule(1_000_001, "0.12", 3, EP)] == [
+        333_334,
+        333_334,
+        333_333,
+    ]
+
+
+@SETTINGS
+@given(
+    st.builds(
+        LoanTerms,
+        amount_fen=st.one_of(amounts, small_amounts),
+        annual_rate=rates,
+        term_months=term_months,
+        method=st.sampled_from(RepaymentMethod),
+        day_count=st.sampled_from(DayCount),
+    ),
+    starts,
+)
+@example(LoanTerms(100_006, Decimal("0.12"), 12, EP), START)  # m = 10: they differ
+@example(LoanTerms(100_004, Decimal("0.12"), 12, EP), START)  # m = 4: the same
+@example(LoanTerms(15, Decimal("0.12"), 8, EP), START)  # f + m = 1 + 7 = 8: they differ
+@example(LoanTerms(12, Decimal("0.12"), 8, EP), START)  # the fallback: the same
+def test_the_rules_differ_only_in_equal_principal_and_only_where_documented(terms, start):
+    """The floor rule gives floor(P / n) x (n - 1) and the rest, for every amount. The
+    current rule's schedule differs from it only for equal principal, exactly when
+    half-up rounds up without falling back: 2m >= n and f + m >= n (P = f·n + m)."""
+    old = build_schedule(dataclasses.replace(terms, schedule_rules=FLOOR), start)
+    new = build_schedule(dataclasses.replace(terms, schedule_rules=ScheduleRules.HALF_UP), start)
+    amount, months = terms.amount_fen, terms.term_months
+    f, m = divmod(amount, months)
+    if terms.method is EP:
+        part = amount // months
+        assert [row.principal_fen for row in old] == [part] * (months - 1) + [part + m]
+        assert (old != new) == (2 * m >= months and f + m >= months)
+    else:
+        assert old == new
 
 
 @SETTINGS
