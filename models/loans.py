@@ -61,7 +61,7 @@ class Loan(Model):
     method = fields.CharField(max_length=24)
     day_count = fields.CharField(max_length=16)
     # services.loans.schedule.ScheduleRules: 2 (half-up, issue 13) for a loan written
-    # now, 1 (the floor of before) for the rows that existed before the column (0020).
+    # now, 1 (the floor of before) for the rows that existed before the column (0021).
     schedule_rules = fields.SmallIntField(default=2, db_default=1)
     purpose = fields.CharField(max_length=500)
     bid_window_days = fields.IntField()

@@ -71,7 +71,7 @@ async def test_model_docstrings_have_no_semicolons():
 
 
 async def test_loans_written_before_0020_keep_the_floor_rule(tmp_path):
-    """0020 adds `loans.schedule_rules`: a loan already there was published under the
+    """0021 adds `loans.schedule_rules`: a loan already there was published under the
     floor rule of equal principal and keeps it (1), a loan written now gets the
     current rule (2). On a database of its own, migrated in a process of its own."""
     if BACKEND == "postgres":
@@ -79,12 +79,12 @@ async def test_loans_written_before_0020_keep_the_floor_rule(tmp_path):
         await _admin_execute(f'CREATE DATABASE "{name}"')
         url = f"{POSTGRES_SERVER}/{name}"
     else:
-        url = f"sqlite://{tmp_path / 'before-0020.sqlite3'}"
+        url = f"sqlite://{tmp_path / 'before-0021.sqlite3'}"
     try:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.loans_before_0020",
+            "tests.loans_before_0021",
             url,
             cwd=ROOT,
             env={**os.environ, "DATABASE_URL": url},

@@ -1,9 +1,9 @@
 """Run by tests/test_migrations.py in a process of its own (migrating moves Tortoise's
-global state): on an empty database, migrate to 0019, write a loan as the platform did
+global state): on an empty database, migrate to 0020, write a loan as the platform did
 then (no `schedule_rules` column), migrate to the latest, and print as JSON the rules
 that loan has and the rules a loan written now gets.
 
-    python -m tests.loans_before_0020 DATABASE_URL
+    python -m tests.loans_before_0021 DATABASE_URL
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tortoise.migrations.api.migrate import migrate
 from models.loans import Loan, LoanStatus
 from services.db import tortoise_config
 
-BEFORE = "models.0019_outgoing_message_recipient"
+BEFORE = "models.0020_repayment_kind_amount"
 WHEN = "'2026-01-05 08:00:00+00:00'"
 
 
@@ -41,7 +41,7 @@ async def main(url: str) -> dict[str, int]:
         "bidder_count, required_levels, auto_review, all_in_cost, fee_terms, "
         "rejection_reason, created_at) VALUES "
         "((SELECT id FROM users WHERE phone_lookup = 'lookup'), 100006, 0.12, 12, "
-        "'EQUAL_PRINCIPAL', 'MONTHLY_30_360', 'Published before 0020', 10, 5000, 100006, "
+        "'EQUAL_PRINCIPAL', 'MONTHLY_30_360', 'Published before 0021', 10, 5000, 100006, "
         f"'FULL', 100006, 1, '[1, 2]', '[]', 0.12, '{{}}', '', {WHEN})"
     )
     await Tortoise.close_connections()
@@ -51,7 +51,7 @@ async def main(url: str) -> dict[str, int]:
 
     await Tortoise.init(config=config)
     try:
-        old = await Loan.get(purpose="Published before 0020")
+        old = await Loan.get(purpose="Published before 0021")
         new = await Loan.create(
             borrower_id=old.borrower_id,
             amount_fen=100_006,

@@ -4,7 +4,7 @@ from tortoise import fields
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0019_outgoing_message_recipient")]
+    dependencies = [("models", "0020_repayment_kind_amount")]
 
     initial = False
 
