@@ -10,6 +10,9 @@ topping up by card only what the repayment asks for; lenders withdraw now and th
 the provider settles. The risk reserve (30,000.00, half of every service fee) advances
 installments 30 days late.
 
+Its loans are published under the schedule rules of the time (`ScheduleRules.FLOOR`:
+equal principal floored, as before issue 13), like loans published before the change.
+
 One change from the year as it ran: when no lender had room for a share, it stopped
 with an IndexError in its own set-up (seeds 3 and 9); now a lender drawn from all of
 them tops up what they lack and lends it. No other run draws differently.
@@ -22,7 +25,7 @@ from datetime import date, timedelta
 from models.loans import Loan, LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment
 from services import parameters
-from services.loans.schedule import RepaymentMethod
+from services.loans.schedule import RepaymentMethod, ScheduleRules
 from services.permissions import Actor, Permission
 from services.repayments import overdue
 from services.repayments.service import RepayMode
@@ -128,6 +131,9 @@ class Classic:
         loan = await world.people.listed_loan(
             borrowing.person, amount, rate=rng.choice(RATES), term=term, method=method
         )
+        # The year ran before equal principal rounded half-up: its loans keep the rules
+        # they had then (a loan's rules edition, as a loan published before would).
+        await Loan.filter(id=loan.id).update(schedule_rules=ScheduleRules.FLOOR)
         bids = []
         for share in uneven_shares(world, amount, rng.randint(2, 5), 5_000):
             lender = await self._lender_for(share)
