@@ -127,7 +127,7 @@ class Wide:
         for borrowing in world.borrowings:
             if borrowing.loan_id and not borrowing.done:
                 await self._act(borrowing, today)
-        await lenders_withdraw(world)
+        await lenders_withdraw(world, fee_counted=True)
         await settle(world)
         if await ledger.balance(ledger.RISK_RESERVE) < RESERVE_LOW:
             await world.people.fund_risk_reserve(RESERVE_FUNDS)

@@ -209,8 +209,10 @@ async def pay(
     return done
 
 
-async def lenders_withdraw(world: World) -> None:
-    """Now and then a lender takes part of what is available to their card."""
+async def lenders_withdraw(world: World, *, fee_counted: bool = False) -> None:
+    """Now and then a lender takes part of what is available to their card. What they
+    may still lend then counts the withdrawal's fee with `fee_counted` (`wide`); the
+    `classic` year, as it ran, forgot it (harmless there, and kept for its replays)."""
     if world.rng.random() >= 0.15:
         return
     lender = world.rng.choice(world.lenders)
@@ -219,5 +221,6 @@ async def lenders_withdraw(world: World) -> None:
         return
     amount = world.rng.randint(10_000, available // 2)
     await world.people.withdraw(lender, amount)
-    world.lender_room[lender.user_id] = min(world.lender_room[lender.user_id], available - amount)
+    left = available - amount - (accounts.withdraw_fee(WithdrawSpeed.T0) if fee_counted else 0)
+    world.lender_room[lender.user_id] = min(world.lender_room[lender.user_id], left)
     world.stats["withdrawals"] += 1
