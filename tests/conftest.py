@@ -12,7 +12,9 @@ the day the suite runs. Run with another date to show it.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +24,7 @@ from typing import Any
 BACKEND = os.environ.get("LENDBRIDGE_TEST_BACKEND", "sqlite")
 RUN_ID = uuid.uuid4().hex[:10]
 _tmp = Path(tempfile.mkdtemp(prefix="lendbridge-test-"))
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)  # the run's files go with it
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 if BACKEND == "postgres":
     DATABASE_URL = f"{POSTGRES_SERVER}/lendbridge_test_{RUN_ID}"
