@@ -235,7 +235,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def _start_provider(
-    settings: Settings, platform: ASGIApp
+    settings: Settings, platform: ASGIApp, *, background: bool = True
 ) -> tuple[HttpPaymentProvider, SandboxApp | None]:
     """PROVIDER_URL set: the provider (or a standalone sandbox) over HTTP. Unset: the
     sandbox provider in this process, spoken to over the same HTTP protocol through an
@@ -252,13 +252,18 @@ async def _start_provider(
             raise RuntimeError(f"callback not accepted: HTTP {response.status_code}")
 
     sandbox = create_sandbox_app(settings, deliver=deliver, today=clock.today)
-    await sandbox.start(redelivery_loop=True)
+    await sandbox.start(redelivery_loop=background)
     return HttpPaymentProvider(app=sandbox, settings=settings), sandbox
 
 
-def create_app(settings: Settings | None = None, *, own_services: bool = True) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, own_services: bool = True, background: bool = True
+) -> Starlette:
     """Build the app. `own_services=False` when the caller (tests, the CLI) has already
-    started Tortoise and installed the broker; the lifespan then only runs the dispatcher."""
+    started Tortoise and installed the broker; the lifespan then only runs the dispatcher.
+    `background=False` (the simulation): no dispatcher, job loop or sandbox redelivery
+    runs on a wall-clock timer; the caller drives them (`settle_until_quiet`), so a run
+    does the same work in the same order however fast the machine is."""
     settings = settings or get_settings()
     graphql = GraphQLApp(settings)
 
@@ -275,18 +280,22 @@ def create_app(settings: Settings | None = None, *, own_services: bool = True) -
         # The platform's own and the outside world's ledger accounts: a fresh database
         # has none, and the first deposit's callback posts to them.
         await ledger.ensure_platform_accounts()
-        provider, sandbox = await _start_provider(settings, app)
+        provider, sandbox = await _start_provider(settings, app, background=background)
         set_provider(provider)
         app.state.sandbox = sandbox  # embedded mode: tests and demos play the bank through it
         await accounts.ensure_platform_provider_accounts()
         # The outbox dispatcher below sends SMS: through the gateway when one is set.
         previous_sms = notifier.install_sms_gateway(settings)
         stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds)),
-            asyncio.create_task(instructions.run_dispatcher(stop, settings.outbox_poll_seconds)),
-        ]
-        if settings.jobs_embedded:
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            tasks += [
+                asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds)),
+                asyncio.create_task(
+                    instructions.run_dispatcher(stop, settings.outbox_poll_seconds)
+                ),
+            ]
+        if background and settings.jobs_embedded:
             tasks.append(asyncio.create_task(jobs.run_loop(stop)))
         try:
             yield

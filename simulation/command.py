@@ -144,7 +144,10 @@ async def run_one(config: RunConfig, *, progress: bool) -> int:
     run = scratch.plan("sim", postgres_server=server, redis_url=redis_url)
     scratch.use_environment(run, CLOCK_START=config.start.isoformat())
     template = os.environ.get("SIMULATION_TEMPLATE")  # a sweep's migrated database
-    async with scratch.database(run, template) as backend, scratch.embedded_app() as app:
+    async with (
+        scratch.database(run, template) as backend,
+        scratch.embedded_app(background=False) as app,
+    ):
         summary = await runner.run(
             config,
             app.state.sandbox.sandbox,

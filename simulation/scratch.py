@@ -192,12 +192,13 @@ async def database(run: Run, template: str | None = None) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def embedded_app() -> AsyncIterator[Any]:
-    """The app's lifespan in this process (sandbox provider, dispatchers), no HTTP."""
+async def embedded_app(*, background: bool = True) -> AsyncIterator[Any]:
+    """The app's lifespan in this process (sandbox provider, dispatchers), no HTTP.
+    `background=False`: no dispatcher or redelivery on a timer (see `create_app`)."""
     from app import create_app
     from services.settings import get_settings
 
-    app = create_app(get_settings(), own_services=False)
+    app = create_app(get_settings(), own_services=False, background=background)
     async with app.router.lifespan_context(app):
         logging.getLogger().setLevel(logging.WARNING)
         yield app
