@@ -11,6 +11,7 @@ date. Nothing reads the wall clock except the run's duration in seconds.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 import traceback
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from models.ledger import Posting
 from models.loans import Loan
 from models.repayments import Receipt, Repayment, ReserveAdvance
 from services import clock
@@ -65,6 +67,7 @@ class Summary:
     replay: str = ""
     coverage: dict[str, bool] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    books: str = ""  # a digest of every posting in order: a replay gives the same one
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +87,23 @@ async def _counts(summary: Summary) -> None:
     summary.repayments = await Repayment.filter(status="DONE").count()
     summary.advances = await ReserveAdvance.all().count()
     summary.holders_paid = await Receipt.filter(to_reserve=False).count() + summary.advances
+
+
+async def books_digest() -> str:
+    """The books in one short string: every posting (business date, journal kind,
+    account, amount, running balance) in the order written. Two runs that did the same
+    thing in the same order have the same digest."""
+    digest = hashlib.sha256()
+    rows = (
+        await Posting.all()
+        .order_by("id")
+        .values_list(
+            "journal__business_date", "journal__kind", "account_id", "amount", "balance_after"
+        )
+    )
+    for row in rows:
+        digest.update(repr(row).encode())
+    return digest.hexdigest()[:16]
 
 
 async def run(
@@ -143,6 +163,7 @@ async def run(
     summary.ok = summary.failure is None
     summary.invariant_checks = book.checks
     await _counts(summary)
+    summary.books = await books_digest()
     if summary.ok and summary.days == config.days:
         summary.coverage = await scenario.coverage()
     summary.stats = dict(sorted(world.stats.items()))
