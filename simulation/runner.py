@@ -145,6 +145,7 @@ async def run(
             await invariants.check_all(book, sandbox, today)
             world.stats["reserve advances"] = await ReserveAdvance.all().count()
             world.stats["most open installments paid in part"] = book.most_paid_in_part
+            world.stats["quiet days"] = book.quiet_days
             summary.days = day + 1
             if on_day is not None:
                 on_day(day, today, world)

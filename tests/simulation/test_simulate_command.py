@@ -111,13 +111,13 @@ SABOTAGE = """
 import sys
 from simulation import invariants
 calls = []
-original = invariants._ledger
-async def sabotaged():
+original = invariants._provider
+async def sabotaged(sandbox):
     calls.append(1)
     if len(calls) == 3:
-        raise invariants.Broken("ledger.balanced", "journal 7 sums to 1 (sabotaged)")
-    await original()
-invariants._ledger = sabotaged
+        raise invariants.Broken("provider.equals_ledger", "m:7: provider (1, 0) (sabotaged)")
+    await original(sandbox)
+invariants._provider = sabotaged
 import cli
 cli.main(["simulate", *sys.argv[1:]])
 """
@@ -129,7 +129,7 @@ def test_a_broken_invariant_exits_1_naming_it_the_day_and_the_replay(tmp_path):
     )
     assert result.returncode == 1, result.stderr
     assert (
-        "FAILED ledger.balanced on day 2 (2027-09-02): journal 7 sums to 1 (sabotaged)"
+        "FAILED provider.equals_ledger on day 2 (2027-09-02): m:7: provider (1, 0) (sabotaged)"
         in result.stderr
     )
     replay = "python -m app simulate --seed 8 --start 2027-08-31 --days 5 --members 6 --loans 2"
@@ -140,7 +140,7 @@ def test_a_broken_invariant_exits_1_naming_it_the_day_and_the_replay(tmp_path):
         assert " REDIS_URL=redis://" in line
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["ok"] is False
-    assert summary["failure"]["invariant"] == "ledger.balanced"
+    assert summary["failure"]["invariant"] == "provider.equals_ledger"
     assert summary["days"] == 2  # days 0 and 1 kept every invariant
     assert _left_behind(tmp_path) == []
 
