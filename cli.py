@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.settings import ROOT, get_settings
+from services.kit.settings import ROOT, get_settings
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -22,7 +22,7 @@ async def migrate(database_url: str | None = None) -> None:
     from tortoise import Tortoise
     from tortoise.migrations.api.migrate import migrate as run_migrations
 
-    from services.db import tortoise_config
+    from services.kit.db import tortoise_config
 
     url = database_url or get_settings().database_url
     _ensure_sqlite_dir(url)
@@ -55,7 +55,7 @@ async def rotate_pii(batch_size: int | None = None) -> None:
     """Re-encrypt stored personal data under PII_KEY_ID (see services/pii_rotation.py)."""
     from tortoise import Tortoise
 
-    from services.db import tortoise_config
+    from services.kit.db import tortoise_config
     from services.pii_rotation import DEFAULT_BATCH_SIZE, rotate_all
     from services.security import pii_keys
 
@@ -92,9 +92,9 @@ async def worker() -> None:
     from tortoise import Tortoise
 
     from services import jobs, ledger, notifier, outbox
-    from services.broker import make_broker, set_broker
-    from services.db import tortoise_config
-    from services.logs import configure_logging
+    from services.kit.broker import make_broker, set_broker
+    from services.kit.db import tortoise_config
+    from services.kit.logs import configure_logging
     from services.payments.gateway import set_provider
     from services.payments.http_provider import HttpPaymentProvider
 
@@ -151,7 +151,7 @@ def sandbox(host: str, port: int) -> None:
     PROVIDER_URL=http://<host>:<port> to use it over the network."""
     import uvicorn
 
-    from services.logs import configure_logging
+    from services.kit.logs import configure_logging
     from services.payments.sandbox import create_sandbox_app
 
     settings = get_settings()

@@ -28,10 +28,10 @@ async def run(requests: int) -> None:
 
     import cli
     from app import create_app
-    from services.broker import make_broker, set_broker
-    from services.db import tortoise_config
     from services.demo import DEMO_PASSWORD, seed_demo_data
-    from services.settings import get_settings
+    from services.kit.broker import make_broker, set_broker
+    from services.kit.db import tortoise_config
+    from services.kit.settings import get_settings
 
     settings = get_settings()
     await cli.migrate(settings.database_url)

@@ -16,9 +16,9 @@ from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types import contracts as t
-from services import signing
 from services.contracts import access, emails, signatures, templates
 from services.errors import DomainError, NotFoundError
+from services.kit import signing
 from services.permissions import Actor, Permission
 
 

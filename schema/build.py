@@ -24,7 +24,7 @@ from schema.privacy import PrivacyMutation
 from schema.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
 from schema.scalars import SCALAR_MAP
 from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
-from services.settings import Settings
+from services.kit.settings import Settings
 
 
 class LendBridgeSchema(strawberry.Schema):
@@ -80,6 +80,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 
 def export_sdl() -> str:
     """The SDL clients read: the full (dev/test) schema, dev-only fields included."""
-    from services.settings import Environment
+    from services.kit.settings import Environment
 
     return build_schema(Settings(app_env=Environment.DEV)).as_str() + "\n"

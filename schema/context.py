@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from services import auth
+from services.kit.settings import Settings
 from services.permissions import ANONYMOUS, Actor
-from services.settings import Settings
 
 
 def bearer_token(value: str | None) -> str | None:

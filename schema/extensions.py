@@ -27,8 +27,8 @@ from strawberry.extensions import (
 from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from services import oplog
+from services.kit.settings import Settings
 from services.permissions import ANONYMOUS
-from services.settings import Settings
 
 logger = logging.getLogger("lendbridge.graphql")
 

@@ -28,9 +28,11 @@ from models.payments import (
     ProviderAccount,
     Withdrawal,
 )
-from services import crashpoints, idempotency, ledger, notifier, outbox, sms_codes
+from services import idempotency, ledger, notifier, outbox, sms_codes
 from services.clock import system_now
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.kit import crashpoints
+from services.kit.settings import get_settings
 from services.money import format_money
 from services.payments import instructions
 from services.payments.instructions import Outcome
@@ -42,7 +44,6 @@ from services.payments.provider import (
 )
 from services.permissions import Actor
 from services.security import decrypt_pii, encrypt_pii, lookup_hash
-from services.settings import get_settings
 
 MAX_AMOUNT = 100_000_000_00  # ¥100 million: anything above is a typing error
 

@@ -22,6 +22,7 @@ from models.messaging import SmsPurpose
 from services import notifier, outbox, sms_codes
 from services.clock import system_now
 from services.errors import AuthenticationError, DomainError, InvalidInputError, NotFoundError
+from services.kit.settings import get_settings
 from services.permissions import Actor, access_changed, load_actor
 from services.security import (
     encrypt_pii,
@@ -33,7 +34,6 @@ from services.security import (
     sha256_hex,
     verify_password,
 )
-from services.settings import get_settings
 
 _ALGORITHM = "HS256"
 

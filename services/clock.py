@@ -19,9 +19,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from tortoise.expressions import F
 
 from models.system import ClockState
-from services.broker import get_broker
 from services.errors import DomainError
-from services.settings import get_settings
+from services.kit.broker import get_broker
+from services.kit.settings import get_settings
 
 _VERSION_NAME = "clock"
 

@@ -32,6 +32,7 @@ from services.contracts import signatures
 from services.credit import eligibility, materials, review, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, VerificationKind, get_kind
 from services.errors import DomainError
+from services.kit.settings import get_settings
 from services.loans import bidding, contracting, requests
 from services.loans import review as loan_review
 from services.loans.schedule import RepaymentMethod
@@ -49,7 +50,6 @@ from services.permissions import (
 )
 from services.repayments import service as repayments
 from services.security import lookup_hash
-from services.settings import get_settings
 
 DEMO_PASSWORD = "Demo12345"
 # Generated numbers in a range used only for demo data: 1990000xxxx.

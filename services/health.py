@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tortoise import connections
 
-from services.broker import get_broker
+from services.kit.broker import get_broker
 
 
 async def database_ready() -> bool:

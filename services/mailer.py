@@ -15,8 +15,8 @@ from typing import Protocol
 import aiosmtplib
 
 from models.credit import VerificationStatus, VerificationSubmission
+from services.kit.settings import get_settings
 from services.security import decrypt_pii
-from services.settings import get_settings
 
 
 class Mailer(Protocol):

@@ -7,7 +7,7 @@ from typing import Any
 
 from models.messaging import Notice, OutgoingMessage
 from services import notifier
-from services.broker import get_broker
+from services.kit.broker import get_broker
 from services.pages import Page
 from services.permissions import Actor
 

@@ -34,9 +34,9 @@ import httpx
 from models.members import User
 from models.messaging import MessageChannel, MessageStatus, Notice, OutgoingMessage
 from services import outbox
+from services.kit.settings import Settings, get_settings
 from services.mailer import email_address, get_mailer, new_message
 from services.security import decrypt_pii, encrypt_pii, lookup_hash, mask_email, mask_phone
-from services.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.messaging import OutboxEvent
-from services.broker import get_broker
 from services.clock import system_now
-from services.loops import run_until_stopped
+from services.kit.broker import get_broker
+from services.kit.loops import run_until_stopped
 
 logger = logging.getLogger(__name__)
 

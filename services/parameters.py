@@ -24,8 +24,8 @@ from tortoise.transactions import in_transaction
 
 from models.system import ParameterChange, PlatformParameter
 from services import clock
-from services.broker import get_broker
 from services.errors import InvalidInputError, NotFoundError
+from services.kit.broker import get_broker
 from services.permissions import Actor
 
 T = TypeVar("T")

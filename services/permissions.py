@@ -17,8 +17,8 @@ from tortoise.transactions import in_transaction
 
 from models.access import Role, RolePermission, UserRole
 from models.members import User, UserStatus
-from services.broker import get_broker
 from services.errors import DomainError, NotFoundError
+from services.kit.broker import get_broker
 
 
 class Permission(StrEnum):

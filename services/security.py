@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from passlib.context import CryptContext
 
-from services.settings import decode_pii_key, get_settings
+from services.kit.settings import decode_pii_key, get_settings
 
 # OWASP minimum for argon2id: m = 19 MiB, t = 2, p = 1.
 _password_context = CryptContext(

@@ -19,8 +19,8 @@ from models.messaging import SmsCode, SmsPurpose
 from services import notifier, outbox
 from services.clock import system_now
 from services.errors import DomainError, InvalidInputError
+from services.kit.settings import get_settings
 from services.security import lookup_hash
-from services.settings import get_settings
 
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
 

@@ -88,7 +88,7 @@ def environment(run: Run, **extra: str) -> dict[str, str]:
 
 def use_environment(run: Run, **extra: str) -> dict[str, str]:
     """Put the run's settings (`environment`) into this process and return them."""
-    from services.settings import get_settings
+    from services.kit.settings import get_settings
 
     env = environment(run, **extra)
     os.environ.update(env)
@@ -152,9 +152,9 @@ async def database(run: Run, template: str | None = None) -> AsyncIterator[str]:
 
     import cli
     from services import ledger, permissions
-    from services.broker import RedisBroker, make_broker, set_broker
-    from services.db import tortoise_config
-    from services.settings import get_settings
+    from services.kit.broker import RedisBroker, make_broker, set_broker
+    from services.kit.db import tortoise_config
+    from services.kit.settings import get_settings
 
     backend = "PostgreSQL" if run.database_name else "SQLite"
     if run.database_name:
@@ -196,7 +196,7 @@ async def embedded_app(*, background: bool = True) -> AsyncIterator[Any]:
     """The app's lifespan in this process (sandbox provider, dispatchers), no HTTP.
     `background=False`: no dispatcher or redelivery on a timer (see `create_app`)."""
     from app import create_app
-    from services.settings import get_settings
+    from services.kit.settings import get_settings
 
     app = create_app(get_settings(), own_services=False, background=background)
     async with app.router.lifespan_context(app):

@@ -16,7 +16,7 @@ from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate
 
 from models.loans import Loan, LoanStatus
-from services.db import tortoise_config
+from services.kit.db import tortoise_config
 
 BEFORE = "models.0020_repayment_kind_amount"
 WHEN = "'2026-01-05 08:00:00+00:00'"

@@ -16,7 +16,7 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.models import Model
 
 from models import MODEL_MODULES
-from services.db import tortoise_config
+from services.kit.db import tortoise_config
 from services.loans.schedule import CURRENT_SCHEDULE_RULES, ScheduleRules
 from tests.conftest import BACKEND, POSTGRES_SERVER, _admin_execute
 

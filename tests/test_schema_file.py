@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schema.build import export_sdl
-from services.settings import ROOT
+from services.kit.settings import ROOT
 
 
 def test_schema_graphql_is_up_to_date():

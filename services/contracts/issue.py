@@ -26,7 +26,7 @@ from services.contracts.data import (
     GuaranteeContractData,
     LoanContractData,
 )
-from services.storage import get_storage
+from services.kit.storage import get_storage
 
 NUMBER_PREFIX = {
     ContractKind.LOAN: "LOAN",

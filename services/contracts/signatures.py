@@ -4,7 +4,7 @@ A consent records who agreed to the document with which SHA-256, when (business 
 from which address and how: `SMS_CODE` (a one-time code bound to the contract and its
 hash, any party) or `BID_CONFIRMATION` (a lender's SMS-confirmed bid, recorded by the
 loans code). When the last party has consented, in the same transaction, the platform
-signs "sha256:<hex>:contract:<number>" with its Ed25519 key (services/signing), the
+signs "sha256:<hex>:contract:<number>" with its Ed25519 key (services/kit/signing), the
 contract becomes SIGNED and its retention date is set (R6). Anyone can then check a file
 or a hash with `verify_document`.
 """
@@ -31,9 +31,10 @@ from models.contracts import (
 )
 from models.members import User
 from models.messaging import SmsPurpose
-from services import clock, notifier, outbox, parameters, signing, sms_codes
+from services import clock, notifier, outbox, parameters, sms_codes
 from services.contracts.policy import RETENTION
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.kit import signing
 from services.permissions import Actor
 from services.security import decrypt_pii
 

@@ -55,8 +55,8 @@ from models.credit import VerificationStatus, VerificationSubmission
 from models.external import ExternalCheck
 from services import clock
 from services.errors import DomainError
+from services.kit.settings import get_settings
 from services.security import decrypt_pii, lookup_hash
-from services.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from enum import StrEnum
 from tortoise.transactions import in_transaction
 
 from models.credit import MaterialFile, VerificationSubmission
-from services import signing
 from services.credit.catalogue import FieldFormat, FieldSpec, VerificationKind, get_kind
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.kit import signing
+from services.kit.storage import StoredFileMissingError, get_storage
 from services.money import format_money, parse_money
 from services.permissions import Actor, Permission
 from services.security import encrypt_pii, mask_email, mask_phone
-from services.storage import StoredFileMissingError, get_storage
 
 # (filename, content type, bytes) as received.
 UploadedFile = tuple[str, str, bytes]

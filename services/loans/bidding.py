@@ -46,11 +46,11 @@ from models.payments import PendingOperation
 from models.repayments import Receipt, ReserveAdvance
 from services import clock, ledger, movements, notifier, outbox
 from services.accounts import open_operation, register_operation, send_operation_code
-from services.broker import get_broker
 from services.contracts import signatures
 from services.credit import eligibility, risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.idempotency import run_once, validate_key
+from services.kit.broker import get_broker
 from services.loans import contracting
 from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition

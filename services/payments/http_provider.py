@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 import httpx
 
+from services.kit.settings import Settings, get_settings
 from services.payments.provider import (
     CallbackEvent,
     DepositChannel,
@@ -47,7 +48,6 @@ from services.payments.provider import (
     TransactionKind,
     WithdrawSpeed,
 )
-from services.settings import Settings, get_settings
 
 TIMESTAMP_HEADER = "X-LB-Timestamp"
 SIGNATURE_HEADER = "X-LB-Signature"

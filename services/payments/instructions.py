@@ -30,9 +30,9 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.payments import InstructionStatus, PaymentInstruction
-from services import crashpoints
 from services.clock import system_now
-from services.loops import run_until_stopped
+from services.kit import crashpoints
+from services.kit.loops import run_until_stopped
 from services.payments.gateway import get_provider
 from services.payments.provider import (
     DepositChannel,

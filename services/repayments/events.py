@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from services import clock, outbox
-from services.broker import get_broker
+from services.kit.broker import get_broker
 
 
 class RepaymentEventKind(StrEnum):

@@ -87,22 +87,14 @@ from models.repayments import (
     RepaymentKind,
     RepaymentStatus,
 )
-from services import (
-    accounts,
-    clock,
-    crashpoints,
-    ledger,
-    movements,
-    notifier,
-    outbox,
-    parameters,
-)
+from services import accounts, clock, ledger, movements, notifier, outbox, parameters
 from services.accounts import open_operation, register_operation, send_operation_code
 from services.contracts import extend_retention
 from services.credit import scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.idempotency import Claim as KeyClaim
 from services.idempotency import run_once, validate_key
+from services.kit import crashpoints
 from services.loans.contracting import terms_of
 from services.loans.states import LoanEvent, transition
 from services.money import format_money

@@ -473,7 +473,7 @@ async def test_the_app_start_opens_the_platform_ledger_accounts_on_a_fresh_datab
     platform's and the outside world's, or the first deposit's callback could not post."""
     from app import create_app
     from models.ledger import LedgerAccount
-    from services.settings import get_settings
+    from services.kit.settings import get_settings
 
     await LedgerAccount.filter(code__in=list(ledger.PLATFORM_ACCOUNTS)).delete()
     settings = get_settings().model_copy(

@@ -14,7 +14,7 @@ from models.members import User
 from models.messaging import OutgoingMessage, SmsCode
 from models.system import OperationLogEntry
 from services import clock
-from services.settings import get_settings
+from services.kit.settings import get_settings
 from tests.factories import PASSWORD, error_codes, gql, new_phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

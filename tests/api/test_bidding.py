@@ -249,7 +249,7 @@ async def test_a_listing_that_ends_short_releases_every_freeze_once(app, client,
 
 
 async def test_bid_progress_is_published_for_every_bid_full_and_disbursed(app, client, scripted):
-    from services.broker import get_broker
+    from services.kit.broker import get_broker
 
     borrower, borrower_phone = await verified_borrower(scripted)
     loan = await listed_loan(borrower.id, 200_000, min_bid_fen=10_000)

@@ -8,7 +8,7 @@ import pytest
 
 from models.system import ClockState
 from services import clock
-from services.settings import get_settings
+from services.kit.settings import get_settings
 from tests.conftest import TEST_CLOCK_START
 from tests.factories import create_staff, gql, token_for
 

@@ -20,7 +20,7 @@ from models.messaging import SmsCode
 from services import notices
 from services.clock import system_now
 from services.contracts import create_loan_contract, emails, record_consent
-from services.storage import LocalStorage, set_storage
+from services.kit.storage import LocalStorage, set_storage
 from tests.factories import (
     BORROWER_NAME,
     LENDER_NAMES,

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from models.credit import MaterialFile, VerificationSubmission
-from services import signing
 from services.credit import materials
 from services.credit.catalogue import CATALOGUE, MB, Tier
 from services.errors import NotFoundError
+from services.kit import signing
+from services.kit.storage import LocalStorage, set_storage
 from services.permissions import Actor
-from services.storage import LocalStorage, set_storage
 from tests.factories import (
     create_member,
     create_staff,

@@ -23,7 +23,7 @@ from models.credit import (
 from services import clock, outbox
 from services.credit import external
 from services.credit.catalogue import KINDS
-from services.storage import LocalStorage, set_storage
+from services.kit.storage import LocalStorage, set_storage
 from tests.factories import (
     CLEAN_REPORTS,
     ScriptedSources,

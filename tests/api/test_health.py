@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from services.broker import get_broker
+from services.kit.broker import get_broker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

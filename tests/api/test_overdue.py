@@ -21,9 +21,9 @@ from models.repayments import (
     ReserveAdvance,
 )
 from services import clock, ledger, outbox, parameters
-from services.broker import get_broker
 from services.credit import scoring
 from services.jobs import repayments as repayments_job
+from services.kit.broker import get_broker
 from services.money import format_money
 from services.permissions import Actor, Permission
 from services.repayments import overdue

@@ -6,8 +6,8 @@ import pytest
 
 from models.system import ParameterChange, PlatformParameter
 from services import clock, parameters
-from services.broker import get_broker
 from services.credit import policy
+from services.kit.broker import get_broker
 from tests.factories import create_staff, gql, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -43,8 +43,8 @@ from models.system import ClockState, PersonalDataReveal, PlatformParameter
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
 from services import clock
+from services.kit.settings import get_settings
 from services.permissions import DEFAULT_ROLES, Permission
-from services.settings import get_settings
 from tests import conftest
 from tests.factories import (
     approve_verifications,

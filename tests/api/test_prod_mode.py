@@ -19,7 +19,7 @@ import pytest_asyncio
 from pydantic import ValidationError
 
 from app import create_app
-from services.settings import Settings
+from services.kit.settings import Settings
 from tests.conftest import DATABASE_URL
 from tests.factories import error_codes
 

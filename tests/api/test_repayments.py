@@ -38,9 +38,9 @@ from models.repayments import (
     RepaymentStatus,
 )
 from services import accounts, clock, ledger, outbox
-from services.broker import get_broker
 from services.credit import scoring
 from services.errors import DomainError
+from services.kit.broker import get_broker
 from services.loans import bidding
 from services.loans.pricing import price
 from services.loans.schedule import LoanTerms, RepaymentMethod

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from models.messaging import OutboxEvent
-from services import crashpoints
+from services.kit import crashpoints
 from services.payments.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ with the sandbox provider embedded in them as usual. The provider's books are an
 file outside the platform, shared by both runs, so they survive the platform's crash
 as a real provider's would.
 
-Crashpoints (services/crashpoints.py) are armed by LENDBRIDGE_CRASHPOINT in the first
+Crashpoints (services/kit/crashpoints.py) are armed by LENDBRIDGE_CRASHPOINT in the first
 process only, qualified by the instruction kind (`instruction.after_call:DEPOSIT`), so
 the account opening, card binding and the deposit before a withdrawal go through:
 
@@ -52,13 +52,14 @@ from models.payments import (
     ProviderAccount,
     Withdrawal,
 )
-from services import clock, crashpoints, idempotency, ledger
+from services import clock, idempotency, ledger
 from services.clock import system_now
+from services.kit import crashpoints
+from services.kit.settings import Environment, get_settings
 from services.payments.gateway import set_provider
 from services.payments.http_provider import HttpPaymentProvider
 from services.payments.provider import ProviderStatus, TransactionKind
 from services.payments.sandbox import FaultConfig, Sandbox, create_sandbox_app
-from services.settings import Environment, get_settings
 from tests.e2e.processes import (
     dies,
     eventually,

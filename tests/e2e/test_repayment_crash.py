@@ -47,9 +47,9 @@ from models.repayments import RepaymentStatus as Status
 from services import accounts, ledger
 from services.clock import system_now
 from services.errors import DomainError
+from services.kit.settings import get_settings
 from services.payments.provider import ProviderStatus
 from services.payments.sandbox import Sandbox
-from services.settings import get_settings
 from tests.e2e.processes import (
     Platform,
     dies,

@@ -28,7 +28,7 @@ from models.contracts import (
     EmailStatus,
     PartyRole,
 )
-from services import mailer, outbox, parameters, signing
+from services import mailer, outbox, parameters
 from services.clock import system_now
 from services.contracts import (
     ClaimTransferContractData,
@@ -50,9 +50,10 @@ from services.contracts import (
 )
 from services.contracts import ContractParty as Party
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.kit import signing
+from services.kit.storage import LocalStorage, set_storage
 from services.money import format_money
 from services.permissions import Actor
-from services.storage import LocalStorage, set_storage
 from tests.factories import (
     BORROWER_NAME,
     LENDER_AMOUNTS,

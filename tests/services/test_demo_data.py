@@ -21,10 +21,10 @@ from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repay
 from services import demo, ledger
 from services.credit import eligibility, scoring
 from services.demo import DemoRefusedError, seed_demo_data
+from services.kit.settings import Environment, get_settings
+from services.kit.storage import LocalStorage, set_storage
 from services.repayments import service as repayments
 from services.security import lookup_hash
-from services.settings import Environment, get_settings
-from services.storage import LocalStorage, set_storage
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -28,8 +28,8 @@ from services.credit.external import (
     months_before,
 )
 from services.errors import DomainError
+from services.kit.settings import Settings, get_settings
 from services.security import lookup_hash
-from services.settings import Settings, get_settings
 from tests.factories import create_member, new_id_number
 from tests.services.verification_helpers import id_card
 

@@ -21,9 +21,9 @@ from models.credit import VerificationSubmission
 from models.messaging import MessageChannel, MessageStatus, OutboxEvent, OutgoingMessage
 from services import notifier, outbox
 from services.clock import system_now
+from services.kit.settings import Environment, get_settings
 from services.notifier import HttpSmsGateway, LogSmsProvider
 from services.security import decrypt_pii, lookup_hash
-from services.settings import Environment, get_settings
 from tests.factories import (
     SmtpServer,
     approve_email,

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.kit.settings import get_settings
 from services.payments.http_provider import AccountBalance, HttpPaymentProvider
 from services.payments.provider import (
     DepositChannel,
@@ -32,7 +33,6 @@ from services.payments.provider import (
     WithdrawSpeed,
 )
 from services.payments.sandbox import SandboxApp, create_sandbox_app, luhn_complete
-from services.settings import get_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from app import create_app
-from services.settings import get_settings
+from services.kit.settings import get_settings
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import ROOT
+from services.kit.settings import ROOT
 
 SMALL = ["--members", "6", "--loans", "2"]
 

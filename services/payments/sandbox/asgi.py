@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from services.kit.settings import Settings, get_settings
 from services.payments.provider import ProviderResult
 from services.payments.sandbox.core import (
     SIGNATURE_HEADER,
@@ -42,7 +43,6 @@ from services.payments.sandbox.core import (
     TodayFn,
 )
 from services.payments.sandbox.faults import FaultConfig, FaultConfigError
-from services.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 

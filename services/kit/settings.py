@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Development defaults. They let a fresh checkout start; `APP_ENV=prod` refuses them.
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # The platform's Ed25519 key (base64 of the 32-byte private key): signs what it
     # receives and issues (verification materials now, contracts later).
     platform_signing_key: str = DEV_PLATFORM_SIGNING_KEY
-    # Uploaded verification materials (services/storage.py).
+    # Uploaded verification materials (services/kit/storage.py).
     storage_dir: str = Field(default=str(ROOT / "var" / "storage"))
     # External credit sources (M2.7: credit bureau, court, reputation, industry sharing):
     # "local" (the built-in deterministic implementation) or "package.module:ClassName",

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from services.settings import get_settings
+from services.kit.settings import get_settings
 
 
 @lru_cache

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import anyio.to_thread
 
-from services.settings import get_settings
+from services.kit.settings import get_settings
 
 
 class StoredFileMissingError(Exception):

@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 
-from services.settings import Environment, get_settings
+from services.kit.settings import Environment, get_settings
 
 ENV_VAR = "LENDBRIDGE_CRASHPOINT"
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from services.settings import Settings
+from services.kit.settings import Settings
 
 
 class Broker(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from models import MODEL_MODULES
-from services.settings import get_settings
+from services.kit.settings import get_settings
 
 
 def tortoise_config(database_url: str | None = None) -> dict[str, Any]:

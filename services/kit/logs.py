@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from services.settings import Settings
+from services.kit.settings import Settings
 
 
 def configure_logging(settings: Settings) -> None:
