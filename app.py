@@ -32,21 +32,24 @@ from tortoise import Tortoise
 
 from schema.build import build_schema
 from schema.context import Context, bearer_token
-from services import accounts, auth, clock, jobs, ledger, notifier, outbox
+from services import jobs
 from services.contracts import access as contract_access
 from services.credit import materials
 from services.errors import NotFoundError
 from services.health import readiness
+from services.identity import auth
 from services.kit.broker import get_broker, make_broker, set_broker
 from services.kit.db import tortoise_config
 from services.kit.logs import configure_logging
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.kit.settings import Settings, get_settings
+from services.money import accounts, ledger
 from services.payments import callbacks, instructions
 from services.payments.gateway import set_provider
 from services.payments.http_provider import HttpPaymentProvider
 from services.payments.provider import InvalidCallbackError
 from services.payments.sandbox import SandboxApp, create_sandbox_app
+from services.platform import clock, notifier, outbox
 
 
 class GraphQLApp(GraphQL[Context, None]):

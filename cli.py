@@ -55,9 +55,9 @@ async def rotate_pii(batch_size: int | None = None) -> None:
     """Re-encrypt stored personal data under PII_KEY_ID (see services/pii_rotation.py)."""
     from tortoise import Tortoise
 
+    from services.identity.security import pii_keys
     from services.kit.db import tortoise_config
     from services.pii_rotation import DEFAULT_BATCH_SIZE, rotate_all
-    from services.security import pii_keys
 
     await Tortoise.init(config=tortoise_config())
     try:
@@ -91,12 +91,14 @@ async def worker() -> None:
 
     from tortoise import Tortoise
 
-    from services import jobs, ledger, notifier, outbox
+    from services import jobs
     from services.kit.broker import make_broker, set_broker
     from services.kit.db import tortoise_config
     from services.kit.logs import configure_logging
+    from services.money import ledger
     from services.payments.gateway import set_provider
     from services.payments.http_provider import HttpPaymentProvider
+    from services.platform import notifier, outbox
 
     settings = get_settings()
     configure_logging(settings)

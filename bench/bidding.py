@@ -253,9 +253,9 @@ async def phase_service(
     loan_id: int, lenders: list[tuple[int, str, str]], bid_fen: int, concurrency: int
 ) -> Phase:
     from bench.lending_setup import code_for, member_actor
-    from services import accounts
     from services.errors import DomainError
     from services.loans import bidding
+    from services.money import accounts
 
     phase = Phase(mode="service (direct)", loan_id=loan_id)
 
@@ -341,7 +341,7 @@ async def run(args: argparse.Namespace) -> None:
     plan = plan_run(postgres=not args.sqlite, pool_size=args.pool_size)
     env = use_environment(plan, OPERATION_CONFIRM_MINUTES="30", SMS_CODE_MINUTES="30")
 
-    from services.money import parse_money
+    from services.money.money import parse_money
 
     bid_fen = parse_money(args.bid_amount)
     concurrency = args.concurrency or args.lenders

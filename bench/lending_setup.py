@@ -24,15 +24,17 @@ from models.loans import Loan, LoanReviewDecision, LoanStatus
 from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import BankCard, Deposit, ProviderAccount
-from services import accounts, auth, parameters
 from services.credit import eligibility, external, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, get_kind
 from services.credit.policy import BORROWING_CAPS, GRADE_TABLE, GRADES
+from services.identity import auth
+from services.identity.permissions import ANONYMOUS, Actor, Permission
+from services.identity.security import encrypt_pii, lookup_hash
 from services.loans import policy, requests, review
 from services.loans.schedule import RepaymentMethod
+from services.money import accounts
 from services.payments.provider import DepositChannel
-from services.permissions import ANONYMOUS, Actor, Permission
-from services.security import encrypt_pii, lookup_hash
+from services.platform import parameters
 from simulation.people import AGGRESSIVE, CLEAN_REPORTS
 
 PASSWORD = "Bench12345"

@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace) -> None:
     plan = plan_run(postgres=args.postgres)
     use_environment(plan)
 
-    from services.money import parse_money
+    from services.money.money import parse_money
 
     bid_fen = parse_money(args.bid_amount)
     async with bench_database(plan) as backend:

@@ -18,9 +18,9 @@ from models.loans import Loan, LoanStatus
 from models.members import User
 from models.messaging import OutgoingMessage
 from models.repayments import Repayment, RepaymentStatus
-from services import accounts
 from services.contracts import signatures
 from services.loans import bidding, contracting
+from services.money import accounts
 from services.payments.embedded import settle_until_quiet
 from services.payments.sandbox import Sandbox
 from services.repayments import service as repayments

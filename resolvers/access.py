@@ -6,8 +6,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from schema.types import access as t
-from services import permissions
 from services.errors import DomainError, NotFoundError
+from services.identity import permissions
 
 
 async def roles(info: Info) -> list[t.RoleType]:

@@ -14,8 +14,8 @@ from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
 from schema.scalars import Money
 from schema.types import accounts as t
-from services import accounts, statements
 from services.errors import DomainError, NotFoundError
+from services.money import accounts, statements
 from services.payments.provider import DepositChannel, WithdrawSpeed
 
 

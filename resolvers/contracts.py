@@ -18,8 +18,8 @@ from schema.scalars import Money
 from schema.types import contracts as t
 from services.contracts import access, emails, signatures, templates
 from services.errors import DomainError, NotFoundError
+from services.identity.permissions import Actor, Permission
 from services.kit import signing
-from services.permissions import Actor, Permission
 
 
 def _contract_id(value: strawberry.ID) -> int:

@@ -12,9 +12,10 @@ from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, SignedMoney
 from schema.types import finance as t
-from services import adjustments as adjustment_service
-from services import finance, reconciliation
+from services import reconciliation
 from services.errors import DomainError, NotFoundError
+from services.money import adjustments as adjustment_service
+from services.money import finance
 
 
 def _id(value: int | None) -> strawberry.ID | None:

@@ -7,9 +7,9 @@ from strawberry.types import Info
 
 from schema.scalars import Money
 from schema.types import lending as t
-from services import parameters
 from services.credit import risk_assessment as risk
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.platform import parameters
 
 
 async def risk_questionnaire() -> t.RiskQuestionnaire:

@@ -18,13 +18,13 @@ from schema.pagination import Connection, build_connection, clamp_first, cursor_
 from schema.scalars import Money, Rate
 from schema.types import loans as t
 from schema.types.credit import BorrowerDisclosure
-from services import clock, parameters
 from services.credit import disclosure
 from services.errors import DomainError, NotFoundError, PermissionDeniedError
+from services.identity.permissions import Actor
 from services.loans import autobid, bidding, policy, requests, review
 from services.loans.pricing import price
 from services.loans.schedule import CURRENT_SCHEDULE_RULES, LoanTerms, RepaymentMethod
-from services.permissions import Actor
+from services.platform import clock, parameters
 
 
 def _loan_id(value: strawberry.ID, field: str) -> int:

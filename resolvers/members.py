@@ -6,8 +6,8 @@ from strawberry.types import Info
 
 from models.messaging import SmsPurpose
 from schema.types import members as t
-from services import auth, sms_codes
 from services.errors import DomainError
+from services.identity import auth, sms_codes
 
 
 def _auth_payload(pair: auth.TokenPair) -> t.AuthPayload:

@@ -10,9 +10,9 @@ from strawberry.types import Info
 
 from schema.errors import BadUserInputError
 from schema.types.members import UserNode
-from services import auth
 from services.errors import NotFoundError
-from services.permissions import Actor
+from services.identity import auth
+from services.identity.permissions import Actor
 
 
 async def _user(actor: Actor, node_id: str) -> relay.Node:

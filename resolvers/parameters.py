@@ -7,8 +7,8 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from schema.types import parameters as t
-from services import parameters
 from services.errors import DomainError
+from services.platform import parameters
 
 
 def _parameter(view: parameters.ParameterView) -> t.PlatformParameter:

@@ -13,8 +13,8 @@ from models.messaging import Notice
 from models.system import OperationLogEntry
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.types import system as t
-from services import clock, notices, oplog
 from services.errors import DomainError
+from services.platform import clock, notices, oplog
 
 
 def _entry(entry: OperationLogEntry) -> t.OperationLogEntryType:

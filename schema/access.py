@@ -7,7 +7,7 @@ import strawberry
 from resolvers import access as r
 from schema.directives import auth
 from schema.types import access as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

@@ -8,7 +8,7 @@ from resolvers import accounts as r
 from schema.directives import auth
 from schema.pagination import Connection
 from schema.types import accounts as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

@@ -11,7 +11,7 @@ from resolvers import collection as r
 from schema.directives import auth
 from schema.pagination import Connection
 from schema.types import collection as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

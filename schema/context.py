@@ -9,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from services import auth
+from services.identity import auth
+from services.identity.permissions import ANONYMOUS, Actor
 from services.kit.settings import Settings
-from services.permissions import ANONYMOUS, Actor
 
 
 def bearer_token(value: str | None) -> str | None:

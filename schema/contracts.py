@@ -8,7 +8,7 @@ from resolvers import contracts as r
 from schema.directives import auth, public
 from schema.pagination import Connection
 from schema.types import contracts as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

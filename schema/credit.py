@@ -8,7 +8,7 @@ from resolvers import credit as r
 from schema.directives import auth, public
 from schema.pagination import Connection
 from schema.types import credit as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

@@ -17,7 +17,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
-from services.permissions import Actor, Permission
+from services.identity.permissions import Actor, Permission
 
 
 @strawberry.schema_directive(

@@ -26,9 +26,9 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 
-from services import oplog
+from services.identity.permissions import ANONYMOUS
 from services.kit.settings import Settings
-from services.permissions import ANONYMOUS
+from services.platform import oplog
 
 logger = logging.getLogger("lendbridge.graphql")
 

@@ -9,7 +9,7 @@ from resolvers import finance as r
 from schema.directives import auth
 from schema.pagination import Connection
 from schema.types import finance as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

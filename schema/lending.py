@@ -7,7 +7,7 @@ import strawberry
 from resolvers import lending as r
 from schema.directives import auth, public
 from schema.types import lending as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

@@ -11,7 +11,7 @@ from resolvers import loans as r
 from schema.directives import auth, public
 from schema.pagination import Connection
 from schema.types import loans as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

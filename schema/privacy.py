@@ -7,7 +7,7 @@ import strawberry
 from resolvers import privacy as r
 from schema.directives import auth
 from schema.types import privacy as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

@@ -11,7 +11,7 @@ from resolvers import repayments as r
 from schema.directives import auth
 from schema.pagination import Connection
 from schema.types import repayments as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

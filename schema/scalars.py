@@ -1,6 +1,6 @@
 """Custom scalars for money and rates on the wire: `Money` ("1234.56") and `Rate` ("0.1200").
 
-Inside the server an amount is an `int` of fen and a rate a `Decimal` (services/money.py);
+Inside the server an amount is an `int` of fen and a rate a `Decimal` (services/money/money.py);
 on the wire both are decimal strings with a fixed number of places, so no client ever
 sees a float, an exponent or a 32-bit overflow. Not strawberry's built-in `Decimal`
 (accepts NaN, prints "1E+2") and not GraphQL `Int` (32-bit).
@@ -34,7 +34,7 @@ from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 from services.errors import InvalidInputError
-from services.money import format_money, format_rate, parse_money, parse_rate
+from services.money.money import format_money, format_rate, parse_money, parse_rate
 
 Money = NewType("Money", int)
 """An amount in fen (int) in Python; a decimal string of yuan with two places on the wire."""

@@ -12,7 +12,7 @@ from resolvers import system as r
 from schema.directives import auth, public
 from schema.pagination import Connection
 from schema.types import system as t
-from services.permissions import Permission
+from services.identity.permissions import Permission
 
 
 @strawberry.type

@@ -27,20 +27,12 @@ from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import BankCard, ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Repayment, RepaymentStatus
-from services import accounts, auth, clock, ledger, outbox
 from services.contracts import signatures
 from services.credit import eligibility, materials, review, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, VerificationKind, get_kind
 from services.errors import DomainError
-from services.kit.settings import get_settings
-from services.loans import bidding, contracting, requests
-from services.loans import review as loan_review
-from services.loans.schedule import RepaymentMethod
-from services.money import format_money
-from services.payments.embedded import settle_until_quiet
-from services.payments.provider import DepositChannel
-from services.payments.sandbox import Sandbox, luhn_complete
-from services.permissions import (
+from services.identity import auth
+from services.identity.permissions import (
     ANONYMOUS,
     DEFAULT_ROLES,
     Actor,
@@ -48,8 +40,18 @@ from services.permissions import (
     load_actor,
     seed_roles,
 )
+from services.identity.security import lookup_hash
+from services.kit.settings import get_settings
+from services.loans import bidding, contracting, requests
+from services.loans import review as loan_review
+from services.loans.schedule import RepaymentMethod
+from services.money import accounts, ledger
+from services.money.money import format_money
+from services.payments.embedded import settle_until_quiet
+from services.payments.provider import DepositChannel
+from services.payments.sandbox import Sandbox, luhn_complete
+from services.platform import clock, outbox
 from services.repayments import service as repayments
-from services.security import lookup_hash
 
 DEMO_PASSWORD = "Demo12345"
 # Generated numbers in a range used only for demo data: 1990000xxxx.

@@ -27,7 +27,7 @@ from models.credit import VerificationSubmission
 from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import BankCard, PaymentInstruction, ProviderAccount
-from services.security import decrypt_pii, lookup_hash, reencrypt_pii
+from services.identity.security import decrypt_pii, lookup_hash, reencrypt_pii
 
 DEFAULT_BATCH_SIZE = 500
 # Users whose phone lookup is checked against PII_LOOKUP_KEY before anything changes.
@@ -58,7 +58,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(PaymentInstruction, "params", nested=True),
     # E-mail addresses contracts are sent to (services/contracts/emails.py).
     EncryptedColumn(ContractEmail, "recipient_cipher"),
-    # Phone numbers SMS are sent to (services/notifier.py); empty for e-mail.
+    # Phone numbers SMS are sent to (services/platform/notifier.py); empty for e-mail.
     EncryptedColumn(OutgoingMessage, "recipient_cipher"),
 )
 

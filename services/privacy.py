@@ -14,8 +14,8 @@ from models.members import User
 from models.payments import BankCard, ProviderAccount
 from models.system import PersonalDataReveal
 from services.errors import InvalidInputError, NotFoundError
-from services.permissions import Actor, Permission
-from services.security import decrypt_pii
+from services.identity.permissions import Actor, Permission
+from services.identity.security import decrypt_pii
 
 
 class PersonalField(StrEnum):

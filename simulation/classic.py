@@ -24,9 +24,9 @@ from datetime import date, timedelta
 
 from models.loans import Loan, LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment
-from services import parameters
+from services.identity.permissions import Actor, Permission
 from services.loans.schedule import RepaymentMethod, ScheduleRules
-from services.permissions import Actor, Permission
+from services.platform import parameters
 from services.repayments import overdue
 from services.repayments.service import RepayMode
 from simulation.people import Person

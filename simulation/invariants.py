@@ -53,8 +53,9 @@ from models.ledger import LedgerAccount, Posting
 from models.loans import Loan, LoanStatus
 from models.payments import ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment, ReserveAdvance
-from services import ledger, parameters
 from services.loans.schedule import round_half_up
+from services.money import ledger
+from services.platform import parameters
 from services.repayments import overdue, split
 from services.repayments.overdue_policy import PENALTY_RATE, PENALTY_SCALE
 

@@ -24,16 +24,18 @@ from tortoise.transactions import in_transaction
 from models.credit import CreditChangeKind, VerificationStatus, VerificationSubmission
 from models.loans import Loan, LoanReviewDecision, LoanStatus
 from models.messaging import OutgoingMessage
-from services import accounts, auth, ledger, movements, outbox
 from services.contracts import signatures
 from services.credit import eligibility, external, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, FieldSpec, get_kind
+from services.identity import auth
+from services.identity.permissions import ANONYMOUS, Actor, Permission
+from services.identity.security import encrypt_pii, lookup_hash
 from services.loans import contracting, requests, review
 from services.loans.schedule import RepaymentMethod
+from services.money import accounts, ledger, movements
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel, WithdrawSpeed
-from services.permissions import ANONYMOUS, Actor, Permission
-from services.security import encrypt_pii, lookup_hash
+from services.platform import outbox
 
 PASSWORD = "Simulated123"
 CARD = "6222020200112233446"  # Luhn-valid, generated

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from models.ledger import Posting
 from models.loans import Loan
 from models.repayments import Receipt, Repayment, ReserveAdvance
-from services import clock
+from services.platform import clock
 from simulation import invariants
 from simulation.classic import ADVANCE_AFTER_DAYS, Classic
 from simulation.config import RunConfig

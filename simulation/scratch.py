@@ -151,10 +151,11 @@ async def database(run: Run, template: str | None = None) -> AsyncIterator[str]:
     from tortoise import Tortoise
 
     import cli
-    from services import ledger, permissions
+    from services.identity import permissions
     from services.kit.broker import RedisBroker, make_broker, set_broker
     from services.kit.db import tortoise_config
     from services.kit.settings import get_settings
+    from services.money import ledger
 
     backend = "PostgreSQL" if run.database_name else "SQLite"
     if run.database_name:

@@ -35,9 +35,9 @@ from typing import cast
 from models.bids import Claim
 from models.loans import Loan, LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment, ReserveAdvance
-from services import accounts, ledger
 from services.errors import DomainError
 from services.loans.schedule import RepaymentMethod
+from services.money import accounts, ledger
 from services.payments.provider import WithdrawSpeed
 from services.payments.sandbox.faults import FaultConfig
 from services.repayments import overdue, service

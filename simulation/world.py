@@ -20,11 +20,12 @@ from typing import Any
 from models.bids import BidSource
 from models.loans import Loan, LoanStatus
 from models.repayments import LoanInstallment, Repayment
-from services import accounts, ledger, outbox
 from services.errors import DomainError
 from services.loans import bidding
+from services.money import accounts, ledger
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import WithdrawSpeed
+from services.platform import outbox
 from services.repayments import service
 from services.repayments.service import RepayMode
 from simulation import invariants

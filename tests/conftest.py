@@ -49,11 +49,13 @@ from tortoise import Tortoise, connections  # noqa: E402
 
 import cli  # noqa: E402
 from app import create_app  # noqa: E402
-from services import clock, ledger, parameters, permissions, sms_codes  # noqa: E402
 from services.credit import external  # noqa: E402
+from services.identity import permissions, sms_codes  # noqa: E402
 from services.kit.broker import RedisBroker, make_broker, set_broker  # noqa: E402
 from services.kit.db import tortoise_config  # noqa: E402
 from services.kit.settings import get_settings  # noqa: E402
+from services.money import ledger  # noqa: E402
+from services.platform import clock, parameters  # noqa: E402
 from tests.factories import ScriptedSources  # noqa: E402
 
 

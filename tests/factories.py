@@ -11,10 +11,11 @@ from tortoise import Tortoise, connections
 
 from models.credit import VerificationStatus, VerificationSubmission
 from models.members import User
-from services import auth, outbox
 from services.credit.catalogue import FieldFormat, FieldSpec, get_kind
-from services.permissions import ANONYMOUS
-from services.security import encrypt_pii
+from services.identity import auth
+from services.identity.permissions import ANONYMOUS
+from services.identity.security import encrypt_pii
+from services.platform import outbox
 from simulation.people import CLEAN_REPORTS as CLEAN_REPORTS
 from simulation.people import approve, sample_value
 
@@ -111,9 +112,9 @@ async def create_funded_member(
     """A member with an open custody account, a bound card and `amount` fen deposited by
     auto-debit, all through the services and the provider (needs the `app` fixture, which
     starts the sandbox provider). Returns the user, their phone and the card id."""
-    from services import accounts
+    from services.identity.permissions import Actor
+    from services.money import accounts
     from services.payments.provider import DepositChannel
-    from services.permissions import Actor
 
     user, phone = await create_member(name=name)
     actor = Actor(user_id=user.id, kind="member")
@@ -139,9 +140,10 @@ async def withdraw_confirmed(user_id: int, card_id: int, amount: int, speed: str
     import re
     import uuid
 
-    from services import accounts, notices
+    from services.identity.permissions import Actor
+    from services.money import accounts
     from services.payments.provider import WithdrawSpeed
-    from services.permissions import Actor
+    from services.platform import notices
 
     actor = Actor(user_id=user_id, kind="member")
     operation = await accounts.withdraw(
@@ -323,7 +325,7 @@ class SmtpServer:
     def __enter__(self) -> CapturingSmtpHandler:
         from aiosmtpd.controller import Controller
 
-        from services import mailer
+        from services.platform import mailer
 
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self.controller.start()
@@ -331,7 +333,7 @@ class SmtpServer:
         return self.handler
 
     def __exit__(self, *exc: object) -> None:
-        from services import mailer
+        from services.platform import mailer
 
         mailer.set_mailer(None)
         self.controller.stop()

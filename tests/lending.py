@@ -20,15 +20,16 @@ from models.loans import Loan, LoanStatus
 from models.members import User
 from models.payments import BankCard, ProviderAccount
 from models.repayments import LoanInstallment, Repayment
-from services import accounts, clock, ledger, movements, outbox
 from services.credit import external, risk_assessment, scoring
 from services.credit.catalogue import KINDS
+from services.identity.permissions import Actor, Permission
 from services.loans import bidding, requests, review, states
 from services.loans.pricing import price
 from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod, ScheduleRules
+from services.money import accounts, ledger, movements
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel
-from services.permissions import Actor, Permission
+from services.platform import clock, outbox
 from services.repayments import service as repayments
 from services.repayments.service import RepayMode
 from simulation.people import AGGRESSIVE, CLEAN_REPORTS, code_for, member_actor

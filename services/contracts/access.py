@@ -13,10 +13,10 @@ from tortoise.queryset import QuerySet
 from models.contracts import Contract, ContractConsent, ContractParty, ContractStatus
 from services.contracts.signatures import signed_payload
 from services.errors import DomainError, NotFoundError
+from services.identity.permissions import Actor, Permission
 from services.kit import signing
 from services.kit.storage import StoredFileMissingError, get_storage
 from services.pages import Page
-from services.permissions import Actor, Permission
 
 
 class ContractIntegrityError(DomainError):

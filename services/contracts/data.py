@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from models.contracts import ContractKind, PartyRole
 from services.errors import DomainError
 from services.loans.schedule import Installment
-from services.money import format_rate
+from services.money.money import format_rate
 
 
 class ContractDataError(DomainError):

@@ -9,7 +9,7 @@ up to an hour between attempts, `MAX_ATTEMPTS` in all; then it stays FAILED with
 attempt, for staff to see (`list_emails`). An attempt claims its row first (a
 conditional update of `next_attempt_at`), so two processes never send the same row at
 once, and no lock is held while the SMTP server answers. The SMTP client and the
-member's address come from `services.mailer`, which member messages use as well.
+member's address come from `services.platform.mailer`, which member messages use as well.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from typing import Any, cast
 from tortoise.transactions import in_transaction
 
 from models.contracts import Contract, ContractEmail, ContractParty, EmailStatus
-from services import outbox
-from services.clock import system_now
 from services.contracts.access import (
     ContractIntegrityError,
     archived_document,
     get_contract,
 )
-from services.mailer import email_address, get_mailer, new_message
+from services.identity.permissions import Actor
+from services.identity.security import decrypt_pii, encrypt_pii, mask_email
 from services.pages import Page
-from services.permissions import Actor
-from services.security import decrypt_pii, encrypt_pii, mask_email
+from services.platform import outbox
+from services.platform.clock import system_now
+from services.platform.mailer import email_address, get_mailer, new_message
 
 SEND_TOPIC = "contract.email"
 MAX_ATTEMPTS = 8

@@ -16,7 +16,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.contracts import Contract, ContractKind, ContractParty
-from services import clock
 from services.contracts import data as contract_data
 from services.contracts import pdf, templates
 from services.contracts.data import (
@@ -27,6 +26,7 @@ from services.contracts.data import (
     LoanContractData,
 )
 from services.kit.storage import get_storage
+from services.platform import clock
 
 NUMBER_PREFIX = {
     ContractKind.LOAN: "LOAN",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.parameters import Param
+from services.platform.parameters import Param
 
 
 class Retention(BaseModel):

@@ -23,8 +23,8 @@ from tortoise.transactions import in_transaction
 from models.contracts import ContractKind, ContractTemplate, PartyRole
 from services.contracts.data import METHOD_LABELS
 from services.errors import DomainError, InvalidInputError
-from services.money import format_money
-from services.permissions import Actor
+from services.identity.permissions import Actor
+from services.money.money import format_money
 
 ROLE_LABELS = {
     PartyRole.BORROWER: "借款人 Borrower",

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from models.credit import VerificationStatus, VerificationSubmission
-from services import clock
 from services.credit.external import (
     CreditBureauReport,
     IndustrySharingReport,
@@ -24,7 +23,8 @@ from services.credit.external import (
     latest_report,
     within_months,
 )
-from services.money import parse_money
+from services.money.money import parse_money
+from services.platform import clock
 
 #: Window of the credit-report overdue items a lender sees.
 DISCLOSED_OVERDUE_MONTHS = 6

@@ -53,10 +53,10 @@ from tortoise.transactions import in_transaction
 
 from models.credit import VerificationStatus, VerificationSubmission
 from models.external import ExternalCheck
-from services import clock
 from services.errors import DomainError
+from services.identity.security import decrypt_pii, lookup_hash
 from services.kit.settings import get_settings
-from services.security import decrypt_pii, lookup_hash
+from services.platform import clock
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.credit.catalogue import KINDS
-from services.parameters import Param
+from services.platform.parameters import Param
 
 GRADES = ("AA", "A", "B", "C", "D", "E", "HR")
 

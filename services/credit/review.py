@@ -24,13 +24,13 @@ from models.credit import (
     VerificationSubmission,
 )
 from models.members import User
-from services import clock, notifier
 from services.credit import external, scoring
 from services.credit.catalogue import get_kind
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.identity.permissions import Actor
+from services.identity.security import decrypt_pii
 from services.pages import Page
-from services.permissions import Actor
-from services.security import decrypt_pii
+from services.platform import clock, notifier
 
 _STATUS_AFTER = {
     ReviewDecision.APPROVE: VerificationStatus.APPROVED,

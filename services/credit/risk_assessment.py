@@ -27,10 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tortoise.exceptions import IntegrityError
 
 from models.lending import RiskAssessment, RiskNoticeConfirmation, RiskTier
-from services import clock, parameters
 from services.credit.policy import GRADES
 from services.errors import DomainError, InvalidInputError, NotFoundError
-from services.permissions import Actor
+from services.identity.permissions import Actor
+from services.platform import clock, parameters
 
 # --- the questionnaire, as data --------------------------------------------------------
 

@@ -38,7 +38,6 @@ from models.credit import (
     VerificationStatus,
     VerificationSubmission,
 )
-from services import clock, parameters
 from services.credit import external
 from services.credit.catalogue import KINDS
 from services.credit.policy import (
@@ -52,7 +51,8 @@ from services.credit.policy import (
     Scorecard,
 )
 from services.errors import DomainError, InvalidInputError
-from services.money import format_money
+from services.money.money import format_money
+from services.platform import clock, parameters
 
 REQUIRED_FOR_BORROWING = tuple(kind.code for kind in KINDS if kind.required_for_borrowing)
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from models.access import RefreshToken, RevokedAccessToken
 from models.messaging import SmsCode
-from services.clock import system_now
 from services.jobs import register
+from services.platform.clock import system_now
 
 
 @register("purge_expired_credentials", every_seconds=3600)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from services import clock
 from services.jobs import register
+from services.platform import clock
 from services.repayments import overdue, service
 
 

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_timeout_seconds: float = 10.0
 
-    # Outgoing SMS (services/notifier.py): POSTed to SMS_GATEWAY_URL with SMS_GATEWAY_KEY
+    # Outgoing SMS (services/platform/notifier.py): POSTed to SMS_GATEWAY_URL with SMS_GATEWAY_KEY
     # as a bearer key. Unset: SMS only go to the log (dev and test; prod refuses that).
     sms_gateway_url: str | None = None
     sms_gateway_key: str | None = None

@@ -42,22 +42,23 @@ from tortoise.transactions import in_transaction
 from models.bids import AutoBidQueue, AutoBidRule, Bid, BidSource
 from models.loans import Loan, LoanStatus
 from models.payments import PendingOperation
-from services import clock, ledger, notifier, outbox, parameters
-from services.accounts import (
+from services.credit import eligibility, scoring
+from services.credit.policy import GRADES
+from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.identity.permissions import Actor
+from services.loans import bidding, policy
+from services.loans.schedule import RepaymentMethod
+from services.money import ledger
+from services.money.accounts import (
     MAX_AMOUNT,
     open_operation,
     register_operation,
     send_operation_code,
     validate_amount,
 )
-from services.credit import eligibility, scoring
-from services.credit.policy import GRADES
-from services.errors import DomainError, InvalidInputError, NotFoundError
-from services.loans import bidding, policy
-from services.loans.schedule import RepaymentMethod
-from services.money import format_money
+from services.money.money import format_money
 from services.payments import instructions
-from services.permissions import Actor
+from services.platform import clock, notifier, outbox, parameters
 
 logger = logging.getLogger(__name__)
 

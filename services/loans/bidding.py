@@ -44,20 +44,21 @@ from models.bids import Bid, BidSource, BidStatus, Claim
 from models.loans import Loan, LoanStatus
 from models.payments import PendingOperation
 from models.repayments import Receipt, ReserveAdvance
-from services import clock, ledger, movements, notifier, outbox
-from services.accounts import open_operation, register_operation, send_operation_code
 from services.contracts import signatures
 from services.credit import eligibility, risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
-from services.idempotency import run_once, validate_key
+from services.identity.permissions import Actor
 from services.kit.broker import get_broker
 from services.loans import contracting
 from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition
-from services.money import format_money
+from services.money import ledger, movements
+from services.money.accounts import open_operation, register_operation, send_operation_code
+from services.money.idempotency import run_once, validate_key
+from services.money.money import format_money
 from services.pages import Page
 from services.payments import instructions
-from services.permissions import Actor
+from services.platform import clock, notifier, outbox
 from services.repayments import installments
 
 logger = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ from models.bids import Bid, BidStatus
 from models.contracts import ConsentMethod, Contract, ContractConsent, PartyRole
 from models.loans import Loan
 from models.payments import ProviderAccount
-from services import clock, notifier, outbox
 from services.contracts import signatures
 from services.contracts.data import ContractParty, LoanContractData, ScheduleLine
 from services.contracts.issue import create_loan_contract
 from services.loans.pricing import Priced, price
 from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod, ScheduleRules
+from services.platform import clock, notifier, outbox
 
 FULL_TOPIC = "loan.full"
 

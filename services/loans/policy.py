@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.credit.policy import GRADES
 from services.loans.schedule import COST_CAP
-from services.parameters import Param
+from services.platform.parameters import Param
 
 #: R2: a loan raises funds for at most 20 working days.
 MAX_BIDDING_WORKING_DAYS = 20

@@ -18,16 +18,17 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models.loans import BlacklistEntry, Loan, LoanStatus
-from services import clock, idempotency, notifier, parameters
 from services.credit import scoring
 from services.credit.policy import GRADES
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.identity.permissions import Actor, Permission
 from services.loans import policy
 from services.loans.pricing import Priced, price
 from services.loans.schedule import CURRENT_SCHEDULE_RULES, DayCount, LoanTerms, RepaymentMethod
 from services.loans.states import LoanEvent, transition
-from services.money import format_money
-from services.permissions import Actor, Permission
+from services.money import idempotency
+from services.money.money import format_money
+from services.platform import clock, notifier, parameters
 
 REVIEWER_PERMISSIONS = frozenset(
     {

@@ -18,13 +18,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.loans import Loan, LoanReview, LoanReviewDecision, LoanStatus
-from services import clock, notifier, outbox
 from services.credit import scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError, PermissionDeniedError
+from services.identity.permissions import Actor, Permission
 from services.loans import bidding
 from services.loans.policy import REVIEW_LEVELS, add_working_days
 from services.loans.states import LoanEvent, next_status, transition
-from services.permissions import Actor, Permission
+from services.platform import clock, notifier, outbox
 
 LEVEL_PERMISSIONS = {
     1: Permission.LOAN_REVIEW_L1,

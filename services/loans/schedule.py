@@ -5,7 +5,7 @@ The conventions, in one place (docs/decisions.md, "Repayment schedules"):
 - **Exact maths, one rounding.** Amounts are int fen, rates `Decimal` annual fractions
   (`Decimal("0.12")` is 12 % a year). Everything in between is exact (integer
   numerators over a common denominator); each amount is rounded once, half-up to the fen
-  (`round_half_up`, the rule of `services.money.ROUNDING`). Never float.
+  (`round_half_up`, the rule of `services.money.money.ROUNDING`). Never float.
 - **Due dates.** Installment k is due k months after the start (disbursement) date, on
   the start's day of the month clamped to the month's length: a loan started on Jan 31
   is due Feb 29 (or 28), Mar 31, Apr 30, ... The clamp is applied per month from the
@@ -188,7 +188,7 @@ class Installment:
 def round_half_up(numerator: int, denominator: int) -> int:
     """The fraction numerator / denominator rounded to an integer, half-up, exactly.
 
-    The rule of `services.money.round_fen` (ties away from zero) in integers only, for
+    The rule of `services.money.money.round_fen` (ties away from zero) in integers only, for
     the exact quotients the schedule maths produces: (25, 2) -> 13, (-25, 2) -> -13,
     (1, 3) -> 0. Raises `ValueError` unless the denominator is positive.
     """

@@ -13,11 +13,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.payments import ProcessedCallback
-from services import outbox
 from services.payments import instructions
 from services.payments.gateway import get_provider
 from services.payments.instructions import Outcome
 from services.payments.provider import InvalidCallbackError
+from services.platform import outbox
 
 logger = logging.getLogger(__name__)
 

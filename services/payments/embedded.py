@@ -12,10 +12,10 @@ import asyncio
 
 from models.messaging import OutboxEvent
 from models.payments import InstructionStatus, PaymentInstruction
-from services import clock, outbox
-from services.clock import system_now
 from services.payments import instructions
 from services.payments.sandbox import Sandbox
+from services.platform import clock, outbox
+from services.platform.clock import system_now
 
 _OPEN = (InstructionStatus.PENDING, InstructionStatus.UNKNOWN, InstructionStatus.SENT)
 

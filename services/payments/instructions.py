@@ -30,7 +30,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.payments import InstructionStatus, PaymentInstruction
-from services.clock import system_now
+from services.identity.security import decrypt_pii, encrypt_pii
 from services.kit import crashpoints
 from services.kit.loops import run_until_stopped
 from services.payments.gateway import get_provider
@@ -43,7 +43,7 @@ from services.payments.provider import (
     TransactionKind,
     WithdrawSpeed,
 )
-from services.security import decrypt_pii, encrypt_pii
+from services.platform.clock import system_now
 
 logger = logging.getLogger(__name__)
 

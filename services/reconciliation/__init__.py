@@ -1,6 +1,6 @@
 """Reconciliation (M4.6): the platform's records against the provider's, per transaction
 and once a day. Every difference becomes a `ReconciliationBreak`, fixed only by a
-maker-checker adjustment (services/finance.py).
+maker-checker adjustment (services/money/finance.py).
 
 Per transaction. Every first final outcome of a money movement (from the call, a
 callback or a query, whichever comes first) passes `_on_final_outcome`, in the

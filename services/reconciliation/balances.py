@@ -10,9 +10,9 @@ from typing import Any, Protocol, cast, runtime_checkable
 from models.finance import BreakKind, BreakState, ReconciliationBreak, ReconciliationRun
 from models.ledger import LedgerAccount
 from models.payments import PaymentInstruction, ProviderAccount
-from services import ledger
-from services.clock import system_now
+from services.money import ledger
 from services.payments.provider import PaymentProvider, ProviderUnavailableError
+from services.platform.clock import system_now
 from services.reconciliation.breaks import Tally, record_break
 from services.reconciliation.movements import (
     FINAL,

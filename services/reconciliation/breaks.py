@@ -16,11 +16,12 @@ from models.finance import (
     ReconciliationRun,
 )
 from models.payments import PaymentInstruction, ProviderAccount
-from services import clock, ledger
+from services.money import ledger
 from services.pages import Page
 from services.payments import instructions
 from services.payments.instructions import Outcome
 from services.payments.provider import ProviderStatus
+from services.platform import clock
 from services.reconciliation.movements import MOVEMENT_KINDS, movement_of
 
 logger = logging.getLogger(__name__)

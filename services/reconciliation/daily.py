@@ -8,12 +8,12 @@ from datetime import date, timedelta
 from typing import cast
 
 from models.finance import ReconciliationRun, RunStatus
-from services import clock
-from services.clock import system_now
 from services.errors import InvalidInputError
+from services.identity.permissions import Actor
 from services.payments.gateway import get_provider
 from services.payments.provider import ProviderRejectedError, ProviderUnavailableError
-from services.permissions import Actor
+from services.platform import clock
+from services.platform.clock import system_now
 from services.reconciliation.balances import check_balances
 from services.reconciliation.breaks import Tally
 from services.reconciliation.statement import check_platform_side, match_statement

@@ -26,10 +26,10 @@ from models.repayments import (
     InstallmentStatus,
     LoanInstallment,
 )
-from services import clock
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.identity.permissions import Actor, Permission, role_grants
 from services.pages import Page
-from services.permissions import Actor, Permission, role_grants
+from services.platform import clock
 from services.repayments.overdue import amount_due, days_overdue
 from services.repayments.overdue_policy import Bucket, bucket
 

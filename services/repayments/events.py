@@ -22,8 +22,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from services import clock, outbox
 from services.kit.broker import get_broker
+from services.platform import clock, outbox
 
 
 class RepaymentEventKind(StrEnum):

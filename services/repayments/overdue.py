@@ -50,11 +50,12 @@ from tortoise.transactions import in_transaction
 from models.loans import Loan, LoanStatus
 from models.members import User
 from models.repayments import InstallmentStatus, LoanInstallment
-from services import clock, notifier, outbox, parameters
 from services.credit import scoring
+from services.identity.security import decrypt_pii
 from services.loans.schedule import round_half_up
 from services.loans.states import LoanEvent, transition
-from services.money import format_money
+from services.money.money import format_money
+from services.platform import clock, notifier, outbox, parameters
 from services.repayments import reserve
 from services.repayments.events import OverdueEventKind, overdue_event, repayment_event
 from services.repayments.overdue_policy import (
@@ -63,7 +64,6 @@ from services.repayments.overdue_policy import (
     WARN_DAYS,
     bucket,
 )
-from services.security import decrypt_pii
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.parameters import Param
+from services.platform.parameters import Param
 
 #: The highest daily penalty rate accepted: 0.09 % a day is at most 2.79 % in a 31-day
 #: month, below the 3 % a month of the R3 cap (36 % a year, monthly IRR x 12), so penalty

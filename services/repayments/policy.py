@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.parameters import Param
+from services.platform.parameters import Param
 
 
 class Part(StrEnum):

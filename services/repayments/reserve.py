@@ -64,10 +64,11 @@ from tortoise.transactions import in_transaction
 from models.bids import Claim
 from models.loans import Loan, LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, ReserveAdvance
-from services import clock, ledger, movements, notifier, parameters
-from services.ledger import InsufficientFundsError
-from services.money import format_money
+from services.money import ledger, movements
+from services.money.ledger import InsufficientFundsError
+from services.money.money import format_money
 from services.payments import instructions
+from services.platform import clock, notifier, parameters
 from services.repayments import holdings, split
 from services.repayments.events import repayment_event
 from services.repayments.overdue_policy import RESERVE_ADVANCE

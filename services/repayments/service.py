@@ -18,7 +18,7 @@ transaction:
   and one to `p:risk_reserve` (its share of the fees: of an installment's fee paid in
   parts, the share of the fee paid so far less that of what was paid before, each
   rounded down, so it ends as the whole fee's): a ledger journal and a provider
-  instruction each (`services.movements`);
+  instruction each (`services.money.movements`);
 - of an installment the risk reserve advanced (`reserve.py`, off by default), the
   principal and interest paid go to `p:risk_reserve` (one transfer,
   `repayment:<id>:reserve-recovery`) until it has had back all it advanced of that
@@ -87,21 +87,22 @@ from models.repayments import (
     RepaymentKind,
     RepaymentStatus,
 )
-from services import accounts, clock, ledger, movements, notifier, outbox, parameters
-from services.accounts import open_operation, register_operation, send_operation_code
 from services.contracts import extend_retention
 from services.credit import scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
-from services.idempotency import Claim as KeyClaim
-from services.idempotency import run_once, validate_key
+from services.identity.permissions import Actor
 from services.kit import crashpoints
 from services.loans.contracting import terms_of
 from services.loans.states import LoanEvent, transition
-from services.money import format_money
+from services.money import accounts, ledger, movements
+from services.money.accounts import open_operation, register_operation, send_operation_code
+from services.money.idempotency import Claim as KeyClaim
+from services.money.idempotency import run_once, validate_key
+from services.money.money import format_money
 from services.pages import Page
 from services.payments import instructions
 from services.payments.provider import DepositChannel
-from services.permissions import Actor
+from services.platform import clock, notifier, outbox, parameters
 from services.repayments import events, holdings, overdue, policy, quote, split
 from services.repayments import reserve as reserve_advances
 from services.repayments.events import RepaymentEventKind

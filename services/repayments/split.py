@@ -1,7 +1,7 @@
 """How one payment is shared among the holders of a loan's claims. Pure, no I/O.
 
 Each part of a payment (principal, interest, penalty) is split on its own by largest
-remainder (`services.money.allocate`), so each part's shares add up to it exactly.
+remainder (`services.money.money.allocate`), so each part's shares add up to it exactly.
 
 Splitting every installment in proportion to the claims' principal alone would let the
 rounding drift over a loan (three holders of 1 fen each, three installments of 1 fen:
@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.money import allocate
+from services.money.money import allocate
 
 
 @dataclass(frozen=True)

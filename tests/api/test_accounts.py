@@ -11,9 +11,10 @@ import pytest
 
 from models.ledger import Journal
 from models.payments import InstructionStatus, PaymentInstruction, PendingOperation, Withdrawal
-from services import clock, ledger
-from services.clock import system_now
+from services.money import ledger
 from services.payments.sandbox.faults import FaultConfig
+from services.platform import clock
+from services.platform.clock import system_now
 from tests.factories import create_member, gql, new_id_number, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -435,8 +436,8 @@ async def test_one_key_replayed_100_times_20_concurrently_moves_money_once(clien
 
 
 async def test_a_t1_withdrawal_is_paid_on_the_next_business_day_of_the_clock(client, app):
-    from services import clock
     from services.payments.sandbox.core import next_business_day
+    from services.platform import clock
 
     user, _phone, token, card_id, _id = await _member_with_card(client, "He Jun")
     await _deposit_paid(client, app, token, "100.00", "dep-key-0201")

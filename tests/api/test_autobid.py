@@ -14,10 +14,11 @@ from models.bids import AutoBidRule, Bid, BidSource, BidStatus, Claim
 from models.loans import Loan
 from models.messaging import Notice, OutgoingMessage
 from models.payments import PendingOperation
-from services import ledger, outbox
+from services.identity.security import lookup_hash
 from services.loans import autobid, bidding
 from services.loans.schedule import RepaymentMethod
-from services.security import lookup_hash
+from services.money import ledger
+from services.platform import outbox
 from tests.factories import (
     approve_verifications,
     create_funded_member,

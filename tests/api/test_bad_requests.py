@@ -13,8 +13,8 @@ import pytest
 from models.members import User
 from models.messaging import OutgoingMessage, SmsCode
 from models.system import OperationLogEntry
-from services import clock
 from services.kit.settings import get_settings
+from services.platform import clock
 from tests.factories import PASSWORD, error_codes, gql, new_phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

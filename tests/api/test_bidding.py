@@ -11,9 +11,10 @@ import pytest
 from models.bids import Bid, BidStatus, Claim
 from models.loans import Loan
 from models.payments import PaymentInstruction, ProviderAccount
-from services import clock, ledger, outbox
 from services.credit import scoring
 from services.loans import bidding
+from services.money import ledger
+from services.platform import clock, outbox
 from tests.factories import (
     approve_verifications,
     create_member,

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 
 from models.system import ClockState
-from services import clock
 from services.kit.settings import get_settings
+from services.platform import clock
 from tests.conftest import TEST_CLOCK_START
 from tests.factories import create_staff, gql, token_for
 

@@ -17,10 +17,10 @@ import pytest
 
 from models.contracts import ConsentMethod, Contract, ContractConsent, ContractEmail
 from models.messaging import SmsCode
-from services import notices
-from services.clock import system_now
 from services.contracts import create_loan_contract, emails, record_consent
 from services.kit.storage import LocalStorage, set_storage
+from services.platform import notices
+from services.platform.clock import system_now
 from tests.factories import (
     BORROWER_NAME,
     LENDER_NAMES,

@@ -17,9 +17,9 @@ from models.credit import MaterialFile, VerificationSubmission
 from services.credit import materials
 from services.credit.catalogue import CATALOGUE, MB, Tier
 from services.errors import NotFoundError
+from services.identity.permissions import Actor
 from services.kit import signing
 from services.kit.storage import LocalStorage, set_storage
-from services.permissions import Actor
 from tests.factories import (
     create_member,
     create_staff,

@@ -20,10 +20,10 @@ from models.credit import (
     VerificationReview,
     VerificationSubmission,
 )
-from services import clock, outbox
 from services.credit import external
 from services.credit.catalogue import KINDS
 from services.kit.storage import LocalStorage, set_storage
+from services.platform import clock, outbox
 from tests.factories import (
     CLEAN_REPORTS,
     ScriptedSources,

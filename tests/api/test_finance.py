@@ -17,12 +17,13 @@ from models.finance import Adjustment, BreakState, ReconciliationBreak
 from models.ledger import Journal, Posting
 from models.payments import BankCard, PaymentInstruction, PendingOperation, ProviderAccount
 from models.system import OperationLogEntry
-from services import clock, ledger
-from services.clock import system_now
+from services.money import ledger
 from services.payments.gateway import get_provider
 from services.payments.provider import DepositChannel, ProviderStatus
 from services.payments.sandbox import sign_callback
 from services.payments.sandbox.faults import FaultConfig
+from services.platform import clock
+from services.platform.clock import system_now
 from tests.factories import (
     create_funded_member,
     create_staff,

@@ -9,7 +9,8 @@ import asyncio
 
 import pytest
 
-from services import ledger, outbox
+from services.money import ledger
+from services.platform import outbox
 from tests.factories import create_staff, gql, token_for
 from tests.lending import (
     assert_ledger_matches_provider,

@@ -12,10 +12,10 @@ import pytest
 
 from models.loans import BlacklistEntry, Loan, LoanReview
 from models.messaging import Notice
-from services import clock, parameters
 from services.credit import external, scoring
 from services.credit.catalogue import KINDS
-from services.permissions import Actor
+from services.identity.permissions import Actor
+from services.platform import clock, parameters
 from tests.factories import (
     CLEAN_REPORTS,
     ScriptedSources,
@@ -450,7 +450,7 @@ async def test_a_borrower_cannot_review_their_own_loan(client, sources):
     borrower_id, token = await _borrower(sources)
     loan = (await _publish(client, token))["loan"]
     # A run-time grant could give a member a reviewer's permissions.
-    from services.permissions import Permission, seed_roles
+    from services.identity.permissions import Permission, seed_roles
 
     await seed_roles()
     owner = Actor(

@@ -20,16 +20,17 @@ from models.repayments import (
     LoanInstallment,
     ReserveAdvance,
 )
-from services import clock, ledger, outbox, parameters
 from services.credit import scoring
+from services.identity.permissions import Actor, Permission
+from services.identity.security import lookup_hash
 from services.jobs import repayments as repayments_job
 from services.kit.broker import get_broker
-from services.money import format_money
-from services.permissions import Actor, Permission
+from services.money import ledger
+from services.money.money import format_money
+from services.platform import clock, outbox, parameters
 from services.repayments import overdue
 from services.repayments.events import OVERDUE_EVENTS_CHANNEL, repayment_events_channel
 from services.repayments.overdue_policy import WARN_DAYS
-from services.security import lookup_hash
 from tests.factories import (
     SmtpServer,
     approve_email,
@@ -764,7 +765,7 @@ async def test_paying_an_overdue_installment_through_repay_pays_its_penalty_and_
     """The real repayment path (services/repayments/service): penalty accrued through the
     payment day is paid with the installment, the staff PAID event goes out once, and the
     loan is cured."""
-    from services import accounts
+    from services.money import accounts
     from services.repayments import service
     from tests.lending import code_for, member_actor
 

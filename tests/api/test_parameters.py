@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from models.system import ParameterChange, PlatformParameter
-from services import clock, parameters
 from services.credit import policy
 from services.kit.broker import get_broker
+from services.platform import clock, parameters
 from tests.factories import create_staff, gql, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -37,12 +37,13 @@ from models.repayments import (
     RepaymentStatus,
     ReserveAdvance,
 )
-from services import accounts, clock, ledger, parameters
 from services.errors import DomainError
+from services.identity.permissions import Actor, Permission
 from services.loans import bidding
 from services.loans.schedule import round_half_up
-from services.money import allocate
-from services.permissions import Actor, Permission
+from services.money import accounts, ledger
+from services.money.money import allocate
+from services.platform import clock, parameters
 from services.repayments import overdue, service, split
 from services.repayments.events import repayment_events_channel
 from services.repayments.overdue_policy import PENALTY_SCALE

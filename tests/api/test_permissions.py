@@ -42,9 +42,9 @@ from models.repayments import CollectionRecord
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
-from services import clock
+from services.identity.permissions import DEFAULT_ROLES, Permission
 from services.kit.settings import get_settings
-from services.permissions import DEFAULT_ROLES, Permission
+from services.platform import clock
 from tests import conftest
 from tests.factories import (
     approve_verifications,
@@ -920,7 +920,7 @@ async def _auto_bid_rule_of(caller: User) -> None:
 async def _stored_material_file() -> str:
     """A member's submission with one file; returns the file id."""
     from services.credit import materials
-    from services.permissions import Actor
+    from services.identity.permissions import Actor
 
     owner, _phone = await create_member()
     png = b"\x89PNG\r\n\x1a\n" + b"matrix" * 10
@@ -946,7 +946,7 @@ async def _contract_of(caller: User | None) -> str:
 async def _risk_assessment_of(caller: User | None) -> str:
     """The caller's assessment (a new member's for anonymous callers); returns its id."""
     from services.credit import risk_assessment
-    from services.permissions import Actor
+    from services.identity.permissions import Actor
 
     owner = caller or (await create_member())[0]
     assessment = await risk_assessment.submit_assessment(

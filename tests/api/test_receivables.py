@@ -20,8 +20,8 @@ from bench.common import counting_queries
 from models.bids import Claim
 from models.loans import Loan
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, ReserveAdvance
-from services import parameters
-from services.permissions import Actor, Permission
+from services.identity.permissions import Actor, Permission
+from services.platform import parameters
 from services.repayments import overdue, split
 from services.repayments import service as repayments
 from services.repayments.service import RepayMode

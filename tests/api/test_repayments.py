@@ -37,14 +37,15 @@ from models.repayments import (
     RepaymentKind,
     RepaymentStatus,
 )
-from services import accounts, clock, ledger, outbox
 from services.credit import scoring
 from services.errors import DomainError
 from services.kit.broker import get_broker
 from services.loans import bidding
 from services.loans.pricing import price
 from services.loans.schedule import LoanTerms, RepaymentMethod
-from services.money import allocate
+from services.money import accounts, ledger
+from services.money.money import allocate
+from services.platform import clock, outbox
 from services.repayments import events, service
 from services.repayments.quote import days_30e_360
 from services.repayments.service import RepayMode
@@ -543,9 +544,9 @@ async def test_repay_and_the_views_through_graphql(app, client, scripted):
 
 
 async def test_a_share_of_each_fee_goes_to_the_risk_reserve(app, scripted):
-    from services import parameters
     from services.errors import InvalidInputError
-    from services.permissions import Actor
+    from services.identity.permissions import Actor
+    from services.platform import parameters
 
     sandbox = app.state.sandbox.sandbox
     admin = Actor(user_id=None, kind="staff")

@@ -25,10 +25,11 @@ from models.loans import Loan
 from models.messaging import OutgoingMessage, SmsCode, SmsPurpose
 from models.payments import PendingOperation, Withdrawal
 from models.repayments import InstallmentStatus, LoanInstallment, Repayment, RepaymentStatus
-from services import accounts, adjustments, ledger, sms_codes
-from services.clock import system_now
-from services.permissions import Actor
-from services.security import lookup_hash
+from services.identity import sms_codes
+from services.identity.permissions import Actor
+from services.identity.security import lookup_hash
+from services.money import accounts, adjustments, ledger
+from services.platform.clock import system_now
 from tests.factories import create_funded_member, create_member, gql, token_for
 from tests.lending import listed_loan, ready_lender, repaying_loan, verified_borrower
 

@@ -29,10 +29,11 @@ from models.repayments import (
     Repayment,
     ReserveAdvance,
 )
-from services import ledger, parameters
+from services.identity.permissions import Actor, Permission
 from services.loans import bidding
-from services.money import allocate
-from services.permissions import Actor, Permission
+from services.money import ledger
+from services.money.money import allocate
+from services.platform import parameters
 from services.repayments import overdue, split
 from services.repayments.events import repayment_events_channel
 from services.repayments.service import RepayMode

@@ -11,11 +11,11 @@ import pytest
 
 from models.lending import RiskAssessment, RiskNoticeConfirmation, RiskTier
 from models.members import User
-from services import clock, parameters
 from services.credit import risk_assessment as risk
 from services.credit.policy import GRADES
 from services.errors import DomainError, InvalidInputError
-from services.permissions import Actor
+from services.identity.permissions import Actor
+from services.platform import clock, parameters
 from tests.factories import create_member, create_staff, gql, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -23,13 +23,14 @@ from models.bids import BidSource
 from models.contracts import Contract
 from models.loans import Loan, LoanStatus
 from models.repayments import LoanInstallment
-from services import jobs, outbox
+from services import jobs
 from services.contracts.data import ScheduleLine
 from services.contracts.issue import create_loan_contract
 from services.loans import bidding, contracting
 from services.loans.contracting import FULL_TOPIC
 from services.loans.pricing import monthly_fee_fen
 from services.loans.schedule import RepaymentMethod, ScheduleRules, due_date, round_half_up
+from services.platform import outbox
 from tests.lending import (
     borrower_signs,
     listed_loan,

@@ -17,11 +17,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app import create_app
 from models.members import User
-from services import notifier, outbox
 from services.credit import external
 from services.kit.broker import RedisBroker, get_broker
 from services.kit.settings import get_settings
 from services.loans import bidding
+from services.platform import notifier, outbox
 from tests.factories import ScriptedSources, create_member, token_for
 from tests.lending import listed_loan, verified_borrower
 

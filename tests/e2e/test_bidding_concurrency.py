@@ -14,9 +14,9 @@ import pytest
 from models.bids import Bid, BidStatus
 from models.ledger import Journal, Posting
 from models.loans import Loan
-from services import accounts
 from services.errors import DomainError
 from services.loans import bidding
+from services.money import accounts
 from tests.conftest import BACKEND
 from tests.lending import (
     assert_ledger_matches_provider,

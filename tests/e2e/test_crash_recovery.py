@@ -52,14 +52,15 @@ from models.payments import (
     ProviderAccount,
     Withdrawal,
 )
-from services import clock, idempotency, ledger
-from services.clock import system_now
 from services.kit import crashpoints
 from services.kit.settings import Environment, get_settings
+from services.money import idempotency, ledger
 from services.payments.gateway import set_provider
 from services.payments.http_provider import HttpPaymentProvider
 from services.payments.provider import ProviderStatus, TransactionKind
 from services.payments.sandbox import FaultConfig, Sandbox, create_sandbox_app
+from services.platform import clock
+from services.platform.clock import system_now
 from tests.e2e.processes import (
     dies,
     eventually,

@@ -44,12 +44,12 @@ from models.payments import (
 )
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment
 from models.repayments import RepaymentStatus as Status
-from services import accounts, ledger
-from services.clock import system_now
 from services.errors import DomainError
 from services.kit.settings import get_settings
+from services.money import accounts, ledger
 from services.payments.provider import ProviderStatus
 from services.payments.sandbox import Sandbox
+from services.platform.clock import system_now
 from tests.e2e.processes import (
     Platform,
     dies,

@@ -37,8 +37,8 @@ from models.repayments import (
     RepaymentKind,
     RepaymentStatus,
 )
-from services import accounts, ledger
 from services.errors import DomainError
+from services.money import accounts, ledger
 from services.payments.provider import WithdrawSpeed
 from services.repayments import overdue, service
 from services.repayments.service import RepayMode

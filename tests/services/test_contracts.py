@@ -28,8 +28,6 @@ from models.contracts import (
     EmailStatus,
     PartyRole,
 )
-from services import mailer, outbox, parameters
-from services.clock import system_now
 from services.contracts import (
     ClaimTransferContractData,
     ContractDataError,
@@ -50,10 +48,12 @@ from services.contracts import (
 )
 from services.contracts import ContractParty as Party
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.identity.permissions import Actor
 from services.kit import signing
 from services.kit.storage import LocalStorage, set_storage
-from services.money import format_money
-from services.permissions import Actor
+from services.money.money import format_money
+from services.platform import mailer, outbox, parameters
+from services.platform.clock import system_now
 from tests.factories import (
     BORROWER_NAME,
     LENDER_AMOUNTS,

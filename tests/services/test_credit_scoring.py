@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from models.credit import CreditLimitChange, CreditProfile
-from services import parameters
 from services.credit import external, scoring
 from services.credit.catalogue import KINDS
 from services.credit.policy import GRADE_TABLE
 from services.errors import DomainError
+from services.identity.permissions import Actor
 from services.jobs import credit as jobs_credit
-from services.permissions import Actor
+from services.platform import parameters
 from tests.factories import (
     CLEAN_REPORTS,
     ScriptedSources,

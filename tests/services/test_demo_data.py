@@ -18,13 +18,14 @@ from models.loans import Loan, LoanStatus
 from models.members import User
 from models.payments import ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment
-from services import demo, ledger
+from services import demo
 from services.credit import eligibility, scoring
 from services.demo import DemoRefusedError, seed_demo_data
+from services.identity.security import lookup_hash
 from services.kit.settings import Environment, get_settings
 from services.kit.storage import LocalStorage, set_storage
+from services.money import ledger
 from services.repayments import service as repayments
-from services.security import lookup_hash
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from models.credit import VerificationSubmission
-from services import clock
 from services.credit import external
 from services.credit.disclosure import (
     BorrowerDisclosure,
@@ -21,6 +20,7 @@ from services.credit.disclosure import (
 )
 from services.credit.external import LocalExternalSources, Source, months_before
 from services.errors import InvalidInputError
+from services.platform import clock
 from tests.factories import create_member
 from tests.services.verification_helpers import bank_statement, id_card
 

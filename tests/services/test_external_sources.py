@@ -16,7 +16,6 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models.external import ExternalCheck
-from services import clock
 from services.credit import external
 from services.credit.catalogue import KINDS
 from services.credit.external import (
@@ -28,8 +27,9 @@ from services.credit.external import (
     months_before,
 )
 from services.errors import DomainError
+from services.identity.security import lookup_hash
 from services.kit.settings import Settings, get_settings
-from services.security import lookup_hash
+from services.platform import clock
 from tests.factories import create_member, new_id_number
 from tests.services.verification_helpers import id_card
 

@@ -16,7 +16,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from models.payments import InstructionStatus, PaymentInstruction
-from services import ledger, movements
+from services.money import ledger, movements
 from services.payments import gateway, instructions
 from services.payments.provider import ProviderUnavailableError
 from tests.factories import create_funded_member

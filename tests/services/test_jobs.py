@@ -9,7 +9,7 @@ import pytest
 
 from models.access import RefreshToken, RevokedAccessToken
 from services import jobs
-from services.clock import system_now
+from services.platform.clock import system_now
 from tests.factories import create_member
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -9,8 +9,8 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError, OperationalError
 
 from models.ledger import Journal, LedgerAccount, Posting
-from services import ledger
-from services.ledger import BANK, FEE, InsufficientFundsError, LedgerError
+from services.money import ledger
+from services.money.ledger import BANK, FEE, InsufficientFundsError, LedgerError
 from tests.factories import create_member
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

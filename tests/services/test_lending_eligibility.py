@@ -10,7 +10,7 @@ import pytest
 from models.credit import VerificationStatus, VerificationSubmission
 from services.credit import catalogue, eligibility, scoring
 from services.errors import DomainError
-from services.idempotency import run_once
+from services.money.idempotency import run_once
 from tests.factories import approve_verifications, create_member
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

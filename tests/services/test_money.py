@@ -14,9 +14,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from services import money
 from services.errors import InvalidInputError
-from services.money import (
+from services.money import money
+from services.money.money import (
     allocate,
     format_money,
     format_rate,

@@ -19,11 +19,11 @@ from tortoise.transactions import in_transaction
 from app import create_app
 from models.credit import VerificationSubmission
 from models.messaging import MessageChannel, MessageStatus, OutboxEvent, OutgoingMessage
-from services import notifier, outbox
-from services.clock import system_now
+from services.identity.security import decrypt_pii, lookup_hash
 from services.kit.settings import Environment, get_settings
-from services.notifier import HttpSmsGateway, LogSmsProvider
-from services.security import decrypt_pii, lookup_hash
+from services.platform import notifier, outbox
+from services.platform.clock import system_now
+from services.platform.notifier import HttpSmsGateway, LogSmsProvider
 from tests.factories import (
     SmtpServer,
     approve_email,
@@ -277,7 +277,7 @@ async def test_an_sms_queued_without_a_stored_number_is_failed_not_sent(gateway)
 
 async def test_the_log_provider_sends_nowhere_but_marks_the_sms_sent(caplog):
     phone = new_phone()
-    caplog.set_level("INFO", logger="services.notifier")
+    caplog.set_level("INFO", logger="services.platform.notifier")
     message = await _queue_sms(phone)
     assert message.provider == "log"
 

@@ -6,8 +6,8 @@ import pytest
 from tortoise import connections
 
 from models.system import OperationLogEntry
-from services import oplog
-from services.permissions import ANONYMOUS
+from services.identity.permissions import ANONYMOUS
+from services.platform import oplog
 from tests.factories import PASSWORD, create_member, create_staff, gql, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from models.messaging import OutboxEvent
-from services import outbox
-from services.clock import system_now
+from services.platform import outbox
+from services.platform.clock import system_now
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -99,7 +99,7 @@ async def test_an_event_is_given_up_after_max_attempts(caplog):
     outbox.register_handler(TOPIC, handler)
     try:
         event = await outbox.enqueue(TOPIC, {"n": 2})
-        with caplog.at_level(logging.ERROR, logger="services.outbox"):
+        with caplog.at_level(logging.ERROR, logger="services.platform.outbox"):
             for _ in range(outbox.MAX_ATTEMPTS + 3):
                 await _due_now(event.id)
                 await outbox.dispatch_once()

@@ -21,14 +21,11 @@ from models.credit import VerificationSubmission
 from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import BankCard, PaymentInstruction, ProviderAccount
-from services import accounts, auth, notifier, pii_rotation
+from services import pii_rotation
 from services.credit import materials
-from services.kit.settings import DEV_PII_KEY, ROOT, Settings, get_settings
-from services.kit.storage import LocalStorage, set_storage
-from services.payments import instructions
-from services.permissions import Actor
-from services.pii_rotation import ENCRYPTED_COLUMNS, LookupKeyMismatchError, rotate_all
-from services.security import (
+from services.identity import auth
+from services.identity.permissions import Actor
+from services.identity.security import (
     PiiCipherError,
     UnknownPiiKeyError,
     decrypt_pii,
@@ -37,6 +34,12 @@ from services.security import (
     pii_key_id,
     reset_pii_keys,
 )
+from services.kit.settings import DEV_PII_KEY, ROOT, Settings, get_settings
+from services.kit.storage import LocalStorage, set_storage
+from services.money import accounts
+from services.payments import instructions
+from services.pii_rotation import ENCRYPTED_COLUMNS, LookupKeyMismatchError, rotate_all
+from services.platform import notifier
 from tests.factories import PASSWORD, create_member, dump_all_tables, new_id_number, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

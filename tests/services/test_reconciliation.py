@@ -17,8 +17,10 @@ from models.finance import (
     RunStatus,
 )
 from models.payments import Deposit, InstructionStatus, PaymentInstruction, ProviderAccount
-from services import accounts, clock, jobs, ledger, reconciliation
+from services import jobs, reconciliation
 from services.errors import InvalidInputError
+from services.identity.permissions import Actor
+from services.money import accounts, ledger
 from services.payments import instructions
 from services.payments.gateway import get_provider
 from services.payments.instructions import Outcome
@@ -28,7 +30,7 @@ from services.payments.provider import (
     TransactionKind,
 )
 from services.payments.sandbox.faults import FaultConfig
-from services.permissions import Actor
+from services.platform import clock
 from tests.factories import create_funded_member, withdraw_confirmed
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod, build_schedule
-from services.money import allocate
+from services.money.money import allocate
 from services.repayments import quote, split
 from services.repayments.policy import Part
 

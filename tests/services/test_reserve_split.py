@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 
 from models.repayments import LoanInstallment, Receipt, ReserveAdvance
-from services import ledger, parameters
+from services.identity.permissions import Actor, Permission
 from services.loans.schedule import RepaymentMethod
-from services.money import allocate
-from services.permissions import Actor, Permission
+from services.money import ledger
+from services.money.money import allocate
+from services.platform import parameters
 from services.repayments import overdue
 from services.repayments.service import RepayMode
 from tests.lending import (

@@ -37,7 +37,7 @@ from services.loans.schedule import (
     total_interest,
     total_paid,
 )
-from services.money import round_fen
+from services.money.money import round_fen
 
 EI = RepaymentMethod.EQUAL_INSTALLMENT
 EP = RepaymentMethod.EQUAL_PRINCIPAL

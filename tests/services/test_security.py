@@ -9,10 +9,10 @@ import pytest
 from tortoise import connections
 
 from models.messaging import OutgoingMessage, SmsCode, SmsPurpose
-from services import sms_codes
-from services.clock import system_now
 from services.errors import DomainError
-from services.security import decrypt_pii
+from services.identity import sms_codes
+from services.identity.security import decrypt_pii
+from services.platform.clock import system_now
 from tests.factories import create_member, new_phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from models.credit import VerificationStatus, VerificationSubmission
 from services.credit import materials
-from services.permissions import Actor
+from services.identity.permissions import Actor
 from tests.factories import new_id_number
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -17,13 +17,13 @@ from tortoise.transactions import in_transaction
 
 from models.messaging import OutgoingMessage
 from models.payments import InstructionStatus, PaymentInstruction, ProviderAccount
-from services import accounts, ledger, movements
-from services.clock import system_now, today
 from services.errors import DomainError
+from services.identity.permissions import Actor
+from services.money import accounts, ledger, movements
 from services.payments import instructions
 from services.payments.provider import DepositChannel, WithdrawSpeed
 from services.payments.sandbox.faults import FaultConfig
-from services.permissions import Actor
+from services.platform.clock import system_now, today
 from tests.factories import create_member, new_id_number
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -28,12 +28,14 @@ from models.payments import (
     ProviderAccount,
     Withdrawal,
 )
-from services import idempotency, ledger, notifier, outbox, sms_codes
-from services.clock import system_now
 from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.identity import sms_codes
+from services.identity.permissions import Actor
+from services.identity.security import decrypt_pii, encrypt_pii, lookup_hash
 from services.kit import crashpoints
 from services.kit.settings import get_settings
-from services.money import format_money
+from services.money import idempotency, ledger
+from services.money.money import format_money
 from services.payments import instructions
 from services.payments.instructions import Outcome
 from services.payments.provider import (
@@ -42,8 +44,8 @@ from services.payments.provider import (
     TransactionKind,
     WithdrawSpeed,
 )
-from services.permissions import Actor
-from services.security import decrypt_pii, encrypt_pii, lookup_hash
+from services.platform import notifier, outbox
+from services.platform.clock import system_now
 
 MAX_AMOUNT = 100_000_000_00  # ¥100 million: anything above is a typing error
 
@@ -656,7 +658,7 @@ async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Co
         withdrawal = await _execute_withdrawal(operation)
         return Confirmed(await PendingOperation.get(id=operation.id), withdrawal)
     if operation.kind == "ADJUSTMENT_CONSENT":
-        # The member agrees to a finance correction (services/adjustments.py); nothing moves.
+        # The member agrees to a finance correction (services/money/adjustments.py); nothing moves.
         await _claim(operation)
         return Confirmed(await PendingOperation.get(id=operation.id), None)
     registered = _operation_kinds.get(operation.kind)

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from models.messaging import Notice, OutgoingMessage
-from services import notifier
+from services.identity.permissions import Actor
 from services.kit.broker import get_broker
 from services.pages import Page
-from services.permissions import Actor
+from services.platform import notifier
 
 
 async def list_for(*, actor: Actor, first: int, before_id: int | None = None) -> Page[Notice]:

@@ -23,9 +23,9 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.messaging import OutboxEvent
-from services.clock import system_now
 from services.kit.broker import get_broker
 from services.kit.loops import run_until_stopped
+from services.platform.clock import system_now
 
 logger = logging.getLogger(__name__)
 

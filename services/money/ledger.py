@@ -17,8 +17,8 @@ from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from models.ledger import AccountKind, Journal, LedgerAccount, Posting
-from services import clock
 from services.errors import DomainError
+from services.platform import clock
 
 BANK = "x:bank"
 SUSPENSE = "x:suspense"

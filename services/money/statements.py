@@ -12,9 +12,9 @@ from tortoise.queryset import QuerySet
 
 from models.ledger import Posting
 from services.errors import InvalidInputError
-from services.money import format_money
+from services.identity.permissions import Actor
+from services.money.money import format_money
 from services.pages import Page
-from services.permissions import Actor
 
 ACCOUNT_NAMES = {"available": "AVAILABLE", "frozen": "FROZEN", "withdrawing": "PENDING_WITHDRAWAL"}
 MAX_EXPORT_ROWS = 10_000

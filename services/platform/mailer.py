@@ -1,7 +1,7 @@
 """Outgoing e-mail over SMTP, and where a member's e-mail goes.
 
 Shared by contract e-mails (`services.contracts.emails`, M3.5) and member messages
-(`services.notifier.send_email`): one mailer from the `SMTP_*` settings, which a test
+(`services.platform.notifier.send_email`): one mailer from the `SMTP_*` settings, which a test
 replaces with `set_mailer`, and one answer to "what is this member's address": their
 newest APPROVED `EMAIL` verification, decrypted only to send. It sits below both, so the
 notifier, which the contracts code imports, need not import the contracts package.
@@ -15,8 +15,8 @@ from typing import Protocol
 import aiosmtplib
 
 from models.credit import VerificationStatus, VerificationSubmission
+from services.identity.security import decrypt_pii
 from services.kit.settings import get_settings
-from services.security import decrypt_pii
 
 
 class Mailer(Protocol):

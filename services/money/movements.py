@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from models.payments import PaymentInstruction, ProviderAccount
-from services import ledger
 from services.errors import DomainError
+from services.money import ledger
 from services.payments import instructions
 from services.payments.instructions import Outcome
 from services.payments.provider import ProviderStatus, TransactionKind

@@ -41,20 +41,21 @@ from models.finance import Adjustment, AdjustmentStatus, BreakState, Reconciliat
 from models.ledger import AccountKind, LedgerAccount
 from models.members import User, UserKind
 from models.payments import PaymentInstruction, PendingOperation, ProviderAccount
-from services import idempotency, ledger, notifier
-from services.accounts import (
+from services.errors import DomainError, InvalidInputError, NotFoundError
+from services.identity.permissions import Actor
+from services.money import idempotency, ledger
+from services.money.accounts import (
     describe_operation,
     open_operation,
     send_operation_code,
     validate_amount,
 )
-from services.clock import system_now
-from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.pages import Page
 from services.payments import instructions
 from services.payments.instructions import Outcome
 from services.payments.provider import ProviderStatus, TransactionKind
-from services.permissions import Actor
+from services.platform import notifier
+from services.platform.clock import system_now
 
 logger = logging.getLogger(__name__)
 

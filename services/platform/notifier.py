@@ -14,7 +14,7 @@ again after its backoff. Otherwise (dev and test; prod refuses to start without 
 SMS provider only writes a log line (recipient masked), so `devOutbox` can show the text.
 
 E-mail goes to a member, not to an address: `send_email(user_id=...)` looks up their
-address (`services.mailer.email_address`, the newest approved EMAIL verification) and
+address (`services.platform.mailer.email_address`, the newest approved EMAIL verification) and
 queues nothing for a member without one. The row keeps the address only as a lookup hash
 and a masked copy; when the message is delivered the address is read again, and a message
 whose member has changed or lost that address since is marked FAILED and not sent, so
@@ -33,10 +33,10 @@ import httpx
 
 from models.members import User
 from models.messaging import MessageChannel, MessageStatus, Notice, OutgoingMessage
-from services import outbox
+from services.identity.security import decrypt_pii, encrypt_pii, lookup_hash, mask_email, mask_phone
 from services.kit.settings import Settings, get_settings
-from services.mailer import email_address, get_mailer, new_message
-from services.security import decrypt_pii, encrypt_pii, lookup_hash, mask_email, mask_phone
+from services.platform import outbox
+from services.platform.mailer import email_address, get_mailer, new_message
 
 logger = logging.getLogger(__name__)
 

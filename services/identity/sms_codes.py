@@ -16,11 +16,11 @@ from tortoise.transactions import in_transaction
 
 from models.members import User
 from models.messaging import SmsCode, SmsPurpose
-from services import notifier, outbox
-from services.clock import system_now
 from services.errors import DomainError, InvalidInputError
+from services.identity.security import lookup_hash
 from services.kit.settings import get_settings
-from services.security import lookup_hash
+from services.platform import notifier, outbox
+from services.platform.clock import system_now
 
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
 

@@ -19,12 +19,10 @@ from tortoise.transactions import in_transaction
 from models.access import RefreshToken, RevokedAccessToken, Role, UserRole
 from models.members import User, UserKind, UserStatus
 from models.messaging import SmsPurpose
-from services import notifier, outbox, sms_codes
-from services.clock import system_now
 from services.errors import AuthenticationError, DomainError, InvalidInputError, NotFoundError
-from services.kit.settings import get_settings
-from services.permissions import Actor, access_changed, load_actor
-from services.security import (
+from services.identity import sms_codes
+from services.identity.permissions import Actor, access_changed, load_actor
+from services.identity.security import (
     encrypt_pii,
     hash_password,
     lookup_hash,
@@ -34,6 +32,9 @@ from services.security import (
     sha256_hex,
     verify_password,
 )
+from services.kit.settings import get_settings
+from services.platform import notifier, outbox
+from services.platform.clock import system_now
 
 _ALGORITHM = "HS256"
 

@@ -25,8 +25,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.payments import IdempotencyRecord
-from services.clock import system_now
 from services.errors import DomainError, InvalidInputError
+from services.platform.clock import system_now
 
 STALE_AFTER = timedelta(seconds=60)
 _DONE = "DONE"

@@ -23,10 +23,10 @@ from pydantic import TypeAdapter, ValidationError
 from tortoise.transactions import in_transaction
 
 from models.system import ParameterChange, PlatformParameter
-from services import clock
 from services.errors import InvalidInputError, NotFoundError
+from services.identity.permissions import Actor
 from services.kit.broker import get_broker
-from services.permissions import Actor
+from services.platform import clock
 
 T = TypeVar("T")
 

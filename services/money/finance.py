@@ -12,9 +12,9 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 
 from models.ledger import AccountKind, Journal, LedgerAccount, Posting
-from services.clock import system_now
 from services.errors import InvalidInputError
 from services.pages import Page
+from services.platform.clock import system_now
 
 
 @dataclass(frozen=True)

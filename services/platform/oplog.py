@@ -17,9 +17,9 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models.system import OperationLogEntry, OperationLogHead
-from services.clock import system_now
+from services.identity.permissions import Actor
 from services.pages import Page
-from services.permissions import Actor
+from services.platform.clock import system_now
 
 GENESIS = "0" * 64
 _SECRET_KEYS = re.compile(
