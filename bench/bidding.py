@@ -19,7 +19,7 @@ port, its own sandbox provider, JOBS_EMBEDDED=false); each lender sends `placeBi
 its SMS code from the outgoing messages (its phone's lookup hash), and sends
 `confirmOperation`, over HTTP (httpx, one connection per lender). Phase B, the service:
 the same N lenders bid on the second loan by calling `bidding.place_bid` and
-`accounts.confirm_operation` in this process (asyncio.gather). Per lender, the latency of
+`confirmation.confirm_operation` in this process (asyncio.gather). Per lender, the latency of
 the bid is place + confirm (reading the code, the stand-in for the member typing it, is
 left out); bids/s is confirmed bids over the wall time of the whole phase. Every bid is
 checked: the accepted amounts add up to the loan's amount exactly.
@@ -255,7 +255,7 @@ async def phase_service(
     from bench.lending_setup import code_for, member_actor
     from services.errors import DomainError
     from services.loans import bidding
-    from services.money import accounts
+    from services.operations import confirmation
 
     phase = Phase(mode="service (direct)", loan_id=loan_id)
 
@@ -277,7 +277,7 @@ async def phase_service(
             code = await code_for(phone, loan_id)
             t1 = time.perf_counter()
             try:
-                await accounts.confirm_operation(
+                await confirmation.confirm_operation(
                     actor=actor, operation_id=str(placed.operation_id), code=code
                 )
             except DomainError as error:

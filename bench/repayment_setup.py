@@ -20,7 +20,7 @@ from models.messaging import OutgoingMessage
 from models.repayments import Repayment, RepaymentStatus
 from services.contracts import signatures
 from services.loans import bidding, contracting
-from services.money import accounts
+from services.operations import confirmation
 from services.payments.embedded import settle_until_quiet
 from services.payments.sandbox import Sandbox
 from services.repayments import service as repayments
@@ -80,7 +80,7 @@ async def repay_first(sandbox: Sandbox, loan: Loan) -> None:
         mode=repayments.RepayMode.NEXT,
         idempotency_key=f"bench-repay-{uuid.uuid4().hex[:16]}",
     )
-    confirmed = await accounts.confirm_operation(
+    confirmed = await confirmation.confirm_operation(
         actor=actor, operation_id=str(asked.operation_id), code=await sms_code(borrower)
     )
     done = confirmed.target

@@ -15,7 +15,8 @@ from schema.pagination import Connection, build_connection, clamp_first, decode_
 from schema.scalars import Money
 from schema.types import accounts as t
 from services.errors import DomainError, NotFoundError
-from services.money import accounts, statements
+from services.money import accounts, statements, withdrawals
+from services.operations import confirmation
 from services.payments.provider import DepositChannel, WithdrawSpeed
 
 
@@ -127,7 +128,7 @@ async def withdraw(info: Info, input: t.WithdrawInput) -> t.WithdrawResult:
     try:
         card_id = _int_id(input.card_id, "cardId")
         assert card_id is not None
-        operation = await accounts.withdraw(
+        operation = await withdrawals.withdraw(
             actor=await info.context.get_actor(),
             amount=int(input.amount),
             speed=WithdrawSpeed(input.speed.value),
@@ -138,7 +139,7 @@ async def withdraw(info: Info, input: t.WithdrawInput) -> t.WithdrawResult:
         if error.code == "NOT_FOUND":
             error = DomainError(error.message, code="CARD_NOT_BOUND", field="cardId")
         return t.WithdrawError.from_domain(error)
-    fee = accounts.withdraw_fee(WithdrawSpeed(input.speed.value))
+    fee = withdrawals.withdraw_fee(WithdrawSpeed(input.speed.value))
     return t.ConfirmationRequired(
         operation_id=strawberry.ID(str(operation.id)),
         amount=Money(operation.amount),
@@ -150,7 +151,7 @@ async def withdraw(info: Info, input: t.WithdrawInput) -> t.WithdrawResult:
 
 async def confirm_operation(info: Info, input: t.ConfirmOperationInput) -> t.ConfirmOperationResult:
     try:
-        done = await accounts.confirm_operation(
+        done = await confirmation.confirm_operation(
             actor=await info.context.get_actor(), operation_id=input.operation_id, code=input.code
         )
     except DomainError as error:
@@ -170,7 +171,7 @@ async def resend_operation_code(
     info: Info, input: t.ResendOperationCodeInput
 ) -> t.ResendOperationCodeResult:
     try:
-        resent = await accounts.resend_operation_code(
+        resent = await confirmation.resend_operation_code(
             actor=await info.context.get_actor(), operation_id=input.operation_id
         )
     except DomainError as error:

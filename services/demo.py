@@ -47,6 +47,7 @@ from services.loans import review as loan_review
 from services.loans.schedule import RepaymentMethod
 from services.money import accounts, ledger
 from services.money.money import format_money
+from services.operations import confirmation
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel
 from services.payments.sandbox import Sandbox, luhn_complete
@@ -367,7 +368,7 @@ async def _bid(lender: User, loan: Loan, amount: int) -> None:
         actor=actor, loan_id=loan.id, amount=amount, idempotency_key=f"demo-bid-{loan.id}"
     )
     if bid.status == BidStatus.AWAITING_CONFIRMATION:
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=actor, operation_id=str(bid.operation_id), code=await _sms_code(lender)
         )
 
@@ -398,7 +399,7 @@ async def _repay_first(borrower: User, loan: Loan) -> None:
         idempotency_key=f"demo-repay-{loan.id}-1",
     )
     if asked.status == RepaymentStatus.AWAITING_CONFIRMATION:
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=actor, operation_id=str(asked.operation_id), code=await _sms_code(borrower)
         )
 

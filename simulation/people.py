@@ -32,7 +32,8 @@ from services.identity.permissions import ANONYMOUS, Actor, Permission
 from services.identity.security import encrypt_pii, lookup_hash
 from services.loans import contracting, requests, review
 from services.loans.schedule import RepaymentMethod
-from services.money import accounts, ledger, movements
+from services.money import accounts, ledger, movements, withdrawals
+from services.operations import confirmation
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel, WithdrawSpeed
 from services.platform import outbox
@@ -267,14 +268,14 @@ class People:
     async def withdraw(self, person: Person, amount: int) -> None:
         """Withdraw `amount` to the member's card (T+0), confirmed with the SMS code."""
         actor = member_actor(person.user_id)
-        operation = await accounts.withdraw(
+        operation = await withdrawals.withdraw(
             actor=actor,
             amount=amount,
             speed=WithdrawSpeed.T0,
             card_id=person.card_id,
             idempotency_key=f"sim-withdraw-{uuid.uuid4().hex[:12]}",
         )
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=actor, operation_id=str(operation.id), code=await code_for(person.phone)
         )
 

@@ -37,7 +37,8 @@ from models.loans import Loan, LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment, ReserveAdvance
 from services.errors import DomainError
 from services.loans.schedule import RepaymentMethod
-from services.money import accounts, ledger
+from services.money import ledger, withdrawals
+from services.operations import confirmation
 from services.payments.provider import WithdrawSpeed
 from services.payments.sandbox.faults import FaultConfig
 from services.repayments import overdue, service
@@ -307,12 +308,12 @@ class Wide:
             holder_id = rng.choice(sorted(holders))
             other = next(p for p in world.lenders if p.user_id == holder_id)
         balance = (await ledger.member_balances(other.user_id))["available"]
-        fee = accounts.withdraw_fee(WithdrawSpeed.T0)
+        fee = withdrawals.withdraw_fee(WithdrawSpeed.T0)
         if balance <= fee + 100:
             await pay(world, borrowing, mode, count)
             return
         amount = rng.randint(100, balance - fee)
-        withdrawal = await accounts.withdraw(
+        withdrawal = await withdrawals.withdraw(
             actor=member_actor(other.user_id),
             amount=amount,
             speed=WithdrawSpeed.T0,
@@ -321,10 +322,10 @@ class Wide:
         )
         withdraw_code = await code_for(other.phone)
         results = await asyncio.gather(
-            accounts.confirm_operation(
+            confirmation.confirm_operation(
                 actor=actor, operation_id=str(asked.operation_id), code=repay_code
             ),
-            accounts.confirm_operation(
+            confirmation.confirm_operation(
                 actor=member_actor(other.user_id),
                 operation_id=str(withdrawal.id),
                 code=withdraw_code,

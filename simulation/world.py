@@ -22,7 +22,8 @@ from models.loans import Loan, LoanStatus
 from models.repayments import LoanInstallment, Repayment
 from services.errors import DomainError
 from services.loans import bidding
-from services.money import accounts, ledger
+from services.money import ledger, withdrawals
+from services.operations import confirmation
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import WithdrawSpeed
 from services.platform import outbox
@@ -112,7 +113,7 @@ async def withdraw_proceeds(world: World, borrowing: Borrowing, amount_fen: int)
     """The borrower takes the loan money out: every installment is topped up later."""
     proceeds = (await ledger.member_balances(borrowing.person.user_id))["available"]
     expect(proceeds >= amount_fen, f"proceeds {proceeds} of a loan of {amount_fen}")
-    fee = accounts.withdraw_fee(WithdrawSpeed.T0)
+    fee = withdrawals.withdraw_fee(WithdrawSpeed.T0)
     await world.people.withdraw(borrowing.person, proceeds - fee)
     borrowing.term = await LoanInstallment.filter(loan_id=borrowing.loan_id).count()
 
@@ -155,7 +156,7 @@ async def pay(
     if shortfall > 0 and rng.random() < 0.1:
         before = await ledger.member_balances(person.user_id)
         try:
-            await accounts.confirm_operation(
+            await confirmation.confirm_operation(
                 actor=actor, operation_id=str(asked.operation_id), code=await code_for(person.phone)
             )
         except DomainError as refused:
@@ -177,7 +178,7 @@ async def pay(
             person, shortfall + rng.choice((0, 0, 0, rng.randint(1, 10_000))), key("topup")
         )
     code = await code_for(person.phone)
-    confirmed = await accounts.confirm_operation(
+    confirmed = await confirmation.confirm_operation(
         actor=actor, operation_id=str(asked.operation_id), code=code
     )
     done = confirmed.target
@@ -197,7 +198,7 @@ async def pay(
     expect(done.amount_fen == parts, f"repayment {done.id}: {done.amount_fen} != its parts")
     if rng.random() < 0.05:
         try:
-            await accounts.confirm_operation(
+            await confirmation.confirm_operation(
                 actor=actor, operation_id=str(asked.operation_id), code=code
             )
         except DomainError:
@@ -222,6 +223,6 @@ async def lenders_withdraw(world: World, *, fee_counted: bool = False) -> None:
         return
     amount = world.rng.randint(10_000, available // 2)
     await world.people.withdraw(lender, amount)
-    left = available - amount - (accounts.withdraw_fee(WithdrawSpeed.T0) if fee_counted else 0)
+    left = available - amount - (withdrawals.withdraw_fee(WithdrawSpeed.T0) if fee_counted else 0)
     world.lender_room[lender.user_id] = min(world.lender_room[lender.user_id], left)
     world.stats["withdrawals"] += 1

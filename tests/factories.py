@@ -141,12 +141,13 @@ async def withdraw_confirmed(user_id: int, card_id: int, amount: int, speed: str
     import uuid
 
     from services.identity.permissions import Actor
-    from services.money import accounts
+    from services.money import withdrawals
+    from services.operations import confirmation
     from services.payments.provider import WithdrawSpeed
     from services.platform import notices
 
     actor = Actor(user_id=user_id, kind="member")
-    operation = await accounts.withdraw(
+    operation = await withdrawals.withdraw(
         actor=actor,
         amount=amount,
         speed=WithdrawSpeed(speed),
@@ -156,7 +157,7 @@ async def withdraw_confirmed(user_id: int, card_id: int, amount: int, speed: str
     body = (await notices.latest_messages(limit=1))[0].body
     found = re.search(r"\b(\d{6})\b", body)
     assert found is not None, body
-    await accounts.confirm_operation(actor=actor, operation_id=str(operation.id), code=found[1])
+    await confirmation.confirm_operation(actor=actor, operation_id=str(operation.id), code=found[1])
 
 
 # --- credit -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from services.loans import bidding, requests, review, states
 from services.loans.pricing import price
 from services.loans.schedule import DayCount, LoanTerms, RepaymentMethod, ScheduleRules
 from services.money import accounts, ledger, movements
+from services.operations import confirmation
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel
 from services.platform import clock, outbox
@@ -281,7 +282,7 @@ async def repay_confirmed(
         amount_fen=amount,
         idempotency_key=f"repay-{uuid.uuid4().hex[:16]}",
     )
-    confirmed = await accounts.confirm_operation(
+    confirmed = await confirmation.confirm_operation(
         actor=member_actor(borrower_id),
         operation_id=str(asked.operation_id),
         code=await code_for(phone),

@@ -49,14 +49,10 @@ from services.identity.permissions import Actor
 from services.loans import bidding, policy
 from services.loans.schedule import RepaymentMethod
 from services.money import ledger
-from services.money.accounts import (
-    MAX_AMOUNT,
-    open_operation,
-    register_operation,
-    send_operation_code,
-    validate_amount,
-)
+from services.money.accounts import MAX_AMOUNT, validate_amount
 from services.money.money import format_money
+from services.operations.confirmation import open_operation, send_operation_code
+from services.operations.registry import register_operation
 from services.payments import instructions
 from services.platform import clock, notifier, outbox, parameters
 

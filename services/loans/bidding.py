@@ -53,9 +53,10 @@ from services.loans import contracting
 from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition
 from services.money import ledger, movements
-from services.money.accounts import open_operation, register_operation, send_operation_code
 from services.money.idempotency import run_once, validate_key
 from services.money.money import format_money
+from services.operations.confirmation import open_operation, send_operation_code
+from services.operations.registry import register_operation
 from services.pages import Page
 from services.payments import instructions
 from services.platform import clock, notifier, outbox

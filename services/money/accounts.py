@@ -2,38 +2,32 @@
 
 Virtual account and bank card at the provider, deposits (gateway, POS, signed
 auto-debit) and withdrawals (T+1, T+0, real time) with a second confirmation by SMS
-code bound to the exact operation. Each movement is a ledger journal plus payment
-instructions written in one transaction; the provider's outcome (call, callback or
-query) completes it through the instruction handlers below.
+code bound to the exact operation (asked for and carried out in
+services/money/withdrawals.py, confirmed through services/operations). Each movement is
+a ledger journal plus payment instructions written in one transaction; the provider's
+outcome (call, callback or query) completes it through the instruction handlers below.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from models.members import User
-from models.messaging import SmsPurpose
 from models.payments import (
     BankCard,
     Deposit,
     PaymentInstruction,
-    PendingOperation,
     ProviderAccount,
     Withdrawal,
 )
-from services.errors import DomainError, InvalidInputError, NotFoundError
-from services.identity import sms_codes
+from services.errors import DomainError, InvalidInputError
 from services.identity.permissions import Actor
 from services.identity.security import decrypt_pii, encrypt_pii, lookup_hash
-from services.kit import crashpoints
-from services.kit.settings import get_settings
 from services.money import idempotency, ledger
 from services.money.money import format_money
 from services.payments import instructions
@@ -42,7 +36,6 @@ from services.payments.provider import (
     DepositChannel,
     ProviderStatus,
     TransactionKind,
-    WithdrawSpeed,
 )
 from services.platform import notifier, outbox
 from services.platform.clock import system_now
@@ -96,15 +89,6 @@ def validate_amount(amount: int, *, field: str = "amount") -> int:
     if amount > MAX_AMOUNT:
         raise InvalidInputError("The amount is too large", field=field)
     return amount
-
-
-def withdraw_fee(speed: WithdrawSpeed) -> int:
-    settings = get_settings()
-    return {
-        WithdrawSpeed.T1: settings.withdraw_fee_t1,
-        WithdrawSpeed.T0: settings.withdraw_fee_t0,
-        WithdrawSpeed.REALTIME: settings.withdraw_fee_realtime,
-    }[speed]
 
 
 async def _member_account(user_id: int) -> ProviderAccount:
@@ -366,367 +350,6 @@ async def _bound_card(user_id: int, card_id: int | None) -> BankCard:
 
 
 # Withdrawals with second confirmation (M1.4, M4.4, M4.8) -------------------------------
-
-
-def _binding(operation: PendingOperation) -> str:
-    return f"op:{operation.id}:{operation.kind}:{operation.amount}:{operation.counterparty}"
-
-
-async def withdraw(
-    *, actor: Actor, amount: int, speed: WithdrawSpeed, card_id: int, idempotency_key: str
-) -> PendingOperation:
-    """Ask to withdraw `amount` to a bound card. Nothing moves yet: an SMS code bound to
-    this amount and card is sent, and `confirm_operation` carries it out.
-
-    Raises InvalidInputError, DomainError ACCOUNT_NOT_OPEN / CARD_NOT_BOUND /
-    INSUFFICIENT_FUNDS and the idempotency errors.
-    """
-    assert actor.user_id is not None
-    user_id: int = actor.user_id
-    validate_amount(amount)
-    fee = withdraw_fee(speed)
-
-    async def execute(claim: idempotency.Claim) -> dict[str, Any]:
-        await _member_account(user_id)
-        card = await _bound_card(user_id, card_id)
-        if await ledger.balance(ledger.available(user_id)) < amount + fee:
-            raise DomainError(
-                "Not enough available money for this withdrawal and its fee",
-                code="INSUFFICIENT_FUNDS",
-                field="amount",
-            )
-        async with in_transaction():
-            row = await Withdrawal.create(
-                user_id=actor.user_id,
-                card=card,
-                amount=amount,
-                fee=fee,
-                speed=str(speed),
-                request_id=uuid.uuid4().hex,
-            )
-            operation = await open_operation(
-                user_id=row.user_id,
-                kind="WITHDRAW",
-                target_id=row.id,
-                amount=amount,
-                counterparty=card.card_masked,
-            )
-            await claim.complete({"operation_id": str(operation.id)})
-        await send_operation_code(operation)
-        return {"operation_id": str(operation.id)}
-
-    answer = await idempotency.run_once(
-        user_id=actor.user_id,
-        key=idempotency_key,
-        operation="withdraw",
-        request={"amount": amount, "speed": str(speed), "card_id": card_id},
-        execute=execute,
-    )
-    return await PendingOperation.get(id=answer["operation_id"])
-
-
-async def _describe_withdrawal(operation: PendingOperation) -> str:
-    """The withdrawal's SMS: amount, fee and the card's last four digits."""
-    row = await Withdrawal.get(id=operation.target_id)
-    return (
-        f"[LendBridge] Code {{code}} confirms withdrawing {_yuan(operation.amount)} "
-        f"(fee {_yuan(row.fee)}) to card {operation.counterparty[-4:]}. Do not share it."
-    )
-
-
-@dataclass(frozen=True)
-class Confirmed:
-    operation: PendingOperation
-    withdrawal: Withdrawal | None
-    target: object | None = None  # what another registered kind confirmed (e.g. a bid)
-
-
-@dataclass(frozen=True)
-class _OperationKind:
-    execute: Callable[[PendingOperation], Awaitable[object]]
-    refuse: Callable[[PendingOperation, DomainError], Awaitable[None]] | None
-    cancel: Callable[[PendingOperation], Awaitable[None]] | None
-
-
-# Kinds other modules confirm through `confirm_operation` (bids, auto-bid opt-in, ...).
-_operation_kinds: dict[str, _OperationKind] = {}
-
-Describe = Callable[[PendingOperation], Awaitable[str]]
-# What the SMS of each kind says, for its first code and every resent one.
-_describers: dict[str, Describe] = {}
-
-
-def register_operation(
-    kind: str,
-    *,
-    execute: Callable[[PendingOperation], Awaitable[object]],
-    refuse: Callable[[PendingOperation, DomainError], Awaitable[None]] | None = None,
-    cancel: Callable[[PendingOperation], Awaitable[None]] | None = None,
-    describe: Describe | None = None,
-) -> None:
-    """Let `confirm_operation` carry out pending operations of `kind`.
-
-    Once the code is right, `execute` runs in the transaction that claims the operation
-    (AWAITING_CODE -> CONFIRMED, so two confirmations never both run it) and returns
-    what it made; when it raises a DomainError nothing of it is kept, and `refuse`
-    records the refusal in a transaction of its own, with the operation CONFIRMED (the
-    code is spent). `cancel` runs when the operation is cancelled or expires. `describe`
-    writes the SMS (see `describe_operation`)."""
-    _operation_kinds[kind] = _OperationKind(execute=execute, refuse=refuse, cancel=cancel)
-    if describe is not None:
-        describe_operation(kind, describe)
-
-
-def describe_operation(kind: str, describe: Describe) -> None:
-    """Say what the SMS code of a `kind` operation confirms: `describe` returns the text
-    from the stored operation (and what it targets), with `{code}` where the code goes.
-    The first code and every resent one use it, so the member reads the same words."""
-    _describers[kind] = describe
-
-
-async def _operation_text(operation: PendingOperation) -> str:
-    describe = _describers.get(operation.kind)
-    if describe is not None:
-        return await describe(operation)
-    return (
-        f"[LendBridge] Code {{code}} confirms your {operation.kind.lower()} of "
-        f"{format_money(operation.amount)}. Do not share it."
-    )
-
-
-describe_operation("WITHDRAW", _describe_withdrawal)
-
-
-async def _claim(operation: PendingOperation) -> None:
-    """AWAITING_CODE -> CONFIRMED in the caller's transaction; OPERATION_CLOSED when
-    another confirmation got there first."""
-    claimed = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-        status="CONFIRMED"
-    )
-    if not claimed:
-        raise DomainError("This operation was already handled", code="OPERATION_CLOSED")
-
-
-async def _run_registered(operation: PendingOperation, registered: _OperationKind) -> object:
-    try:
-        async with in_transaction():
-            await _claim(operation)
-            target = await registered.execute(operation)
-    except DomainError as error:
-        if error.code == "OPERATION_CLOSED" or registered.refuse is None:
-            raise
-        async with in_transaction():
-            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-                status="CONFIRMED"
-            )
-            await registered.refuse(operation, error)
-        raise
-    # Committed, its instructions not sent yet: the crash tests die here to show that
-    # the dispatcher of the restarted process sends them.
-    crashpoints.hit("operation.after_commit", operation.kind)
-    instructions.wake()
-    outbox.wake()
-    return target
-
-
-def operation_binding(operation: PendingOperation) -> str:
-    """What an SMS code confirming `operation` is bound to."""
-    return _binding(operation)
-
-
-async def open_operation(
-    *, user_id: int, kind: str, target_id: int, amount: int, counterparty: str
-) -> PendingOperation:
-    """A pending operation waiting for the member's SMS code (M4.8), valid for
-    OPERATION_CONFIRM_MINUTES. Create it in the business transaction; send the code with
-    `send_operation_code` after the commit."""
-    return await PendingOperation.create(
-        id=uuid.uuid4(),
-        user_id=user_id,
-        kind=kind,
-        target_id=target_id,
-        amount=amount,
-        counterparty=counterparty,
-        expires_at=system_now() + timedelta(minutes=get_settings().operation_confirm_minutes),
-    )
-
-
-async def send_operation_code(operation: PendingOperation) -> None:
-    """Send the member an SMS code bound to `operation` (its id, kind, amount and
-    counterparty), in the words its kind's describer gives. A code sent before for it
-    stops working; the new one keeps its wrong attempts (five per operation).
-
-    Raises DomainError(TOO_SOON) within a minute of the last code for it."""
-    user = await User.get(id=operation.user_id)
-    await sms_codes.issue(
-        phone=decrypt_pii(user.phone_cipher),
-        purpose=SmsPurpose.CONFIRM_OPERATION,
-        binding=_binding(operation),
-        text=await _operation_text(operation),
-        keep_attempts=True,
-    )
-
-
-@dataclass(frozen=True)
-class CodeResent:
-    operation: PendingOperation
-    phone_masked: str  # where the new code went
-
-
-async def resend_operation_code(*, actor: Actor, operation_id: str) -> CodeResent:
-    """Send a new code for the caller's pending operation whose code was lost (never
-    arrived, deleted, or spent by a request that died before carrying it out): the same
-    text as the first SMS, and the earlier codes stop working. At most one code a
-    minute per operation, as for the first one.
-
-    The operation's expiry is not extended: the time to confirm is the operation's, a
-    resend only replaces a lost code. Nor are its attempts renewed: the new code starts
-    with the wrong attempts of the old one.
-
-    Raises NotFoundError (also for another member's operation), DomainError
-    OPERATION_CLOSED / OPERATION_EXPIRED (the operation is cancelled, as by
-    `confirm_operation`) / TOO_SOON.
-    """
-    operation = await _awaiting_operation(actor, operation_id)
-    async with in_transaction():
-        # One resend of an operation at a time: a second waits here, then is TOO_SOON.
-        locked = (
-            await PendingOperation.filter(id=operation.id, status="AWAITING_CODE")
-            .select_for_update()
-            .first()
-        )
-        if locked is None:
-            raise DomainError("This operation was already handled", code="OPERATION_CLOSED")
-        await send_operation_code(locked)
-    outbox.wake()
-    user = await User.get(id=operation.user_id)
-    return CodeResent(operation=locked, phone_masked=user.phone_masked)
-
-
-async def _awaiting_operation(actor: Actor, operation_id: str) -> PendingOperation:
-    """The caller's operation still waiting for its code. Another member's operation is
-    NotFoundError like an unknown one, so an id tells nothing about who owns it; an
-    expired one is cancelled here (OPERATION_EXPIRED)."""
-    assert actor.user_id is not None
-    try:
-        operation_uuid = uuid.UUID(str(operation_id))
-    except ValueError as error:
-        raise NotFoundError("No such operation", field="operationId") from error
-    operation = await PendingOperation.get_or_none(id=operation_uuid, user_id=actor.user_id)
-    if operation is None:
-        raise NotFoundError("No such operation", field="operationId")
-    if operation.status != "AWAITING_CODE":
-        raise DomainError(f"This operation is {operation.status.lower()}", code="OPERATION_CLOSED")
-    if operation.expires_at <= system_now():
-        await _cancel(operation, "EXPIRED")
-        raise DomainError("The confirmation time ran out", code="OPERATION_EXPIRED")
-    return operation
-
-
-async def confirm_operation(*, actor: Actor, operation_id: str, code: str) -> Confirmed:
-    """Carry out a pending operation with the SMS code bound to it. The code works once,
-    within 5 minutes, 5 attempts (over all the codes sent for the operation, see
-    `resend_operation_code`); after the fifth wrong attempt or expiry the operation is
-    cancelled.
-
-    Raises NotFoundError, DomainError OPERATION_CLOSED / OPERATION_EXPIRED /
-    OPERATION_CANCELLED / INSUFFICIENT_FUNDS and the SMS code errors.
-    """
-    operation = await _awaiting_operation(actor, operation_id)
-    user = await User.get(id=operation.user_id)
-    try:
-        await sms_codes.verify(
-            phone=decrypt_pii(user.phone_cipher),
-            purpose=SmsPurpose.CONFIRM_OPERATION,
-            code=code,
-            binding=_binding(operation),
-            field="code",
-        )
-    except DomainError as error:
-        attempts_used = error.code == "CODE_ATTEMPTS_EXCEEDED" or (
-            error.code == "CODE_INVALID" and "(0 attempts left)" in error.message
-        )
-        if attempts_used or error.code == "CODE_EXPIRED":
-            await _cancel(operation, "CANCELLED")
-            raise DomainError(
-                "Too many wrong codes: the operation is cancelled",
-                code="OPERATION_CANCELLED",
-                field="code",
-            ) from error
-        raise
-    if operation.kind == "WITHDRAW":
-        withdrawal = await _execute_withdrawal(operation)
-        return Confirmed(await PendingOperation.get(id=operation.id), withdrawal)
-    if operation.kind == "ADJUSTMENT_CONSENT":
-        # The member agrees to a finance correction (services/money/adjustments.py); nothing moves.
-        await _claim(operation)
-        return Confirmed(await PendingOperation.get(id=operation.id), None)
-    registered = _operation_kinds.get(operation.kind)
-    if registered is not None:
-        target = await _run_registered(operation, registered)
-        return Confirmed(await PendingOperation.get(id=operation.id), None, target)
-    raise DomainError(f"Unknown operation kind {operation.kind}", code="OPERATION_CLOSED")
-
-
-async def _cancel(operation: PendingOperation, status: str) -> None:
-    async with in_transaction():
-        updated = await PendingOperation.filter(id=operation.id, status="AWAITING_CODE").update(
-            status=status
-        )
-        if updated and operation.kind == "WITHDRAW":
-            await Withdrawal.filter(id=operation.target_id, status="AWAITING_CONFIRMATION").update(
-                status="CANCELLED"
-            )
-        registered = _operation_kinds.get(operation.kind)
-        if updated and registered is not None and registered.cancel is not None:
-            await registered.cancel(operation)
-
-
-async def _execute_withdrawal(operation: PendingOperation) -> Withdrawal:
-    user_id = operation.user_id
-    fee_account = await _platform_account_id(ledger.FEE)
-    async with in_transaction():
-        await _claim(operation)
-        row = await Withdrawal.filter(id=operation.target_id).select_for_update().get()
-        card = await BankCard.get(id=row.card_id)
-        account = await _member_account(user_id)
-        await ledger.post(
-            key=f"withdrawal:{row.id}:confirmed",
-            kind="withdrawal_confirmed",
-            entries=[
-                (ledger.available(user_id), -(row.amount + row.fee)),
-                (ledger.withdrawing(user_id), row.amount),
-                (ledger.FEE, row.fee),
-            ],
-            memo=f"withdraw {row.speed}",
-        )
-        await Withdrawal.filter(id=row.id).update(status="PROCESSING")
-        pending = [
-            await instructions.create(
-                kind=TransactionKind.WITHDRAW,
-                business_ref=f"withdrawal:{row.id}",
-                amount=row.amount,
-                params={
-                    "account_id": account.provider_account_id,
-                    "card_id": card.provider_card_id,
-                    "speed": row.speed,
-                },
-            )
-        ]
-        if row.fee:
-            pending.append(
-                await instructions.create(
-                    kind=TransactionKind.TRANSFER,
-                    business_ref=f"withdrawalfee:{row.id}",
-                    amount=row.fee,
-                    params={
-                        "from_account_id": account.provider_account_id,
-                        "to_account_id": fee_account,
-                    },
-                )
-            )
-    await _send_now(*(instruction.id for instruction in pending))
-    return await Withdrawal.get(id=row.id)
 
 
 @instructions.on_outcome("withdrawal")

@@ -22,7 +22,7 @@ What approval does at the provider depends on why the adjustment exists:
 An adjustment never takes money from a member (the sum of its entries on that member's
 accounts is negative) without that member's consent: a PendingOperation of kind
 ADJUSTMENT_CONSENT of that member, for exactly that amount, CONFIRMED by the member's
-SMS code (`request_member_consent` sends it, `accounts.confirm_operation` confirms it),
+SMS code (`request_member_consent` sends it, `confirmation.confirm_operation` confirms it),
 used by no other adjustment. Without it the proposal is refused with
 MEMBER_CONSENT_REQUIRED. Maker and checker must be different people (SAME_PERSON).
 """
@@ -44,12 +44,9 @@ from models.payments import PaymentInstruction, PendingOperation, ProviderAccoun
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor
 from services.money import idempotency, ledger
-from services.money.accounts import (
-    describe_operation,
-    open_operation,
-    send_operation_code,
-    validate_amount,
-)
+from services.money.accounts import validate_amount
+from services.operations.confirmation import open_operation, send_operation_code
+from services.operations.registry import describe_operation
 from services.pages import Page
 from services.payments import instructions
 from services.payments.instructions import Outcome

@@ -95,10 +95,11 @@ from services.kit import crashpoints
 from services.loans.contracting import terms_of
 from services.loans.states import LoanEvent, transition
 from services.money import accounts, ledger, movements
-from services.money.accounts import open_operation, register_operation, send_operation_code
 from services.money.idempotency import Claim as KeyClaim
 from services.money.idempotency import run_once, validate_key
 from services.money.money import format_money
+from services.operations.confirmation import open_operation, send_operation_code
+from services.operations.registry import register_operation
 from services.pages import Page
 from services.payments import instructions
 from services.payments.provider import DepositChannel

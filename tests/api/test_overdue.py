@@ -765,7 +765,7 @@ async def test_paying_an_overdue_installment_through_repay_pays_its_penalty_and_
     """The real repayment path (services/repayments/service): penalty accrued through the
     payment day is paid with the installment, the staff PAID event goes out once, and the
     loan is cured."""
-    from services.money import accounts
+    from services.operations import confirmation
     from services.repayments import service
     from tests.lending import code_for, member_actor
 
@@ -793,7 +793,7 @@ async def test_paying_an_overdue_installment_through_repay_pays_its_penalty_and_
             idempotency_key="repay-overdue-1",
         )
         assert asked.amount_fen == due
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=member_actor(borrower.id),
             operation_id=str(asked.operation_id),
             code=await code_for(made.borrower_phone),

@@ -41,8 +41,9 @@ from services.errors import DomainError
 from services.identity.permissions import Actor, Permission
 from services.loans import bidding
 from services.loans.schedule import round_half_up
-from services.money import accounts, ledger
+from services.money import ledger
 from services.money.money import allocate
+from services.operations import confirmation
 from services.platform import clock, parameters
 from services.repayments import overdue, service, split
 from services.repayments.events import repayment_events_channel
@@ -134,7 +135,7 @@ async def _ask(
 
 
 async def _confirm(made: RepayingLoan, asked: Repayment, code: str | None = None) -> Repayment:
-    confirmed = await accounts.confirm_operation(
+    confirmed = await confirmation.confirm_operation(
         actor=member_actor(made.borrower.id),
         operation_id=str(asked.operation_id),
         code=code or await code_for(made.borrower_phone),

@@ -43,8 +43,9 @@ from services.kit.broker import get_broker
 from services.loans import bidding
 from services.loans.pricing import price
 from services.loans.schedule import LoanTerms, RepaymentMethod
-from services.money import accounts, ledger
+from services.money import ledger
 from services.money.money import allocate
+from services.operations import confirmation
 from services.platform import clock, outbox
 from services.repayments import events, service
 from services.repayments.quote import days_30e_360
@@ -88,7 +89,7 @@ async def _repaying_loan(
         bid = await bidding.place_bid(
             actor=member_actor(user.id), loan_id=loan.id, amount=amount, idempotency_key=_key("bid")
         )
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=member_actor(user.id),
             operation_id=str(bid.operation_id),
             code=await code_for(phone),
@@ -270,7 +271,7 @@ async def test_too_little_balance_is_a_typed_error_and_changes_nothing(app, scri
     users = [borrower.id, *(user.id for user, _ in lenders)]
     before = await _snapshot(loan.id, users)
     with pytest.raises(DomainError) as refused:
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=member_actor(borrower.id),
             operation_id=str(asked.operation_id),
             code=await code_for(phone),
@@ -325,7 +326,7 @@ async def test_an_overdue_installment_is_quoted_with_its_penalty_before_the_dail
     )
     assert asked.penalty_fen == penalty
     assert asked.amount_fen == unpaid + first.fee_fen + penalty
-    confirmed = await accounts.confirm_operation(
+    confirmed = await confirmation.confirm_operation(
         actor=member_actor(borrower.id),
         operation_id=str(asked.operation_id),
         code=await code_for(phone),
@@ -355,11 +356,11 @@ async def test_a_repayment_confirmed_twice_pays_once(app, scripted):
         idempotency_key=key,
     )
     code = await code_for(phone)
-    await accounts.confirm_operation(
+    await confirmation.confirm_operation(
         actor=member_actor(borrower.id), operation_id=str(asked.operation_id), code=code
     )
     with pytest.raises(DomainError) as again:
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=member_actor(borrower.id), operation_id=str(asked.operation_id), code=code
         )
     assert again.value.code == "OPERATION_CLOSED"

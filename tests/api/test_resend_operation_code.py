@@ -28,7 +28,8 @@ from models.repayments import InstallmentStatus, LoanInstallment, Repayment, Rep
 from services.identity import sms_codes
 from services.identity.permissions import Actor
 from services.identity.security import lookup_hash
-from services.money import accounts, adjustments, ledger
+from services.money import adjustments, ledger
+from services.operations import confirmation
 from services.platform.clock import system_now
 from tests.factories import create_funded_member, create_member, gql, token_for
 from tests.lending import listed_loan, ready_lender, repaying_loan, verified_borrower
@@ -221,7 +222,7 @@ async def test_a_code_spent_by_a_request_that_died_is_replaced(client, app):
         phone=phone,
         purpose=SmsPurpose.CONFIRM_OPERATION,
         code=_code_in(first),
-        binding=accounts.operation_binding(operation),
+        binding=confirmation.operation_binding(operation),
     )
     spent = await _confirm(client, token, operation_id, _code_in(first))
     assert spent == {"__typename": "ConfirmOperationError", "code": "CODE_INVALID"}

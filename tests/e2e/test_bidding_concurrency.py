@@ -16,7 +16,7 @@ from models.ledger import Journal, Posting
 from models.loans import Loan
 from services.errors import DomainError
 from services.loans import bidding
-from services.money import accounts
+from services.operations import confirmation
 from tests.conftest import BACKEND
 from tests.lending import (
     assert_ledger_matches_provider,
@@ -57,7 +57,7 @@ async def test_concurrent_bids_never_overfund_and_refused_ones_freeze_nothing(ap
 
     async def confirm(bid: Bid, code: str) -> str:
         try:
-            await accounts.confirm_operation(
+            await confirmation.confirm_operation(
                 actor=member_actor(bid.lender_id), operation_id=str(bid.operation_id), code=code
             )
         except DomainError as error:

@@ -46,7 +46,8 @@ from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repay
 from models.repayments import RepaymentStatus as Status
 from services.errors import DomainError
 from services.kit.settings import get_settings
-from services.money import accounts, ledger
+from services.money import ledger
+from services.operations import confirmation
 from services.payments.provider import ProviderStatus
 from services.payments.sandbox import Sandbox
 from services.platform.clock import system_now
@@ -307,7 +308,7 @@ async def test_a_repayment_killed_mid_settlement_writes_nothing_and_is_paid_once
         expires_at=system_now() - timedelta(seconds=1)
     )
     with pytest.raises(DomainError) as expired:
-        await accounts.confirm_operation(
+        await confirmation.confirm_operation(
             actor=member_actor(repaying.borrower.id), operation_id=str(operation.id), code=code
         )
     assert expired.value.code == "OPERATION_EXPIRED"

@@ -38,7 +38,8 @@ from models.repayments import (
     RepaymentStatus,
 )
 from services.errors import DomainError
-from services.money import accounts, ledger
+from services.money import ledger, withdrawals
+from services.operations import confirmation
 from services.payments.provider import WithdrawSpeed
 from services.repayments import overdue, service
 from services.repayments.service import RepayMode
@@ -107,7 +108,7 @@ async def _ask(repaying: RepayingLoan) -> tuple[Repayment, str]:
 async def _confirm(asked: Repayment, code: str) -> Repayment | DomainError:
     """Confirm with the code: the repayment as confirmed, or the error answered."""
     try:
-        confirmed = await accounts.confirm_operation(
+        confirmed = await confirmation.confirm_operation(
             actor=member_actor(asked.borrower_id), operation_id=str(asked.operation_id), code=code
         )
     except DomainError as error:
@@ -244,7 +245,7 @@ async def _set_available(user_id: int, target: int) -> None:
     """Bring the member's available balance to `target` (a T0 withdrawal or a card
     deposit, both settled at once in the ledger)."""
     available = (await ledger.member_balances(user_id))["available"]
-    fee = accounts.withdraw_fee(WithdrawSpeed.T0)
+    fee = withdrawals.withdraw_fee(WithdrawSpeed.T0)
     if available > target + fee:
         card = await BankCard.get(user_id=user_id, status="bound")
         await withdraw_confirmed(user_id, card.id, available - target - fee)

@@ -19,7 +19,8 @@ from models.messaging import OutgoingMessage
 from models.payments import InstructionStatus, PaymentInstruction, ProviderAccount
 from services.errors import DomainError
 from services.identity.permissions import Actor
-from services.money import accounts, ledger, movements
+from services.money import accounts, ledger, movements, withdrawals
+from services.operations import confirmation
 from services.payments import instructions
 from services.payments.provider import DepositChannel, WithdrawSpeed
 from services.payments.sandbox.faults import FaultConfig
@@ -120,7 +121,7 @@ async def test_random_money_sequences_keep_ledger_and_provider_equal(app, steps)
                 )
             elif name == "withdraw":
                 actor, card_id = members[step[1]]
-                operation = await accounts.withdraw(
+                operation = await withdrawals.withdraw(
                     actor=actor,
                     amount=step[2],
                     speed=WithdrawSpeed(step[3]),
@@ -128,7 +129,7 @@ async def test_random_money_sequences_keep_ledger_and_provider_equal(app, steps)
                     idempotency_key=uuid.uuid4().hex,
                 )
                 assert actor.user_id is not None
-                await accounts.confirm_operation(
+                await confirmation.confirm_operation(
                     actor=actor, operation_id=str(operation.id), code=await _code_for(actor.user_id)
                 )
             elif name in ("freeze", "unfreeze", "transfer"):
