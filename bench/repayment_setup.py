@@ -24,6 +24,7 @@ from services.operations import confirmation
 from services.payments.embedded import settle_until_quiet
 from services.payments.sandbox import Sandbox
 from services.repayments import service as repayments
+from services.repayments.due import RepayMode
 
 _CODE = re.compile(r"\b(\d{6})\b")
 
@@ -77,7 +78,7 @@ async def repay_first(sandbox: Sandbox, loan: Loan) -> None:
     asked = await repayments.repay(
         actor=actor,
         loan_id=loan.id,
-        mode=repayments.RepayMode.NEXT,
+        mode=RepayMode.NEXT,
         idempotency_key=f"bench-repay-{uuid.uuid4().hex[:16]}",
     )
     confirmed = await confirmation.confirm_operation(

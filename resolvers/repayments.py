@@ -17,7 +17,8 @@ from schema.scalars import Money
 from schema.types import loans as lt
 from schema.types import repayments as t
 from services.errors import DomainError
-from services.repayments import events, service
+from services.repayments import events, service, views
+from services.repayments.due import RepayMode
 from services.repayments.overdue import amount_due
 
 
@@ -36,7 +37,7 @@ def repayment_view(row: RepaymentRow) -> t.Repayment:
         kind=t.RepaymentKind(str(row.kind)),
         status=t.RepaymentStatus(str(row.status)),
         installments=list(row.installments),
-        paid_off=service.paid_off(row),
+        paid_off=views.paid_off(row),
         amount=Money(row.amount_fen),
         principal=Money(row.principal_fen),
         interest=Money(row.interest_fen),
@@ -82,7 +83,7 @@ async def repay(info: Info, input: t.RepayInput) -> t.RepayResult:
         row = await service.repay(
             actor=await info.context.get_actor(),
             loan_id=loan_id,
-            mode=service.RepayMode(input.mode.value),
+            mode=RepayMode(input.mode.value),
             count=input.count,
             amount_fen=None if input.amount is None else int(input.amount),
             idempotency_key=input.idempotency_key,
@@ -99,7 +100,7 @@ async def my_schedule(info: Info, loan_id: strawberry.ID) -> t.LoanSchedule | No
     number = _id(loan_id)
     if number is None:
         return None
-    found = await service.schedule_of(await info.context.get_actor(), number)
+    found = await views.schedule_of(await info.context.get_actor(), number)
     if found is None:
         return None
     return t.LoanSchedule(
@@ -127,7 +128,7 @@ async def my_receivables(info: Info) -> list[t.Receivable]:
             expected_interest=Money(item.expected_interest_fen),
             next_date=item.next_due_date,
         )
-        for item in await service.receivables_of(actor.user_id)
+        for item in await views.receivables_of(actor.user_id)
     ]
 
 
@@ -138,7 +139,7 @@ async def my_repayments(
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     size = clamp_first(first)
-    page = await service.repayments_of(actor.user_id, first=size + 1, before_id=before_id)
+    page = await views.repayments_of(actor.user_id, first=size + 1, before_id=before_id)
     return build_connection(
         page.rows,
         first=size,

@@ -53,6 +53,7 @@ from services.payments.provider import DepositChannel
 from services.payments.sandbox import Sandbox, luhn_complete
 from services.platform import clock, outbox
 from services.repayments import service as repayments
+from services.repayments.due import RepayMode
 
 DEMO_PASSWORD = "Demo12345"
 # Generated numbers in a range used only for demo data: 1990000xxxx.
@@ -395,7 +396,7 @@ async def _repay_first(borrower: User, loan: Loan) -> None:
     asked = await repayments.repay(
         actor=actor,
         loan_id=loan.id,
-        mode=repayments.RepayMode.NEXT,
+        mode=RepayMode.NEXT,
         idempotency_key=f"demo-repay-{loan.id}-1",
     )
     if asked.status == RepaymentStatus.AWAITING_CONFIRMATION:

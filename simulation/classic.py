@@ -28,7 +28,7 @@ from services.identity.permissions import Actor, Permission
 from services.loans.schedule import RepaymentMethod, ScheduleRules
 from services.platform import parameters
 from services.repayments import overdue
-from services.repayments.service import RepayMode
+from services.repayments.due import RepayMode
 from simulation.people import Person
 from simulation.world import (
     Borrowing,

@@ -42,7 +42,7 @@ from services.operations import confirmation
 from services.payments.provider import WithdrawSpeed
 from services.payments.sandbox.faults import FaultConfig
 from services.repayments import overdue, service
-from services.repayments.service import RepayMode
+from services.repayments.due import RepayMode
 from simulation.classic import RATES, set_reserve, uneven_shares
 from simulation.config import RunConfig
 from simulation.people import Person, code_for, member_actor

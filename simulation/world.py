@@ -28,7 +28,7 @@ from services.payments.embedded import settle_until_quiet
 from services.payments.provider import WithdrawSpeed
 from services.platform import outbox
 from services.repayments import service
-from services.repayments.service import RepayMode
+from services.repayments.due import RepayMode
 from simulation import invariants
 from simulation.people import People, Person, code_for, expect, member_actor
 

@@ -32,7 +32,7 @@ from services.payments.embedded import settle_until_quiet
 from services.payments.provider import DepositChannel
 from services.platform import clock, outbox
 from services.repayments import service as repayments
-from services.repayments.service import RepayMode
+from services.repayments.due import RepayMode
 from simulation.people import AGGRESSIVE, CLEAN_REPORTS, code_for, member_actor
 from tests.factories import (
     approve_verifications,

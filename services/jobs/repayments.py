@@ -1,5 +1,5 @@
 """Repayment jobs on the business clock: the signed auto-debit of installments due today
-(M4.3; once per installment and day, see `services.repayments.service.auto_debit_due`),
+(M4.3; once per installment and day, see `services.repayments.autodebit.auto_debit_due`),
 and the daily overdue run (M9.2, M9.3: warnings, overdue, penalty, buckets), checked
 hourly, run once per business day."""
 
@@ -9,12 +9,12 @@ from datetime import date
 
 from services.jobs import register
 from services.platform import clock
-from services.repayments import overdue, service
+from services.repayments import autodebit, overdue
 
 
 @register("repayments_auto_debit", every_seconds=3600)
 async def auto_debit_due() -> int:
-    return await service.auto_debit_due()
+    return await autodebit.auto_debit_due()
 
 
 # The last business day this process ran it. The run is idempotent per day in the

@@ -10,8 +10,11 @@ on the due date, and each claim holder's share of every payment.
   the early-repayment fee, an amount towards what has fallen due) and the allocation
   order of a payment's parts.
 - `policy`: the platform parameters (allocation order, risk-reserve share, early fee).
-- `service`: `repay` (second-confirmed), the settlement under the loan's lock, the
-  auto-debit job, the member views.
+- `due`: `RepayMode` and what a repayment asks for, read from the installments.
+- `service`: `repay` (second-confirmed through `services.operations`).
+- `settlement`: the settlement of a confirmed repayment under the loan's lock.
+- `autodebit`: `auto_debit_due`, the signed auto-debit job.
+- `views`: `schedule_of`, `receivables_of`, `repayments_of`, `paid_off`.
 - `events`: the per-member channel of `myRepaymentEvents`, the staff overdue channel.
 - `overdue` (+ `overdue_policy`): the daily run (warnings, overdue, penalty, buckets,
   limit hooks), `reserve`: the risk-reserve advance, `collection`: overdue list and

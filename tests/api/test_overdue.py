@@ -767,6 +767,7 @@ async def test_paying_an_overdue_installment_through_repay_pays_its_penalty_and_
     loan is cured."""
     from services.operations import confirmation
     from services.repayments import service
+    from services.repayments.due import RepayMode
     from tests.lending import code_for, member_actor
 
     sandbox = app.state.sandbox.sandbox
@@ -789,7 +790,7 @@ async def test_paying_an_overdue_installment_through_repay_pays_its_penalty_and_
         asked = await service.repay(
             actor=member_actor(borrower.id),
             loan_id=loan.id,
-            mode=service.RepayMode.NEXT,
+            mode=RepayMode.NEXT,
             idempotency_key="repay-overdue-1",
         )
         assert asked.amount_fen == due

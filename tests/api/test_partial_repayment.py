@@ -45,10 +45,10 @@ from services.money import ledger
 from services.money.money import allocate
 from services.operations import confirmation
 from services.platform import clock, parameters
-from services.repayments import overdue, service, split
+from services.repayments import autodebit, overdue, service, split, views
+from services.repayments.due import RepayMode
 from services.repayments.events import repayment_events_channel
 from services.repayments.overdue_policy import PENALTY_SCALE
-from services.repayments.service import RepayMode
 from tests.factories import create_member, gql, token_for
 from tests.lending import (
     RepayingLoan,
@@ -286,7 +286,7 @@ async def test_part_of_an_overdue_installment_pays_penalty_then_interest_then_pr
     done = await _pay(made, 100_000)
     # Penalty first, then interest, then principal; nothing is left for the fee.
     assert done.installments == [1]
-    assert service.paid_off(done) == []
+    assert views.paid_off(done) == []
     assert _parts(done) == (88_300, 10_000, 0, 1_700)
     assert done.details["allocation_order"] == ["PENALTY", "INTEREST", "PRINCIPAL", "FEE"]
     assert done.details["lines"] == [
@@ -390,17 +390,17 @@ async def test_paid_in_part_on_its_due_date_it_stays_pending_then_accrues_on_the
         payments=[(first.due_date, 50_000)],
     )
     # The auto-debit stays as it is: it pays installments due today, not this one.
-    assert await service.auto_debit_due() == 0
+    assert await autodebit.auto_debit_due() == 0
     # On installment 2's due date an amount pays installment 1 off and part of 2; the
     # auto-debit then pays the rest of 2, due today.
     second = await _row(made, 2)
     await _age(second.due_date)  # installment 1's penalty through today
     owed_one = overdue.amount_due(await _row(made, 1))
     done = await _pay(made, owed_one + 10_000)
-    assert (done.installments, service.paid_off(done)) == ([1, 2], [1])
+    assert (done.installments, views.paid_off(done)) == ([1, 2], [1])
     second = await _row(made, 2)
     assert (second.status, _paid(second)) == (InstallmentStatus.PENDING, (3_300, 6_700, 0, 0))
-    assert await service.auto_debit_due() == 1
+    assert await autodebit.auto_debit_due() == 1
     [auto] = await Repayment.filter(loan_id=made.loan.id, kind="AUTO_DEBIT")
     assert (auto.installments, auto.amount_fen) == ([2], 333_322 - 3_300 + 3_000)
     second = await _row(made, 2)
@@ -507,7 +507,7 @@ async def test_an_amount_pays_the_older_installment_first_and_the_rest_to_the_ne
     due_one, due_two = overdue.amount_due(one), overdue.amount_due(two)
 
     done = await _pay(made, due_one + 2_000)
-    assert (done.installments, service.paid_off(done)) == ([1, 2], [1])
+    assert (done.installments, views.paid_off(done)) == ([1, 2], [1])
     assert _parts(done) == (
         FIRST[0],
         FIRST[1] + 1_490,
@@ -534,7 +534,7 @@ async def test_an_amount_pays_the_older_installment_first_and_the_rest_to_the_ne
     # Exactly what has fallen due is allowed and pays it all: as COUNT would.
     count = await _ask(made, mode=RepayMode.COUNT, count=1)
     everything = await _pay(made, count.amount_fen)
-    assert (everything.installments, service.paid_off(everything)) == ([2], [2])
+    assert (everything.installments, views.paid_off(everything)) == ([2], [2])
     assert _parts(everything) == _parts(count)
     assert (await _row(made, 2)).status == InstallmentStatus.PAID
     assert (await Loan.get(id=made.loan.id)).status == "REPAYING"
@@ -595,7 +595,7 @@ async def test_confirmation_refuses_what_is_no_longer_as_confirmed(app, scripted
 
     # Asked to pay installment 1 off; a day later the same amount leaves it partly paid.
     asked = await _ask(made, due)
-    assert (asked.installments, service.paid_off(asked)) == ([1], [1])
+    assert (asked.installments, views.paid_off(asked)) == ([1], [1])
     code = await code_for(made.borrower_phone)
     await clock.advance(days=1)
     before = await _snapshot(made)

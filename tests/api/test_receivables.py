@@ -1,4 +1,4 @@
-"""`myReceivables` (`repayments.receivables_of`) in a fixed number of queries.
+"""`myReceivables` (`views.receivables_of`) in a fixed number of queries.
 
 The view reads every claim a lender holds with the loan's claims, installments, the
 claim's own receipts and the risk reserve's advances: a handful of queries for the lot,
@@ -22,9 +22,8 @@ from models.loans import Loan
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, ReserveAdvance
 from services.identity.permissions import Actor, Permission
 from services.platform import parameters
-from services.repayments import overdue, split
-from services.repayments import service as repayments
-from services.repayments.service import RepayMode
+from services.repayments import overdue, split, views
+from services.repayments.due import RepayMode
 from tests.factories import gql, token_for
 from tests.lending import (
     RepayingLoan,
@@ -60,7 +59,7 @@ class Row(NamedTuple):
     next_date: date | None
 
 
-def _rows(found: list[repayments.Receivable]) -> list[Row]:
+def _rows(found: list[views.Receivable]) -> list[Row]:
     return [
         Row(
             item.claim.id,
@@ -156,11 +155,11 @@ async def test_receivables_take_the_same_few_queries_for_one_claim_and_for_thirt
     nobody = await ready_lender(0, name="No Claims")
 
     with counting_queries() as none_queries:
-        assert await repayments.receivables_of(nobody[0].id) == []
+        assert await views.receivables_of(nobody[0].id) == []
     with counting_queries() as one_queries:
-        assert len(await repayments.receivables_of(one[0].id)) == 1
+        assert len(await views.receivables_of(one[0].id)) == 1
     with counting_queries() as many_queries:
-        found = await repayments.receivables_of(many[0].id)
+        found = await views.receivables_of(many[0].id)
     assert len(found) == 30
     assert len({item.loan.id for item in found}) == 10
     assert len(none_queries) == 1
@@ -224,7 +223,7 @@ async def test_receivables_match_the_claim_at_a_time_figures_in_every_loan_state
     await _repay(recovered, RepayMode.NEXT)
     await settle_everything(sandbox)
 
-    found = _rows(await repayments.receivables_of(lender[0].id))
+    found = _rows(await views.receivables_of(lender[0].id))
     assert found == await _claim_at_a_time(lender[0].id)
     assert [row.claim_id for row in found] == sorted((row.claim_id for row in found), reverse=True)
     by_loan: dict[int, list[Row]] = {}

@@ -47,9 +47,9 @@ from services.money import ledger
 from services.money.money import allocate
 from services.operations import confirmation
 from services.platform import clock, outbox
-from services.repayments import events, service
+from services.repayments import autodebit, events, service
+from services.repayments.due import RepayMode
 from services.repayments.quote import days_30e_360
-from services.repayments.service import RepayMode
 from tests.factories import create_member, gql, token_for, withdraw_confirmed
 from tests.lending import (
     assert_ledger_matches_provider,
@@ -393,10 +393,10 @@ async def test_auto_debit_on_the_due_date_tops_up_from_the_card_and_repays(app, 
     owed = first.principal_fen + first.interest_fen + first.fee_fen
     left = (await ledger.member_balances(borrower.id))["available"]
     assert left < owed
-    assert await service.auto_debit_due() == 0  # nothing is due today
+    assert await autodebit.auto_debit_due() == 0  # nothing is due today
     await move_clock_to(first.due_date)
 
-    assert await service.auto_debit_due() == 1
+    assert await autodebit.auto_debit_due() == 1
     debit = await Deposit.get(user_id=borrower.id, channel="AUTO_DEBIT", amount=owed - left)
     assert debit.status == "PAID"
     first = await LoanInstallment.get(id=first.id)
@@ -409,7 +409,7 @@ async def test_auto_debit_on_the_due_date_tops_up_from_the_card_and_repays(app, 
     )
     assert repayment.operation_id is None  # the signed agreement is the consent
     # Once per installment and day.
-    assert await service.auto_debit_due() == 0
+    assert await autodebit.auto_debit_due() == 0
     assert await Deposit.filter(user_id=borrower.id, channel="AUTO_DEBIT").count() == 1
     assert await Repayment.all().count() == 1
     assert (await ledger.member_balances(borrower.id))["available"] == 0

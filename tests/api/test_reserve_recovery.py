@@ -35,8 +35,8 @@ from services.money import ledger
 from services.money.money import allocate
 from services.platform import parameters
 from services.repayments import overdue, split
+from services.repayments.due import RepayMode
 from services.repayments.events import repayment_events_channel
-from services.repayments.service import RepayMode
 from tests.factories import gql, token_for
 from tests.lending import (
     RepayingLoan,

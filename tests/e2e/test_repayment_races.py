@@ -41,8 +41,8 @@ from services.errors import DomainError
 from services.money import ledger, withdrawals
 from services.operations import confirmation
 from services.payments.provider import WithdrawSpeed
-from services.repayments import overdue, service
-from services.repayments.service import RepayMode
+from services.repayments import autodebit, overdue, service
+from services.repayments.due import RepayMode
 from tests.factories import withdraw_confirmed
 from tests.lending import (
     RepayingLoan,
@@ -293,7 +293,7 @@ async def _race_on_the_due_date(repaying: RepayingLoan, step: Round, short_fen: 
 
     confirmed, auto_paid, _report = await _at_once(
         _delayed(_confirm(asked, code), delays["borrower"]),
-        _delayed(service.auto_debit_due(), delays["auto_debit"]),
+        _delayed(autodebit.auto_debit_due(), delays["auto_debit"]),
         _delayed(overdue.run_daily(), delays["overdue"]),
     )
 
@@ -350,7 +350,7 @@ async def test_a_repayment_confirmed_after_the_job_listed_the_installment_costs_
     await _set_available(borrower, asked.amount_fen)
     before = await Seen.of(repaying)
     deposits = await _last_id(Deposit)
-    listed = service._due_today
+    listed = autodebit._due_today
 
     async def the_borrower_confirms_meanwhile(today: date) -> list[LoanInstallment]:
         due = await listed(today)
@@ -358,8 +358,8 @@ async def test_a_repayment_confirmed_after_the_job_listed_the_installment_costs_
         assert isinstance(await _confirm(asked, code), Repayment)
         return due
 
-    monkeypatch.setattr(service, "_due_today", the_borrower_confirms_meanwhile)
-    assert await service.auto_debit_due() == 0
+    monkeypatch.setattr(autodebit, "_due_today", the_borrower_confirms_meanwhile)
+    assert await autodebit.auto_debit_due() == 0
 
     assert await _card_debits(borrower, deposits) == []
     await _assert_paid_once(repaying, before, await Repayment.get(id=asked.id))

@@ -25,7 +25,7 @@ from services.identity.security import lookup_hash
 from services.kit.settings import Environment, get_settings
 from services.kit.storage import LocalStorage, set_storage
 from services.money import ledger
-from services.repayments import service as repayments
+from services.repayments import views
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -114,7 +114,7 @@ async def test_demo_lending_repays_a_loan_settled_at_the_provider_and_seeds_once
     for lender, claim in zip(lenders, claims, strict=True):
         (receipt,) = [r for r in receipts if r.holder_id == lender.id]
         assert receipt.claim_id == claim.id
-        (receivable,) = await repayments.receivables_of(lender.id)
+        (receivable,) = await views.receivables_of(lender.id)
         assert receivable.received_principal_fen == receipt.principal_fen
         assert receivable.received_interest_fen == receipt.interest_fen
         assert receivable.expected_principal_fen == claim.principal_fen - receipt.principal_fen

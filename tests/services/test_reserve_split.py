@@ -28,7 +28,7 @@ from services.money import ledger
 from services.money.money import allocate
 from services.platform import parameters
 from services.repayments import overdue
-from services.repayments.service import RepayMode
+from services.repayments.due import RepayMode
 from tests.lending import (
     RepayingLoan,
     deposit_by_card,

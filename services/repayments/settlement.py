@@ -1,0 +1,433 @@
+"""Settling a confirmed repayment under a lock on the loan: check it is still what the code
+confirmed, split each installment among the claims, move the money, write the receipts
+(see `services.repayments.service` for the whole story).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from models.bids import Claim
+from models.loans import Loan, LoanStatus
+from models.repayments import (
+    InstallmentStatus,
+    LoanInstallment,
+    Receipt,
+    Repayment,
+    RepaymentKind,
+    RepaymentStatus,
+)
+from services.contracts import extend_retention
+from services.credit import scoring
+from services.errors import DomainError
+from services.kit import crashpoints
+from services.loans.states import LoanEvent, transition
+from services.money import ledger, movements
+from services.money.money import format_money
+from services.platform import clock, notifier, parameters
+from services.repayments import events, holdings, overdue, policy, quote, split
+from services.repayments import reserve as reserve_advances
+from services.repayments.due import _amounts, _quote, _repayable, _settled_numbers
+from services.repayments.events import RepaymentEventKind
+
+
+@dataclass(frozen=True)
+class _LineSplit:
+    """One line's money per claim: to the holder, and to the reserve (its advance)."""
+
+    holders: list[split.Share]
+    reserve: list[split.Share]
+
+
+def _back_to_reserve(paid_fen: int, advanced: list[int], recovered: list[int]) -> list[int]:
+    """Per claim, what of `paid_fen` (one part paid of an advanced installment) goes back
+    to the reserve: up to what it still lacks of that part, split towards what it advanced
+    of each claim (`split.toward`: targets `advanced`, received `recovered`)."""
+    lacking = sum(max(0, gave - got) for gave, got in zip(advanced, recovered, strict=True))
+    return split.toward(min(paid_fen, lacking), advanced, recovered)
+
+
+def _split_line(
+    line: quote.Line,
+    advanced: dict[int, tuple[int, int]],
+    recovered: dict[int, tuple[int, int]],
+    claims: list[Claim],
+    received_principal: list[int],
+    received_interest: list[int],
+    total_interest_fen: int,
+) -> _LineSplit:
+    """Share one installment's payment. The principal and interest the reserve advanced
+    of it (`advanced`: claim id -> parts; `recovered`: what it has had back of them)
+    go back to it first, each part towards the advanced parts per claim, so the payment
+    that completes the installment gives each claim exactly the rest of its advance
+    (`reserve.py`); the rest (all of it for an installment not advanced, the penalty
+    alone for one advanced) is split among the holders towards their targets."""
+    principal_back = _back_to_reserve(
+        line.principal_fen,
+        [advanced.get(claim.id, (0, 0))[0] for claim in claims],
+        [recovered.get(claim.id, (0, 0))[0] for claim in claims],
+    )
+    interest_back = _back_to_reserve(
+        line.interest_fen,
+        [advanced.get(claim.id, (0, 0))[1] for claim in claims],
+        [recovered.get(claim.id, (0, 0))[1] for claim in claims],
+    )
+    holders = split.split_payment(
+        principal_fen=line.principal_fen - sum(principal_back),
+        interest_fen=line.interest_fen - sum(interest_back),
+        penalty_fen=line.penalty_fen,
+        principals=[claim.principal_fen for claim in claims],
+        received_principal=received_principal,
+        received_interest=received_interest,
+        total_interest_fen=total_interest_fen,
+    )
+    reserve = [
+        split.Share(principal_fen=principal, interest_fen=interest, penalty_fen=0)
+        for principal, interest in zip(principal_back, interest_back, strict=True)
+    ]
+    return _LineSplit(holders=holders, reserve=reserve)
+
+
+def _reserve_part(paid_before_fen: int, fee_fen: int, share: Decimal) -> int:
+    """The risk reserve's part of `fee_fen` paid of an installment's fee, of which
+    `paid_before_fen` was paid before: its share of the fee paid so far rounded down to
+    the fen, less its share of what was paid before. An installment's fee paid in parts
+    gives the reserve what the whole fee paid at once would."""
+    return int((paid_before_fen + fee_fen) * share) - int(paid_before_fen * share)
+
+
+async def _write_receipts(
+    repayment: Repayment,
+    claims: list[Claim],
+    to_holders: list[holdings.Parts],
+    to_reserve: list[holdings.Parts],
+    now: datetime,
+) -> None:
+    """A Receipt per claim with what its holder got, and one `to_reserve` per claim with
+    what the reserve recovered of its advance (none when nothing)."""
+    for claim, holder_parts, reserve_parts in zip(claims, to_holders, to_reserve, strict=True):
+        for parts, recovered in ((holder_parts, False), (reserve_parts, True)):
+            if parts.total_fen:
+                await Receipt.create(
+                    repayment_id=repayment.id,
+                    claim_id=claim.id,
+                    holder_id=claim.holder_id,
+                    loan_id=repayment.loan_id,
+                    principal_fen=parts.principal_fen,
+                    interest_fen=parts.interest_fen,
+                    penalty_fen=parts.penalty_fen,
+                    to_reserve=recovered,
+                    created_at=now,
+                )
+
+
+def _not_paid_meanwhile(repayment: Repayment, rows: list[LoanInstallment]) -> None:
+    """Raises DomainError NOTHING_DUE when every installment the repayment was asked for
+    has been paid since (by another repayment, or the auto-debit)."""
+    asked = [int(number) for number in repayment.installments]
+    paid = {row.number for row in rows if row.status == InstallmentStatus.PAID}
+    if asked and paid.issuperset(asked):
+        raise DomainError("What this repayment was for is repaid already", code="NOTHING_DUE")
+
+
+def _still_as_confirmed(repayment: Repayment, found: quote.Quote, amount_fen: int) -> None:
+    """What the SMS code confirmed is still what would be paid: the installments asked
+    for, for the amount asked, and for an amount (mode AMOUNT) the same installments paid
+    off. Quoted again, "the next installment" of a repayment asked before another one (or
+    the auto-debit) paid it is the installment after it, often for the same amount:
+    paying that would pay twice for one request; and an amount that paid installment 1
+    off when asked may leave it partly paid once a day's penalty is added.
+
+    Raises DomainError AMOUNT_CHANGED when the installments, the amount or the
+    installments paid off differ (`_not_paid_meanwhile` comes first)."""
+    asked = [int(number) for number in repayment.installments]
+    if [line.number for line in found.lines] != asked or found.total_fen != amount_fen:
+        raise DomainError(
+            f"What is due is now {format_money(found.total_fen)}: ask again",
+            code="AMOUNT_CHANGED",
+        )
+    settles = repayment.details.get("settles")
+    if settles is not None and _settled_numbers(found) != [int(number) for number in settles]:
+        paid_off = ", ".join(str(number) for number in _settled_numbers(found)) or "none"
+        raise DomainError(
+            f"{format_money(amount_fen)} now pays off installments {paid_off}, not those "
+            "asked for: ask again",
+            code="AMOUNT_CHANGED",
+        )
+
+
+async def _move_money(
+    repayment: Repayment,
+    borrower_id: int,
+    per_holder: dict[int, holdings.Parts],
+    to_fee: int,
+    to_reserve: int,
+    recovery: int,
+) -> None:
+    """The settlement's transfers from the borrower's available balance, in its
+    transaction: one per holder, then the fee, the reserve's share of the fees and what
+    the reserve recovers of its advances. The crashpoint `repayment.after_transfer`
+    (detail: the transfer's kind) lets the crash tests kill the process with only part
+    of them written."""
+    reference = f"repayment:{repayment.id}"
+    for holder_id, parts in sorted(per_holder.items()):
+        if parts.total_fen:
+            await movements.transfer(
+                from_user_id=borrower_id,
+                to_user_id=holder_id,
+                amount=parts.total_fen,
+                reference=f"{reference}:holder:{holder_id}",
+                kind="repayment",
+            )
+            crashpoints.hit("repayment.after_transfer", "repayment")
+    for amount, suffix, platform, kind in (
+        (to_fee, "fee", ledger.FEE, "repayment_fee"),
+        (to_reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
+        (recovery, "reserve-recovery", ledger.RISK_RESERVE, "reserve_recovery"),
+    ):
+        if amount:
+            await movements.transfer(
+                from_user_id=borrower_id,
+                to_user_id=None,
+                to_platform=platform,
+                amount=amount,
+                reference=f"{reference}:{suffix}",
+                kind=kind,
+            )
+            crashpoints.hit("repayment.after_transfer", kind)
+
+
+async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> None:
+    """Carry out a repayment in the caller's transaction; see the module docstring.
+    Raises DomainError LOAN_NOT_REPAYING / NOTHING_DUE / AMOUNT_CHANGED /
+    INSUFFICIENT_FUNDS before anything moves."""
+    loan = await _repayable(repayment.loan_id, repayment.borrower_id, lock=True)
+    # Overdue installments are marked and their penalty accrued through today first: a
+    # partial payment lowers the base of the penalty from tomorrow, never before.
+    await overdue.age_loan(loan.id, await clock.today())
+    await loan.refresh_from_db()
+    rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
+    if confirmed_amount_fen is not None:
+        _not_paid_meanwhile(repayment, rows)
+    found = await _quote(loan, rows, RepaymentKind(repayment.kind), repayment.details)
+    if not found.lines:
+        raise DomainError("Nothing is left to repay", code="NOTHING_DUE")
+    if confirmed_amount_fen is not None:
+        _still_as_confirmed(repayment, found, confirmed_amount_fen)
+    borrower_id = loan.borrower_id
+    available = await ledger.balance(ledger.available(borrower_id))
+    if available < found.total_fen:
+        raise DomainError(
+            f"Only {format_money(available)} is available; {format_money(found.total_fen)} is due",
+            code="INSUFFICIENT_FUNDS",
+            field="loanId",
+        )
+    today = await clock.today()
+    now = await clock.now()
+    order = (await parameters.get(policy.ALLOCATION_ORDER)).order
+    reserve_share = (await parameters.get(policy.RISK_RESERVE_SHARE)).share
+    claims = await Claim.filter(loan_id=loan.id).order_by("id")
+    received_principal, received_interest = await holdings.received(claims)
+    by_number = {row.number: row for row in rows}
+    advances = await reserve_advances.advanced_by_installment(
+        by_number[line.number].id for line in found.lines
+    )
+    # What the reserve has had back of each advanced installment, before this repayment.
+    back = await reserve_advances.recovered_of_loan(loan.id, rows) if advances else {}
+    paid_lines = [quote.apply(line.total_fen, line, order) for line in found.lines]
+    # The loan's whole interest once this repayment is made (an early repayment charges
+    # less than scheduled; a partial payment changes nothing of it): the interest
+    # targets of the split.
+    paying = {line.number: line for line in paid_lines}
+    total_interest = sum(
+        row.paid_interest_fen + paying[row.number].interest_fen
+        if row.number in paying and paying[row.number].settles
+        else row.interest_fen
+        for row in rows
+    )
+
+    per_claim = [holdings.Parts() for _ in claims]
+    recovered = [holdings.Parts() for _ in claims]
+    per_holder: dict[int, holdings.Parts] = defaultdict(holdings.Parts)
+    fees = reserve = principal_paid = 0
+    for line in paid_lines:
+        row = by_number[line.number]
+        shares = _split_line(
+            line,
+            advances.get(row.id, {}),
+            back.get(row.id, {}),
+            claims,
+            received_principal,
+            received_interest,
+            total_interest,
+        )
+        line_holders: dict[int, holdings.Parts] = defaultdict(holdings.Parts)
+        for index, (claim, share, to_reserve) in enumerate(
+            zip(claims, shares.holders, shares.reserve, strict=True)
+        ):
+            # The reserve's parts are in `received_*` already (from the advance).
+            received_principal[index] += share.principal_fen
+            received_interest[index] += share.interest_fen
+            per_claim[index].add(share)
+            recovered[index].add(to_reserve)
+            per_holder[claim.holder_id].add(share)
+            line_holders[claim.holder_id].add(share)
+        fees += line.fee_fen
+        reserve += _reserve_part(row.paid_fee_fen, line.fee_fen, reserve_share)
+        principal_paid += line.principal_fen
+        await _pay_line(repayment, loan, row, line, today=today, now=now)
+        for holder_id, parts in sorted(line_holders.items()):
+            if parts.total_fen:
+                await events.enqueue(
+                    user_id=holder_id,
+                    kind=RepaymentEventKind.RECEIVED,
+                    loan_id=loan.id,
+                    installment=row.number,
+                    amount_fen=parts.total_fen,
+                    at=now,
+                    principal_fen=parts.principal_fen,
+                    interest_fen=parts.interest_fen,
+                    penalty_fen=parts.penalty_fen,
+                )
+
+    to_fee = fees - reserve + found.early_fee_fen
+    recovery = sum(parts.total_fen for parts in recovered)
+    await _move_money(repayment, borrower_id, per_holder, to_fee, reserve, recovery)
+    await _write_receipts(repayment, claims, per_claim, recovered, now)
+    if principal_paid:
+        await scoring.restore_limit(borrower_id, principal_paid)
+
+    amounts = _amounts(found)
+    repayment.status = RepaymentStatus.DONE
+    repayment.installments = amounts["installments"]
+    repayment.amount_fen = amounts["amount_fen"]
+    repayment.principal_fen = amounts["principal_fen"]
+    repayment.interest_fen = amounts["interest_fen"]
+    repayment.fee_fen = amounts["fee_fen"]
+    repayment.penalty_fen = amounts["penalty_fen"]
+    repayment.early_fee_fen = amounts["early_fee_fen"]
+    repayment.details = {
+        **repayment.details,
+        "allocation_order": [str(part) for part in order],
+        "reserve_fen": reserve,
+        "reserve_recovery_fen": recovery,
+        "early_fee_asked_fen": found.early_fee_asked_fen,
+        "accrued_days": found.accrued_days,
+        # What it paid of each installment, and whether it paid it off: the record of an
+        # installment paid in parts (its penalty's base changed on each payment day).
+        "lines": [
+            {
+                "number": line.number,
+                "principal_fen": line.principal_fen,
+                "interest_fen": line.interest_fen,
+                "fee_fen": line.fee_fen,
+                "penalty_fen": line.penalty_fen,
+                "settles": line.settles,
+            }
+            for line in paid_lines
+        ],
+    }
+    repayment.done_at = now
+    await repayment.save()
+
+    await loan.refresh_from_db()
+    still_open = [row for row in rows if row.status != InstallmentStatus.PAID]
+    if not still_open:
+        transition(loan, LoanEvent.SETTLE)
+        await loan.save(update_fields=["status"])
+        await extend_retention(loan_id=loan.id, ended_on=today)
+    elif loan.status == LoanStatus.OVERDUE and not any(row.due_date < today for row in still_open):
+        transition(loan, LoanEvent.CURE)
+        await loan.save(update_fields=["status"])
+    partly = [by_number[line.number] for line in paid_lines if not line.settles]
+    await notifier.notify(
+        user=borrower_id,
+        kind="repayment",
+        title="Loan settled" if not still_open else "Repayment received",
+        body=f"{format_money(found.total_fen)} repaid on loan {loan.id}"
+        + (": the loan is repaid in full." if not still_open else "")
+        + "".join(
+            f"; installment {row.number} still asks {format_money(overdue.amount_due(row))}"
+            for row in partly
+        )
+        + ("." if still_open else ""),
+    )
+
+
+async def _pay_line(
+    repayment: Repayment,
+    loan: Loan,
+    row: LoanInstallment,
+    line: quote.Line,
+    *,
+    today: date,
+    now: datetime,
+) -> None:
+    """Record what `line` pays of the installment `row` (in the caller's transaction):
+    its paid parts raised; when the line pays it off, PAID (`paid_late` after its due
+    date; its interest and fee become what was charged, less for an early repayment),
+    the staff overdue PAID event and cure, the credit hook and the borrower's PAID
+    event; otherwise it stays PENDING or OVERDUE and the borrower gets a PARTIALLY_PAID
+    event with the parts paid and what it still asks."""
+    row.paid_principal_fen += line.principal_fen
+    row.paid_interest_fen += line.interest_fen
+    row.paid_fee_fen += line.fee_fen
+    row.penalty_paid_fen += line.penalty_fen
+    if line.settles:
+        # An early repayment charges less interest and no fee for the months not begun:
+        # the installment then asks what it was paid.
+        row.interest_fen = row.paid_interest_fen
+        row.fee_fen = row.paid_fee_fen
+        row.status = InstallmentStatus.PAID
+        row.paid_on = today
+        row.paid_late = today > row.due_date
+    await row.save(
+        update_fields=[
+            "paid_principal_fen",
+            "interest_fen",
+            "paid_interest_fen",
+            "fee_fen",
+            "paid_fee_fen",
+            "penalty_paid_fen",
+            "status",
+            "paid_on",
+            "paid_late",
+        ]
+    )
+    if not line.settles:
+        await events.enqueue(
+            user_id=loan.borrower_id,
+            kind=RepaymentEventKind.PARTIALLY_PAID,
+            loan_id=loan.id,
+            installment=row.number,
+            amount_fen=line.total_fen,
+            at=now,
+            principal_fen=line.principal_fen,
+            interest_fen=line.interest_fen,
+            fee_fen=line.fee_fen,
+            penalty_fen=line.penalty_fen,
+            remaining_fen=overdue.amount_due(row),
+        )
+        return
+    if row.overdue_since is not None:
+        # Staff PAID event; the loan is cured when nothing else is overdue.
+        await overdue.overdue_cleared(row)
+    # Installments an early repayment settles before they fall due are neither on time
+    # nor late for the credit score: only those that fell due count.
+    if row.due_date <= today or repayment.kind != RepaymentKind.EARLY_FULL:
+        await scoring.on_installment_paid(
+            loan.borrower_id,
+            installment_key=f"{loan.id}#{row.number}",
+            on_time=not row.paid_late,
+        )
+    await events.enqueue(
+        user_id=loan.borrower_id,
+        kind=RepaymentEventKind.PAID,
+        loan_id=loan.id,
+        installment=row.number,
+        amount_fen=line.total_fen,
+        at=now,
+    )
