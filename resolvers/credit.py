@@ -15,7 +15,7 @@ from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types import credit as t
-from services.credit import disclosure, materials, review, scoring
+from services.credit import disclosure, manual_limits, materials, review, scoring
 from services.credit.catalogue import KINDS
 from services.errors import DomainError, InvalidInputError, NotFoundError
 
@@ -301,7 +301,7 @@ async def freeze_credit_limit(
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     try:
-        standing = await scoring.freeze(
+        standing = await manual_limits.freeze(
             officer_id=actor.user_id, user_id=await _member_id(input.user_id), reason=input.reason
         )
     except DomainError as error:
@@ -315,7 +315,7 @@ async def unfreeze_credit_limit(
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     try:
-        standing = await scoring.unfreeze(
+        standing = await manual_limits.unfreeze(
             officer_id=actor.user_id, user_id=await _member_id(input.user_id), reason=input.reason
         )
     except DomainError as error:
@@ -329,7 +329,7 @@ async def set_temporary_credit_limit(
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     try:
-        standing = await scoring.set_temporary_limit(
+        standing = await manual_limits.set_temporary_limit(
             officer_id=actor.user_id,
             user_id=await _member_id(input.user_id),
             amount_fen=input.amount,

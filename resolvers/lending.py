@@ -8,12 +8,13 @@ from strawberry.types import Info
 from schema.scalars import Money
 from schema.types import lending as t
 from services.credit import risk_assessment as risk
+from services.credit import risk_questionnaire as questions
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.platform import parameters
 
 
 async def risk_questionnaire() -> t.RiskQuestionnaire:
-    q = risk.questionnaire()
+    q = questions.questionnaire()
     tiers = await parameters.get(risk.RISK_TIERS)
     return t.RiskQuestionnaire(
         version=q.version,
@@ -78,7 +79,7 @@ async def submit_risk_assessment(
         answers: dict[str, str] = {}
         for item in input.answers:
             if item.question in answers:
-                known = risk.questionnaire().question(item.question) is not None
+                known = questions.questionnaire().question(item.question) is not None
                 raise InvalidInputError(
                     f"The question {item.question[:40]!r} is answered twice",
                     field=item.question if known else "answers",

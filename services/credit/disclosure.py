@@ -16,13 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from models.credit import VerificationStatus, VerificationSubmission
-from services.credit.external import (
-    CreditBureauReport,
-    IndustrySharingReport,
-    Source,
-    latest_report,
-    within_months,
-)
+from services.credit.external import Source, latest_report
+from services.credit.report_shapes import CreditBureauReport, IndustrySharingReport, within_months
 from services.money.money import parse_money
 from services.platform import clock
 

@@ -31,9 +31,7 @@ end) and not after today, so an item exactly N months old has dropped out.
 
 from __future__ import annotations
 
-import calendar
 import copy
-import datetime as dt
 import hashlib
 import importlib
 import json
@@ -44,15 +42,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction
 
 from models.credit import VerificationStatus, VerificationSubmission
 from models.external import ExternalCheck
+from services.credit.report_shapes import (
+    CourtReport,
+    CreditBureauReport,
+    IndustrySharingReport,
+    Report,
+    ReputationReport,
+    _Shape,
+    within_months,
+)
 from services.errors import DomainError
 from services.identity.security import decrypt_pii, lookup_hash
 from services.kit.settings import get_settings
@@ -96,61 +103,6 @@ class ExternalSourceError(Exception):
 
 # --- report shapes -------------------------------------------------------------------
 
-NonNegative = Annotated[int, Field(ge=0)]
-
-
-class _Shape(BaseModel):
-    # Strict, parsed from JSON: no floats or strings for integers, no unknown keys (so
-    # nothing the shape does not name, personal data included, can slip into a row).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class BureauOverdueItem(_Shape):
-    date: dt.date
-    amount_fen: NonNegative
-    days: Annotated[int, Field(ge=1)]
-    lender: Annotated[str, Field(max_length=200)]
-
-
-class CreditBureauReport(_Shape):
-    overdue_items: list[BureauOverdueItem]
-    outstanding_debt_fen: NonNegative
-    monthly_debt_payment_fen: NonNegative
-
-
-class CourtCase(_Shape):
-    case_no: Annotated[str, Field(max_length=100)]
-    filed_on: dt.date
-    kind: Annotated[str, Field(max_length=50)]
-    status: Literal["open", "closed"]
-
-
-class CourtReport(_Shape):
-    cases: list[CourtCase]
-
-
-class NegativeHit(_Shape):
-    title: Annotated[str, Field(max_length=500)]
-    source: Annotated[str, Field(max_length=200)]
-    date: dt.date
-
-
-class ReputationReport(_Shape):
-    negative_hits: list[NegativeHit]
-
-
-class PlatformLoan(_Shape):
-    platform: Annotated[str, Field(max_length=200)]
-    outstanding_fen: NonNegative
-    overdue: bool
-
-
-class IndustrySharingReport(_Shape):
-    platforms: list[PlatformLoan]
-    total_outstanding_fen: NonNegative
-
-
-Report = CreditBureauReport | CourtReport | ReputationReport | IndustrySharingReport
 
 SHAPES: dict[Source, type[Report]] = {
     Source.CREDIT_BUREAU: CreditBureauReport,
@@ -163,24 +115,6 @@ SHAPES: dict[Source, type[Report]] = {
 def parse_report(source: Source, result: dict[str, Any]) -> Report:
     """A stored or fetched result as its source's shape (ValidationError if it is not)."""
     return SHAPES[source].model_validate_json(json.dumps(result))
-
-
-# --- dates ---------------------------------------------------------------------------
-
-
-def months_before(day: date, months: int) -> date:
-    """The same day `months` calendar months earlier, clamped to that month's last day
-    (31 August minus 6 months is 28 or 29 February)."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def within_months(item_date: date, today: date, months: int) -> bool:
-    """Dated in the last `months` months: after `months_before(today, months)`, not after
-    today. An item exactly `months` months old is outside."""
-    return months_before(today, months) < item_date <= today
 
 
 # --- the local implementation --------------------------------------------------------

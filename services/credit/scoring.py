@@ -20,12 +20,8 @@ event delivered twice changes the limit once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -34,176 +30,22 @@ from models.credit import (
     CreditChangeKind,
     CreditLimitChange,
     CreditProfile,
-    SubjectType,
     VerificationStatus,
     VerificationSubmission,
 )
 from services.credit import external
-from services.credit.catalogue import KINDS
-from services.credit.policy import (
-    AUTO_ADJUSTMENT,
-    BORROWING_CAPS,
-    GRADE_TABLE,
-    SCORECARD,
-    AutoAdjustment,
-    BorrowingCaps,
-    GradeTable,
-    Scorecard,
+from services.credit.scorecard import (
+    Policy,
+    ScoreInputs,
+    all_platforms_cap,
+    current_policy,
+    evaluate,
+    platform_cap,
+    policy_fingerprint,
 )
 from services.errors import DomainError, InvalidInputError
 from services.money.money import format_money
-from services.platform import clock, parameters
-
-REQUIRED_FOR_BORROWING = tuple(kind.code for kind in KINDS if kind.required_for_borrowing)
-
-
-@dataclass(frozen=True)
-class ScoreInputs:
-    approved_kinds: frozenset[str]
-    on_time_count: int
-    overdue_count: int
-    signals: external.Signals
-
-
-@dataclass(frozen=True)
-class Part:
-    label: str
-    points: int
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    score: int
-    grade: str
-    grade_limit_fen: int  # the band's limit, 0 when required items are missing
-    limit_fen: int  # moved by repayment history, capped by R1
-    parts: tuple[Part, ...]
-    missing_for_borrowing: tuple[str, ...]
-    reasons: tuple[str, ...]
-
-    def as_json(self, policy: str) -> dict[str, Any]:
-        return {
-            "parts": [{"label": p.label, "points": p.points} for p in self.parts],
-            "missing": list(self.missing_for_borrowing),
-            "reasons": list(self.reasons),
-            "policy": policy,
-        }
-
-
-@dataclass(frozen=True)
-class Policy:
-    scorecard: Scorecard
-    grades: GradeTable
-    caps: BorrowingCaps
-    adjustment: AutoAdjustment
-
-
-def policy_fingerprint(policy: Policy) -> str:
-    """Changes whenever any credit parameter changes: stored with each evaluation."""
-    canonical = json.dumps(
-        [
-            part.model_dump(mode="json")
-            for part in (policy.scorecard, policy.grades, policy.caps, policy.adjustment)
-        ],
-        sort_keys=True,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-async def current_policy() -> Policy:
-    return Policy(
-        scorecard=await parameters.get(SCORECARD),
-        grades=await parameters.get(GRADE_TABLE),
-        caps=await parameters.get(BORROWING_CAPS),
-        adjustment=await parameters.get(AUTO_ADJUSTMENT),
-    )
-
-
-def platform_cap(policy: Policy, subject: SubjectType) -> int:
-    return policy.caps.company_fen if subject == SubjectType.COMPANY else policy.caps.person_fen
-
-
-def all_platforms_cap(policy: Policy, subject: SubjectType) -> int:
-    caps = policy.caps
-    return (
-        caps.company_all_platforms_fen
-        if subject == SubjectType.COMPANY
-        else caps.person_all_platforms_fen
-    )
-
-
-def _share(amount_fen: int, share: Decimal) -> int:
-    return int((Decimal(amount_fen) * share).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def evaluate(inputs: ScoreInputs, policy: Policy, subject: SubjectType) -> Evaluation:
-    """The scorecard: score, grade, and the permanent limit with its reasons."""
-    card = policy.scorecard
-    parts: list[Part] = []
-    for kind in KINDS:
-        if kind.code in inputs.approved_kinds:
-            points = card.item_points.get(kind.code, 0)
-            if points:
-                parts.append(Part(f"Verified: {kind.title}", points))
-    history = min(inputs.on_time_count * card.on_time_points, card.on_time_max)
-    if history:
-        parts.append(Part(f"{inputs.on_time_count} installments repaid on time", history))
-    signals = inputs.signals
-    adverse = (
-        (inputs.overdue_count, card.overdue_points, "installments overdue here"),
-        (signals.court_cases, card.court_case_points, "court cases on record"),
-        (
-            signals.bureau_overdue_items,
-            card.bureau_overdue_points,
-            "overdue items on the credit report (24 months)",
-        ),
-        (signals.negative_hits, card.negative_news_points, "negative news reports"),
-        (
-            signals.other_platform_overdue,
-            card.other_platform_overdue_points,
-            "platforms reporting an overdue loan",
-        ),
-    )
-    for count, per_item, label in adverse:
-        if count and per_item:
-            parts.append(Part(f"{count} {label}", count * per_item))
-    score = sum(part.points for part in parts)
-    band = next(b for b in policy.grades.bands if score >= b.min_score or b.grade == "HR")
-
-    reasons: list[str] = []
-    missing = tuple(code for code in REQUIRED_FOR_BORROWING if code not in inputs.approved_kinds)
-    grade_limit = band.limit_fen
-    if missing:
-        grade_limit = 0
-        reasons.append("No limit until every item required for borrowing is verified")
-    elif grade_limit == 0:
-        reasons.append(f"Grade {band.grade} carries no credit limit")
-    else:
-        reasons.append(f"Grade {band.grade} gives {format_money(grade_limit)}")
-
-    adj = policy.adjustment
-    raised = min(inputs.on_time_count * adj.raise_per_on_time, adj.max_raise)
-    lowered = inputs.overdue_count * adj.lower_per_overdue
-    limit = max(0, grade_limit + _share(grade_limit, raised) - _share(grade_limit, lowered))
-    if grade_limit and limit != grade_limit:
-        reasons.append(
-            f"Repayment history moves it to {format_money(limit)}"
-            f" (+{raised:%} on time, -{lowered:%} overdue)"
-        )
-    cap = platform_cap(policy, subject)
-    if limit > cap:
-        limit = cap
-        reasons.append(f"Capped at {format_money(cap)} on this platform (R1)")
-    return Evaluation(
-        score=score,
-        grade=band.grade,
-        grade_limit_fen=grade_limit,
-        limit_fen=limit,
-        parts=tuple(parts),
-        missing_for_borrowing=missing,
-        reasons=tuple(reasons),
-    )
-
+from services.platform import clock
 
 # --- the profile -----------------------------------------------------------------------
 
@@ -531,138 +373,6 @@ async def _freeze(
         actor_id=actor_id,
         event_key=event_key,
     )
-
-
-def _clean_reason(reason: str) -> str:
-    text = (reason or "").strip()
-    if not 5 <= len(text) <= 255:
-        raise InvalidInputError("Give a reason of 5 to 255 characters", field="reason")
-    return text
-
-
-def _not_self(officer_id: int, user_id: int) -> None:
-    if officer_id == user_id:
-        raise DomainError("You cannot change your own credit", code="SAME_PERSON", field="userId")
-
-
-async def freeze(*, officer_id: int, user_id: int, reason: str) -> Standing:
-    reason = _clean_reason(reason)
-    _not_self(officer_id, user_id)
-    async with in_transaction():
-        profile = await _locked_profile(user_id)
-        if profile.frozen:
-            raise DomainError("The limit is already frozen", code="ALREADY_FROZEN")
-        await _freeze(profile, reason=reason, actor_id=officer_id)
-    return await _standing(profile)
-
-
-async def unfreeze(*, officer_id: int, user_id: int, reason: str) -> Standing:
-    reason = _clean_reason(reason)
-    _not_self(officer_id, user_id)
-    async with in_transaction():
-        profile = await _locked_profile(user_id)
-        if not profile.frozen:
-            raise DomainError("The limit is not frozen", code="NOT_FROZEN")
-        profile.frozen = False
-        profile.frozen_reason = ""
-        await profile.save(update_fields=["frozen", "frozen_reason", "updated_at"])
-        after = (await _standing(profile)).limit_fen
-        await _record(
-            profile,
-            kind=CreditChangeKind.UNFROZEN,
-            old_limit=0,
-            new_limit=after,
-            reason=reason,
-            actor_id=officer_id,
-        )
-    return await _standing(profile)
-
-
-MAX_TEMPORARY_DAYS = 366
-
-
-async def set_temporary_limit(
-    *,
-    officer_id: int,
-    user_id: int,
-    amount_fen: int,
-    expires_on: date,
-    evidence_id: int,
-    reason: str,
-) -> Standing:
-    """A temporary limit on extra proof of repayment ability: the proof is one of the
-    member's approved verifications; the limit runs to `expires_on` inclusive."""
-    reason = _clean_reason(reason)
-    _not_self(officer_id, user_id)
-    today = await clock.today()
-    if not today < expires_on <= date.fromordinal(today.toordinal() + MAX_TEMPORARY_DAYS):
-        raise InvalidInputError(
-            f"The expiry must be after today and within {MAX_TEMPORARY_DAYS} days",
-            field="expiresOn",
-        )
-    evidence = await VerificationSubmission.get_or_none(id=evidence_id, user_id=user_id)
-    if evidence is None or evidence.status != VerificationStatus.APPROVED:
-        raise DomainError(
-            "The proof must be one of the member's approved verifications",
-            code="EVIDENCE_REQUIRED",
-            field="evidenceId",
-        )
-    policy = await current_policy()
-    async with in_transaction():
-        profile = await _locked_profile(user_id)
-        cap = platform_cap(policy, profile.subject_type)
-        if not 0 < amount_fen <= cap:
-            raise InvalidInputError(
-                f"The temporary limit must be above zero and at most {format_money(cap)} (R1)",
-                field="amount",
-            )
-        if profile.frozen:
-            raise DomainError("The limit is frozen", code="FROZEN")
-        before = (await _standing(profile, as_of=today)).limit_fen
-        profile.temp_limit_fen = amount_fen
-        profile.temp_limit_expires_on = expires_on
-        profile.temp_limit_reason = f"{reason} (proof: verification {evidence_id})"[:255]
-        await profile.save()
-        after = (await _standing(profile, as_of=today)).limit_fen
-        await _record(
-            profile,
-            kind=CreditChangeKind.TEMPORARY_SET,
-            old_limit=before,
-            new_limit=after,
-            reason=f"{reason} (proof: verification {evidence_id}, until {expires_on.isoformat()})",
-            actor_id=officer_id,
-        )
-    return await _standing(profile)
-
-
-async def end_expired_temporary_limits() -> int:
-    """Daily: clear temporary limits past their expiry, with a history row each."""
-    today = await clock.today()
-    ended = 0
-    ids = await CreditProfile.filter(temp_limit_expires_on__lt=today).values_list("id", flat=True)
-    for profile_id in ids:
-        async with in_transaction():
-            profile = await CreditProfile.filter(id=profile_id).select_for_update().get()
-            if profile.temp_limit_expires_on is None or profile.temp_limit_expires_on >= today:
-                continue
-            expired_on = profile.temp_limit_expires_on
-            old = (await _standing(profile, as_of=expired_on)).limit_fen
-            profile.temp_limit_fen = None
-            profile.temp_limit_expires_on = None
-            profile.temp_limit_reason = ""
-            await profile.save()
-            after = (await _standing(profile, as_of=today)).limit_fen
-            await _record(
-                profile,
-                kind=CreditChangeKind.TEMPORARY_ENDED,
-                old_limit=old,
-                new_limit=after,
-                reason=f"Temporary limit expired on {expired_on.isoformat()}",
-                actor_id=None,
-                event_key=f"temporary-ended:{profile.user_id}:{expired_on.isoformat()}",
-            )
-            ended += 1
-    return ended
 
 
 async def history(user_id: int, *, limit: int = 50) -> list[CreditLimitChange]:

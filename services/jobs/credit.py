@@ -3,13 +3,13 @@ an older credit policy are re-scored once the policy (platform parameters) chang
 
 from __future__ import annotations
 
-from services.credit import scoring
+from services.credit import manual_limits, scoring
 from services.jobs import register
 
 
 @register("credit_temporary_limits", every_seconds=3600)
 async def end_temporary_limits() -> int:
-    return await scoring.end_expired_temporary_limits()
+    return await manual_limits.end_expired_temporary_limits()
 
 
 @register("credit_policy_reevaluation", every_seconds=600)

@@ -50,7 +50,7 @@ from tortoise.transactions import in_transaction
 from models.loans import Loan, LoanStatus
 from models.members import User
 from models.repayments import InstallmentStatus, LoanInstallment
-from services.credit import scoring
+from services.credit import scorecard, scoring
 from services.identity.security import decrypt_pii
 from services.loans.schedule import round_half_up
 from services.loans.states import LoanEvent, transition
@@ -210,7 +210,7 @@ async def age_loan(loan_id: int, today: date, report: DailyReport | None = None)
     payment, so penalty is due through the payment day)."""
     report = report if report is not None else DailyReport(day=today)
     rate = (await parameters.get(PENALTY_RATE)).daily_rate
-    freeze_after = (await scoring.current_policy()).adjustment.freeze_after_days
+    freeze_after = (await scorecard.current_policy()).adjustment.freeze_after_days
     async with in_transaction():
         loan = await Loan.filter(id=loan_id).select_for_update().first()
         if loan is None or loan.status not in ACTIVE:

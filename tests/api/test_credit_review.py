@@ -453,10 +453,10 @@ async def test_temporary_limit_on_proof_runs_until_its_expiry(client, sources):
     await clock.advance(days=1)
     after = (await gql(client, MY_CREDIT, token=token))["data"]["myCredit"]
     assert (after["limit"], after["temporaryLimit"]) == ("30000.00", None)
-    from services.credit import scoring
+    from services.credit import manual_limits
 
-    assert await scoring.end_expired_temporary_limits() == 1
-    assert await scoring.end_expired_temporary_limits() == 0
+    assert await manual_limits.end_expired_temporary_limits() == 1
+    assert await manual_limits.end_expired_temporary_limits() == 0
     ended = await CreditLimitChange.get(kind="TEMPORARY_ENDED")
     assert (ended.old_limit_fen, ended.new_limit_fen, ended.actor_id) == (
         8_000_000,

@@ -12,6 +12,7 @@ import pytest
 from models.lending import RiskAssessment, RiskNoticeConfirmation, RiskTier
 from models.members import User
 from services.credit import risk_assessment as risk
+from services.credit import risk_questionnaire
 from services.credit.policy import GRADES
 from services.errors import DomainError, InvalidInputError
 from services.identity.permissions import Actor
@@ -161,7 +162,10 @@ async def test_the_questionnaire_is_public_with_its_tiers_and_their_policy(clien
     ],
 )
 async def test_score_and_tier_come_from_the_data(answers, score, tier):
-    assert risk.score_answers(risk.questionnaire(), answers) == (score, tier)
+    assert risk_questionnaire.score_answers(risk_questionnaire.questionnaire(), answers) == (
+        score,
+        tier,
+    )
 
 
 # --- the whole flow through the API -------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from models.credit import CreditLimitChange, CreditProfile
 from services.credit import external, scoring
 from services.credit.catalogue import KINDS
-from services.credit.policy import GRADE_TABLE
+from services.credit.policy import GRADE_TABLE, SCORECARD
 from services.errors import DomainError
 from services.identity.permissions import Actor
 from services.jobs import credit as jobs_credit
@@ -161,7 +161,7 @@ async def test_scorecard_weights_are_platform_parameters(sources):
     staff, _phone = await create_staff("admin")
     member_id = await _member_with(REQUIRED, sources)
     points = {kind.code: kind.score for kind in KINDS} | {"VIDEO": 25}
-    card = (await parameters.get(scoring.SCORECARD)).model_dump(mode="json")
+    card = (await parameters.get(SCORECARD)).model_dump(mode="json")
     await parameters.set_value(
         Actor(user_id=staff.id, kind="staff"),
         "credit.scorecard",

@@ -19,7 +19,7 @@ from models.members import User
 from models.payments import ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment
 from services import demo
-from services.credit import eligibility, scoring
+from services.credit import eligibility, scorecard, scoring
 from services.demo import DemoRefusedError, seed_demo_data
 from services.identity.security import lookup_hash
 from services.kit.settings import Environment, get_settings
@@ -58,10 +58,10 @@ async def test_demo_data_has_a_verified_borrower_and_a_queue_and_seeds_once():
     waiting = await _member(2)
     assert await VerificationSubmission.filter(
         user_id=borrower.id, status=VerificationStatus.APPROVED
-    ).count() == len(scoring.REQUIRED_FOR_BORROWING)
+    ).count() == len(scorecard.REQUIRED_FOR_BORROWING)
     assert await VerificationSubmission.filter(
         user_id=waiting.id, status=VerificationStatus.SUBMITTED
-    ).count() == len(scoring.REQUIRED_FOR_BORROWING)
+    ).count() == len(scorecard.REQUIRED_FOR_BORROWING)
     standing = await scoring.standing(borrower.id)
     assert standing.profile.explanation["missing"] == []
     assert standing.limit_fen > 0, standing.reasons

@@ -18,7 +18,8 @@ from services.credit.disclosure import (
     OverdueItem,
     borrower_disclosure,
 )
-from services.credit.external import LocalExternalSources, Source, months_before
+from services.credit.external import LocalExternalSources, Source
+from services.credit.report_shapes import months_before
 from services.errors import InvalidInputError
 from services.platform import clock
 from tests.factories import create_member

@@ -16,7 +16,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models.external import ExternalCheck
-from services.credit import external
+from services.credit import external, report_shapes
 from services.credit.catalogue import KINDS
 from services.credit.external import (
     ExternalSourceError,
@@ -24,8 +24,8 @@ from services.credit.external import (
     Signals,
     Source,
     Subject,
-    months_before,
 )
+from services.credit.report_shapes import months_before
 from services.errors import DomainError
 from services.identity.security import lookup_hash
 from services.kit.settings import Settings, get_settings
@@ -511,7 +511,7 @@ async def test_months_before(day, months, expected):
 
 async def test_window_boundaries():
     today = date(2026, 6, 15)
-    assert external.within_months(today, today, 24)
-    assert external.within_months(date(2024, 6, 16), today, 24)
-    assert not external.within_months(date(2024, 6, 15), today, 24)  # exactly 24 months
-    assert not external.within_months(today + timedelta(days=1), today, 24)  # future
+    assert report_shapes.within_months(today, today, 24)
+    assert report_shapes.within_months(date(2024, 6, 16), today, 24)
+    assert not report_shapes.within_months(date(2024, 6, 15), today, 24)  # exactly 24 months
+    assert not report_shapes.within_months(today + timedelta(days=1), today, 24)  # future
