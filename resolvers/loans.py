@@ -21,7 +21,7 @@ from schema.types.credit import BorrowerDisclosure
 from services.credit import disclosure
 from services.errors import DomainError, NotFoundError, PermissionDeniedError
 from services.identity.permissions import Actor
-from services.loans import autobid, bidding, policy, requests, review
+from services.loans import autobid, bid_views, bidding, policy, requests, review
 from services.loans.pricing import price
 from services.loans.schedule import CURRENT_SCHEDULE_RULES, LoanTerms, RepaymentMethod
 from services.platform import clock, parameters
@@ -288,7 +288,7 @@ async def my_bids(
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     size = clamp_first(first)
-    page = await bidding.bids_of(actor.user_id, first=size + 1, before_id=before_id)
+    page = await bid_views.bids_of(actor.user_id, first=size + 1, before_id=before_id)
     return build_connection(
         page.rows,
         first=size,
@@ -304,7 +304,7 @@ async def bid_progress(info: Info, loan_id: strawberry.ID) -> AsyncGenerator[t.B
         number = _loan_id(loan_id, "loanId")
     except DomainError as error:
         raise BadUserInputError(error.message, field="loanId") from error
-    async for event in bidding.progress_stream(number):
+    async for event in bid_views.progress_stream(number):
         bid_amount = event.get("bid_amount_fen")
         source = event.get("source")
         yield t.BidProgressEvent(

@@ -33,7 +33,7 @@ Every accepted bid, full, failed and disbursed is published on `loan.<id>.progre
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -48,7 +48,6 @@ from services.contracts import signatures
 from services.credit import eligibility, risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor
-from services.kit.broker import get_broker
 from services.loans import contracting
 from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition
@@ -57,7 +56,6 @@ from services.money.idempotency import run_once, validate_key
 from services.money.money import format_money
 from services.operations.confirmation import open_operation, send_operation_code
 from services.operations.registry import register_operation
-from services.pages import Page
 from services.payments import instructions
 from services.platform import clock, notifier, outbox
 from services.repayments import installments
@@ -487,22 +485,3 @@ async def disburse_pending() -> int:
         if await disburse(loan.id):
             done += 1
     return done
-
-
-# --- reads ------------------------------------------------------------------------------
-
-
-async def bids_of(user_id: int, *, first: int, before_id: int | None) -> Page[Bid]:
-    """A lender's bids, newest first (`first` rows before `before_id`)."""
-    query = Bid.filter(lender_id=user_id)
-    total = await query.count()
-    if before_id is not None:
-        query = query.filter(id__lt=before_id)
-    return Page(rows=await query.order_by("-id").limit(first), total=total)
-
-
-async def progress_stream(loan_id: int) -> AsyncIterator[dict[str, Any]]:
-    """Every progress event of one loan as it is committed (any process: the broker)."""
-    async with get_broker().subscribe(progress_channel(loan_id)) as messages:
-        async for message in messages:
-            yield message

@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.credit.policy import GRADES
-from services.loans.schedule import COST_CAP
+from services.loans.cost import COST_CAP
 from services.platform.parameters import Param
 
 #: R2: a loan raises funds for at most 20 working days.

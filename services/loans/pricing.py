@@ -14,12 +14,11 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
+from services.loans.cost import COST_CAP, annual_cost_rate
 from services.loans.schedule import (
-    COST_CAP,
     Installment,
     LoanTerms,
     RepaymentMethod,
-    annual_cost_rate,
     build_schedule,
     round_half_up,
     total_interest,

@@ -40,13 +40,8 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from services.loans.schedule import (
-    COST_CAP,
-    DAYS_PER_YEAR,
-    DayCount,
-    annual_cost_rate,
-    round_half_up,
-)
+from services.loans.cost import COST_CAP, annual_cost_rate
+from services.loans.schedule import DAYS_PER_YEAR, DayCount, round_half_up
 from services.repayments.policy import Part
 
 DAYS_360 = 360

@@ -20,19 +20,17 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.errors import InvalidInputError
+from services.loans.cost import COST_CAP, annual_cost_rate, exceeds_cap
 from services.loans.schedule import (
-    COST_CAP,
     CURRENT_SCHEDULE_RULES,
     DayCount,
     Installment,
     LoanTerms,
     RepaymentMethod,
     ScheduleRules,
-    annual_cost_rate,
     build_schedule,
     cash_flows,
     due_date,
-    exceeds_cap,
     round_half_up,
     total_interest,
     total_paid,
