@@ -436,7 +436,7 @@ async def test_one_key_replayed_100_times_20_concurrently_moves_money_once(clien
 
 
 async def test_a_t1_withdrawal_is_paid_on_the_next_business_day_of_the_clock(client, app):
-    from services.payments.sandbox.core import next_business_day
+    from services.payments.sandbox.common import next_business_day
     from services.platform import clock
 
     user, _phone, token, card_id, _id = await _member_with_card(client, "He Jun")

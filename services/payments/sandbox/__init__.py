@@ -4,22 +4,18 @@ database), speaks the provider HTTP protocol (`asgi.py`), and lets tests play th
 outside world: the bank paying or refusing, settlement runs, and injected faults.
 """
 
-from services.payments.sandbox.asgi import (
-    HttpCallbackDeliverer,
-    SandboxApp,
-    create_sandbox_app,
-    sign_request,
-)
-from services.payments.sandbox.core import (
+from services.payments.sandbox.asgi import SandboxApp, create_sandbox_app
+from services.payments.sandbox.common import (
     Balance,
     CallbackRecord,
     Deliver,
-    Sandbox,
     luhn_complete,
     luhn_valid,
     sign_callback,
 )
+from services.payments.sandbox.core import Sandbox
 from services.payments.sandbox.faults import FaultConfig
+from services.payments.sandbox.transport import HttpCallbackDeliverer, sign_request
 
 __all__ = [
     "Balance",
