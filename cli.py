@@ -55,8 +55,8 @@ async def rotate_pii(batch_size: int | None = None) -> None:
     """Re-encrypt stored personal data under PII_KEY_ID (see services/pii_rotation.py)."""
     from tortoise import Tortoise
 
-    from services.identity.security import pii_keys
     from services.kit.db import tortoise_config
+    from services.kit.security import pii_keys
     from services.pii_rotation import DEFAULT_BATCH_SIZE, rotate_all
 
     await Tortoise.init(config=tortoise_config())

@@ -29,7 +29,7 @@ from services.credit.catalogue import KINDS, FieldFormat, get_kind
 from services.credit.policy import BORROWING_CAPS, GRADE_TABLE, GRADES
 from services.identity import auth
 from services.identity.permissions import ANONYMOUS, Actor, Permission
-from services.identity.security import encrypt_pii, lookup_hash
+from services.kit.security import encrypt_pii, lookup_hash
 from services.loans import policy, requests, review
 from services.loans.schedule import RepaymentMethod
 from services.money import accounts

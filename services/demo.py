@@ -40,7 +40,7 @@ from services.identity.permissions import (
     load_actor,
     seed_roles,
 )
-from services.identity.security import lookup_hash
+from services.kit.security import lookup_hash
 from services.kit.settings import get_settings
 from services.loans import bidding, contracting, requests
 from services.loans import review as loan_review

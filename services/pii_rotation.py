@@ -27,7 +27,7 @@ from models.credit import VerificationSubmission
 from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import BankCard, PaymentInstruction, ProviderAccount
-from services.identity.security import decrypt_pii, lookup_hash, reencrypt_pii
+from services.kit.security import decrypt_pii, lookup_hash, reencrypt_pii
 
 DEFAULT_BATCH_SIZE = 500
 # Users whose phone lookup is checked against PII_LOOKUP_KEY before anything changes.

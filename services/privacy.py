@@ -15,7 +15,7 @@ from models.payments import BankCard, ProviderAccount
 from models.system import PersonalDataReveal
 from services.errors import InvalidInputError, NotFoundError
 from services.identity.permissions import Actor, Permission
-from services.identity.security import decrypt_pii
+from services.kit.security import decrypt_pii
 
 
 class PersonalField(StrEnum):

@@ -29,7 +29,7 @@ from services.credit import eligibility, external, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, FieldSpec, get_kind
 from services.identity import auth
 from services.identity.permissions import ANONYMOUS, Actor, Permission
-from services.identity.security import encrypt_pii, lookup_hash
+from services.kit.security import encrypt_pii, lookup_hash
 from services.loans import contracting, requests, review
 from services.loans.schedule import RepaymentMethod
 from services.money import accounts, ledger, movements, withdrawals

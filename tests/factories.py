@@ -14,7 +14,7 @@ from models.members import User
 from services.credit.catalogue import FieldFormat, FieldSpec, get_kind
 from services.identity import auth
 from services.identity.permissions import ANONYMOUS
-from services.identity.security import encrypt_pii
+from services.kit.security import encrypt_pii
 from services.platform import outbox
 from simulation.people import CLEAN_REPORTS as CLEAN_REPORTS
 from simulation.people import approve, sample_value

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from models.contracts import ContractKind, PartyRole
 from services.errors import DomainError
-from services.loans.schedule import Installment
 from services.money.money import format_rate
+
+if TYPE_CHECKING:
+    from services.loans.schedule import Installment
 
 
 class ContractDataError(DomainError):

@@ -28,7 +28,7 @@ from services.contracts.access import (
     get_contract,
 )
 from services.identity.permissions import Actor
-from services.identity.security import decrypt_pii, encrypt_pii, mask_email
+from services.kit.security import decrypt_pii, encrypt_pii, mask_email
 from services.pages import Page
 from services.platform import outbox
 from services.platform.clock import system_now

@@ -35,8 +35,8 @@ from services.contracts.policy import RETENTION
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity import sms_codes
 from services.identity.permissions import Actor
-from services.identity.security import decrypt_pii
 from services.kit import signing
+from services.kit.security import decrypt_pii
 from services.platform import clock, notifier, outbox, parameters
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

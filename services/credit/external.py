@@ -61,7 +61,7 @@ from services.credit.report_shapes import (
     within_months,
 )
 from services.errors import DomainError
-from services.identity.security import decrypt_pii, lookup_hash
+from services.kit.security import decrypt_pii, lookup_hash
 from services.kit.settings import get_settings
 from services.platform import clock
 

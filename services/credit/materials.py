@@ -26,8 +26,8 @@ from models.credit import MaterialFile, VerificationSubmission
 from services.credit.catalogue import FieldFormat, FieldSpec, VerificationKind, get_kind
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor, Permission
-from services.identity.security import encrypt_pii, mask_email, mask_phone
 from services.kit import signing
+from services.kit.security import encrypt_pii, mask_email, mask_phone
 from services.kit.storage import StoredFileMissingError, get_storage
 from services.money.money import format_money, parse_money
 

@@ -28,7 +28,7 @@ from services.credit import external, scoring
 from services.credit.catalogue import get_kind
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor
-from services.identity.security import decrypt_pii
+from services.kit.security import decrypt_pii
 from services.pages import Page
 from services.platform import clock, notifier
 

@@ -22,7 +22,7 @@ from models.messaging import SmsPurpose
 from services.errors import AuthenticationError, DomainError, InvalidInputError, NotFoundError
 from services.identity import sms_codes
 from services.identity.permissions import Actor, access_changed, load_actor
-from services.identity.security import (
+from services.kit.security import (
     encrypt_pii,
     hash_password,
     lookup_hash,

@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from models.members import User
 from models.messaging import SmsCode, SmsPurpose
 from services.errors import DomainError, InvalidInputError
-from services.identity.security import lookup_hash
+from services.kit.security import lookup_hash
 from services.kit.settings import get_settings
 from services.platform import notifier, outbox
 from services.platform.clock import system_now

@@ -8,31 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+
+from services.jobs.registry import Job, _jobs
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Job:
-    name: str
-    every_seconds: float
-    run: Callable[[], Awaitable[object]]
-    next_due: float = field(default=0.0)
-
-
-_jobs: dict[str, Job] = {}
-
-
-def register(
-    name: str, every_seconds: float
-) -> Callable[[Callable[[], Awaitable[object]]], Callable[[], Awaitable[object]]]:
-    def decorator(function: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
-        _jobs[name] = Job(name=name, every_seconds=every_seconds, run=function)
-        return function
-
-    return decorator
 
 
 def registered() -> dict[str, Job]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.contracts import emails
-from services.jobs import register
+from services.jobs.registry import register
 
 
 @register("contract_emails", every_seconds=30)

@@ -4,7 +4,7 @@ an older credit policy are re-scored once the policy (platform parameters) chang
 from __future__ import annotations
 
 from services.credit import manual_limits, scoring
-from services.jobs import register
+from services.jobs.registry import register
 
 
 @register("credit_temporary_limits", every_seconds=3600)

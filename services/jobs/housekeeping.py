@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from models.access import RefreshToken, RevokedAccessToken
 from models.messaging import SmsCode
-from services.jobs import register
+from services.jobs.registry import register
 from services.platform.clock import system_now
 
 

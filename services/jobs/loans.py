@@ -3,7 +3,7 @@ waiting for their disbursement are paid out (a safety net for the outbox event).
 
 from __future__ import annotations
 
-from services.jobs import register
+from services.jobs.registry import register
 
 # `autobid as autobid`: imported so a worker dispatching the outbox knows the loan.listed
 # handler (automatic bids), as it knows bidding's loan.full one (each registers when its

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from services import reconciliation
-from services.jobs import register
+from services.jobs.registry import register
 from services.payments.gateway import current_provider
 
 logger = logging.getLogger(__name__)

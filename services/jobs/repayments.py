@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.jobs import register
+from services.jobs.registry import register
 from services.platform import clock
 from services.repayments import autodebit, overdue
 

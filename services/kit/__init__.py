@@ -8,6 +8,8 @@
 - `loops`: `run_until_stopped`, the one loop shape of background dispatchers.
 - `storage`: where uploaded files live (`Storage`, the local-directory store).
 - `signing`: the platform's Ed25519 signature.
+- `security`: `hash_password()`, `verify_password()`, `lookup_hash()`, `encrypt_pii()`,
+  `decrypt_pii()`, `mask_phone()` — passwords, keyed hashes, personal data at rest.
 - `crashpoints`: `hit(name, detail)`, test-only fault injection.
 
 Import the module, not its names: `from services.kit import settings`.

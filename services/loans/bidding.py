@@ -48,7 +48,7 @@ from services.contracts import signatures
 from services.credit import eligibility, risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor
-from services.loans import contracting
+from services.loans import contracting, installments
 from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition
 from services.money import ledger, movements
@@ -58,7 +58,6 @@ from services.operations.confirmation import open_operation, send_operation_code
 from services.operations.registry import register_operation
 from services.payments import instructions
 from services.platform import clock, notifier, outbox
-from services.repayments import installments
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from models.payments import (
 )
 from services.errors import DomainError, InvalidInputError
 from services.identity.permissions import Actor
-from services.identity.security import decrypt_pii, encrypt_pii, lookup_hash
+from services.kit.security import decrypt_pii, encrypt_pii, lookup_hash
 from services.money import idempotency, ledger
 from services.money.money import format_money
 from services.payments import instructions

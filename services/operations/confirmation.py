@@ -24,8 +24,8 @@ from models.payments import (
 from services.errors import DomainError, NotFoundError
 from services.identity import sms_codes
 from services.identity.permissions import Actor
-from services.identity.security import decrypt_pii
 from services.kit import crashpoints
+from services.kit.security import decrypt_pii
 from services.kit.settings import get_settings
 from services.operations.registry import (
     _direct_kinds,

@@ -30,9 +30,9 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.payments import InstructionStatus, PaymentInstruction
-from services.identity.security import decrypt_pii, encrypt_pii
 from services.kit import crashpoints
 from services.kit.loops import run_until_stopped
+from services.kit.security import decrypt_pii, encrypt_pii
 from services.payments.gateway import get_provider
 from services.payments.provider import (
     DepositChannel,

@@ -15,7 +15,7 @@ from typing import Protocol
 import aiosmtplib
 
 from models.credit import VerificationStatus, VerificationSubmission
-from services.identity.security import decrypt_pii
+from services.kit.security import decrypt_pii
 from services.kit.settings import get_settings
 
 

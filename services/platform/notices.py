@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.messaging import Notice, OutgoingMessage
-from services.identity.permissions import Actor
 from services.kit.broker import get_broker
 from services.pages import Page
 from services.platform import notifier
+
+if TYPE_CHECKING:
+    from services.identity.permissions import Actor
 
 
 async def list_for(*, actor: Actor, first: int, before_id: int | None = None) -> Page[Notice]:

@@ -33,7 +33,7 @@ import httpx
 
 from models.members import User
 from models.messaging import MessageChannel, MessageStatus, Notice, OutgoingMessage
-from services.identity.security import decrypt_pii, encrypt_pii, lookup_hash, mask_email, mask_phone
+from services.kit.security import decrypt_pii, encrypt_pii, lookup_hash, mask_email, mask_phone
 from services.kit.settings import Settings, get_settings
 from services.platform import outbox
 from services.platform.mailer import email_address, get_mailer, new_message

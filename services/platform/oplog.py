@@ -12,14 +12,16 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
 
 from models.system import OperationLogEntry, OperationLogHead
-from services.identity.permissions import Actor
 from services.pages import Page
 from services.platform.clock import system_now
+
+if TYPE_CHECKING:
+    from services.identity.permissions import Actor
 
 GENESIS = "0" * 64
 _SECRET_KEYS = re.compile(

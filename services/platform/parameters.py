@@ -17,14 +17,13 @@ import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from tortoise.transactions import in_transaction
 
 from models.system import ParameterChange, PlatformParameter
 from services.errors import InvalidInputError, NotFoundError
-from services.identity.permissions import Actor
 from services.kit.broker import get_broker
 from services.platform import clock
 
@@ -40,6 +39,9 @@ _DECLARING_MODULES = (
     "services.repayments.policy",
     "services.repayments.overdue_policy",
 )
+
+if TYPE_CHECKING:
+    from services.identity.permissions import Actor
 
 _REGISTRY: dict[str, Param[Any]] = {}
 

@@ -3,7 +3,6 @@ repayments (the next installment, several, early repayment in full, or an amount
 towards what has fallen due, which may pay an installment in part), signed auto-debit
 on the due date, and each claim holder's share of every payment.
 
-- `installments`: the contract's schedule materialised at disbursement.
 - `split`: pure, how a payment's principal, interest and penalty are shared among the
   claims (largest remainder, each part separately, exact to the fen).
 - `quote`: pure, what is due now (installments, early repayment in full, the R3 cap of

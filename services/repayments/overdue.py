@@ -51,7 +51,7 @@ from models.loans import Loan, LoanStatus
 from models.members import User
 from models.repayments import InstallmentStatus, LoanInstallment
 from services.credit import scorecard, scoring
-from services.identity.security import decrypt_pii
+from services.kit.security import decrypt_pii
 from services.loans.schedule import round_half_up
 from services.loans.states import LoanEvent, transition
 from services.money.money import format_money

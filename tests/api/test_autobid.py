@@ -14,7 +14,7 @@ from models.bids import AutoBidRule, Bid, BidSource, BidStatus, Claim
 from models.loans import Loan
 from models.messaging import Notice, OutgoingMessage
 from models.payments import PendingOperation
-from services.identity.security import lookup_hash
+from services.kit.security import lookup_hash
 from services.loans import autobid, bidding
 from services.loans.schedule import RepaymentMethod
 from services.money import ledger

@@ -19,7 +19,7 @@ from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import PaymentInstruction, PendingOperation
 from services.credit import risk_assessment
-from services.identity.security import lookup_hash
+from services.kit.security import lookup_hash
 from services.money import ledger
 from services.platform import outbox
 from tests.factories import approve_verifications, create_funded_member, gql, token_for

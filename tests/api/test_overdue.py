@@ -22,9 +22,9 @@ from models.repayments import (
 )
 from services.credit import scoring
 from services.identity.permissions import Actor, Permission
-from services.identity.security import lookup_hash
 from services.jobs import repayments as repayments_job
 from services.kit.broker import get_broker
+from services.kit.security import lookup_hash
 from services.money import ledger
 from services.money.money import format_money
 from services.platform import clock, outbox, parameters

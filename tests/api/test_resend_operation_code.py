@@ -27,7 +27,7 @@ from models.payments import PendingOperation, Withdrawal
 from models.repayments import InstallmentStatus, LoanInstallment, Repayment, RepaymentStatus
 from services.identity import sms_codes
 from services.identity.permissions import Actor
-from services.identity.security import lookup_hash
+from services.kit.security import lookup_hash
 from services.money import adjustments, ledger
 from services.operations import confirmation
 from services.platform.clock import system_now

@@ -21,7 +21,7 @@ from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repay
 from services import demo
 from services.credit import eligibility, scorecard, scoring
 from services.demo import DemoRefusedError, seed_demo_data
-from services.identity.security import lookup_hash
+from services.kit.security import lookup_hash
 from services.kit.settings import Environment, get_settings
 from services.kit.storage import LocalStorage, set_storage
 from services.money import ledger

@@ -27,7 +27,7 @@ from services.credit.external import (
 )
 from services.credit.report_shapes import months_before
 from services.errors import DomainError
-from services.identity.security import lookup_hash
+from services.kit.security import lookup_hash
 from services.kit.settings import Settings, get_settings
 from services.platform import clock
 from tests.factories import create_member, new_id_number

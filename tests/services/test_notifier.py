@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from app import create_app
 from models.credit import VerificationSubmission
 from models.messaging import MessageChannel, MessageStatus, OutboxEvent, OutgoingMessage
-from services.identity.security import decrypt_pii, lookup_hash
+from services.kit.security import decrypt_pii, lookup_hash
 from services.kit.settings import Environment, get_settings
 from services.platform import notifier, outbox
 from services.platform.clock import system_now

@@ -25,7 +25,7 @@ from services import pii_rotation
 from services.credit import materials
 from services.identity import auth
 from services.identity.permissions import Actor
-from services.identity.security import (
+from services.kit.security import (
     PiiCipherError,
     UnknownPiiKeyError,
     decrypt_pii,

@@ -11,7 +11,7 @@ from tortoise import connections
 from models.messaging import OutgoingMessage, SmsCode, SmsPurpose
 from services.errors import DomainError
 from services.identity import sms_codes
-from services.identity.security import decrypt_pii
+from services.kit.security import decrypt_pii
 from services.platform.clock import system_now
 from tests.factories import create_member, new_phone
 

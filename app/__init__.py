@@ -335,9 +335,3 @@ def create_app(
     app.add_middleware(Metrics)
     app.state.settings = settings
     return app
-
-
-if __name__ == "__main__":
-    from cli import main
-
-    main()
