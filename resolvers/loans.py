@@ -12,12 +12,12 @@ from strawberry.types import Info
 
 from models.bids import AutoBidRule, Bid, BidSource, BidStatus
 from models.loans import Loan, LoanReviewDecision, LoanStatus
-from resolvers.credit import disclosure_view
+from resolvers.credit.credit import disclosure_view
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, Rate
 from schema.types import loans as t
-from schema.types.credit import BorrowerDisclosure
+from schema.types.credit.credit import BorrowerDisclosure
 from services.credit import disclosure
 from services.errors import DomainError, NotFoundError, PermissionDeniedError
 from services.identity.permissions import Actor

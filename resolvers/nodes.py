@@ -9,7 +9,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from schema.errors import BadUserInputError
-from schema.types.members import UserNode
+from schema.types.identity.members import UserNode
 from services.errors import NotFoundError
 from services.identity import auth
 from services.identity.permissions import Actor

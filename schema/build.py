@@ -9,21 +9,21 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from schema.access import AccessMutation, AccessQuery
-from schema.accounts import AccountsMutation, AccountsQuery
-from schema.collection import CollectionMutation, CollectionQuery, CollectionSubscription
 from schema.contracts import ContractsMutation, ContractsQuery
-from schema.credit import CreditMutation, CreditQuery
+from schema.credit.credit import CreditMutation, CreditQuery
+from schema.credit.lending import LendingMutation, LendingQuery
 from schema.extensions import schema_extensions
-from schema.finance import FinanceMutation, FinanceQuery
-from schema.lending import LendingMutation, LendingQuery
+from schema.identity.access import AccessMutation, AccessQuery
+from schema.identity.members import MembersMutation, MembersQuery
+from schema.identity.privacy import PrivacyMutation
 from schema.loans import LoansMutation, LoansQuery, LoansSubscription
-from schema.members import MembersMutation, MembersQuery
-from schema.parameters import ParametersMutation, ParametersQuery
-from schema.privacy import PrivacyMutation
-from schema.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
+from schema.money.accounts import AccountsMutation, AccountsQuery
+from schema.money.finance import FinanceMutation, FinanceQuery
+from schema.platform.parameters import ParametersMutation, ParametersQuery
+from schema.platform.system import DevMutation, DevQuery, Subscription, SystemQuery
+from schema.repayments.collection import CollectionMutation, CollectionQuery, CollectionSubscription
+from schema.repayments.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
 from schema.scalars import SCALAR_MAP
-from schema.system import DevMutation, DevQuery, Subscription, SystemQuery
 from services.kit.settings import Settings
 
 

@@ -10,7 +10,7 @@ import strawberry
 
 from schema.errors import error_codes, error_type
 from schema.scalars import Money, Rate
-from schema.types.credit import BorrowerDisclosure
+from schema.types.credit.credit import BorrowerDisclosure
 
 
 @strawberry.enum(description="How a loan is repaid.")

@@ -1,0 +1,3 @@
+"""Resolvers of the identity domain (services/identity): members, access (roles and
+permissions), privacy.
+"""

@@ -1,0 +1,3 @@
+"""Root fields of the credit domain (services/credit): verification, credit profile and
+review (credit), the lender's R4 assessment (lending).
+"""

@@ -1,0 +1,3 @@
+"""Root fields of the platform domain (services/platform): platform parameters, system
+(node, clock, notifications, dev tools).
+"""

@@ -1,0 +1,3 @@
+"""Root fields of the repayments domain (services/repayments): repaying, schedules,
+receivables (repayments), overdue and collection.
+"""

@@ -1,0 +1,3 @@
+"""GraphQL types of the money domain (services/money): custody accounts, deposits,
+withdrawals, second confirmation, finance.
+"""

@@ -1,0 +1,3 @@
+"""GraphQL types of the repayments domain (services/repayments): repaying, schedules,
+receivables (repayments), overdue and collection.
+"""
