@@ -1,7 +1,7 @@
 """Personal-data key rotation (D4): re-encrypt every stored value under the current key.
 
 Every encrypted column is listed once in ENCRYPTED_COLUMNS; a new one is one more line
-(tests/services/test_pii_keys.py fails for a model column named `*_cipher`, or a
+(tests/kit/test_pii_keys.py fails for a model column named `*_cipher`, or a
 service writing `encrypt_pii` into a column, that the list leaves out).
 
 `rotate_all` walks each column's table in primary-key order, in batches; each batch is

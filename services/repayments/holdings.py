@@ -11,7 +11,7 @@ this reading (`services.repayments.split`): the settlement of a repayment and th
 reserve's advance alike. An advance split any other way (by principal share alone, as
 it once was) rounds each installment towards the same claims, and the later payments
 cannot take a fen back: a claim then received one fen more principal than it holds
-(issue 13, `tests/services/test_reserve_split.py`).
+(issue 13, `tests/repayments/test_reserve_split.py`).
 """
 
 from __future__ import annotations

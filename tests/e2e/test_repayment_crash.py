@@ -14,7 +14,7 @@ process armed with a crashpoint:
   AWAITING_CONFIRMATION and its operation AWAITING_CODE, but the SMS code was spent (it
   is verified in a transaction of its own, before the settlement), so confirming again
   is CODE_INVALID. The borrower could get a new code for it (resendOperationCode,
-  tests/api/test_resend_operation_code.py); here they ask again and pay once, and the
+  tests/operations/test_resend_operation_code_api.py); here they ask again and pay once, and the
   stuck operation expires (then it is CANCELLED, nothing paid).
 - `operation.after_commit:REPAYMENT`: the settlement is committed, none of its provider
   instructions sent. The restarted process's instruction dispatcher sends them; the

@@ -22,8 +22,8 @@ from services.credit.external import LocalExternalSources, Source
 from services.credit.report_shapes import months_before
 from services.errors import InvalidInputError
 from services.platform import clock
+from tests.credit.verification_helpers import bank_statement, id_card
 from tests.factories import create_member
-from tests.services.verification_helpers import bank_statement, id_card
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -30,8 +30,8 @@ from services.errors import DomainError
 from services.kit.security import lookup_hash
 from services.kit.settings import Settings, get_settings
 from services.platform import clock
+from tests.credit.verification_helpers import id_card
 from tests.factories import create_member, new_id_number
-from tests.services.verification_helpers import id_card
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -263,7 +263,7 @@ class PluggedIn:
 
 async def test_external_sources_setting_selects_an_adapter_class(monkeypatch):
     settings = get_settings().model_copy(
-        update={"external_sources": "tests.services.test_external_sources:PluggedIn"}
+        update={"external_sources": "tests.credit.test_external_sources:PluggedIn"}
     )
     monkeypatch.setattr(external, "get_settings", lambda: settings)
     assert isinstance(external.get_adapter(), PluggedIn)
