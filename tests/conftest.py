@@ -13,6 +13,7 @@ the day the suite runs. Run with another date to show it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -131,15 +132,21 @@ async def clean_db(database: str) -> AsyncIterator[None]:
     yield
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def app(database: str, tmp_path: Path) -> AsyncIterator[object]:
-    # A fresh sandbox provider (its own SQLite file) for every test, like the platform's
-    # database, which clean_db empties before each test.
+@contextlib.asynccontextmanager
+async def running_app(tmp_path: Path, *, background: bool = True) -> AsyncIterator[object]:
+    """The app's lifespan with a fresh sandbox provider (its own SQLite file) for every
+    test, like the platform's database, which clean_db empties before each test."""
     settings = get_settings().model_copy(
         update={"sandbox_database": str(tmp_path / "sandbox-provider.sqlite3")}
     )
-    application = create_app(settings, own_services=False)
+    application = create_app(settings, own_services=False, background=background)
     async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def app(database: str, tmp_path: Path) -> AsyncIterator[object]:
+    async with running_app(tmp_path) as application:
         yield application
 
 

@@ -10,15 +10,10 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from app import create_app
-from services.kit.settings import get_settings
+from tests.conftest import running_app
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def app(database: str, tmp_path: Path) -> AsyncIterator[object]:
-    settings = get_settings().model_copy(
-        update={"sandbox_database": str(tmp_path / "sandbox-provider.sqlite3")}
-    )
-    application = create_app(settings, own_services=False, background=False)
-    async with application.router.lifespan_context(application):
+    async with running_app(tmp_path, background=False) as application:
         yield application
