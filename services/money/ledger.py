@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tortoise import connections
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -179,7 +180,13 @@ class LedgerCheck:
 
 async def check() -> LedgerCheck:
     """Every journal sums to zero; every balance equals the sum of its postings; no
-    account that may not go negative is negative."""
+    account that may not go negative is negative.
+
+    Balances and their postings' sums come from one statement, so from one snapshot:
+    journals committed while the check runs (provider callbacks, other workers) count
+    whole or not at all, never as a balance ahead of its postings. A journal is written
+    in one transaction, so the journal sums cannot catch one half-written either.
+    """
     sums = (
         await Posting.all()
         .group_by("journal_id")
@@ -187,16 +194,15 @@ async def check() -> LedgerCheck:
         .values_list("journal_id", "total")
     )
     unbalanced = sorted(journal for journal, total in sums if int(total or 0) != 0)
-    per_account = dict(
-        await Posting.all()
-        .group_by("account_id")
-        .annotate(total=Sum("amount"))
-        .values_list("account_id", "total")
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT a.code, a.balance, a.allow_negative, COALESCE(SUM(p.amount), 0) AS total"
+        " FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id"
+        " GROUP BY a.id, a.code, a.balance, a.allow_negative"
     )
     drifted, negative = [], []
-    for account in await LedgerAccount.all():
-        if int(per_account.get(account.id) or 0) != account.balance:
-            drifted.append(account.code)
-        if not account.allow_negative and account.balance < 0:
-            negative.append(account.code)
+    for row in rows:
+        if int(row["total"]) != int(row["balance"]):
+            drifted.append(row["code"])
+        if not row["allow_negative"] and int(row["balance"]) < 0:
+            negative.append(row["code"])
     return LedgerCheck(unbalanced, sorted(drifted), sorted(negative))

@@ -123,3 +123,40 @@ async def test_concurrent_debits_never_overdraw():
     assert await ledger.balance(ledger.available(user)) == 0
     assert await ledger.balance(FEE) == 1000
     assert (await ledger.check()).ok
+
+
+async def test_the_check_never_reports_drift_while_journals_are_being_written():
+    """The check reads balances and the sums of postings from one snapshot: journals
+    committed while it runs (provider callbacks, other workers) show whole or not at all,
+    never as a balance ahead of its postings."""
+    user = await _member_with(0)
+    done = asyncio.Event()
+
+    async def deposits() -> None:
+        for index in range(60):
+            await ledger.post(
+                key=f"race:{index}",
+                kind="deposit_paid",
+                entries=[(ledger.available(user), 100), (BANK, -100)],
+            )
+            await asyncio.sleep(0)
+        done.set()
+
+    writer = asyncio.create_task(deposits())
+    reports = []
+    while not done.is_set():
+        reports.append(await ledger.check())
+    await writer
+    assert len(reports) > 1
+    assert [report for report in reports if not report.ok] == []
+    assert await ledger.balance(ledger.available(user)) == 6000
+
+
+async def test_the_check_names_a_balance_that_left_its_postings():
+    user = await _member_with(500)
+    assert (await ledger.check()).ok
+    await LedgerAccount.filter(code=ledger.available(user)).update(balance=501)
+    report = await ledger.check()
+    assert report.drifted_accounts == [ledger.available(user)]
+    assert report.unbalanced_journals == []
+    assert not report.ok
