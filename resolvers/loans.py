@@ -13,7 +13,7 @@ from strawberry.types import Info
 from models.bids import AutoBidRule, Bid, BidSource, BidStatus
 from models.loans import Loan, LoanReviewDecision, LoanStatus
 from resolvers.credit.credit import disclosure_view
-from schema.errors import BadUserInputError
+from schema.errors import BadUserInputError, resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, Rate
 from schema.types import loans as t
@@ -21,6 +21,7 @@ from schema.types.credit.credit import BorrowerDisclosure
 from services.credit import disclosure
 from services.errors import DomainError, NotFoundError, PermissionDeniedError
 from services.identity.permissions import Actor
+from services.kit.broker import Gap
 from services.loans import autobid, bid_views, bidding, policy, requests, review
 from services.loans.pricing import price
 from services.loans.schedule import CURRENT_SCHEDULE_RULES, LoanTerms, RepaymentMethod
@@ -305,6 +306,9 @@ async def bid_progress(info: Info, loan_id: strawberry.ID) -> AsyncGenerator[t.B
     except DomainError as error:
         raise BadUserInputError(error.message, field="loanId") from error
     async for event in bid_views.progress_stream(number):
+        if isinstance(event, Gap):
+            yield resync(event)
+            continue
         bid_amount = event.get("bid_amount_fen")
         source = event.get("source")
         yield t.BidProgressEvent(

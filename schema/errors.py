@@ -10,6 +10,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 
 from services.credit import catalogue, eligibility
 from services.errors import DomainError
+from services.kit.broker import Gap
 
 
 @strawberry.interface(description="An expected failure: nothing was changed.")
@@ -71,6 +72,24 @@ def error_codes(name: str, codes: list[str], description: str) -> Any:
     # Enum(...) with a computed name makes a new enum class; mypy types it as a member.
     enum_class = cast(type[Enum], Enum(f"{name}ErrorCode", {c: c for c in codes}))
     return strawberry.enum(enum_class, description=description)
+
+
+class ResyncError(StrawberryGraphQLError):
+    """In a subscription's stream: events may have been missed here (the subscriber fell
+    behind, or the event broker reconnected). The stream goes on; read the state again."""
+
+    def __init__(self, gap: Gap) -> None:
+        super().__init__(
+            f"Events may have been missed ({gap.reason}); read the current state again.",
+            extensions={"code": "RESYNC"},
+        )
+
+
+def resync(gap: Gap) -> Any:
+    """What a subscription yields for a `Gap`: graphql-core reports a yielded error as
+    that event's error (`data: null`, code RESYNC) and the stream goes on. Typed Any so
+    it fits the subscription's declared event type."""
+    return ResyncError(gap)
 
 
 class BadUserInputError(StrawberryGraphQLError):

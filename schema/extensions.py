@@ -33,7 +33,13 @@ from services.platform import oplog
 logger = logging.getLogger("lendbridge.graphql")
 
 # Errors we raise on purpose carry one of these codes and are shown as they are.
-PUBLIC_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "PERSISTED_QUERY_NOT_FOUND"}
+PUBLIC_CODES = {
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "BAD_USER_INPUT",
+    "PERSISTED_QUERY_NOT_FOUND",
+    "RESYNC",
+}
 
 
 def _is_expected(error: GraphQLError) -> bool:

@@ -11,9 +11,11 @@ from strawberry.types import Info
 
 from models.messaging import Notice
 from models.system import OperationLogEntry
+from schema.errors import resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.types.platform import system as t
 from services.errors import DomainError
+from services.kit.broker import Gap
 from services.platform import clock, notices, oplog
 
 
@@ -113,6 +115,9 @@ async def my_notices(
 async def notifications(info: Info) -> AsyncGenerator[t.NoticeType, None]:
     actor = await info.context.get_actor()
     async for payload in notices.stream_for(actor=actor):
+        if isinstance(payload, Gap):
+            yield resync(payload)
+            continue
         yield t.NoticeType(
             id=strawberry.ID(str(payload["id"])),
             kind=payload["kind"],

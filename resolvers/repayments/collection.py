@@ -14,13 +14,14 @@ from models.members import User
 from models.repayments import CollectionKind
 from models.repayments import CollectionRecord as CollectionRecordRow
 from resolvers.identity.access import decode_user_id
-from schema.errors import BadUserInputError
+from schema.errors import BadUserInputError, resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types.credit.credit import MemberRef
 from schema.types.loans import LoanStatus as LoanStatusType
 from schema.types.repayments import collection as t
 from services.errors import DomainError, NotFoundError
+from services.kit.broker import Gap
 from services.repayments import collection
 from services.repayments.events import overdue_stream
 from services.repayments.overdue_policy import Bucket
@@ -165,6 +166,9 @@ async def assign_collector(info: Info, input: t.AssignCollectorInput) -> t.Assig
 
 async def overdue_events(info: Info) -> AsyncGenerator[t.OverdueEvent]:
     async for event in overdue_stream():
+        if isinstance(event, Gap):
+            yield resync(event)
+            continue
         bucket = event.get("bucket")
         yield t.OverdueEvent(
             kind=t.OverdueEventKind(event["kind"]),

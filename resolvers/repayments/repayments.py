@@ -12,11 +12,13 @@ from strawberry.types import Info
 from models.loans import LoanStatus
 from models.repayments import InstallmentStatus, LoanInstallment
 from models.repayments import Repayment as RepaymentRow
+from schema.errors import resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types import loans as lt
 from schema.types.repayments import repayments as t
 from services.errors import DomainError
+from services.kit.broker import Gap
 from services.repayments import events, service, views
 from services.repayments.due import RepayMode
 from services.repayments.overdue import amount_due
@@ -158,6 +160,9 @@ async def my_repayment_events(info: Info) -> AsyncGenerator[t.RepaymentEvent]:
     actor = await info.context.get_actor()
     assert actor.user_id is not None
     async for event in events.stream(actor.user_id):
+        if isinstance(event, Gap):
+            yield resync(event)
+            continue
         yield t.RepaymentEvent(
             kind=t.RepaymentEventKind(event["kind"]),
             loan_id=strawberry.ID(str(event["loan_id"])),

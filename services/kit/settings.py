@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Every Redis key and channel starts with this; tests use one prefix per run.
     redis_prefix: str = "lendbridge:"
+    # Connections requests may hold to Redis at once (subscriptions use one of their own).
+    redis_max_connections: int = Field(default=64, ge=1)
+    # Events one subscription may have waiting; past it the oldest go and the client
+    # is told (a RESYNC error in the stream).
+    subscription_queue_limit: int = Field(default=100, ge=1)
 
     jwt_secret: str = DEV_JWT_SECRET
     # Personal data at rest (D4): AES-GCM with PII_KEY, stored as "<PII_KEY_ID>:<token>".

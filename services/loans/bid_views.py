@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from models.bids import Bid
-from services.kit.broker import get_broker
+from services.kit.broker import Message, get_broker
 from services.loans.bidding import progress_channel
 from services.pages import Page
 
@@ -20,7 +19,7 @@ async def bids_of(user_id: int, *, first: int, before_id: int | None) -> Page[Bi
     return Page(rows=await query.order_by("-id").limit(first), total=total)
 
 
-async def progress_stream(loan_id: int) -> AsyncIterator[dict[str, Any]]:
+async def progress_stream(loan_id: int) -> AsyncIterator[Message]:
     """Every progress event of one loan as it is committed (any process: the broker)."""
     async with get_broker().subscribe(progress_channel(loan_id)) as messages:
         async for message in messages:

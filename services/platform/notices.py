@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from models.messaging import Notice, OutgoingMessage
-from services.kit.broker import get_broker
+from services.kit.broker import Message, get_broker
 from services.pages import Page
 from services.platform import notifier
 
@@ -23,7 +23,7 @@ async def list_for(*, actor: Actor, first: int, before_id: int | None = None) ->
     return Page(rows=await query.order_by("-id").limit(first), total=total)
 
 
-async def stream_for(*, actor: Actor) -> AsyncIterator[dict[str, Any]]:
+async def stream_for(*, actor: Actor) -> AsyncIterator[Message]:
     """Each new notice of the actor as it is committed (published by the outbox)."""
     if actor.user_id is None:
         return

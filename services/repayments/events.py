@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from services.kit.broker import get_broker
+from services.kit.broker import Message, get_broker
 from services.platform import clock, outbox
 
 
@@ -61,7 +61,7 @@ async def enqueue(
     await outbox.enqueue(repayment_events_channel(user_id), payload)
 
 
-async def stream(user_id: int) -> AsyncIterator[dict[str, Any]]:
+async def stream(user_id: int) -> AsyncIterator[Message]:
     """The member's events as they are committed (any process: the broker)."""
     async with get_broker().subscribe(repayment_events_channel(user_id)) as messages:
         async for message in messages:
@@ -117,7 +117,7 @@ async def overdue_event(
     )
 
 
-async def overdue_stream() -> AsyncIterator[dict[str, Any]]:
+async def overdue_stream() -> AsyncIterator[Message]:
     """Every staff overdue event as it is committed (any process: the broker)."""
     async with get_broker().subscribe(OVERDUE_EVENTS_CHANNEL) as messages:
         async for message in messages:

@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from app import create_app
 from models.members import User
 from services.credit import external
-from services.kit.broker import RedisBroker, get_broker
+from services.kit.broker import get_broker
 from services.kit.settings import get_settings
 from services.loans import bidding
 from services.platform import notifier, outbox
@@ -60,12 +60,7 @@ async def _server() -> AsyncIterator[str]:
 
 async def _subscribers(user: User) -> int:
     """How many live broker subscriptions the user's notice channel has."""
-    broker = get_broker()
-    channel = notifier.notices_channel(user.id)
-    if isinstance(broker, RedisBroker):
-        [(_name, count)] = await broker._redis.pubsub_numsub(broker._prefix + channel)
-        return int(count)
-    return len(broker._subscribers.get(channel, ()))
+    return get_broker().subscribers(notifier.notices_channel(user.id))
 
 
 async def _wait_for_subscribers(user: User, count: int) -> None:
@@ -257,8 +252,4 @@ async def _wait_for_channel(channel: str, count: int) -> None:
 
 
 async def _channel_subscribers(channel: str) -> int:
-    broker = get_broker()
-    if isinstance(broker, RedisBroker):
-        [(_name, count)] = await broker._redis.pubsub_numsub(broker._prefix + channel)
-        return int(count)
-    return len(broker._subscribers.get(channel, ()))
+    return get_broker().subscribers(channel)

@@ -1,0 +1,48 @@
+"""The embedded broker: one process, no services."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from services.kit.broker.fanout import Fanout, Message
+
+
+class InProcessBroker:
+    """Publishing hands the message to the local fan-out; counters live in a dict."""
+
+    def __init__(self, *, queue_limit: int = 100) -> None:
+        self.fanout = Fanout(queue_limit)
+        self._versions: dict[str, int] = defaultdict(int)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        return True
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        self.fanout.deliver(channel, message)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
+        subscriber, _first = self.fanout.add(channel)
+        try:
+            yield subscriber
+        finally:
+            self.fanout.remove(subscriber)
+
+    def subscribers(self, channel: str) -> int:
+        return self.fanout.count(channel)
+
+    async def version(self, name: str) -> int:
+        return self._versions[name]
+
+    async def bump(self, name: str) -> int:
+        self._versions[name] += 1
+        return self._versions[name]

@@ -1,0 +1,135 @@
+"""The broker: one subscription connection per process, bounded queues per subscriber,
+gaps told to the subscriber, counters that survive Redis going away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from services.kit.broker import (
+    RECONNECTED,
+    SLOW_CONSUMER,
+    Gap,
+    InProcessBroker,
+    Message,
+    RedisBroker,
+)
+from services.kit.broker.fanout import Fanout
+from tests.kit.redis_server import private_redis
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+TIMEOUT = 10
+
+
+async def _next(messages: AsyncIterator[Message]) -> Message:
+    return await asyncio.wait_for(anext(messages), TIMEOUT)
+
+
+async def test_a_slow_subscriber_loses_its_oldest_events_and_reads_a_gap_first():
+    broker = InProcessBroker(queue_limit=3)
+    async with broker.subscribe("c") as messages:
+        for number in range(5):
+            await broker.publish("c", {"n": number})
+        assert await _next(messages) is SLOW_CONSUMER
+        assert [await _next(messages) for _ in range(3)] == [{"n": 2}, {"n": 3}, {"n": 4}]
+        await broker.publish("c", {"n": 5})
+        assert await _next(messages) == {"n": 5}
+
+
+async def test_every_subscriber_gets_the_same_decoded_message_once():
+    broker = InProcessBroker()
+    async with broker.subscribe("c") as first, broker.subscribe("c") as second:
+        async with broker.subscribe("other") as other:
+            await broker.publish("c", {"n": 1})
+            one, two = await _next(first), await _next(second)
+            assert one == {"n": 1}
+            assert one is two  # one object for every subscriber: nothing copied per head
+            assert broker.subscribers("c") == 2
+            assert broker.subscribers("other") == 1
+            await broker.publish("other", {"n": 2})
+            assert await _next(other) == {"n": 2}
+    assert broker.subscribers("c") == 0
+    assert list(broker.fanout.channels()) == []  # nothing left behind for a channel
+
+
+async def test_a_fanout_forgets_a_channel_with_its_last_subscriber():
+    fanout = Fanout(queue_limit=10)
+    first, is_first = fanout.add("x")
+    second, again = fanout.add("x")
+    assert (is_first, again) == (True, False)
+    assert fanout.remove(first) is False
+    assert fanout.remove(second) is True
+    assert fanout.subscribers == 0
+    assert fanout.deliver("x", {"n": 1}) == 0
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_one_redis_connection_carries_every_subscription_of_a_process():
+    async with private_redis() as server:
+        broker = RedisBroker(server.url, "t:")
+        await broker.start()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                streams = [
+                    await stack.enter_async_context(broker.subscribe("hot")) for _ in range(200)
+                ]
+                streams += [
+                    await stack.enter_async_context(broker.subscribe(f"u{n}")) for n in range(50)
+                ]
+                clients = await broker._redis.client_list()
+                subscribed = [c for c in clients if int(c.get("sub", 0)) > 0]
+                assert len(subscribed) == 1  # one pub/sub connection for 250 subscriptions
+                assert int(subscribed[0]["sub"]) == 51  # each channel subscribed once
+                assert broker.subscribers("hot") == 200
+                await broker.publish("hot", {"bid": 1})
+                received = [await _next(stream) for stream in streams[:200]]
+                assert received == [{"bid": 1}] * 200
+        finally:
+            await broker.stop()
+
+
+async def test_redis_going_away_keeps_counters_answering_and_subscribers_get_a_gap():
+    async with private_redis() as server:
+        broker = RedisBroker(server.url, "t:")
+        await broker.start()
+        try:
+            await broker.bump("roles")
+            assert await broker.version("roles") == 1
+            async with broker.subscribe("loan.1.progress") as messages:
+                await server.stop()
+                # Counters answer at once with a version no cache holds: caches read the
+                # database until Redis is back. A bump made meanwhile is not lost.
+                outage = {await broker.version("roles") for _ in range(3)}
+                assert len(outage) == 3
+                assert all(value < 0 for value in outage)
+                await broker.bump("roles")
+                await server.start()
+                await _until(lambda: broker.listening)
+                assert await _next(messages) == RECONNECTED
+                async with asyncio.timeout(TIMEOUT):
+                    while True:
+                        if await broker.version("roles") >= 0:
+                            break
+                        await asyncio.sleep(0.05)
+                # A fresh Redis: the bump made during the outage was sent again.
+                assert await broker.version("roles") == 1
+                await broker.publish("loan.1.progress", {"after": True})
+                assert await _next(messages) == {"after": True}
+        finally:
+            await broker.stop()
+
+
+async def test_a_gap_says_why():
+    assert isinstance(RECONNECTED, Gap)
+    assert "reconnected" in RECONNECTED.reason
+    assert "slow" in SLOW_CONSUMER.reason
