@@ -44,7 +44,6 @@ def _loan(row: Loan, actor: Actor, now: datetime, shown: BorrowerDisclosure | No
     seconds_left = None
     if listed and closes is not None:
         seconds_left = max(0, int((closes - now).total_seconds()))
-    reviews = sorted(row.reviews, key=lambda entry: entry.level) if row.reviews else []
     return t.Loan(
         id=strawberry.ID(str(row.id)),
         status=t.LoanStatus(LoanStatus(row.status).value),
@@ -68,15 +67,6 @@ def _loan(row: Loan, actor: Actor, now: datetime, shown: BorrowerDisclosure | No
             t.AutoReviewOutcome(rule=item["rule"], passed=item["passed"], detail=item["detail"])
             for item in row.auto_review
         ],
-        reviews=[
-            t.LoanReviewEntry(
-                level=entry.level,
-                decision=t.LoanReviewDecision(LoanReviewDecision(entry.decision).value),
-                reason=entry.reason,
-                created_at=entry.created_at,
-            )
-            for entry in reviews
-        ],
         rejection_reason=row.rejection_reason or None,
         progress=t.LoanProgress(
             amount=Money(row.amount_fen),
@@ -94,7 +84,8 @@ def _loan(row: Loan, actor: Actor, now: datetime, shown: BorrowerDisclosure | No
 
 
 async def _one(info: Info, row: Loan, *, with_disclosure: bool = False) -> t.Loan:
-    await row.fetch_related("reviews")
+    # A mutation may have added a review since an earlier field of the operation loaded them.
+    info.context.loaders.forget_loan(row.id)
     shown = (
         disclosure_view(await disclosure.borrower_disclosure(row.borrower_id))
         if with_disclosure
@@ -208,8 +199,6 @@ async def _connection(
 ) -> Connection[t.Loan]:
     actor = await info.context.get_actor()
     now = await clock.now()
-    for row in rows:
-        await row.fetch_related("reviews")
     return build_connection(
         rows,
         first=size,

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
+from schema.loaders import Loaders
 from services.identity import auth
 from services.identity.permissions import ANONYMOUS, Actor
 from services.kit.settings import Settings
@@ -31,6 +32,8 @@ class Context:
     trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Set by the WebSocket protocols from the `connection_init` payload.
     connection_params: dict[str, Any] | None = None
+    # The DataLoaders of the operation running (schema.loaders.FreshLoaders renews them).
+    loaders: Loaders = field(default_factory=Loaders)
     _actor: Actor | None = None
 
     @property

@@ -26,6 +26,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 
+from schema.loaders import FreshLoaders
 from services.identity.permissions import ANONYMOUS
 from services.kit.settings import Settings
 from services.platform import oplog
@@ -199,6 +200,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     max_tokens = settings.graphql_max_tokens
     return [
         MaskUnexpectedErrors,
+        FreshLoaders,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: AddValidationRules(frozen_rules),

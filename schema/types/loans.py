@@ -98,6 +98,20 @@ class LoanReviewEntry:
     created_at: datetime = strawberry.field(description="When (UTC).")
 
 
+async def _reviews(root: Loan, info: strawberry.Info) -> list[LoanReviewEntry]:
+    # One statement for every loan of the answer (schema.loaders), and none unless asked.
+    rows = await info.context.loaders.loan_reviews.load(int(root.id))
+    return [
+        LoanReviewEntry(
+            level=row.level,
+            decision=LoanReviewDecision(row.decision.value),
+            reason=row.reason,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+
+
 @strawberry.type(description="A loan request and the loan it becomes.")
 class Loan:
     id: strawberry.ID = strawberry.field(description="Loan id.")
@@ -119,7 +133,9 @@ class Loan:
     required_levels: list[int] = strawberry.field(description="Manual review levels needed.")
     next_review_level: int | None = strawberry.field(description="The level awaited.")
     auto_review: list[AutoReviewOutcome] = strawberry.field(description="Every rule's outcome.")
-    reviews: list[LoanReviewEntry] = strawberry.field(description="Level decisions, in order.")
+    reviews: list[LoanReviewEntry] = strawberry.field(
+        resolver=_reviews, description="Level decisions, in order."
+    )
     rejection_reason: str | None = strawberry.field(description="Why it was rejected.")
     progress: LoanProgress = strawberry.field(description="Funding progress.")
     is_mine: bool = strawberry.field(description="The caller is its borrower.")

@@ -341,4 +341,4 @@ async def marketplace(filters: MarketFilter, *, first: int, after_id: int | None
 
 async def my_loans(actor: Actor) -> list[Loan]:
     assert actor.user_id is not None
-    return await Loan.filter(borrower_id=actor.user_id).order_by("-id").prefetch_related("reviews")
+    return await Loan.filter(borrower_id=actor.user_id).order_by("-id")

@@ -12,6 +12,7 @@ the automatic bids run). The borrower is told every decision.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -149,6 +150,15 @@ async def review(
 class QueuePage:
     rows: list[Loan]
     total: int
+
+
+async def reviews_of(loan_ids: Sequence[int]) -> dict[int, list[LoanReview]]:
+    """The level decisions of each loan, in level order (an empty list for a loan with
+    none): one query however many loans."""
+    found: dict[int, list[LoanReview]] = {loan_id: [] for loan_id in loan_ids}
+    for entry in await LoanReview.filter(loan_id__in=list(found)).order_by("loan_id", "level"):
+        found[entry.loan_id].append(entry)
+    return found
 
 
 async def queue(actor: Actor, level: int, *, first: int, after_id: int | None) -> QueuePage:

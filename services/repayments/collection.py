@@ -4,17 +4,20 @@ and how much, who collects them, and what collectors recorded.
 A loan is on the list while any of its installments is OVERDUE. Its days overdue are the
 oldest overdue installment's (today - due date), its bucket that figure's, and its
 overdue amount what is still owed on its overdue installments: principal, interest, fee
-and the penalty accrued so far. The list is computed per request, from the overdue
-installments only (a few thousand rows at most on a platform this size); M12's reports
-will keep their own figures.
+and the penalty accrued so far. The list is computed per request in SQL, grouped by
+loan, one page at a time (keyset on the loan id); M12's reports will keep their own
+figures.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
+from tortoise.expressions import F, Subquery
+from tortoise.functions import Count, Min, Sum
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models.access import UserRole
@@ -30,7 +33,6 @@ from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor, Permission, role_grants
 from services.pages import Page
 from services.platform import clock
-from services.repayments.overdue import amount_due, days_overdue
 from services.repayments.overdue_policy import Bucket, bucket
 
 NOTE_MAX = 1000
@@ -56,62 +58,101 @@ class OverdueLoan:
     collector: User | None
 
 
+# Days past due of each bucket (`overdue_policy.bucket`), as bounds on a loan's oldest
+# overdue due date; a loan not yet past it (0 days) is listed as M1.
+_BUCKET_DAYS: dict[Bucket, tuple[int | None, int | None]] = {
+    Bucket.M1: (None, 30),
+    Bucket.M2: (31, 60),
+    Bucket.M3: (61, 90),
+    Bucket.M3_PLUS: (91, None),
+}
+
+
+def _owed() -> Any:
+    """What an installment still owes: principal, interest, fee and accrued penalty."""
+    return (
+        F("principal_fen")
+        - F("paid_principal_fen")
+        + F("interest_fen")
+        - F("paid_interest_fen")
+        + F("fee_fen")
+        - F("paid_fee_fen")
+        + F("penalty_accrued_fen")
+        - F("penalty_paid_fen")
+    )
+
+
+def _overdue_groups(flt: OverdueFilter, today: date) -> QuerySet[LoanInstallment]:
+    """One group per loan with an OVERDUE installment: its oldest due date, what it owes,
+    its penalty and its number of overdue installments; filtered in SQL (HAVING)."""
+    query = LoanInstallment.filter(status=InstallmentStatus.OVERDUE)
+    if flt.collector_id is not None:
+        query = query.filter(loan__collector_id=flt.collector_id)
+    query = query.annotate(
+        oldest_due=Min("due_date"),
+        owed=Sum(_owed()),
+        penalty=Sum(F("penalty_accrued_fen") - F("penalty_paid_fen")),
+        overdue_count=Count("id"),
+    ).group_by("loan_id")
+    if flt.bucket is not None:
+        fewest, most = _BUCKET_DAYS[flt.bucket]
+        if most is not None:
+            query = query.filter(oldest_due__gte=today - timedelta(days=most))
+        if fewest is not None:
+            query = query.filter(oldest_due__lte=today - timedelta(days=fewest))
+    if flt.min_amount_fen is not None:
+        query = query.filter(owed__gte=flt.min_amount_fen)
+    if flt.max_amount_fen is not None:
+        query = query.filter(owed__lte=flt.max_amount_fen)
+    return query
+
+
+def _day(value: date | str) -> date:
+    # SQLite answers an aggregate of a date column as its ISO text.
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
 async def overdue_loans(
     flt: OverdueFilter, *, first: int, after_id: int | None, today: date | None = None
 ) -> Page[OverdueLoan]:
-    """Overdue loans in loan id order, filtered; `first` rows after `after_id`."""
+    """Overdue loans in loan id order, filtered; `first` rows after `after_id`. The page
+    is found in SQL (grouped by loan, keyset on the loan id): four statements whatever the
+    number of overdue loans and installments."""
     today = today or await clock.today()
-    rows = await LoanInstallment.filter(status=InstallmentStatus.OVERDUE).order_by(
-        "loan_id", "number"
-    )
-    by_loan: dict[int, list[LoanInstallment]] = defaultdict(list)
-    for row in rows:
-        by_loan[row.loan_id].append(row)
-    query = Loan.filter(id__in=list(by_loan))
-    if flt.collector_id is not None:
-        query = query.filter(collector_id=flt.collector_id)
-    loans = await query.order_by("id")
-    found: list[tuple[Loan, int, Bucket, int, int, int]] = []
-    for loan in loans:
-        overdue = by_loan[loan.id]
-        days = max(days_overdue(row, today) for row in overdue)
-        aged = bucket(days) or Bucket.M1
-        amount = sum(amount_due(row) for row in overdue)
-        penalty = sum(row.penalty_accrued_fen - row.penalty_paid_fen for row in overdue)
-        if flt.bucket is not None and aged != flt.bucket:
-            continue
-        if flt.min_amount_fen is not None and amount < flt.min_amount_fen:
-            continue
-        if flt.max_amount_fen is not None and amount > flt.max_amount_fen:
-            continue
-        found.append((loan, days, aged, amount, penalty, len(overdue)))
-    total = len(found)
+    groups = _overdue_groups(flt, today)
+    total = await Loan.filter(id__in=Subquery(groups.values("loan_id"))).count()
     if after_id is not None:
-        found = [entry for entry in found if entry[0].id > after_id]
-    page = found[:first]
+        groups = groups.filter(loan_id__gt=after_id)
+    page = (
+        await groups.order_by("loan_id")
+        .limit(first)
+        .values("loan_id", "oldest_due", "owed", "penalty", "overdue_count")
+    )
+    loans = {loan.id: loan for loan in await Loan.filter(id__in=[row["loan_id"] for row in page])}
     people = {
         user.id: user
         for user in await User.filter(
-            id__in={entry[0].borrower_id for entry in page}
-            | {entry[0].collector_id for entry in page if entry[0].collector_id}
+            id__in={loan.borrower_id for loan in loans.values()}
+            | {loan.collector_id for loan in loans.values() if loan.collector_id}
         )
     }
-    return Page(
-        rows=[
+    rows = []
+    for row in page:
+        loan = loans[row["loan_id"]]
+        days = max(0, (today - _day(row["oldest_due"])).days)
+        rows.append(
             OverdueLoan(
                 loan=loan,
                 borrower=people[loan.borrower_id],
                 days_overdue=days,
-                bucket=aged,
-                overdue_amount_fen=amount,
-                penalty_fen=penalty,
-                overdue_installments=count,
+                bucket=bucket(days) or Bucket.M1,
+                overdue_amount_fen=int(row["owed"]),
+                penalty_fen=int(row["penalty"]),
+                overdue_installments=int(row["overdue_count"]),
                 collector=people.get(loan.collector_id) if loan.collector_id else None,
             )
-            for loan, days, aged, amount, penalty, count in page
-        ],
-        total=total,
-    )
+        )
+    return Page(rows=rows, total=total)
 
 
 async def _overdue_loan(loan_id: int, *, lock: bool) -> Loan:
