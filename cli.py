@@ -136,6 +136,8 @@ async def worker() -> None:
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from app.live import uvicorn_ws_options
+
     uvicorn.run(
         "app:create_app",
         factory=True,
@@ -144,6 +146,7 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=True,
         log_config=None,
+        **uvicorn_ws_options(get_settings()),
     )
 
 

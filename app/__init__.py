@@ -13,6 +13,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -30,6 +31,7 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionResult
 from tortoise import Tortoise
 
+from app import live
 from schema.build import build_schema
 from schema.context import Context, bearer_token
 from services import jobs
@@ -61,8 +63,14 @@ class GraphQLApp(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=15,
             multipart_uploads_enabled=True,  # submitVerification (GraphQL multipart spec)
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=settings.ws_subscriptions_member,
         )
         self.settings = settings
+        self.live_registry = live.Registry(settings)
+
+    graphql_transport_ws_handler_class = live.TransportWSHandler
+    graphql_ws_handler_class = live.LegacyWSHandler
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(request=request, response=response, settings=self.settings)

@@ -349,3 +349,9 @@ async def assign_roles(*, actor: Actor, user_id: int, roles: Iterable[str]) -> l
         await UserRole.bulk_create([UserRole(user=user, role_id=name) for name in wanted])
     await access_changed()
     return wanted
+
+
+async def access_version() -> int:
+    """The current version of everything an actor is made of (roles, grants, account
+    status, revoked sessions): a change means cached actors must be built again."""
+    return await get_broker().version(_VERSION_NAME)

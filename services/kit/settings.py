@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     # Events one subscription may have waiting; past it the oldest go and the client
     # is told (a RESYNC error in the stream).
     subscription_queue_limit: int = Field(default=100, ge=1)
+    # WebSocket discipline per process and client address (app/live.py).
+    ws_pending_per_address: int = Field(default=20, ge=1)
+    ws_anonymous_per_address: int = Field(default=20, ge=1)
+    ws_member_per_address: int = Field(default=200, ge=1)
+    ws_subscriptions_anonymous: int = Field(default=10, ge=1)
+    ws_subscriptions_member: int = Field(default=50, ge=1)
+    ws_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    ws_recheck_seconds: float = Field(default=5.0, gt=0)
+    ws_max_message_bytes: int = Field(default=65_536, ge=1024)
 
     jwt_secret: str = DEV_JWT_SECRET
     # Personal data at rest (D4): AES-GCM with PII_KEY, stored as "<PII_KEY_ID>:<token>".

@@ -16,10 +16,11 @@ from tortoise.transactions import in_transaction
 from websockets.asyncio.client import ClientConnection, connect
 
 from app import create_app
+from app.live import uvicorn_ws_options
 from models.members import User
 from services.credit import external
 from services.kit.broker import get_broker
-from services.kit.settings import get_settings
+from services.kit.settings import Settings, get_settings
 from services.loans import bidding
 from services.platform import notifier, outbox
 from tests.factories import ScriptedSources, create_member, token_for
@@ -32,15 +33,17 @@ TIMEOUT = 10
 
 
 @contextlib.asynccontextmanager
-async def _server() -> AsyncIterator[str]:
+async def _server(settings: Settings | None = None) -> AsyncIterator[str]:
     """A uvicorn server on a free port with the app's lifespan; yields the WebSocket URL."""
+    settings = settings or get_settings()
     config = uvicorn.Config(
-        app=create_app(get_settings(), own_services=False),
+        app=create_app(settings, own_services=False),
         host="127.0.0.1",
         port=0,
         lifespan="on",
         log_level="warning",
         log_config=None,  # leave the process's logging set-up alone
+        **uvicorn_ws_options(settings),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
