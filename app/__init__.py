@@ -31,7 +31,7 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionResult
 from tortoise import Tortoise
 
-from app import live
+from app import live, shared_streams
 from schema.build import build_schema
 from schema.context import Context, bearer_token
 from services import jobs
@@ -68,6 +68,7 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.settings = settings
         self.live_registry = live.Registry(settings)
+        self.shared_streams = shared_streams.SharedStreams(settings)
 
     graphql_transport_ws_handler_class = live.TransportWSHandler
     graphql_ws_handler_class = live.LegacyWSHandler

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import weakref
 from collections import Counter
@@ -30,6 +31,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -50,9 +52,11 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     ErrorMessage as LegacyErrorMessage,
 )
 
+from app import shared_streams
 from schema.context import Context
 from services.identity import auth, permissions
 from services.identity.permissions import Actor
+from services.kit.broker import Gap
 from services.kit.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -237,6 +241,40 @@ class TransportWSHandler(_Discipline, BaseGraphQLTransportWSHandler[Context, Non
             )
             return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        key = shared_streams.key_of(operation.query, operation.variables, operation.operation_name)
+        if key is None:
+            await super().run_operation(operation)
+            return
+        streams: shared_streams.SharedStreams = self.view.shared_streams
+        prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        async with streams.join(key, self.schema, self.context) as messages:
+            async for message in messages:
+                if operation.completed:
+                    return
+                if isinstance(message, Gap):
+                    await self._send_text(prefix + shared_streams.RESYNC_PAYLOAD + "}")
+                elif "payload" in message:
+                    await self._send_text(prefix + message["payload"] + "}")
+                elif "errors" in message:
+                    await operation.send_operation_message(
+                        TransportErrorMessage(
+                            id=operation.id, type="error", payload=message["errors"]
+                        )
+                    )
+                    return
+                else:
+                    break
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    async def _send_text(self, text: str) -> None:
+        """One frame of text already serialised (shared by every viewer of a shape)."""
+        socket = getattr(self.websocket, "ws", None)
+        if socket is None:
+            await self.websocket.send_json(json.loads(text))
+        else:
+            await socket.send_text(text)
 
 
 class LegacyWSHandler(_Discipline, BaseGraphQLWSHandler[Context, None]):

@@ -11,10 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from app import create_app
+from app.shared_streams import SharedStreams
 from models.loans import Loan
 from services.credit import external
 from services.identity import auth, permissions
@@ -63,6 +66,21 @@ async def _loan_id() -> int:
     return loan.id
 
 
+def _app() -> tuple[Starlette, SharedStreams]:
+    """The app and the shared executions of its GraphQL view (to count viewers)."""
+    app = create_app(get_settings(), own_services=False)
+    graphql = next(route.endpoint for route in app.routes if route.path == "/graphql")
+    return app, graphql.shared_streams
+
+
+async def _wait_for_viewers(streams: SharedStreams, count: int) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            if streams.viewers == count:
+                return
+            await asyncio.sleep(0.01)
+
+
 def _global_id(user_id: int) -> str:
     return base64.b64encode(f"User:{user_id}".encode()).decode()
 
@@ -101,7 +119,8 @@ async def test_an_anonymous_crowd_is_refused_past_its_limit_while_a_member_works
     token = await token_for(phone)
     accepted: list[Any] = []
     codes: list[int | None] = []
-    async with _server() as url:
+    app, streams = _app()
+    async with _server(app=app) as url:
         for _ in range(500):
             ws = await connect(url, subprotocols=[PROTOCOL], open_timeout=TIMEOUT)
             await _send(ws, {"type": "connection_init", "payload": {}})
@@ -116,7 +135,10 @@ async def test_an_anonymous_crowd_is_refused_past_its_limit_while_a_member_works
         try:
             assert len(accepted) == settings.ws_anonymous_per_address
             assert codes == [4429] * (500 - settings.ws_anonymous_per_address)
-            await _wait_for_channel(bidding.progress_channel(loan_id), len(accepted))
+            await _wait_for_viewers(streams, len(accepted))
+            # 20 viewers of one shape: one execution, one broker subscription.
+            assert streams.groups == 1
+            assert get_broker().subscribers(bidding.progress_channel(loan_id)) == 1
             # The member, from the same address, is not held up: HTTP queries and
             # mutations, and a subscription of their own.
             body = await _http(url, ME, token)
@@ -126,7 +148,7 @@ async def test_an_anonymous_crowd_is_refused_past_its_limit_while_a_member_works
             mine = await _open(url, PROTOCOL, token)
             async with mine:
                 await _send(mine, {"id": "m", **_progress(loan_id)})
-                await _wait_for_channel(bidding.progress_channel(loan_id), len(accepted) + 1)
+                await _wait_for_viewers(streams, len(accepted) + 1)
         finally:
             for ws in accepted:
                 await ws.close()
@@ -135,7 +157,8 @@ async def test_an_anonymous_crowd_is_refused_past_its_limit_while_a_member_works
 async def test_one_connection_cannot_hold_more_subscriptions_than_its_limit():
     limit = get_settings().ws_subscriptions_anonymous
     loan_id = await _loan_id()
-    async with _server() as url:
+    app, streams = _app()
+    async with _server(app=app) as url:
         ws = await _open(url, PROTOCOL, None)
         async with ws:
             for number in range(limit + 3):
@@ -149,12 +172,12 @@ async def test_one_connection_cannot_hold_more_subscriptions_than_its_limit():
             assert {e["payload"][0]["extensions"]["code"] for e in errors} == {
                 "TOO_MANY_SUBSCRIPTIONS"
             }
-            await _wait_for_channel(bidding.progress_channel(loan_id), limit)
+            await _wait_for_viewers(streams, limit)
             # Who keeps trying is closed: as many refusals as the limit.
             for number in range(limit):
                 await _send(ws, {"id": f"x{number}", **_progress(loan_id)})
             assert await _closed_with(ws) == 4429
-        await _wait_for_channel(bidding.progress_channel(loan_id), 0)
+        await _wait_for_viewers(streams, 0)
 
 
 async def test_bad_protocol_input_gets_the_protocols_close_codes():
@@ -206,6 +229,7 @@ async def test_redis_away_http_keeps_answering_and_subscribers_resync():
                     await redis.stop()
                     for _ in range(3):
                         body = await _http(url, ME, token)
+                        assert body["data"] is not None, body
                         assert body["data"]["me"]["user"]["id"] == _global_id(member.id)
                     await redis.start()
                     message = await _receive(ws)
@@ -258,3 +282,57 @@ async def test_a_members_connection_closes_when_their_access_changes_or_ends():
             await asyncio.sleep(0.5)
             await _send(ws, {"type": "ping"})
             assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)) == {"type": "pong"}
+
+
+async def test_viewers_of_one_shape_share_one_execution_and_each_gets_its_own_id():
+    loan_id = await _loan_id()
+    channel = bidding.progress_channel(loan_id)
+    app, streams = _app()
+    other = f'subscription {{ bidProgress(loanId: "{loan_id}") {{ kind bidders }} }}'
+    async with _server(app=app) as url:
+        viewers = [await _open(url, PROTOCOL, None) for _ in range(3)]
+        try:
+            for number, ws in enumerate(viewers):
+                await _send(ws, {"id": f"v{number}", **_progress(loan_id)})
+            await _send(
+                viewers[0], {"id": "other", "type": "subscribe", "payload": {"query": other}}
+            )
+            # Two shapes: two executions, so two broker subscribers for four operations.
+            await _wait_for_channel(channel, 2)
+            assert streams.groups == 2
+            loan = await Loan.get(id=loan_id)
+            async with in_transaction():
+                loan.funded_fen, loan.bidder_count = 120_000, 1
+                await bidding._progress(loan, "BID", bid_amount_fen=120_000, source="AUTO")
+            outbox.wake()
+            got = {}
+            for ws in viewers[1:]:
+                message = await _receive(ws)
+                got[message["id"]] = message["payload"]
+            first = [await _receive(viewers[0]), await _receive(viewers[0])]
+            got.update({message["id"]: message["payload"] for message in first})
+            same = {"data": {"bidProgress": {"kind": "BID", "funded": "1200.00"}}}
+            assert got == {
+                "v0": same,
+                "v1": same,
+                "v2": same,
+                "other": {"data": {"bidProgress": {"kind": "BID", "bidders": 1}}},
+            }
+            # A viewer that completes leaves; the others go on.
+            await _send(viewers[1], {"id": "v1", "type": "complete"})
+        finally:
+            for ws in viewers:
+                await ws.close()
+        await _wait_for_channel(channel, 0)
+        assert streams.groups == 0
+
+
+async def test_a_shared_shape_with_a_bad_field_is_refused_to_each_viewer():
+    async with _server() as url:
+        ws = await _open(url, PROTOCOL, None)
+        async with ws:
+            query = 'subscription { bidProgress(loanId: "1") { nonsense } }'
+            await _send(ws, {"id": "a", "type": "subscribe", "payload": {"query": query}})
+            message = await _receive(ws)
+            assert (message["id"], message["type"]) == ("a", "error")
+            assert "nonsense" in message["payload"][0]["message"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -33,11 +34,13 @@ TIMEOUT = 10
 
 
 @contextlib.asynccontextmanager
-async def _server(settings: Settings | None = None) -> AsyncIterator[str]:
+async def _server(
+    settings: Settings | None = None, *, app: Starlette | None = None
+) -> AsyncIterator[str]:
     """A uvicorn server on a free port with the app's lifespan; yields the WebSocket URL."""
     settings = settings or get_settings()
     config = uvicorn.Config(
-        app=create_app(settings, own_services=False),
+        app=app or create_app(settings, own_services=False),
         host="127.0.0.1",
         port=0,
         lifespan="on",

@@ -69,7 +69,8 @@ class RedisBroker:
         self._reader: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._down_until = 0.0
-        self._outage_values = 0
+        # Outage versions count down from far below anything a cache starts at (-1).
+        self._outage_values = -(1 << 40)
         self._pending_bumps: set[str] = set()
 
     # --- life --------------------------------------------------------------------------
