@@ -20,8 +20,10 @@ first one broken raises `Broken(name, detail)`, which the run reports with its d
   both ways (by the borrower's payments; by the holder: own receipts plus advances).
   The one exception, which no split can avoid: an early repayment in full lowers the
   loan's whole interest, and a claim may already have had more than its share of the
-  lowered whole (by a rounding fen, never taken back): it then gets nothing more, every
-  other claim stays within its share, and the shares still add up to the whole.
+  lowered whole (by a rounding fen, never taken back; an advance by the reserve counts as
+  had when it was made, and the borrower's last payment refunds the reserve exactly it):
+  it then gets nothing more, every other claim stays within its share, and the shares
+  still add up to the whole.
 - `installments.as_the_calendar_says`: exactly the unpaid installments past their due
   date are OVERDUE, each with the penalty of the rules: its unpaid principal and interest
   at the daily rate for every day past due, rounded once; for one paid in part, each day
@@ -321,9 +323,10 @@ def _settled_loan(
     """Principal exactly, counted both ways. Interest: each claim's largest-remainder share
     of the loan's whole interest, exactly, unless an early repayment in full lowered the
     whole below what a claim had already received of its share (a payment never takes a
-    fen back): then that claim gets nothing more, every other one stays within its share,
-    and the shares add up to the whole. Counted both ways too (by the borrower's payments;
-    by what the holder had: own receipts and the reserve's advances)."""
+    fen back; what it had counts the reserve's advances): then that claim gets nothing
+    more, every other one stays within its share, and the shares add up to the whole.
+    Counted both ways too (by the borrower's payments; by what the holder had: own
+    receipts and the reserve's advances)."""
     name = "claims.exact_once_settled"
     principals = [claim.principal_fen for claim in held]
     targets = split.interest_targets(interest, principals)
@@ -331,7 +334,16 @@ def _settled_loan(
         ("paid", [seen.got[claim.id][:2] for claim in held], 0),
         ("had", [seen.holder_got[claim.id] for claim in held], 1),
     )
-    for way, counted, view in views:
+    # What each holder had of the interest before the last repayment: own receipts and
+    # the reserve's advances. The exception is decided on it for both ways of counting:
+    # an advance paid a claim its share of the whole as it stood then; the borrower's
+    # last payment refunds the reserve exactly that, so by the borrower's payments the
+    # fen above the lowered share shows in the last repayment, not before it.
+    before = [
+        seen.holder_got[claim.id][1] - seen.interest_by[(last_repayment, claim.id)][1]
+        for claim in held
+    ]
+    for way, counted, _view in views:
         wrong = [
             (claim.id, got[0], claim.principal_fen)
             for claim, got in zip(held, counted, strict=True)
@@ -339,10 +351,6 @@ def _settled_loan(
         ]
         holds(not wrong, name, f"loan {loan_id} principal ({way}; claim, got, held): {wrong[:5]}")
         got = [interest_got for _principal, interest_got in counted]
-        before = [
-            total - seen.interest_by[(last_repayment, claim.id)][view]
-            for claim, total in zip(held, got, strict=True)
-        ]
         if all(b <= t for b, t in zip(before, targets, strict=True)):
             wrong = [
                 (claim.id, g, t) for claim, g, t in zip(held, got, targets, strict=True) if g != t
