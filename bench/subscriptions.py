@@ -104,12 +104,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process in MiB (/proc/<pid>/status, VmRSS)."""
+def rss_mb(pid: int, key: str = "VmRSS") -> float:
+    """Resident set size of a process in MiB (/proc/<pid>/status, VmRSS; VmHWM: its peak)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    raise RuntimeError(f"no {key} for {pid}")
 
 
 @dataclass
@@ -242,7 +242,9 @@ class Figures:
     rss_connected: float = 0.0
     rss_after_leave: float = 0.0
     leave_seconds: float = 0.0
+    rss_peak: float = 0.0
     cpu_seconds: float = 0.0
+    clients_cpu_seconds: float = 0.0
     phase_seconds: float = 0.0
     sent: dict[str, float] = field(default_factory=dict)  # funded -> confirm sent
     confirm_seconds: list[float] = field(default_factory=list)
@@ -492,11 +494,12 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
             )
             await _warm_up(loan_id, clients, figures.subscribed)
             figures.warm_seconds = time.perf_counter() - started
-            await asyncio.sleep(1)
+            await asyncio.sleep(2)  # a second warm-up event may still be on its way
             figures.rss_connected = rss_mb(api.pid)
 
             stop = asyncio.Event()
             cpu_before = cpu_seconds(api.pid)
+            clients_before = sum(cpu_seconds(client.process.pid) for client in clients)
             phase_started = time.perf_counter()
             queries = asyncio.create_task(
                 _queries(api.base, loan_id, lenders[0][2], args.query_rate, stop, figures)
@@ -508,6 +511,9 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
                 stop.set()
                 await queries
             figures.cpu_seconds = cpu_seconds(api.pid) - cpu_before
+            figures.clients_cpu_seconds = (
+                sum(cpu_seconds(client.process.pid) for client in clients) - clients_before
+            )
             figures.phase_seconds = time.perf_counter() - phase_started
 
             for client in clients:
@@ -524,6 +530,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
             await asyncio.gather(*(client.end() for client in clients))
         await asyncio.sleep(args.settle)
         figures.rss_after_leave = rss_mb(api.pid)
+        figures.rss_peak = rss_mb(api.pid, "VmHWM")
     await _check_funded(loan_id, args.bids)
     return figures
 
@@ -566,12 +573,14 @@ def summary(args: argparse.Namespace, backend: str, figures: Figures) -> dict[st
             round(figures.cpu_seconds * 1000 / figures.delivered, 3) if figures.delivered else None
         ),
         "server_cpu_seconds": round(figures.cpu_seconds, 2),
+        "clients_cpu_seconds": round(figures.clients_cpu_seconds, 2),
         "phase_seconds": round(figures.phase_seconds, 2),
         "rss_baseline_mb": round(figures.rss_baseline, 1),
         "rss_connected_mb": round(figures.rss_connected, 1),
         "rss_per_1000_mb": round(grown / n * 1000, 2) if n else None,
         "rss_after_leave_mb": round(figures.rss_after_leave, 1),
         "rss_after_leave_ratio": round(figures.rss_after_leave / figures.rss_baseline, 2),
+        "rss_peak_mb": round(figures.rss_peak, 1),
         "http_queries": len(figures.query_seconds),
         "http_failures": figures.query_failures,
         "http_p50_ms": _ms(figures.query_seconds, 0.50),
@@ -606,11 +615,13 @@ def _table(result: dict[str, Any]) -> list[str]:
         ("server CPU per delivered event", value("cpu_ms_per_event", " ms")),
         (
             "server CPU over the bid phase",
-            f"{result['server_cpu_seconds']} s in {result['phase_seconds']} s",
+            f"{result['server_cpu_seconds']} s in {result['phase_seconds']} s"
+            f" (client processes: {result['clients_cpu_seconds']} s)",
         ),
         (
             "RSS baseline / all subscribed",
-            f"{result['rss_baseline_mb']} / {result['rss_connected_mb']} MiB",
+            f"{result['rss_baseline_mb']} / {result['rss_connected_mb']} MiB"
+            f" (peak {result['rss_peak_mb']} MiB)",
         ),
         ("RSS per 1,000 subscribers", value("rss_per_1000_mb", " MiB")),
         (
