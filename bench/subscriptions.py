@@ -112,6 +112,11 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
     raise RuntimeError(f"no {key} for {pid}")
 
 
+def open_files(pid: int) -> int:
+    """How many file descriptors a process holds (/proc/<pid>/fd): its sockets included."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 @dataclass
 class Api:
     base: str
@@ -243,6 +248,8 @@ class Figures:
     rss_after_leave: float = 0.0
     leave_seconds: float = 0.0
     rss_peak: float = 0.0
+    rss_after_rounds: list[float] = field(default_factory=list)
+    fds: dict[str, int] = field(default_factory=dict)
     cpu_seconds: float = 0.0
     clients_cpu_seconds: float = 0.0
     phase_seconds: float = 0.0
@@ -465,22 +472,8 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
                 )
         await asyncio.sleep(1)
         figures.rss_baseline = rss_mb(api.pid)
-
-        url = api.base.replace("http://", "ws://") + "/graphql"
-        shares = [
-            args.subscribers // args.processes
-            + (1 if index < args.subscribers % args.processes else 0)
-            for index in range(args.processes)
-        ]
-        clients = list(
-            await asyncio.gather(
-                *(
-                    ClientProcess.start(plan, index, url, loan_id, count, args)
-                    for index, count in enumerate(shares)
-                    if count
-                )
-            )
-        )
+        figures.fds["baseline"] = open_files(api.pid)
+        clients = await _client_processes(plan, api, loan_id, args, 0)
         try:
             started = time.perf_counter()
             answers = await asyncio.gather(*(client.ask("connect", 1800) for client in clients))
@@ -496,6 +489,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
             figures.warm_seconds = time.perf_counter() - started
             await asyncio.sleep(2)  # a second warm-up event may still be on its way
             figures.rss_connected = rss_mb(api.pid)
+            figures.fds["connected"] = open_files(api.pid)
 
             stop = asyncio.Event()
             cpu_before = cpu_seconds(api.pid)
@@ -530,9 +524,53 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
             await asyncio.gather(*(client.end() for client in clients))
         await asyncio.sleep(args.settle)
         figures.rss_after_leave = rss_mb(api.pid)
+        figures.fds["after_leave"] = open_files(api.pid)
+        for number in range(1, args.rounds):
+            await _round(plan, api, loan_id, args, number)
+            await asyncio.sleep(args.settle)
+            figures.rss_after_rounds.append(rss_mb(api.pid))
         figures.rss_peak = rss_mb(api.pid, "VmHWM")
     await _check_funded(loan_id, args.bids)
     return figures
+
+
+async def _client_processes(
+    plan: Run, api: Api, loan_id: int, args: argparse.Namespace, round_number: int
+) -> list[ClientProcess]:
+    """P client processes, ready, with N between them."""
+    url = api.base.replace("http://", "ws://") + "/graphql"
+    shares = [
+        args.subscribers // args.processes + (1 if index < args.subscribers % args.processes else 0)
+        for index in range(args.processes)
+    ]
+    first = round_number * args.processes
+    return list(
+        await asyncio.gather(
+            *(
+                ClientProcess.start(plan, first + index, url, loan_id, count, args)
+                for index, count in enumerate(shares)
+                if count
+            )
+        )
+    )
+
+
+async def _round(
+    plan: Run, api: Api, loan_id: int, args: argparse.Namespace, round_number: int
+) -> None:
+    """Another N subscribers, connected, warmed up and gone, nothing timed: does the RSS
+    left after the first round grow again (held) or get used again (kept by the
+    allocator)?"""
+    clients = await _client_processes(plan, api, loan_id, args, round_number)
+    try:
+        answers = await asyncio.gather(*(client.ask("connect", 1800) for client in clients))
+        await _warm_up(loan_id, clients, sum(answer["subscribed"] for answer in answers))
+        await asyncio.gather(*(client.ask("leave", 600) for client in clients))
+    finally:
+        for client in clients:
+            if client.process.returncode is None and client.process.stdin is not None:
+                client.process.stdin.close()
+        await asyncio.gather(*(client.end() for client in clients))
 
 
 async def _check_funded(loan_id: int, bids: int) -> None:
@@ -581,6 +619,8 @@ def summary(args: argparse.Namespace, backend: str, figures: Figures) -> dict[st
         "rss_after_leave_mb": round(figures.rss_after_leave, 1),
         "rss_after_leave_ratio": round(figures.rss_after_leave / figures.rss_baseline, 2),
         "rss_peak_mb": round(figures.rss_peak, 1),
+        "rss_after_rounds_mb": [round(rss, 1) for rss in figures.rss_after_rounds],
+        "server_fds": figures.fds,
         "http_queries": len(figures.query_seconds),
         "http_failures": figures.query_failures,
         "http_p50_ms": _ms(figures.query_seconds, 0.50),
@@ -627,6 +667,17 @@ def _table(result: dict[str, Any]) -> list[str]:
         (
             "RSS after they left (ratio to baseline)",
             f"{result['rss_after_leave_mb']} MiB ({result['rss_after_leave_ratio']})",
+        ),
+        (
+            "  after each further round of N",
+            ", ".join(f"{rss} MiB" for rss in result["rss_after_rounds_mb"]) or "-",
+        ),
+        (
+            "server's open files: baseline / subscribed / left",
+            " / ".join(
+                str(result["server_fds"].get(key, "-"))
+                for key in ("baseline", "connected", "after_leave")
+            ),
         ),
         (
             "HTTP loan(id) meanwhile: p50 / p99",
@@ -682,12 +733,20 @@ def main() -> None:
         "--settle", type=float, default=5.0, help="seconds after they left before the RSS (5)"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="connect and leave N this many times in all; RSS after each (default 1)",
+    )
+    parser.add_argument(
         "--no-deflate", action="store_true", help="clients offer no permessage-deflate"
     )
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file, no Redis")
     args = parser.parse_args()
-    if args.subscribers < 1 or args.bids < 1 or args.processes < 1 or args.query_rate <= 0:
-        parser.error("--subscribers, --bids, --processes and --query-rate must be positive")
+    if min(args.subscribers, args.bids, args.processes, args.rounds) < 1 or args.query_rate <= 0:
+        parser.error(
+            "--subscribers, --bids, --processes, --rounds and --query-rate must be positive"
+        )
     asyncio.run(run(args))
 
 
