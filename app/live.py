@@ -325,5 +325,12 @@ class LegacyWSHandler(_Discipline, BaseGraphQLWSHandler[Context, None]):
 
 
 def uvicorn_ws_options(settings: Settings) -> dict[str, Any]:
-    """What uvicorn needs to enforce for WebSockets (frame size, pings)."""
-    return {"ws_max_size": settings.ws_max_message_bytes, "ws_ping_interval": 20.0}
+    """What uvicorn needs to enforce for WebSockets (frame size, pings). No
+    permessage-deflate: events are a few hundred bytes, and a compressor per connection
+    costs more memory and CPU (every viewer compresses the same text again) than it
+    saves."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_ping_interval": 20.0,
+        "ws_per_message_deflate": False,
+    }
