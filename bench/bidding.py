@@ -29,12 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import signal
-import socket
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -43,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    Run,
+    api_process,
     bench_database,
     embedded_app,
     machine_line,
@@ -76,59 +71,6 @@ class Phase:
 
 def _money(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def _api_process(run: Run, env: dict[str, str]) -> Any:
-    """`python -m app serve` on a free port; yields its base URL."""
-    import httpx
-
-    port = _free_port()
-    log = (run.scratch / "api.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as probe:
-            for _ in range(300):
-                if process.returncode is not None:
-                    tail = (run.scratch / "api.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"the API process ended:\n{tail}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await probe.get("/readyz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the API process did not become ready in 30 s")
-        yield base
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        log.close()
 
 
 async def _quiet(loan_id: int, limit_seconds: float = 180.0) -> None:
@@ -356,7 +298,8 @@ async def run(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-        async with _api_process(plan, env) as base:
+        async with api_process(plan, env) as api:
+            base = api.base
             graphql = await phase_graphql(base, loans[0], lenders, bid_fen, concurrency)
             await _quiet(loans[0])
         await _check_funded(graphql)

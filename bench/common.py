@@ -5,17 +5,24 @@ counting the SQL a block of code sends."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import math
 import os
 import platform
-from collections.abc import Callable, Iterator
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from simulation import scratch
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -109,3 +116,67 @@ def counting_queries() -> Iterator[list[str]]:
                 delattr(client_class, name)
             else:
                 setattr(client_class, name, method)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Api:
+    base: str
+    pid: int
+
+
+@contextlib.asynccontextmanager
+async def api_process(
+    run: Run,
+    env: dict[str, str],
+    *,
+    workers: int | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> AsyncIterator[Api]:
+    """`python -m app serve` on a free port (`--workers 1`: uvicorn serves in that very
+    process, so its pid is the server's); yields its base URL and pid once /readyz
+    answers, and stops it afterwards."""
+    import httpx
+
+    port = free_port()
+    log = (run.scratch / "api.log").open("wb")
+    command = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=log,
+        preexec_fn=preexec_fn,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as probe:
+            for _ in range(300):
+                if process.returncode is not None:
+                    tail = (run.scratch / "api.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"the API process ended:\n{tail}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await probe.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the API process did not become ready in 30 s")
+        yield Api(base, process.pid)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        log.close()

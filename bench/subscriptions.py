@@ -49,8 +49,6 @@ import contextlib
 import json
 import os
 import resource
-import signal
-import socket
 import sys
 import time
 from collections import Counter
@@ -59,7 +57,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    ROOT,
+    Api,
     Run,
+    api_process,
     bench_database,
     embedded_app,
     machine_line,
@@ -68,7 +69,6 @@ from bench.common import (
     use_environment,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 BID_FEN = 10_000  # 100.00 each
 
 PLACE = """mutation ($input: PlaceBidInput!) { placeBid(input: $input) { __typename
@@ -83,13 +83,6 @@ LOAN = """query ($id: ID!) { loan(id: $id) { id status progress { funded remaini
 
 def _money(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _raise_open_files() -> None:
@@ -115,62 +108,6 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
 def open_files(pid: int) -> int:
     """How many file descriptors a process holds (/proc/<pid>/fd): its sockets included."""
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-@dataclass
-class Api:
-    base: str
-    pid: int
-
-
-@contextlib.asynccontextmanager
-async def api_process(run: Run, env: dict[str, str]) -> Any:
-    """`python -m app serve --workers 1` on a free port (one process: uvicorn serves in
-    it, no supervisor); yields its base URL and pid."""
-    import httpx
-
-    port = _free_port()
-    log = (run.scratch / "api.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=log,
-        preexec_fn=_raise_open_files,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as probe:
-            for _ in range(300):
-                if process.returncode is not None:
-                    tail = (run.scratch / "api.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"the API process ended:\n{tail}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await probe.get("/readyz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the API process did not become ready in 30 s")
-        yield Api(base, process.pid)
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        log.close()
 
 
 class ClientProcess:
@@ -461,7 +398,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
         f" parameters raised: {', '.join(changed) or 'none'}",
         flush=True,
     )
-    async with api_process(plan, server_env) as api:
+    async with api_process(plan, server_env, workers=1, preexec_fn=_raise_open_files) as api:
         async with httpx.AsyncClient(base_url=api.base) as http:
             warm = {"Authorization": f"Bearer {lenders[0][2]}"}
             for _ in range(20):
