@@ -48,26 +48,27 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
-import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    ROOT,
     Api,
     Run,
     api_process,
     bench_database,
     embedded_app,
     machine_line,
-    percentile,
     plan_run,
     use_environment,
 )
+from bench.subscription_processes import (
+    ClientProcess,
+    cpu_seconds,
+    open_files,
+    raise_open_files,
+    rss_mb,
+)
+from bench.subscription_report import Figures, summary, table
 
 BID_FEN = 10_000  # 100.00 each
 
@@ -83,122 +84,6 @@ LOAN = """query ($id: ID!) { loan(id: $id) { id status progress { funded remaini
 
 def _money(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
-
-
-def _raise_open_files() -> None:
-    """In the child, before exec: the soft limit of open files raised to the hard one."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (/proc/<pid>/stat, utime and stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int, key: str = "VmRSS") -> float:
-    """Resident set size of a process in MiB (/proc/<pid>/status, VmRSS; VmHWM: its peak)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {key} for {pid}")
-
-
-def open_files(pid: int) -> int:
-    """How many file descriptors a process holds (/proc/<pid>/fd): its sockets included."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-class ClientProcess:
-    """One `bench.subscription_client` process, spoken to one JSON line at a time."""
-
-    def __init__(self, process: asyncio.subprocess.Process, results: Path, count: int):
-        self.process = process
-        self.results = results
-        self.count = count
-
-    @classmethod
-    async def start(
-        cls, run: Run, index: int, url: str, loan_id: int, count: int, args: argparse.Namespace
-    ) -> ClientProcess:
-        results = run.scratch / f"client-{index}.json"
-        command = [
-            sys.executable,
-            "-m",
-            "bench.subscription_client",
-            "--url",
-            url,
-            "--loan",
-            str(loan_id),
-            "--count",
-            str(count),
-            "--concurrency",
-            str(args.connect_concurrency),
-            "--results",
-            str(results),
-        ]
-        if args.no_deflate:
-            command.append("--no-deflate")
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=(run.scratch / f"client-{index}.log").open("wb"),
-        )
-        client = cls(process, results, count)
-        await client._answer(60)  # {"ready": true}
-        return client
-
-    async def _answer(self, limit_seconds: float) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), limit_seconds)
-        if not line:
-            raise RuntimeError(f"client process {self.process.pid} ended")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    async def ask(self, command: str, limit_seconds: float = 60) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command.encode() + b"\n")
-        await self.process.stdin.drain()
-        return await self._answer(limit_seconds)
-
-    async def end(self) -> None:
-        if self.process.returncode is None:
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-
-
-@dataclass
-class Figures:
-    connect_seconds: float = 0.0
-    warm_seconds: float = 0.0
-    subscribed: int = 0
-    connect_failed: int = 0
-    rss_baseline: float = 0.0
-    rss_connected: float = 0.0
-    rss_after_leave: float = 0.0
-    leave_seconds: float = 0.0
-    rss_peak: float = 0.0
-    rss_after_rounds: list[float] = field(default_factory=list)
-    fds: dict[str, int] = field(default_factory=dict)
-    cpu_seconds: float = 0.0
-    clients_cpu_seconds: float = 0.0
-    phase_seconds: float = 0.0
-    sent: dict[str, float] = field(default_factory=dict)  # funded -> confirm sent
-    confirm_seconds: list[float] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    delivered: int = 0
-    unexpected: int = 0
-    resync: int = 0
-    client_errors: Counter[str] = field(default_factory=Counter)
-    query_seconds: list[float] = field(default_factory=list)
-    query_failures: int = 0
 
 
 async def _setup(bids: int) -> tuple[int, list[tuple[int, str, str]], list[str]]:
@@ -398,7 +283,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
         f" parameters raised: {', '.join(changed) or 'none'}",
         flush=True,
     )
-    async with api_process(plan, server_env, workers=1, preexec_fn=_raise_open_files) as api:
+    async with api_process(plan, server_env, workers=1, preexec_fn=raise_open_files) as api:
         async with httpx.AsyncClient(base_url=api.base) as http:
             warm = {"Authorization": f"Bearer {lenders[0][2]}"}
             for _ in range(20):
@@ -518,114 +403,6 @@ async def _check_funded(loan_id: int, bids: int) -> None:
         raise SystemExit(f"loan {loan_id} funded {_money(loan.funded_fen)}, not {bids} bids")
 
 
-def _ms(values: list[float], share: float) -> float | None:
-    return round(percentile(values, share), 1) if values else None
-
-
-def summary(args: argparse.Namespace, backend: str, figures: Figures) -> dict[str, Any]:
-    n = figures.subscribed
-    expected = n * args.bids
-    grown = figures.rss_connected - figures.rss_baseline
-    return {
-        "n": args.subscribers,
-        "subscribed": n,
-        "connect_failed": figures.connect_failed,
-        "m": args.bids,
-        "processes": args.processes,
-        "connect_seconds": round(figures.connect_seconds, 2),
-        "warm_seconds": round(figures.warm_seconds, 2),
-        "delivery_p50_ms": _ms(figures.latencies, 0.50),
-        "delivery_p99_ms": _ms(figures.latencies, 0.99),
-        "delivery_max_ms": _ms(figures.latencies, 1.0),
-        "delivered": figures.delivered,
-        "expected": expected,
-        "missing": expected - figures.delivered,
-        "unexpected": figures.unexpected,
-        "resync": figures.resync,
-        "client_errors": sum(figures.client_errors.values()),
-        "confirm_p50_ms": _ms(figures.confirm_seconds, 0.50),
-        "cpu_ms_per_event": (
-            round(figures.cpu_seconds * 1000 / figures.delivered, 3) if figures.delivered else None
-        ),
-        "server_cpu_seconds": round(figures.cpu_seconds, 2),
-        "clients_cpu_seconds": round(figures.clients_cpu_seconds, 2),
-        "phase_seconds": round(figures.phase_seconds, 2),
-        "rss_baseline_mb": round(figures.rss_baseline, 1),
-        "rss_connected_mb": round(figures.rss_connected, 1),
-        "rss_per_1000_mb": round(grown / n * 1000, 2) if n else None,
-        "rss_after_leave_mb": round(figures.rss_after_leave, 1),
-        "rss_after_leave_ratio": round(figures.rss_after_leave / figures.rss_baseline, 2),
-        "rss_peak_mb": round(figures.rss_peak, 1),
-        "rss_after_rounds_mb": [round(rss, 1) for rss in figures.rss_after_rounds],
-        "server_fds": figures.fds,
-        "http_queries": len(figures.query_seconds),
-        "http_failures": figures.query_failures,
-        "http_p50_ms": _ms(figures.query_seconds, 0.50),
-        "http_p99_ms": _ms(figures.query_seconds, 0.99),
-        "deflate": not args.no_deflate,
-        "backend": backend,
-    }
-
-
-def _table(result: dict[str, Any]) -> list[str]:
-    def value(key: str, unit: str = "") -> str:
-        found = result[key]
-        return "-" if found is None else f"{found}{unit}"
-
-    rows = [
-        ("subscribers (subscribed / asked)", f"{result['subscribed']} / {result['n']}"),
-        ("client processes", value("processes")),
-        ("connect time (all subscribes sent)", value("connect_seconds", " s")),
-        ("  until all received the warm-up", value("warm_seconds", " s")),
-        ("bids", value("m")),
-        (
-            "delivery p50 / p99 / max (from confirm sent)",
-            f"{value('delivery_p50_ms')} / {value('delivery_p99_ms')} / "
-            f"{value('delivery_max_ms')} ms",
-        ),
-        (
-            "delivered / expected (missing)",
-            f"{result['delivered']} / {result['expected']} ({result['missing']})",
-        ),
-        ("RESYNC / client errors", f"{result['resync']} / {result['client_errors']}"),
-        ("confirmOperation p50", value("confirm_p50_ms", " ms")),
-        ("server CPU per delivered event", value("cpu_ms_per_event", " ms")),
-        (
-            "server CPU over the bid phase",
-            f"{result['server_cpu_seconds']} s in {result['phase_seconds']} s"
-            f" (client processes: {result['clients_cpu_seconds']} s)",
-        ),
-        (
-            "RSS baseline / all subscribed",
-            f"{result['rss_baseline_mb']} / {result['rss_connected_mb']} MiB"
-            f" (peak {result['rss_peak_mb']} MiB)",
-        ),
-        ("RSS per 1,000 subscribers", value("rss_per_1000_mb", " MiB")),
-        (
-            "RSS after they left (ratio to baseline)",
-            f"{result['rss_after_leave_mb']} MiB ({result['rss_after_leave_ratio']})",
-        ),
-        (
-            "  after each further round of N",
-            ", ".join(f"{rss} MiB" for rss in result["rss_after_rounds_mb"]) or "-",
-        ),
-        (
-            "server's open files: baseline / subscribed / left",
-            " / ".join(
-                str(result["server_fds"].get(key, "-"))
-                for key in ("baseline", "connected", "after_leave")
-            ),
-        ),
-        (
-            "HTTP loan(id) meanwhile: p50 / p99",
-            f"{value('http_p50_ms')} / {value('http_p99_ms')} ms"
-            f" ({result['http_queries']} ok, {result['http_failures']} failed)",
-        ),
-    ]
-    width = max(len(label) for label, _ in rows)
-    return [f"{label:<{width}}  {text}" for label, text in rows]
-
-
 async def run(args: argparse.Namespace) -> None:
     plan = plan_run(postgres=not args.sqlite)
     env = use_environment(plan, OPERATION_CONFIRM_MINUTES="30", SMS_CODE_MINUTES="30")
@@ -639,7 +416,7 @@ async def run(args: argparse.Namespace) -> None:
         f" in {args.processes} client processes ({deflate}), {args.bids} bids"
         f" {args.pause_ms} ms apart, loan(id) queries at {args.query_rate}/s meanwhile\n"
     )
-    for line in _table(result):
+    for line in table(result):
         print(line)
     if figures.client_errors:
         print(f"client errors: {dict(figures.client_errors.most_common(10))}")
