@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,8 +134,35 @@ async def worker() -> None:
         await Tortoise.close_connections()
 
 
+# Commands that run the API server for as long as it lives.
+_SERVING = ("serve", "dev")
+
+
+def server_environment(environ: dict[str, str]) -> dict[str, str] | None:
+    """The environment the server process should run with, when it differs from
+    `environ`: CPython's small-object allocator keeps whole 1 MiB arenas that a single
+    surviving object pins, so a server stays at its peak after ten thousand WebSocket
+    viewers leave. On the system allocator (PYTHONMALLOC=malloc) the pages freed are
+    given back (services/kit/memory.py trims them). Set PYTHONMALLOC yourself (e.g.
+    `pymalloc`) to choose otherwise."""
+    if "PYTHONMALLOC" in environ:
+        return None
+    return {**environ, "PYTHONMALLOC": "malloc"}
+
+
+def _refuse_workers_without_shared_services(workers: int) -> None:
+    settings = get_settings()
+    if workers > 1 and (settings.database_url.startswith("sqlite") or not settings.redis_url):
+        sys.exit(
+            "serve --workers N > 1 needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL):"
+            " the embedded SQLite database and in-process broker belong to one process"
+        )
+
+
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
+
+    _refuse_workers_without_shared_services(workers)
 
     from app.live import uvicorn_ws_options
 
@@ -167,6 +195,7 @@ def sandbox(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    run_as_program = argv is None
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulate"]:
         # Its own parser: bad input is one line and exit status 2 (simulation/command.py).
@@ -199,6 +228,10 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
 
+    if run_as_program and args.command in _SERVING:
+        environment = server_environment(dict(os.environ))
+        if environment is not None:  # start again with it (same process id)
+            os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
     elif args.command == "migrate":

@@ -57,6 +57,7 @@ from schema.context import Context
 from services.identity import auth, permissions
 from services.identity.permissions import Actor
 from services.kit.broker import Gap
+from services.kit.memory import Release
 from services.kit.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class Registry:
     settings: Settings
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     members: weakref.WeakSet[_Conn] = field(default_factory=weakref.WeakSet)
+    # Memory given back to the system once a crowd of connections has left.
+    release: Release = field(default_factory=Release)
     _watcher: asyncio.Task[None] | None = None
 
     def limit(self, state: str) -> int:
@@ -169,10 +172,16 @@ class _Discipline:
     def _start(self) -> bool:
         address = self.context.client_ip
         self.conn = _Conn(address=address, close=self.websocket.close)
-        return _registry(self.view).enter(self.conn, "pending")
+        registry = _registry(self.view)
+        if not registry.enter(self.conn, "pending"):
+            return False
+        registry.release.opened()
+        return True
 
     def _end(self) -> None:
-        _registry(self.view).leave(self.conn)
+        registry = _registry(self.view)
+        registry.leave(self.conn)
+        registry.release.closed()
 
     async def _admit(self) -> str | None:
         """After `connection_init`: the refusal reason, or None when admitted."""

@@ -90,12 +90,14 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def platform_process(sandbox_file: Path, crashpoint: str | None) -> AsyncIterator[Platform]:
+async def platform_process(
+    sandbox_file: Path, crashpoint: str | None, *, environment: dict[str, str] | None = None
+) -> AsyncIterator[Platform]:
     """An API process on the test database and Redis (the environment tests/conftest.py
-    set), with the embedded sandbox provider keeping its books in `sandbox_file`, and
-    `crashpoint` armed if given. Stopped (or killed) on exit."""
+    set, with `environment` over it), with the embedded sandbox provider keeping its books
+    in `sandbox_file`, and `crashpoint` armed if given. Stopped (or killed) on exit."""
     port = _free_port()
-    env = dict(os.environ, SANDBOX_DATABASE=str(sandbox_file))
+    env = dict(os.environ, SANDBOX_DATABASE=str(sandbox_file), **(environment or {}))
     env.pop("PROVIDER_URL", None)
     env.pop(crashpoints.ENV_VAR, None)
     if crashpoint:

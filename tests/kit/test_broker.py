@@ -17,7 +17,7 @@ from services.kit.broker import (
     Message,
     RedisBroker,
 )
-from services.kit.broker.fanout import Fanout
+from services.kit.broker.fanout import DELIVERY_BATCH, Fanout
 from tests.kit.redis_server import private_redis
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -63,7 +63,30 @@ async def test_a_fanout_forgets_a_channel_with_its_last_subscriber():
     assert fanout.remove(first) is False
     assert fanout.remove(second) is True
     assert fanout.subscribers == 0
-    assert fanout.deliver("x", {"n": 1}) == 0
+    assert await fanout.deliver("x", {"n": 1}) == 0
+
+
+async def test_an_event_for_thousands_hands_the_loop_back_between_batches():
+    """A hot channel's event does not hold the event loop (and every HTTP request the
+    process serves) for the whole fan-out: other tasks run between batches."""
+    fanout = Fanout(queue_limit=10)
+    subscribers = [fanout.add("hot")[0] for _ in range(1_000)]
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    before = turns
+    assert await fanout.deliver("hot", {"n": 1}) == 1_000
+    ran_meanwhile = turns - before
+    other.cancel()
+    assert ran_meanwhile >= 1_000 // DELIVERY_BATCH - 1
+    assert [s.waiting for s in subscribers] == [1] * 1_000
 
 
 async def _until(condition: Callable[[], bool]) -> None:

@@ -7,13 +7,17 @@ nothing is decoded or copied per subscriber, so messages are read-only to them.
 A subscriber that falls behind by more than its queue holds loses its oldest events and
 is told so: the next thing it reads is a `Gap`, then the newest events in order. A
 broker that lost its connection tells every subscriber the same way once it is back.
+
+A channel with thousands of subscribers is handed an event `DELIVERY_BATCH` subscribers
+per turn of the event loop (`push_paced`): each turn wakes that many senders, then the
+loop serves whatever else is waiting (HTTP requests above all) before the next batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +33,9 @@ SLOW_CONSUMER = Gap("slow consumer: the oldest events were dropped")
 RECONNECTED = Gap("the event broker reconnected: events may have been missed")
 
 Message = dict[str, Any] | Gap
+
+# Subscribers woken per turn of the event loop when one event goes to many of them.
+DELIVERY_BATCH = 100
 
 
 class Subscriber:
@@ -97,14 +104,13 @@ class Fanout:
             return True
         return False
 
-    def deliver(self, channel: str, message: Message) -> int:
-        """Hand `message` to every subscriber of `channel`; how many there were."""
+    async def deliver(self, channel: str, message: Message) -> int:
+        """Hand `message` to every subscriber of `channel`, a batch per turn of the
+        event loop; how many there were."""
         members = self._channels.get(channel)
         if not members:
             return 0
-        for subscriber in members:
-            subscriber.push(message)
-        return len(members)
+        return await push_paced(list(members), message)
 
     def gap_all(self, gap: Gap) -> None:
         """Tell every subscriber that events may have been missed."""
@@ -121,3 +127,16 @@ class Fanout:
     @property
     def subscribers(self) -> int:
         return sum(len(members) for members in self._channels.values())
+
+
+async def push_paced(subscribers: Iterable[Subscriber], message: Message) -> int:
+    """Push `message` to each of `subscribers`, handing the event loop back after every
+    `DELIVERY_BATCH` of them (the woken senders run then, and other work between
+    batches); how many there were. A subscriber gone meanwhile is pushed to harmlessly."""
+    count = 0
+    for subscriber in subscribers:
+        subscriber.push(message)
+        count += 1
+        if count % DELIVERY_BATCH == 0:
+            await asyncio.sleep(0)
+    return count

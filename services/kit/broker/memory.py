@@ -27,7 +27,7 @@ class InProcessBroker:
         return True
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        self.fanout.deliver(channel, message)
+        await self.fanout.deliver(channel, message)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:

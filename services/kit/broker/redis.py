@@ -191,12 +191,12 @@ class RedisBroker:
                 kind = item["type"]
                 channel = item["channel"][prefix:]
                 if kind == "message":
-                    self.fanout.deliver(channel, json.loads(item["data"]))
+                    await self.fanout.deliver(channel, json.loads(item["data"]))
                 elif kind == "subscribe":
                     self._confirmed.setdefault(channel, asyncio.Event()).set()
                     if channel in self._gap_pending:
                         self._gap_pending.discard(channel)
-                        self.fanout.deliver(channel, RECONNECTED)
+                        await self.fanout.deliver(channel, RECONNECTED)
             if loop.time() >= next_sweep:
                 next_sweep = loop.time() + _IDLE_SWEEP_SECONDS
                 await self._unsubscribe_idle(pubsub)
