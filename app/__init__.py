@@ -32,6 +32,7 @@ from strawberry.types import ExecutionResult
 from tortoise import Tortoise
 
 from app import live, shared_streams
+from app.frames import KeepRawSend
 from schema.build import build_schema
 from schema.context import Context, bearer_token
 from services import jobs
@@ -342,5 +343,6 @@ def create_app(
         upload_max_bytes=settings.upload_max_body_bytes,
     )
     app.add_middleware(Metrics)
+    app.add_middleware(KeepRawSend)  # outermost: WebSockets' own send (app/frames.py)
     app.state.settings = settings
     return app

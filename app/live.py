@@ -52,7 +52,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     ErrorMessage as LegacyErrorMessage,
 )
 
-from app import shared_streams
+from app import frames, shared_streams
 from schema.context import Context
 from services.identity import auth, permissions
 from services.identity.permissions import Actor
@@ -258,6 +258,8 @@ class TransportWSHandler(_Discipline, BaseGraphQLTransportWSHandler[Context, Non
             return
         streams: shared_streams.SharedStreams = self.view.shared_streams
         prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        socket = getattr(self.websocket, "ws", None)
+        write = frames.writer_for(socket.scope) if socket is not None else None
         async with streams.join(key, self.schema, self.context) as messages:
             async for message in messages:
                 if operation.completed:
@@ -265,6 +267,8 @@ class TransportWSHandler(_Discipline, BaseGraphQLTransportWSHandler[Context, Non
                 if isinstance(message, Gap):
                     await self._send_text(prefix + shared_streams.RESYNC_PAYLOAD + "}")
                 elif "payload" in message:
+                    if write is not None and write(_frame(message, operation.id, prefix)):
+                        continue
                     await self._send_text(prefix + message["payload"] + "}")
                 elif "errors" in message:
                     await operation.send_operation_message(
@@ -284,6 +288,21 @@ class TransportWSHandler(_Discipline, BaseGraphQLTransportWSHandler[Context, Non
             await self.websocket.send_json(json.loads(text))
         else:
             await socket.send_text(text)
+
+
+# Frames kept per shared event: one per distinct operation id, up to this many.
+_FRAMES_PER_EVENT = 64
+
+
+def _frame(message: dict[str, Any], operation_id: str, prefix: str) -> bytes:
+    """The `next` frame of a shared event for this operation id, built once per id."""
+    cache: dict[str, bytes] = message["frames"]
+    frame = cache.get(operation_id)
+    if frame is None:
+        frame = frames.text_frame(prefix + message["payload"] + "}")
+        if len(cache) < _FRAMES_PER_EVENT:
+            cache[operation_id] = frame
+    return frame
 
 
 class LegacyWSHandler(_Discipline, BaseGraphQLWSHandler[Context, None]):

@@ -162,7 +162,9 @@ class SharedStreams:
                         error = GraphQLError("Incremental delivery is not supported here")
                         await _deliver(group, {"errors": [error.formatted]})
                         return
-                    await _deliver(group, {"payload": _payload(result)})
+                    # "frames": the `next` frame per operation id, built by the first
+                    # viewer with that id (app/live.py), for all the others.
+                    await _deliver(group, {"payload": _payload(result), "frames": {}})
             await _deliver(group, {"end": True})
         except asyncio.CancelledError:
             raise

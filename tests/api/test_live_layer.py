@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app import create_app
+from app import create_app, frames
 from app.shared_streams import SharedStreams
 from models.loans import Loan
 from services.credit import external
@@ -342,3 +342,59 @@ async def test_a_shared_shape_with_a_bad_field_is_refused_to_each_viewer():
             message = await _receive(ws)
             assert (message["id"], message["type"]) == ("a", "error")
             assert "nonsense" in message["payload"][0]["message"]
+
+
+async def test_shared_events_go_out_as_frames_built_once_per_operation_id(monkeypatch):
+    """Viewers of a shared shape are written ready-made frames, built once per event and
+    operation id; a socket that cannot take one now (here: refused) gets the ordinary
+    path, with the same message."""
+    loan_id = await _loan_id()
+    channel = bidding.progress_channel(loan_id)
+    built: list[bytes] = []
+    written: list[bool] = []
+    real_frame, real_writer = frames.text_frame, frames.writer_for
+
+    def counting_frame(text: str) -> bytes:
+        built.append(text.encode())
+        return real_frame(text)
+
+    def refusing_second(scope: dict[str, Any]) -> Any:
+        write = real_writer(scope)
+        assert write is not None  # uvicorn's sansio protocol, as `serve` runs
+        refuse = len(written_by) == 1
+        written_by.append(refuse)
+
+        def maybe(frame: bytes) -> bool:
+            done = False if refuse else write(frame)
+            written.append(done)
+            return done
+
+        return maybe
+
+    written_by: list[bool] = []
+    monkeypatch.setattr(frames, "text_frame", counting_frame)
+    monkeypatch.setattr(frames, "writer_for", refusing_second)
+    async with _server() as url:
+        viewers = [await _open(url, PROTOCOL, None) for _ in range(4)]
+        try:
+            for number, ws in enumerate(viewers):
+                await _send(ws, {"id": "same" if number < 3 else "own", **_progress(loan_id)})
+                await _wait_for_channel(channel, 1)
+            loan = await Loan.get(id=loan_id)
+            async with in_transaction():
+                loan.funded_fen, loan.bidder_count = 120_000, 1
+                await bidding._progress(loan, "BID", bid_amount_fen=120_000, source="AUTO")
+            outbox.wake()
+            got = [await _receive(ws) for ws in viewers]
+        finally:
+            for ws in viewers:
+                await ws.close()
+    same = {"data": {"bidProgress": {"kind": "BID", "funded": "1200.00"}}}
+    assert [(m["id"], m["type"], m["payload"]) for m in got] == [
+        ("same", "next", same),
+        ("same", "next", same),
+        ("same", "next", same),
+        ("own", "next", same),
+    ]
+    assert len(built) == 2  # "same" once for three viewers, "own" once
+    assert sorted(written) == [False, True, True, True]
