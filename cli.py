@@ -99,7 +99,7 @@ async def worker() -> None:
     from services.money import ledger
     from services.payments.gateway import set_provider
     from services.payments.http_provider import HttpPaymentProvider
-    from services.platform import notifier, outbox
+    from services.platform import notifier, oplog, outbox
 
     settings = get_settings()
     configure_logging(settings)
@@ -124,7 +124,9 @@ async def worker() -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await asyncio.gather(
-            jobs.run_loop(stop), outbox.run_dispatcher(stop, settings.outbox_poll_seconds)
+            jobs.run_loop(stop),
+            outbox.run_dispatcher(stop, settings.outbox_poll_seconds),
+            oplog.run_sealer(stop, settings.outbox_poll_seconds),
         )
     finally:
         set_provider(None)

@@ -52,7 +52,7 @@ from services.payments.gateway import set_provider
 from services.payments.http_provider import HttpPaymentProvider
 from services.payments.provider import InvalidCallbackError
 from services.payments.sandbox import SandboxApp, create_sandbox_app
-from services.platform import clock, notifier, outbox
+from services.platform import clock, notifier, oplog, outbox
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -307,6 +307,7 @@ def create_app(
                 asyncio.create_task(
                     instructions.run_dispatcher(stop, settings.outbox_poll_seconds)
                 ),
+                asyncio.create_task(oplog.run_sealer(stop, settings.outbox_poll_seconds)),
             ]
         if background and settings.jobs_embedded:
             tasks.append(asyncio.create_task(jobs.run_loop(stop)))

@@ -9,10 +9,13 @@ from tortoise.models import Model
 
 
 class OperationLogEntry(Model):
-    """One mutation: who, what, when, from where, result. Chained by SHA-256."""
+    """One mutation: who, what, when, from where, result. Sealed into a SHA-256 chain.
+
+    Appended with no lock (seq, prev_hash and entry_hash null, content_hash set), then
+    sealed into the chain in order by `services/platform/oplog.seal`."""
 
     id = fields.BigIntField(primary_key=True)
-    seq = fields.BigIntField(unique=True)
+    seq = fields.BigIntField(unique=True, null=True)
     actor_id = fields.BigIntField(null=True)
     actor_label = fields.CharField(max_length=64)
     operation = fields.CharField(max_length=128)
@@ -22,15 +25,16 @@ class OperationLogEntry(Model):
     result = fields.CharField(max_length=128)
     trace_id = fields.CharField(max_length=32)
     created_at = fields.DatetimeField()
-    prev_hash = fields.CharField(max_length=64)
-    entry_hash = fields.CharField(max_length=64)
+    content_hash = fields.CharField(max_length=64, null=True)
+    prev_hash = fields.CharField(max_length=64, null=True)
+    entry_hash = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "operation_log"
 
 
 class OperationLogHead(Model):
-    """The chain's tip: locked to append, and it catches deletion of the last entries."""
+    """The chain's tip: locked to seal, and it catches deletion of the last entries."""
 
     id = fields.IntField(primary_key=True)
     last_seq = fields.BigIntField(default=0)

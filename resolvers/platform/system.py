@@ -20,6 +20,9 @@ from services.platform import clock, notices, oplog
 
 
 def _entry(entry: OperationLogEntry) -> t.OperationLogEntryType:
+    """A sealed entry (the listing shows no other)."""
+    assert entry.seq is not None
+    assert entry.entry_hash is not None
     return t.OperationLogEntryType(
         seq=entry.seq,
         actor=entry.actor_label,

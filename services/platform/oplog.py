@@ -4,10 +4,19 @@ Entries form a hash chain: each stores the SHA-256 of its own content and of the
 before it, and a head row keeps the last sequence number and hash. Editing any entry,
 deleting one (a gap or a broken link) or cutting off the newest (the head no longer
 matches) is found by `verify`.
+
+Appending takes no lock: an entry is inserted with the hash of its content and no place
+in the chain yet, so mutations never queue on one row (it was one global hot row, locked
+by every mutation of the platform). `seal` then gives the waiting entries their places in
+order under the head's lock, a batch at a time: a background loop in every API process
+and in the worker, woken by each append (and at once by `verify` and the log's listing,
+which show sealed entries only). Until sealed (normally well under a second), an entry is
+protected by its content hash alone: an edit is found, a deletion is not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -17,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.transactions import in_transaction
 
 from models.system import OperationLogEntry, OperationLogHead
+from services.kit.loops import run_until_stopped
 from services.pages import Page
 from services.platform.clock import system_now
 
@@ -24,6 +34,8 @@ if TYPE_CHECKING:
     from services.identity.permissions import Actor
 
 GENESIS = "0" * 64
+SEAL_BATCH = 500
+_wake = asyncio.Event()
 _SECRET_KEYS = re.compile(
     r"(password|code|token|secret|phone|idnumber|idcard|card|account_?number|otp|key)", re.I
 )
@@ -52,9 +64,8 @@ def _entry_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _fields(entry: OperationLogEntry) -> dict[str, Any]:
+def _content(entry: OperationLogEntry) -> dict[str, Any]:
     return {
-        "seq": entry.seq,
         "actor_id": entry.actor_id,
         "actor_label": entry.actor_label,
         "operation": entry.operation,
@@ -64,8 +75,16 @@ def _fields(entry: OperationLogEntry) -> dict[str, Any]:
         "result": entry.result,
         "trace_id": entry.trace_id,
         "created_at": entry.created_at.isoformat(timespec="microseconds"),
-        "prev_hash": entry.prev_hash,
     }
+
+
+def _fields(entry: OperationLogEntry) -> dict[str, Any]:
+    """What `entry_hash` covers: the content, its place, and the content's own hash as
+    it was at the append (entries sealed before sealing existed have none)."""
+    fields = {**_content(entry), "seq": entry.seq, "prev_hash": entry.prev_hash}
+    if entry.content_hash is not None:
+        fields["content_hash"] = entry.content_hash
+    return fields
 
 
 async def append(
@@ -78,7 +97,27 @@ async def append(
     result: str,
     trace_id: str,
 ) -> OperationLogEntry:
-    """Append one entry; the head row is locked so the chain has one order."""
+    """Insert one entry, not yet sealed (one statement, no lock), and wake the sealer."""
+    entry = OperationLogEntry(
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        operation=operation[:128],
+        arguments=redact(arguments),
+        client_ip=client_ip[:64],
+        user_agent=user_agent[:255],
+        result=result[:128],
+        trace_id=trace_id,
+        created_at=system_now(),
+    )
+    entry.content_hash = _entry_hash(_content(entry))
+    await entry.save()
+    _wake.set()
+    return entry
+
+
+async def seal(*, batch: int = SEAL_BATCH) -> int:
+    """Give up to `batch` waiting entries their places in the chain, oldest first (by
+    id), under the head's lock; how many. Several processes may call it at once."""
     async with in_transaction():
         head = await OperationLogHead.filter(id=1).select_for_update().first()
         if head is None:
@@ -87,23 +126,36 @@ async def append(
             )
             head = await OperationLogHead.filter(id=1).select_for_update().first()
             assert head is not None
-        entry = OperationLogEntry(
-            seq=head.last_seq + 1,
-            actor_id=actor.user_id,
-            actor_label=actor.label,
-            operation=operation[:128],
-            arguments=redact(arguments),
-            client_ip=client_ip[:64],
-            user_agent=user_agent[:255],
-            result=result[:128],
-            trace_id=trace_id,
-            created_at=system_now(),
-            prev_hash=head.last_hash,
-        )
-        entry.entry_hash = _entry_hash(_fields(entry))
-        await entry.save()
-        await OperationLogHead.filter(id=1).update(last_seq=entry.seq, last_hash=entry.entry_hash)
-    return entry
+        waiting = await OperationLogEntry.filter(seq__isnull=True).order_by("id").limit(batch)
+        if not waiting:
+            return 0
+        seq, last = head.last_seq, head.last_hash
+        for entry in waiting:
+            seq += 1
+            entry.seq, entry.prev_hash = seq, last
+            entry.entry_hash = last = _entry_hash(_fields(entry))
+        await OperationLogEntry.bulk_update(waiting, fields=["seq", "prev_hash", "entry_hash"])
+        await OperationLogHead.filter(id=1).update(last_seq=seq, last_hash=last)
+    return len(waiting)
+
+
+async def seal_all() -> int:
+    """Seal every entry waiting now; how many."""
+    total = 0
+    while sealed := await seal():
+        total += sealed
+    return total
+
+
+async def run_sealer(stop: asyncio.Event, poll_seconds: float) -> None:
+    """Seal until `stop` is set: at once when an append wakes it, else every poll."""
+    await run_until_stopped(
+        name="operation log sealer",
+        step=seal_all,
+        wake=_wake,
+        stop=stop,
+        poll_seconds=poll_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,25 +167,29 @@ class VerifyReport:
 
 
 async def verify(*, batch: int = 1000) -> VerifyReport:
-    """Walk the chain in order and recompute every hash."""
+    """Seal what waits, then walk the chain in order and recompute every hash."""
+    await seal_all()
     head = await OperationLogHead.get_or_none(id=1)
     expected_prev = GENESIS
     expected_seq = 1
     checked = 0
-    last_id = 0
+    last_seq = 0
     while True:
-        entries = await OperationLogEntry.filter(id__gt=last_id).order_by("id").limit(batch)
+        entries = await OperationLogEntry.filter(seq__gt=last_seq).order_by("seq").limit(batch)
         if not entries:
             break
         for entry in entries:
-            last_id = entry.id
+            last_seq = entry.seq or 0
             if entry.seq != expected_seq:
                 return VerifyReport(False, checked, expected_seq, "an entry is missing")
             if entry.prev_hash != expected_prev:
                 return VerifyReport(
                     False, checked, entry.seq, "the link to the previous entry is broken"
                 )
-            if _entry_hash(_fields(entry)) != entry.entry_hash:
+            if _entry_hash(_fields(entry)) != entry.entry_hash or (
+                entry.content_hash is not None
+                and _entry_hash(_content(entry)) != entry.content_hash
+            ):
                 return VerifyReport(False, checked, entry.seq, "the entry was altered")
             expected_prev = entry.entry_hash
             expected_seq += 1
@@ -146,9 +202,12 @@ async def verify(*, batch: int = 1000) -> VerifyReport:
 
 
 async def list_entries(*, first: int, before_seq: int | None = None) -> Page[OperationLogEntry]:
-    """Newest first, `first` entries older than `before_seq`."""
-    total = await OperationLogEntry.all().count()
-    query = OperationLogEntry.all().order_by("-seq")
+    """Newest first, `first` sealed entries older than `before_seq` (what waits is
+    sealed first)."""
+    await seal_all()
+    sealed = OperationLogEntry.filter(seq__isnull=False)
+    total = await sealed.count()
+    query = sealed.order_by("-seq")
     if before_seq is not None:
         query = query.filter(seq__lt=before_seq)
     return Page(rows=await query.limit(first), total=total)
