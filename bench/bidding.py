@@ -1,8 +1,8 @@
 """Benchmark: N concurrent lenders bidding on one hot loan, through GraphQL and directly.
 
 Run: `scripts/bench bidding [--lenders N] [--bid-amount 100.00] [--concurrency C]
-[--pool-size P] [--sqlite]` (or `.venv/bin/python -m bench.bidding ...`). Never part of
-the test run.
+[--pool-size P] [--pgbench-seconds 10] [--sqlite]` (or `.venv/bin/python -m bench.bidding
+...`). Never part of the test run.
 
 Set-up (not timed): a database of its own, `lendbridge_bench_<run id>` on the PostgreSQL
 server (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432; with
@@ -23,12 +23,20 @@ the same N lenders bid on the second loan by calling `bidding.place_bid` and
 the bid is place + confirm (reading the code, the stand-in for the member typing it, is
 left out); bids/s is confirmed bids over the wall time of the whole phase. Every bid is
 checked: the accepted amounts add up to the loan's amount exactly.
+
+Beside them (PostgreSQL): pgbench's hot-row transaction (`bench/pgbench.py`) on the same
+server with the same number of clients, and each phase's bids/s as a share of its tps,
+the physical limit of one loan row. Before the phases, one probe bid through GraphQL in
+this process counts the SQL statements of `placeBid` and `confirmOperation`; after
+them, no lender may hold frozen money that no accepted bid accounts for. The last line
+is one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 from collections import Counter
@@ -37,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import pgbench
+from bench.bidding_measures import leaked_freezes, statements_per_bid
 from bench.common import (
     api_process,
     bench_database,
@@ -250,6 +260,9 @@ async def _setup(
         borrower = await setup.verified_borrower()
         loan = await setup.listed_loan(borrower.id, loan_fen, min_bid_fen=min(bid_fen, 5_000))
         loans.append(loan.id)
+    # A third, for the probe bid that counts statements.
+    borrower = await setup.verified_borrower()
+    loans.append((await setup.listed_loan(borrower.id, 100_000, min_bid_fen=100)).id)
     gate = asyncio.Semaphore(8)
 
     async def lender(index: int) -> tuple[int, str, str]:
@@ -289,8 +302,12 @@ async def run(args: argparse.Namespace) -> None:
     concurrency = args.concurrency or args.lenders
     async with bench_database(plan) as backend:
         started = time.perf_counter()
-        async with embedded_app():
+        async with embedded_app() as app:
             loans, lenders, changed = await _setup(args.lenders, bid_fen)
+            statements = await statements_per_bid(app, loans[2], lenders[0])
+        hot = (
+            None if args.sqlite else await pgbench.hot_row(plan, concurrency, args.pgbench_seconds)
+        )
         print(
             f"set-up: {args.lenders} lenders, loans {loans[0]} and {loans[1]} of"
             f" {_money(args.lenders * bid_fen)} each, in {time.perf_counter() - started:.0f} s;"
@@ -307,6 +324,7 @@ async def run(args: argparse.Namespace) -> None:
             service = await phase_service(loans[1], lenders, bid_fen, concurrency)
             await _quiet(loans[1])
         await _check_funded(service)
+        leaked = await leaked_freezes([user_id for user_id, _phone, _token in lenders])
 
     pool = ""
     if not args.sqlite:
@@ -321,6 +339,31 @@ async def run(args: argparse.Namespace) -> None:
     for phase in (graphql, service):
         if phase.failures:
             print(f"{phase.mode} failures: {dict(phase.failures)}")
+    rates = {p.mode: len(p.bid_seconds) / p.wall_seconds for p in (graphql, service)}
+    if hot is not None:
+        print(f"\npgbench hot-row transaction, {hot.clients} clients: {hot.tps:.1f} tps")
+        for mode, rate in rates.items():
+            print(f"  {mode}: {rate:.1f} bids/s = {rate / hot.tps:.3f} x pgbench")
+    print(f"statements per bid: {statements}; frozen beyond accepted bids: {leaked} fen")
+    figures = {
+        "lenders": args.lenders,
+        "concurrency": concurrency,
+        "backend": backend,
+        "graphql_bids_per_s": round(rates[graphql.mode], 2),
+        "service_bids_per_s": round(rates[service.mode], 2),
+        "graphql_p50_ms": round(statistics.median(graphql.bid_seconds) * 1000, 1),
+        "graphql_p99_ms": round(percentile(graphql.bid_seconds, 0.99), 1),
+        "service_p50_ms": round(statistics.median(service.bid_seconds) * 1000, 1),
+        "service_p99_ms": round(percentile(service.bid_seconds, 0.99), 1),
+        "pgbench_clients": hot.clients if hot else None,
+        "pgbench_tps": round(hot.tps, 1) if hot else None,
+        "graphql_ratio": round(rates[graphql.mode] / hot.tps, 4) if hot else None,
+        "service_ratio": round(rates[service.mode] / hot.tps, 4) if hot else None,
+        "statements": statements,
+        "oversubscribed": 0,  # _check_funded stops the run otherwise
+        "leaked_freeze_fen": leaked,
+    }
+    print(json.dumps(figures))
 
 
 def main() -> None:
@@ -336,6 +379,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--pool-size", type=int, default=0, help="PostgreSQL pool maxsize (default: the app's)"
+    )
+    parser.add_argument(
+        "--pgbench-seconds", type=int, default=10, help="pgbench's run (default 10 s)"
     )
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file, no Redis")
     args = parser.parse_args()
