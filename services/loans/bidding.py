@@ -37,13 +37,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from tortoise import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.bids import Bid, BidSource, BidStatus, Claim
 from models.loans import Loan, LoanStatus
 from models.payments import PendingOperation
-from models.repayments import Receipt, ReserveAdvance
 from services.contracts import signatures
 from services.credit import eligibility, risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
@@ -110,27 +110,30 @@ async def _progress(loan: Loan, event: str, **extra: Any) -> None:
     )
 
 
+_OUTSTANDING_SQL = (
+    "SELECT"
+    " (SELECT COALESCE(SUM(amount_fen), 0) FROM bids WHERE lender_id = {u} AND status = {s})"
+    " + (SELECT COALESCE(SUM(principal_fen), 0) FROM claims WHERE holder_id = {u})"
+    " - (SELECT COALESCE(SUM(principal_fen), 0) FROM repayment_receipts"
+    "    WHERE holder_id = {u} AND NOT to_reserve)"
+    " - (SELECT COALESCE(SUM(principal_fen), 0) FROM reserve_advances WHERE holder_id = {u})"
+    " AS outstanding"
+)
+
+
 async def lender_outstanding(user_id: int) -> int:
     """What a lender has at stake (R4 cap): accepted bids not yet disbursed, plus the
     principal of claims held less the principal already repaid to them: by the borrower,
     or advanced by the risk reserve (the reserve's later recovery of an advance, a
-    `to_reserve` receipt, is that same principal and is not counted again)."""
-    in_bids = await Bid.filter(lender_id=user_id, status=BidStatus.ACCEPTED).values_list(
-        "amount_fen", flat=True
-    )
-    in_claims = await Claim.filter(holder_id=user_id).values_list("principal_fen", flat=True)
-    repaid = await Receipt.filter(holder_id=user_id, to_reserve=False).values_list(
-        "principal_fen", flat=True
-    )
-    advanced = await ReserveAdvance.filter(holder_id=user_id).values_list(
-        "principal_fen", flat=True
-    )
-    return (
-        sum(cast(list[int], in_bids))
-        + sum(cast(list[int], in_claims))
-        - sum(cast(list[int], repaid))
-        - sum(cast(list[int], advanced))
-    )
+    `to_reserve` receipt, is that same principal and is not counted again). One
+    statement, in the caller's transaction if there is one."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        sql = _OUTSTANDING_SQL.format(u="$1", s="$2")
+    else:
+        sql = _OUTSTANDING_SQL.format(u="?1", s="?2")
+    rows = await connection.execute_query_dict(sql, [user_id, BidStatus.ACCEPTED.value])
+    return int(rows[0]["outstanding"])
 
 
 async def _open_loan(loan_id: int, *, lock: bool) -> Loan:
