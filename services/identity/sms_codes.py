@@ -86,9 +86,16 @@ async def issue(
     ).exists()
     if recent:
         raise DomainError("A code was sent less than a minute ago", code="TOO_SOON")
-    code = await _new_code(lookup, purpose, binding)
     async with in_transaction():
-        attempts = await _attempts_made(lookup, purpose, binding) if keep_attempts else 0
+        # The newest code of this phone, purpose and binding: the one `verify` checks,
+        # which carries the wrong attempts of any code it replaced.
+        previous = (
+            await SmsCode.filter(phone_lookup=lookup, purpose=purpose, binding=binding)
+            .order_by("-id")
+            .first()
+        )
+        code = _new_code(previous)
+        attempts = previous.attempts if keep_attempts and previous is not None else 0
         # Older codes for the same purpose and binding stop working.
         await SmsCode.filter(
             phone_lookup=lookup, purpose=purpose, binding=binding, consumed_at__isnull=True
@@ -110,31 +117,15 @@ async def issue(
     return row
 
 
-async def _new_code(lookup: str, purpose: SmsPurpose, binding: str) -> str:
+def _new_code(previous: SmsCode | None) -> str:
     """Six random digits, never those of the code it replaces: a member typing the old
     code after a resend is refused, whatever the draw."""
-    previous = (
-        await SmsCode.filter(phone_lookup=lookup, purpose=purpose, binding=binding)
-        .order_by("-id")
-        .first()
-    )
     while True:
         code = f"{secrets.randbelow(10**6):06d}"
         if previous is None or not hmac.compare_digest(
             _code_hash(previous.id, code), previous.code_hash
         ):
             return code
-
-
-async def _attempts_made(lookup: str, purpose: SmsPurpose, binding: str) -> int:
-    """The wrong attempts on the newest code of this phone, purpose and binding: the one
-    `verify` checks, which carries the count of any code it replaced."""
-    newest = (
-        await SmsCode.filter(phone_lookup=lookup, purpose=purpose, binding=binding)
-        .order_by("-id")
-        .first()
-    )
-    return newest.attempts if newest is not None else 0
 
 
 async def verify(
