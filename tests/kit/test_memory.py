@@ -4,6 +4,7 @@ the server started on the allocator that can give it back (cli.py)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -75,3 +76,38 @@ def test_several_workers_are_refused_on_the_embedded_database():
     )
     assert done.returncode == 1, done.stderr
     assert "needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)" in done.stderr
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_open_connections_are_kept_out_of_full_collections_until_they_leave():
+    gc.unfreeze()
+    release = memory.Release(min_drop=500, delay=0.01, freeze_step=300)
+    try:
+        for _ in range(299):
+            release.opened()
+        assert (release.freezes, gc.get_freeze_count()) == (0, 0)
+        release.opened()
+        assert release.freezes == 1
+        assert gc.get_freeze_count() > 0  # what is alive now is skipped by collections
+        for _ in range(300):
+            release.opened()
+        assert release.freezes == 2
+        for _ in range(600):
+            release.closed()
+        await asyncio.sleep(0.05)
+        assert release.releases == 1
+        assert gc.get_freeze_count() == 0  # given back to the collector, and collected
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_full_turnover_releases_what_the_frozen_connections_left():
+    release = memory.Release(min_drop=500, delay=0.01, freeze_step=100_000)
+    for _ in range(1_000):
+        release.opened()
+    for _ in range(1_000):  # a thousand leave, a thousand others come: never a drop
+        release.closed()
+        release.opened()
+    await asyncio.sleep(0.05)
+    assert release.releases == 1

@@ -35,7 +35,7 @@ RECONNECTED = Gap("the event broker reconnected: events may have been missed")
 Message = dict[str, Any] | Gap
 
 # Subscribers woken per turn of the event loop when one event goes to many of them.
-DELIVERY_BATCH = 100
+DELIVERY_BATCH = 50
 
 
 class Subscriber:
