@@ -25,6 +25,7 @@ from services.contracts.data import (
     GuaranteeContractData,
     LoanContractData,
 )
+from services.kit.db import param
 from services.kit.storage import get_storage
 from services.platform import clock
 
@@ -44,10 +45,9 @@ async def next_number(connection: BaseDBAsyncClient, kind: ContractKind, day: da
     the contract: a rolled-back contract gives its serial back.
     """
     key = f"{NUMBER_PREFIX[kind]}-{day:%Y%m%d}"
-    mark = "$1" if connection.capabilities.dialect == "postgres" else "?"
     rows = await connection.execute_query_dict(
         'INSERT INTO contract_counters ("key", "value") VALUES ('
-        + mark
+        + param(connection, 1)
         + ', 1) ON CONFLICT ("key") DO UPDATE SET "value" = contract_counters."value" + 1'
         ' RETURNING "value"',
         [key],

@@ -34,3 +34,10 @@ def __getattr__(name: str) -> Any:
 def is_postgres(database_url: str | None = None) -> bool:
     url = database_url or get_settings().database_url
     return url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+def param(connection: Any, number: int) -> str:
+    """The `number`-th (from 1) parameter of raw SQL on `connection`: `$n` for asyncpg,
+    `?n` for SQLite (numbered, so one value may be used several times)."""
+    prefix = "$" if connection.capabilities.dialect == "postgres" else "?"
+    return f"{prefix}{number}"

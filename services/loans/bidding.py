@@ -48,6 +48,7 @@ from services.contracts import signatures
 from services.credit import eligibility, risk_assessment, scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor
+from services.kit.db import param
 from services.loans import contracting, installments
 from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition
@@ -128,10 +129,7 @@ async def lender_outstanding(user_id: int) -> int:
     `to_reserve` receipt, is that same principal and is not counted again). One
     statement, in the caller's transaction if there is one."""
     connection = connections.get("default")
-    if connection.capabilities.dialect == "postgres":
-        sql = _OUTSTANDING_SQL.format(u="$1", s="$2")
-    else:
-        sql = _OUTSTANDING_SQL.format(u="?1", s="?2")
+    sql = _OUTSTANDING_SQL.format(u=param(connection, 1), s=param(connection, 2))
     rows = await connection.execute_query_dict(sql, [user_id, BidStatus.ACCEPTED.value])
     return int(rows[0]["outstanding"])
 

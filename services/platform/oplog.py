@@ -117,7 +117,10 @@ async def append(
 
 async def seal(*, batch: int = SEAL_BATCH) -> int:
     """Give up to `batch` waiting entries their places in the chain, oldest first (by
-    id), under the head's lock; how many. Several processes may call it at once."""
+    id), under the head's lock; how many. Several processes may call it at once. When
+    nothing waits (the sealer's polls, every read of the log) the head is not locked."""
+    if not await OperationLogEntry.filter(seq__isnull=True).exists():
+        return 0
     async with in_transaction():
         head = await OperationLogHead.filter(id=1).select_for_update().first()
         if head is None:
