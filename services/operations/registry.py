@@ -15,7 +15,6 @@ from models.payments import (
     Withdrawal,
 )
 from services.errors import DomainError
-from services.money.money import format_money
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def register_operation(
     execute: Callable[[PendingOperation], Awaitable[object]],
     refuse: Callable[[PendingOperation, DomainError], Awaitable[None]] | None = None,
     cancel: Callable[[PendingOperation], Awaitable[None]] | None = None,
-    describe: Describe | None = None,
+    describe: Describe,
 ) -> None:
     """Let `confirm_operation` carry out pending operations of `kind`.
 
@@ -53,8 +52,7 @@ def register_operation(
     code is spent). `cancel` runs when the operation is cancelled or expires. `describe`
     writes the SMS (see `describe_operation`)."""
     _operation_kinds[kind] = _OperationKind(execute=execute, refuse=refuse, cancel=cancel)
-    if describe is not None:
-        describe_operation(kind, describe)
+    describe_operation(kind, describe)
 
 
 def describe_operation(kind: str, describe: Describe) -> None:
@@ -68,10 +66,9 @@ async def _operation_text(operation: PendingOperation) -> str:
     describe = _describers.get(operation.kind)
     if describe is not None:
         return await describe(operation)
-    return (
-        f"[LendBridge] Code {{code}} confirms your {operation.kind.lower()} of "
-        f"{format_money(operation.amount)}. Do not share it."
-    )
+    # Every kind says what it confirms (register_operation requires it); a kind
+    # registered without words still gets a code it can use.
+    return f"[LendBridge] Code {{code}} confirms your {operation.kind.lower()}. Do not share it."
 
 
 # Kinds whose own module carries out the whole confirmation (a withdrawal: claim the
