@@ -17,6 +17,7 @@ class Figures:
     warm_seconds: float = 0.0
     subscribed: int = 0
     connect_failed: int = 0
+    rss_cold: float = 0.0
     rss_baseline: float = 0.0
     rss_connected: float = 0.0
     rss_after_leave: float = 0.0
@@ -70,11 +71,14 @@ def summary(args: argparse.Namespace, backend: str, figures: Figures) -> dict[st
         "server_cpu_seconds": round(figures.cpu_seconds, 2),
         "clients_cpu_seconds": round(figures.clients_cpu_seconds, 2),
         "phase_seconds": round(figures.phase_seconds, 2),
+        "warm_crowd": args.warm_crowd,
+        "rss_cold_mb": round(figures.rss_cold, 1),
         "rss_baseline_mb": round(figures.rss_baseline, 1),
         "rss_connected_mb": round(figures.rss_connected, 1),
         "rss_per_1000_mb": round(grown / n * 1000, 2) if n else None,
         "rss_after_leave_mb": round(figures.rss_after_leave, 1),
-        "rss_after_leave_ratio": round(figures.rss_after_leave / figures.rss_baseline, 2),
+        "rss_after_leave_ratio": round(figures.rss_after_leave / figures.rss_baseline, 3),
+        "rss_after_leave_cold_ratio": round(figures.rss_after_leave / figures.rss_cold, 3),
         "rss_peak_mb": round(figures.rss_peak, 1),
         "rss_after_rounds_mb": [round(rss, 1) for rss in figures.rss_after_rounds],
         "server_fds": figures.fds,
@@ -116,14 +120,15 @@ def table(result: dict[str, Any]) -> list[str]:
             f" (client processes: {result['clients_cpu_seconds']} s)",
         ),
         (
-            "RSS baseline / all subscribed",
-            f"{result['rss_baseline_mb']} / {result['rss_connected_mb']} MiB"
-            f" (peak {result['rss_peak_mb']} MiB)",
+            "RSS cold / baseline (warm) / all subscribed",
+            f"{result['rss_cold_mb']} / {result['rss_baseline_mb']} /"
+            f" {result['rss_connected_mb']} MiB (peak {result['rss_peak_mb']} MiB)",
         ),
         ("RSS per 1,000 subscribers", value("rss_per_1000_mb", " MiB")),
         (
             "RSS after they left (ratio to baseline)",
-            f"{result['rss_after_leave_mb']} MiB ({result['rss_after_leave_ratio']})",
+            f"{result['rss_after_leave_mb']} MiB ({result['rss_after_leave_ratio']};"
+            f" to the cold one {result['rss_after_leave_cold_ratio']})",
         ),
         (
             "  after each further round of N",

@@ -1,21 +1,27 @@
 """Benchmark: N viewers of one hot loan's `bidProgress` on one API process, M bids.
 
 Run: `scripts/bench subscriptions [--subscribers N] [--bids M] [--processes P]
-[--pause-ms 200] [--query-rate 10] [--sqlite]` (or `.venv/bin/python -m
+[--pause-ms 200] [--query-rate 10] [--warm-crowd 500] [--sqlite]` (or `.venv/bin/python -m
 bench.subscriptions ...`). Never part of the test run. Its last line is one JSON object
 with every figure.
 
 Set-up (not timed), as `bench/bidding.py`: a database and Redis prefix of its own
 (PostgreSQL + Redis by default, `--sqlite` a temporary SQLite file and the in-process
 broker), removed afterwards; through the services (`bench/lending_setup.py`) one listed
-loan of 2 x M x the bid (so the M bids never fill it) and M lenders with access tokens.
+loan of 2 x (M + 1) x the bid (so the bids never fill it) and M + 1 lenders with access
+tokens (the first one places the warm-up bid).
 
 The API runs as ONE real `python -m app serve --workers 1` process on a free port
 (JOBS_EMBEDDED=false, its open-file limit raised to the hard one), with the per-address
 WebSocket limits raised to N + 100: every client here comes from 127.0.0.1. Its CPU time
 and RSS are read from /proc/<pid>.
 
-1. Baseline RSS, after a warm-up of HTTP requests.
+1. Baseline RSS. The cold one after 20 HTTP queries; then the process is brought to the
+   state of a server that has been running: one bid placed and confirmed over HTTP (the
+   prepared statements, parse and validation caches, the progress path) and a crowd of
+   `--warm-crowd` subscribers connected, warmed up and gone (what the first WebSocket
+   connections load once per process). The baseline is the RSS after that; the ratio
+   after leave is reported to both.
 2. Connect: P client processes (`bench/subscription_client.py`) hold N / P anonymous
    connections each, opened `--connect-concurrency` at a time per process
    (graphql-transport-ws: connection_init, connection_ack, subscribe `bidProgress`).
@@ -87,7 +93,7 @@ def _money(fen: int) -> str:
 
 
 async def _setup(bids: int) -> tuple[int, list[tuple[int, str, str]], list[str]]:
-    """Parameters, one listed loan of 2 x M bids, M lenders with tokens."""
+    """Parameters, one listed loan of 2 x `bids` bids, `bids` lenders with tokens."""
     from bench import lending_setup as setup
 
     loan_fen = 2 * bids * BID_FEN
@@ -190,10 +196,12 @@ async def _bids(
     loan_id: int,
     lenders: list[tuple[int, str, str]],
     pause: float,
-    figures: Figures,
+    figures: Figures | None,
+    first: int = 1,
 ) -> None:
-    """The M bids one after another; records when each confirmOperation was sent, by
-    the funded amount its event will carry."""
+    """The bids of `lenders` one after another, the first making the loan's `first`th;
+    records when each confirmOperation was sent, by the funded amount its event will
+    carry (into `figures`, when given)."""
     import httpx
 
     from bench.lending_setup import code_for
@@ -212,7 +220,7 @@ async def _bids(
             data: dict[str, Any] = body["data"]
             return data
 
-        for number, (user_id, phone, token) in enumerate(lenders, start=1):
+        for number, (user_id, phone, token) in enumerate(lenders, start=first):
             variables = {
                 "input": {
                     "loanId": str(loan_id),
@@ -229,10 +237,11 @@ async def _bids(
             confirmed = (await post(CONFIRM, {"id": placed["operationId"], "code": code}, token))[
                 "confirmOperation"
             ]
-            figures.confirm_seconds.append(time.perf_counter() - started)
             if confirmed["__typename"] != "OperationConfirmed":
                 raise RuntimeError(f"confirmOperation: {confirmed}")
-            figures.sent[_money(number * BID_FEN)] = sent
+            if figures is not None:
+                figures.confirm_seconds.append(time.perf_counter() - started)
+                figures.sent[_money(number * BID_FEN)] = sent
             await asyncio.sleep(pause)
 
 
@@ -277,9 +286,11 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
         "WS_INIT_TIMEOUT_SECONDS": "120",
     }
     async with embedded_app():
-        loan_id, lenders, changed = await _setup(args.bids)
+        loan_id, lenders, changed = await _setup(args.bids + 1)
+    warm_lender, lenders = lenders[0], lenders[1:]
     print(
-        f"set-up: loan {loan_id} of {_money(2 * args.bids * BID_FEN)}, {args.bids} lenders;"
+        f"set-up: loan {loan_id} of {_money(2 * (args.bids + 1) * BID_FEN)},"
+        f" {args.bids} + 1 lenders;"
         f" parameters raised: {', '.join(changed) or 'none'}",
         flush=True,
     )
@@ -293,7 +304,17 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
                     headers=warm,
                 )
         await asyncio.sleep(1)
+        figures.rss_cold = rss_mb(api.pid)
+        await _bids(api.base, loan_id, [warm_lender], 0, None)
+        if args.warm_crowd:
+            await _round(plan, api, loan_id, args, args.rounds, args.warm_crowd)
+        await asyncio.sleep(args.settle)
         figures.rss_baseline = rss_mb(api.pid)
+        print(
+            f"baseline: {figures.rss_cold:.1f} MiB cold, {figures.rss_baseline:.1f} MiB after"
+            f" a bid and a crowd of {args.warm_crowd}",
+            flush=True,
+        )
         figures.fds["baseline"] = open_files(api.pid)
         clients = await _client_processes(plan, api, loan_id, args, 0)
         try:
@@ -321,7 +342,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
                 _queries(api.base, loan_id, lenders[0][2], args.query_rate, stop, figures)
             )
             try:
-                await _bids(api.base, loan_id, lenders, args.pause_ms / 1000, figures)
+                await _bids(api.base, loan_id, lenders, args.pause_ms / 1000, figures, first=2)
                 await _deliveries(clients, figures.subscribed * args.bids)
             finally:
                 stop.set()
@@ -352,17 +373,23 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
             await asyncio.sleep(args.settle)
             figures.rss_after_rounds.append(rss_mb(api.pid))
         figures.rss_peak = rss_mb(api.pid, "VmHWM")
-    await _check_funded(loan_id, args.bids)
+    await _check_funded(loan_id, args.bids + 1)
     return figures
 
 
 async def _client_processes(
-    plan: Run, api: Api, loan_id: int, args: argparse.Namespace, round_number: int
+    plan: Run,
+    api: Api,
+    loan_id: int,
+    args: argparse.Namespace,
+    round_number: int,
+    subscribers: int | None = None,
 ) -> list[ClientProcess]:
-    """P client processes, ready, with N between them."""
+    """P client processes, ready, with N (or `subscribers`) between them."""
     url = api.base.replace("http://", "ws://") + "/graphql"
+    total = args.subscribers if subscribers is None else subscribers
     shares = [
-        args.subscribers // args.processes + (1 if index < args.subscribers % args.processes else 0)
+        total // args.processes + (1 if index < total % args.processes else 0)
         for index in range(args.processes)
     ]
     first = round_number * args.processes
@@ -378,12 +405,17 @@ async def _client_processes(
 
 
 async def _round(
-    plan: Run, api: Api, loan_id: int, args: argparse.Namespace, round_number: int
+    plan: Run,
+    api: Api,
+    loan_id: int,
+    args: argparse.Namespace,
+    round_number: int,
+    subscribers: int | None = None,
 ) -> None:
-    """Another N subscribers, connected, warmed up and gone, nothing timed: does the RSS
-    left after the first round grow again (held) or get used again (kept by the
-    allocator)?"""
-    clients = await _client_processes(plan, api, loan_id, args, round_number)
+    """Another N (or `subscribers`) subscribers, connected, warmed up and gone, nothing
+    timed: does the RSS left after the first round grow again (held) or get used again
+    (kept by the allocator)? With a small crowd before the baseline: the warm-up."""
+    clients = await _client_processes(plan, api, loan_id, args, round_number, subscribers)
     try:
         answers = await asyncio.gather(*(client.ask("connect", 1800) for client in clients))
         await _warm_up(loan_id, clients, sum(answer["subscribed"] for answer in answers))
@@ -455,9 +487,19 @@ def main() -> None:
     parser.add_argument(
         "--no-deflate", action="store_true", help="clients offer no permessage-deflate"
     )
+    parser.add_argument(
+        "--warm-crowd",
+        type=int,
+        default=500,
+        help="subscribers connected and gone before the baseline (default 500; 0: none)",
+    )
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file, no Redis")
     args = parser.parse_args()
-    if min(args.subscribers, args.bids, args.processes, args.rounds) < 1 or args.query_rate <= 0:
+    if (
+        min(args.subscribers, args.bids, args.processes, args.rounds) < 1
+        or args.query_rate <= 0
+        or args.warm_crowd < 0
+    ):
         parser.error(
             "--subscribers, --bids, --processes, --rounds and --query-rate must be positive"
         )
