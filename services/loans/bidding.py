@@ -1,15 +1,19 @@
 """Bidding on listed loans (M1.7, M1.8, R2, R4): accepting bids, full, failed, disbursed.
 
-Every bid, manual or automatic, is accepted by `accept` and only there: under a lock on
-the loan row it checks the loan is LISTED and its window open (business clock), that
-the lender is not the borrower and has the verifications the catalogue requires for
-lending approved (`eligibility.check_may_lend`), the lender's R4 tier (cap and grades)
-and balance; the amount is trimmed to what the loan still needs (a bid for more than is
-left is accepted for the rest, never refused for it; nothing is left, LOAN_FULL); then
-it freezes the money at the provider (ledger journal + payment instruction, in the same
-transaction) and raises `funded_fen` with a conditional UPDATE that the database
-refuses past the amount (CHECK constraint), so a loan is never funded past its amount
-whatever runs concurrently. The bid that fills the loan closes bidding at once (FULL)
+Every bid, manual or automatic, is accepted by `accept` and only there. Without
+locking the loan it checks the loan is LISTED and its window open (business clock),
+that the lender is not the borrower and has the verifications the catalogue requires
+for lending approved (`eligibility.check_may_lend`), the lender's R4 tier (cap and
+grades) and balance (services/loans/bid_checks.py); the amount is trimmed to what the
+loan still needs as read (a bid for more than is left is accepted for the rest, never
+refused for it; nothing is left, LOAN_FULL); it freezes the money at the provider
+(ledger journal + payment instruction, in the same transaction); and only then touches
+the loan row, once, with a conditional UPDATE (services/loans/funding.py) that adds the
+amount while it fits. When other bids took the room meanwhile, the row is locked, the
+bid trimmed to what is left and the rest of its freeze released (`bid:<id>:trim`), or
+it is refused LOAN_FULL with nothing kept. The database refuses funding past the
+amount (CHECK constraint), so a loan is never funded past its amount whatever runs
+concurrently. The bid that fills the loan closes bidding at once (FULL)
 and queues the loan contract (services/loans/contracting.py: each lender's confirmed
 bid is their consent, the borrower is asked to sign); the disbursement waits for that
 signature.
@@ -37,22 +41,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from tortoise import connections
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.bids import Bid, BidSource, BidStatus, Claim
 from models.loans import Loan, LoanStatus
 from models.payments import PendingOperation
 from services.contracts import signatures
-from services.credit import eligibility, risk_assessment, scoring
+from services.credit import scoring
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor
-from services.kit.db import param
-from services.loans import contracting, installments
+from services.loans import contracting, funding, installments
+from services.loans.bid_checks import check_lender
 from services.loans.contracting import FULL_TOPIC
 from services.loans.states import LoanEvent, transition
-from services.money import ledger, movements
+from services.money import movements
 from services.money.idempotency import run_once, validate_key
 from services.money.money import format_money
 from services.operations.confirmation import open_operation, send_operation_code
@@ -111,29 +113,6 @@ async def _progress(loan: Loan, event: str, **extra: Any) -> None:
     )
 
 
-_OUTSTANDING_SQL = (
-    "SELECT"
-    " (SELECT COALESCE(SUM(amount_fen), 0) FROM bids WHERE lender_id = {u} AND status = {s})"
-    " + (SELECT COALESCE(SUM(principal_fen), 0) FROM claims WHERE holder_id = {u})"
-    " - (SELECT COALESCE(SUM(principal_fen), 0) FROM repayment_receipts"
-    "    WHERE holder_id = {u} AND NOT to_reserve)"
-    " - (SELECT COALESCE(SUM(principal_fen), 0) FROM reserve_advances WHERE holder_id = {u})"
-    " AS outstanding"
-)
-
-
-async def lender_outstanding(user_id: int) -> int:
-    """What a lender has at stake (R4 cap): accepted bids not yet disbursed, plus the
-    principal of claims held less the principal already repaid to them: by the borrower,
-    or advanced by the risk reserve (the reserve's later recovery of an advance, a
-    `to_reserve` receipt, is that same principal and is not counted again). One
-    statement, in the caller's transaction if there is one."""
-    connection = connections.get("default")
-    sql = _OUTSTANDING_SQL.format(u=param(connection, 1), s=param(connection, 2))
-    rows = await connection.execute_query_dict(sql, [user_id, BidStatus.ACCEPTED.value])
-    return int(rows[0]["outstanding"])
-
-
 async def _open_loan(loan_id: int, *, lock: bool) -> Loan:
     query = Loan.filter(id=loan_id)
     loan = await (query.select_for_update() if lock else query).first()
@@ -146,36 +125,6 @@ async def _open_loan(loan_id: int, *, lock: bool) -> Loan:
     if loan.bidding_closes_at is not None and now >= loan.bidding_closes_at:
         raise DomainError("Bidding on this loan has closed", code="LOAN_NOT_OPEN")
     return loan
-
-
-async def _check_lender(loan: Loan, lender_id: int, amount: int, remaining: int) -> None:
-    """May this lender bid `amount` on `loan`: not their own loan, the verifications the
-    catalogue requires for lending approved, the bid within range, R4, the balance."""
-    if lender_id == loan.borrower_id:
-        raise DomainError("You cannot bid on your own loan", code="OWN_LOAN", field="loanId")
-    await eligibility.check_may_lend(lender_id)
-    if amount < loan.min_bid_fen and amount != remaining:
-        raise DomainError(
-            f"Bid at least {format_money(loan.min_bid_fen)}"
-            f" (or exactly the {format_money(remaining)} left)",
-            code="BID_OUT_OF_RANGE",
-            field="amount",
-        )
-    if amount > loan.max_bid_fen:
-        raise DomainError(
-            f"Bid at most {format_money(loan.max_bid_fen)}",
-            code="BID_OUT_OF_RANGE",
-            field="amount",
-        )
-    grade = (await scoring.profile_for(loan.borrower_id)).grade
-    await risk_assessment.check_lender_may_bid(
-        lender_id, amount, grade, await lender_outstanding(lender_id)
-    )
-    balance = (await ledger.member_balances(lender_id))["available"]
-    if balance < amount:
-        raise DomainError(
-            f"Only {format_money(balance)} is available", code="INSUFFICIENT_FUNDS", field="amount"
-        )
 
 
 async def accept(
@@ -194,44 +143,58 @@ async def accept(
     if requested <= 0:
         raise InvalidInputError("The amount must be positive", field="amount")
     async with in_transaction():
-        loan = await _open_loan(loan_id, lock=True)
+        loan = await _open_loan(loan_id, lock=False)
         remaining = loan.amount_fen - loan.funded_fen
         if remaining <= 0:
             raise DomainError("The loan is fully funded", code="LOAN_FULL")
         amount = min(requested, remaining)
-        await _check_lender(loan, lender_id, amount, remaining)
+        await check_lender(loan, lender_id, amount, remaining)
         now = await clock.now()
-        first_from_lender = not await Bid.filter(
-            loan_id=loan.id, lender_id=lender_id, status=BidStatus.ACCEPTED
-        ).exists()
         if bid is None:
             bid = await Bid.create(
                 loan_id=loan.id,
                 lender_id=lender_id,
                 requested_fen=requested,
+                amount_fen=amount,
                 status=BidStatus.ACCEPTED,
                 source=source,
                 auto_rule_id=auto_rule_id,
                 created_at=now,
+                decided_at=now,
             )
-        bid.amount_fen = amount
-        bid.status = BidStatus.ACCEPTED
-        bid.decided_at = now
-        await bid.save()
+        else:
+            bid.amount_fen = amount
+            bid.status = BidStatus.ACCEPTED
+            bid.decided_at = now
+            await bid.save(update_fields=["amount_fen", "status", "decided_at"])
+        # The freeze locks the lender's accounts to COMMIT: their bids go one at a time,
+        # so the first-bid test sees every earlier one of theirs.
         await movements.freeze(user_id=lender_id, amount=amount, reference=f"bid:{bid.id}")
-        # The database refuses funding past the amount (CHECK), and this UPDATE only
-        # applies while the loan is still listed with room: belt and braces to the lock.
-        updated = await Loan.filter(
-            id=loan.id,
-            status=LoanStatus.LISTED,
-            funded_fen__lte=loan.amount_fen - amount,
-        ).update(
-            funded_fen=F("funded_fen") + amount,
-            bidder_count=F("bidder_count") + (1 if first_from_lender else 0),
+        new_bidder = not await (
+            Bid.filter(loan_id=loan.id, lender_id=lender_id, status=BidStatus.ACCEPTED)
+            .exclude(id=bid.id)
+            .exists()
         )
-        if updated != 1:  # pragma: no cover - the row lock makes this unreachable
-            raise DomainError("The loan is fully funded", code="LOAN_FULL")
-        await loan.refresh_from_db()
+        # The loan row, touched once (services/loans/funding.py).
+        funded = await funding.fund(loan.id, amount, new_bidder=new_bidder)
+        if funded is None:
+            # Other bids came first: lock the row and take what is left, if anything.
+            loan = await _open_loan(loan_id, lock=True)
+            left = loan.amount_fen - loan.funded_fen
+            if left <= 0:
+                raise DomainError("The loan is fully funded", code="LOAN_FULL")
+            if left < amount:
+                bid.amount_fen = left
+                await bid.save(update_fields=["amount_fen"])
+                await movements.unfreeze(
+                    user_id=lender_id, amount=amount - left, reference=f"bid:{bid.id}:trim"
+                )
+                amount = left
+            funded = await funding.fund(loan.id, amount, new_bidder=new_bidder)
+            if funded is None:  # pragma: no cover - the row lock makes this unreachable
+                raise DomainError("The loan is fully funded", code="LOAN_FULL")
+        loan.funded_fen = funded.funded_fen
+        loan.bidder_count = funded.bidder_count
         await _progress(
             loan,
             "BID",
@@ -274,7 +237,7 @@ async def place_bid(*, actor: Actor, loan_id: int, amount: int, idempotency_key:
         async with in_transaction():
             loan = await _open_loan(loan_id, lock=False)
             remaining = loan.amount_fen - loan.funded_fen
-            await _check_lender(loan, lender_id, min(amount, remaining), remaining)
+            await check_lender(loan, lender_id, min(amount, remaining), remaining)
             now = await clock.now()
             bid = await Bid.create(
                 loan_id=loan.id,
@@ -320,14 +283,14 @@ async def _describe_bid(operation: PendingOperation) -> str:
 async def _confirm_bid(operation: PendingOperation) -> Bid:
     """The SMS code was right: accept the bid now (in the confirming transaction)."""
     bid = await Bid.get(id=operation.target_id)
-    await accept(
+    accepted = await accept(
         loan_id=bid.loan_id,
         lender_id=bid.lender_id,
         requested=bid.requested_fen,
         source=BidSource.MANUAL,
         bid=bid,
     )
-    return await Bid.get(id=bid.id)
+    return accepted.bid
 
 
 async def _refuse_bid(operation: PendingOperation, error: DomainError) -> None:

@@ -39,7 +39,7 @@ from models.repayments import (
 )
 from services.errors import DomainError
 from services.identity.permissions import Actor, Permission
-from services.loans import bidding
+from services.loans import bid_checks
 from services.loans.schedule import round_half_up
 from services.money import ledger
 from services.money.money import allocate
@@ -239,7 +239,7 @@ async def _each_holder_has_exactly_their_share(made: RepayingLoan) -> None:
             sum(r[2] for r in own),
         )
         assert had == (SHARES[index], targets[index], penalties[index]), claim.id
-        assert await bidding.lender_outstanding(claim.holder_id) == 0
+        assert await bid_checks.lender_outstanding(claim.holder_id) == 0
 
 
 async def _snapshot(made: RepayingLoan) -> dict[str, Any]:

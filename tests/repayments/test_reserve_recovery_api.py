@@ -30,7 +30,7 @@ from models.repayments import (
     ReserveAdvance,
 )
 from services.identity.permissions import Actor, Permission
-from services.loans import bidding
+from services.loans import bid_checks
 from services.money import ledger
 from services.money.money import allocate
 from services.platform import parameters
@@ -151,7 +151,7 @@ async def _assert_whole_loan_shares(
             _split_of(penalty_fen)[index],
         ), holder_id
         assert await _available(holder_id) == SHARES[index] + targets[index] + own[2]
-        assert await bidding.lender_outstanding(holder_id) == 0
+        assert await bid_checks.lender_outstanding(holder_id) == 0
 
 
 # --- the tests ---------------------------------------------------------------------------
@@ -191,7 +191,7 @@ async def test_repaying_an_advanced_installment_pays_the_reserve_back_and_holder
             "0.00",
         )
         assert seen["expectedPrincipal"] == yuan(SHARES[index] - advance.principal_fen)
-        assert await bidding.lender_outstanding(advance.holder_id) == (
+        assert await bid_checks.lender_outstanding(advance.holder_id) == (
             SHARES[index] - advance.principal_fen
         )
     before = {uid: await _available(uid) for uid in [borrower.id, *lender_ids]}
@@ -246,7 +246,7 @@ async def test_repaying_an_advanced_installment_pays_the_reserve_back_and_holder
             yuan(advance.interest_fen),
             yuan(penalties[index]),
         )
-        assert await bidding.lender_outstanding(holder_id) == (
+        assert await bid_checks.lender_outstanding(holder_id) == (
             SHARES[index] - advance.principal_fen
         )
     # Nothing on any events channel but the borrower's and the holders'.
