@@ -1,8 +1,8 @@
 """Benchmark: N concurrent lenders bidding on one hot loan, through GraphQL and directly.
 
 Run: `scripts/bench bidding [--lenders N] [--bid-amount 100.00] [--concurrency C]
-[--pool-size P] [--pgbench-seconds 10] [--sqlite]` (or `.venv/bin/python -m bench.bidding
-...`). Never part of the test run.
+[--pool-size P] [--workers W] [--pgbench-seconds 10] [--sqlite]` (or
+`.venv/bin/python -m bench.bidding ...`). Never part of the test run.
 
 Set-up (not timed): a database of its own, `lendbridge_bench_<run id>` on the PostgreSQL
 server (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432; with
@@ -15,7 +15,8 @@ N x the bid amount, and N lenders (custody account, deposit, AGGRESSIVE R4 asses
 notice confirmed, an access token).
 
 Phase A, GraphQL: the API runs as a real uvicorn process (`python -m app serve` on a free
-port, its own sandbox provider, JOBS_EMBEDDED=false); each lender sends `placeBid`, reads
+port, its own sandbox provider, JOBS_EMBEDDED=false; `--workers W` uvicorn worker
+processes, PostgreSQL + Redis only); each lender sends `placeBid`, reads
 its SMS code from the outgoing messages (its phone's lookup hash), and sends
 `confirmOperation`, over HTTP (httpx, one connection per lender). Phase B, the service:
 the same N lenders bid on the second loan by calling `bidding.place_bid` and
@@ -315,7 +316,7 @@ async def run(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-        async with api_process(plan, env) as api:
+        async with api_process(plan, env, workers=args.workers) as api:
             base = api.base
             graphql = await phase_graphql(base, loans[0], lenders, bid_fen, concurrency)
             await _quiet(loans[0])
@@ -328,7 +329,7 @@ async def run(args: argparse.Namespace) -> None:
 
     pool = ""
     if not args.sqlite:
-        pool = f", pool maxsize {args.pool_size or '5 (the default)'}"
+        pool = f", pool maxsize {args.pool_size or '5 (the default)'}, {args.workers} API worker(s)"
     print(f"\n{machine_line(backend, plan, pool)}")
     print(
         f"{args.lenders} lenders x {_money(bid_fen)} on one loan each phase,"
@@ -347,6 +348,8 @@ async def run(args: argparse.Namespace) -> None:
     print(f"statements per bid: {statements}; frozen beyond accepted bids: {leaked} fen")
     figures = {
         "lenders": args.lenders,
+        "workers": args.workers,
+        "pool_size": args.pool_size or 5,
         "concurrency": concurrency,
         "backend": backend,
         "graphql_bids_per_s": round(rates[graphql.mode], 2),
@@ -383,10 +386,13 @@ def main() -> None:
     parser.add_argument(
         "--pgbench-seconds", type=int, default=10, help="pgbench's run (default 10 s)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="API worker processes (default 1)")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file, no Redis")
     args = parser.parse_args()
-    if args.lenders < 1 or args.concurrency < 0:
-        parser.error("--lenders must be at least 1")
+    if args.lenders < 1 or args.concurrency < 0 or args.workers < 1:
+        parser.error("--lenders and --workers must be at least 1")
+    if args.sqlite and args.workers > 1:
+        parser.error("several workers need PostgreSQL and Redis")
     asyncio.run(run(args))
 
 
