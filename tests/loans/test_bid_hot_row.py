@@ -44,13 +44,22 @@ def _other_bid_first(monkeypatch: pytest.MonkeyPatch, loan_id: int, lender_id: i
     monkeypatch.setattr(funding, "fund", fund)
 
 
-async def test_room_taken_between_read_and_update_trims_and_releases(app, scripted, monkeypatch):
-    sandbox = app.state.sandbox.sandbox
+async def _loan_and_two_lenders(
+    scripted: dict[str, Any], monkeypatch: pytest.MonkeyPatch, amount: int
+) -> tuple[Loan, Any, Any]:
+    """A listed loan of `amount`, two lenders with 5,000.00 each; the other one's bid of
+    2,000.00 lands between the first one's read and update."""
     borrower, _ = await verified_borrower(scripted)
-    loan = await listed_loan(borrower.id, 3_000_00, min_bid_fen=500_00, max_bid_fen=3_000_00)
+    loan = await listed_loan(borrower.id, amount, min_bid_fen=500_00, max_bid_fen=amount)
     first, _ = await ready_lender(5_000_00, name="First Lender")
     other, _ = await ready_lender(5_000_00, name="Other Lender")
     _other_bid_first(monkeypatch, loan.id, other.id, 2_000_00)
+    return loan, first, other
+
+
+async def test_room_taken_between_read_and_update_trims_and_releases(app, scripted, monkeypatch):
+    sandbox = app.state.sandbox.sandbox
+    loan, first, other = await _loan_and_two_lenders(scripted, monkeypatch, 3_000_00)
 
     accepted = await bidding.accept(
         loan_id=loan.id, lender_id=first.id, requested=2_000_00, source=BidSource.AUTO
@@ -72,11 +81,7 @@ async def test_room_taken_between_read_and_update_trims_and_releases(app, script
 
 async def test_nothing_left_after_the_read_refuses_and_keeps_nothing(app, scripted, monkeypatch):
     sandbox = app.state.sandbox.sandbox
-    borrower, _ = await verified_borrower(scripted)
-    loan = await listed_loan(borrower.id, 2_000_00, min_bid_fen=500_00, max_bid_fen=2_000_00)
-    first, _ = await ready_lender(5_000_00, name="First Lender")
-    other, _ = await ready_lender(5_000_00, name="Other Lender")
-    _other_bid_first(monkeypatch, loan.id, other.id, 2_000_00)
+    loan, first, other = await _loan_and_two_lenders(scripted, monkeypatch, 2_000_00)
 
     with pytest.raises(DomainError) as refused:
         await bidding.accept(
