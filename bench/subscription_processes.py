@@ -1,5 +1,6 @@
-"""The processes of `bench/subscriptions.py`: the client processes it drives and what
-/proc says of a process (CPU time, resident memory, open files)."""
+"""The processes of `bench/subscriptions.py`: the client processes it drives, a crowd of
+them connected, warmed up (every connection has an event) and gone, and what /proc says
+of a process (CPU time, resident memory, open files)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import json
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Run
+from bench.common import ROOT, Api, Run
 
 
 def raise_open_files() -> None:
@@ -102,3 +104,99 @@ class ClientProcess:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+
+
+async def warm_event(loan_id: int) -> None:
+    """A progress event with funded 0.00 (told apart by the clients), written to the
+    outbox: the API process's dispatcher publishes it like a bid's."""
+    from models.loans import Loan
+    from services.loans.bidding import progress_channel
+    from services.platform import outbox
+    from services.platform.clock import now
+
+    loan = await Loan.get(id=loan_id)
+    await outbox.enqueue(
+        progress_channel(loan_id),
+        {
+            "loan_id": loan_id,
+            "event": "BID",
+            "status": str(loan.status),
+            "amount_fen": loan.amount_fen,
+            "funded_fen": 0,
+            "bidder_count": 0,
+            "at": (await now()).isoformat(),
+        },
+    )
+
+
+async def statuses(clients: list[ClientProcess]) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(*(client.ask("status") for client in clients)))
+
+
+async def warm_up(loan_id: int, clients: list[ClientProcess], subscribed: int) -> None:
+    """Warm-up events until every connection has received one (at most 300 s)."""
+    deadline = time.monotonic() + 300
+    warm = 0
+    while time.monotonic() < deadline:
+        await warm_event(loan_id)
+        # The dispatcher polls every OUTBOX_POLL_SECONDS (1 s): wait until the count
+        # stops moving before sending another.
+        last, still = -1, 0
+        while time.monotonic() < deadline and still < 4:
+            await asyncio.sleep(0.5)
+            warm = sum(status["warm"] for status in await statuses(clients))
+            if warm >= subscribed:
+                return
+            still = still + 1 if warm == last else 0
+            last = warm
+    raise RuntimeError(f"only {warm} of {subscribed} connections received a warm-up event")
+
+
+async def client_processes(
+    plan: Run,
+    api: Api,
+    loan_id: int,
+    args: argparse.Namespace,
+    round_number: int,
+    subscribers: int | None = None,
+) -> list[ClientProcess]:
+    """P client processes, ready, with N (or `subscribers`) between them."""
+    url = api.base.replace("http://", "ws://") + "/graphql"
+    total = args.subscribers if subscribers is None else subscribers
+    shares = [
+        total // args.processes + (1 if index < total % args.processes else 0)
+        for index in range(args.processes)
+    ]
+    first = round_number * args.processes
+    return list(
+        await asyncio.gather(
+            *(
+                ClientProcess.start(plan, first + index, url, loan_id, count, args)
+                for index, count in enumerate(shares)
+                if count
+            )
+        )
+    )
+
+
+async def crowd_round(
+    plan: Run,
+    api: Api,
+    loan_id: int,
+    args: argparse.Namespace,
+    round_number: int,
+    subscribers: int | None = None,
+) -> None:
+    """Another N (or `subscribers`) subscribers, connected, warmed up and gone, nothing
+    timed: does the RSS left after the first round grow again (held) or get used again
+    (kept by the allocator)? With a small crowd before the baseline: the warm-up."""
+    clients = await client_processes(plan, api, loan_id, args, round_number, subscribers)
+    try:
+        answers = await asyncio.gather(*(client.ask("connect", 1800) for client in clients))
+        await warm_up(loan_id, clients, sum(answer["subscribed"] for answer in answers))
+        await asyncio.gather(*(client.ask("leave", 600) for client in clients))
+    finally:
+        for client in clients:
+            if client.process.returncode is None and client.process.stdin is not None:
+                client.process.stdin.close()
+        await asyncio.gather(*(client.end() for client in clients))

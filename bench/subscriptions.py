@@ -58,7 +58,6 @@ import time
 from typing import Any
 
 from bench.common import (
-    Api,
     Run,
     api_process,
     bench_database,
@@ -69,10 +68,14 @@ from bench.common import (
 )
 from bench.subscription_processes import (
     ClientProcess,
+    client_processes,
     cpu_seconds,
+    crowd_round,
     open_files,
     raise_open_files,
     rss_mb,
+    statuses,
+    warm_up,
 )
 from bench.subscription_report import Figures, summary, table
 
@@ -110,52 +113,6 @@ async def _setup(bids: int) -> tuple[int, list[tuple[int, str, str]], list[str]]
 
     ready = await asyncio.gather(*(lender(index) for index in range(1, bids + 1)))
     return loan.id, list(ready), changed
-
-
-async def _warm_event(loan_id: int) -> None:
-    """A progress event with funded 0.00 (told apart by the clients), written to the
-    outbox: the API process's dispatcher publishes it like a bid's."""
-    from models.loans import Loan
-    from services.loans.bidding import progress_channel
-    from services.platform import outbox
-    from services.platform.clock import now
-
-    loan = await Loan.get(id=loan_id)
-    await outbox.enqueue(
-        progress_channel(loan_id),
-        {
-            "loan_id": loan_id,
-            "event": "BID",
-            "status": str(loan.status),
-            "amount_fen": loan.amount_fen,
-            "funded_fen": 0,
-            "bidder_count": 0,
-            "at": (await now()).isoformat(),
-        },
-    )
-
-
-async def _statuses(clients: list[ClientProcess]) -> list[dict[str, Any]]:
-    return list(await asyncio.gather(*(client.ask("status") for client in clients)))
-
-
-async def _warm_up(loan_id: int, clients: list[ClientProcess], subscribed: int) -> None:
-    """Warm-up events until every connection has received one (at most 300 s)."""
-    deadline = time.monotonic() + 300
-    warm = 0
-    while time.monotonic() < deadline:
-        await _warm_event(loan_id)
-        # The dispatcher polls every OUTBOX_POLL_SECONDS (1 s): wait until the count
-        # stops moving before sending another.
-        last, still = -1, 0
-        while time.monotonic() < deadline and still < 4:
-            await asyncio.sleep(0.5)
-            warm = sum(status["warm"] for status in await _statuses(clients))
-            if warm >= subscribed:
-                return
-            still = still + 1 if warm == last else 0
-            last = warm
-    raise RuntimeError(f"only {warm} of {subscribed} connections received a warm-up event")
 
 
 async def _queries(
@@ -249,7 +206,7 @@ async def _deliveries(clients: list[ClientProcess], expected: int, quiet: float 
     """Until every bid event is in, or none has come for `quiet` seconds."""
     last, since = -1, time.monotonic()
     while True:
-        events = sum(status["events"] for status in await _statuses(clients))
+        events = sum(status["events"] for status in await statuses(clients))
         if events >= expected:
             return
         if events != last:
@@ -307,7 +264,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
         figures.rss_cold = rss_mb(api.pid)
         await _bids(api.base, loan_id, [warm_lender], 0, None)
         if args.warm_crowd:
-            await _round(plan, api, loan_id, args, args.rounds, args.warm_crowd)
+            await crowd_round(plan, api, loan_id, args, args.rounds, args.warm_crowd)
         await asyncio.sleep(args.settle)
         figures.rss_baseline = rss_mb(api.pid)
         print(
@@ -316,7 +273,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
             flush=True,
         )
         figures.fds["baseline"] = open_files(api.pid)
-        clients = await _client_processes(plan, api, loan_id, args, 0)
+        clients = await client_processes(plan, api, loan_id, args, 0)
         try:
             started = time.perf_counter()
             answers = await asyncio.gather(*(client.ask("connect", 1800) for client in clients))
@@ -328,7 +285,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
                 f" in {figures.connect_seconds:.1f} s",
                 flush=True,
             )
-            await _warm_up(loan_id, clients, figures.subscribed)
+            await warm_up(loan_id, clients, figures.subscribed)
             figures.warm_seconds = time.perf_counter() - started
             await asyncio.sleep(2)  # a second warm-up event may still be on its way
             figures.rss_connected = rss_mb(api.pid)
@@ -369,62 +326,12 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
         figures.rss_after_leave = rss_mb(api.pid)
         figures.fds["after_leave"] = open_files(api.pid)
         for number in range(1, args.rounds):
-            await _round(plan, api, loan_id, args, number)
+            await crowd_round(plan, api, loan_id, args, number)
             await asyncio.sleep(args.settle)
             figures.rss_after_rounds.append(rss_mb(api.pid))
         figures.rss_peak = rss_mb(api.pid, "VmHWM")
     await _check_funded(loan_id, args.bids + 1)
     return figures
-
-
-async def _client_processes(
-    plan: Run,
-    api: Api,
-    loan_id: int,
-    args: argparse.Namespace,
-    round_number: int,
-    subscribers: int | None = None,
-) -> list[ClientProcess]:
-    """P client processes, ready, with N (or `subscribers`) between them."""
-    url = api.base.replace("http://", "ws://") + "/graphql"
-    total = args.subscribers if subscribers is None else subscribers
-    shares = [
-        total // args.processes + (1 if index < total % args.processes else 0)
-        for index in range(args.processes)
-    ]
-    first = round_number * args.processes
-    return list(
-        await asyncio.gather(
-            *(
-                ClientProcess.start(plan, first + index, url, loan_id, count, args)
-                for index, count in enumerate(shares)
-                if count
-            )
-        )
-    )
-
-
-async def _round(
-    plan: Run,
-    api: Api,
-    loan_id: int,
-    args: argparse.Namespace,
-    round_number: int,
-    subscribers: int | None = None,
-) -> None:
-    """Another N (or `subscribers`) subscribers, connected, warmed up and gone, nothing
-    timed: does the RSS left after the first round grow again (held) or get used again
-    (kept by the allocator)? With a small crowd before the baseline: the warm-up."""
-    clients = await _client_processes(plan, api, loan_id, args, round_number, subscribers)
-    try:
-        answers = await asyncio.gather(*(client.ask("connect", 1800) for client in clients))
-        await _warm_up(loan_id, clients, sum(answer["subscribed"] for answer in answers))
-        await asyncio.gather(*(client.ask("leave", 600) for client in clients))
-    finally:
-        for client in clients:
-            if client.process.returncode is None and client.process.stdin is not None:
-                client.process.stdin.close()
-        await asyncio.gather(*(client.end() for client in clients))
 
 
 async def _check_funded(loan_id: int, bids: int) -> None:
