@@ -71,6 +71,7 @@ def summary(args: argparse.Namespace, backend: str, figures: Figures) -> dict[st
         "server_cpu_seconds": round(figures.cpu_seconds, 2),
         "clients_cpu_seconds": round(figures.clients_cpu_seconds, 2),
         "phase_seconds": round(figures.phase_seconds, 2),
+        "warm_bids": args.warm_bids,
         "warm_crowd": args.warm_crowd,
         "rss_cold_mb": round(figures.rss_cold, 1),
         "rss_baseline_mb": round(figures.rss_baseline, 1),

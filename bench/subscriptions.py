@@ -1,15 +1,15 @@
 """Benchmark: N viewers of one hot loan's `bidProgress` on one API process, M bids.
 
 Run: `scripts/bench subscriptions [--subscribers N] [--bids M] [--processes P]
-[--pause-ms 200] [--query-rate 10] [--warm-crowd 500] [--sqlite]` (or `.venv/bin/python -m
-bench.subscriptions ...`). Never part of the test run. Its last line is one JSON object
-with every figure.
+[--pause-ms 200] [--query-rate 10] [--warm-bids 5] [--warm-crowd 500] [--sqlite]`
+(or `.venv/bin/python -m bench.subscriptions ...`). Never part of the test run. Its last
+line is one JSON object with every figure.
 
 Set-up (not timed), as `bench/bidding.py`: a database and Redis prefix of its own
 (PostgreSQL + Redis by default, `--sqlite` a temporary SQLite file and the in-process
 broker), removed afterwards; through the services (`bench/lending_setup.py`) one listed
-loan of 2 x (M + 1) x the bid (so the bids never fill it) and M + 1 lenders with access
-tokens (the first one places the warm-up bid).
+loan of 2 x (M + W) x the bid (so the bids never fill it) and M + W lenders with access
+tokens (the first W = `--warm-bids` place the warm-up bids).
 
 The API runs as ONE real `python -m app serve --workers 1` process on a free port
 (JOBS_EMBEDDED=false, its open-file limit raised to the hard one), with the per-address
@@ -17,8 +17,10 @@ WebSocket limits raised to N + 100: every client here comes from 127.0.0.1. Its 
 and RSS are read from /proc/<pid>.
 
 1. Baseline RSS. The cold one after 20 HTTP queries; then the process is brought to the
-   state of a server that has been running: one bid placed and confirmed over HTTP (the
-   prepared statements, parse and validation caches, the progress path) and a crowd of
+   state of a server that has been running: `--warm-bids` bids (5, the pool's size) placed
+   and confirmed over HTTP at once, so that the bid's statements are prepared on every
+   connection of the pool (asyncpg prepares per connection) as are the parse and
+   validation caches and the progress path, and a crowd of
    `--warm-crowd` subscribers connected, warmed up and gone (what the first WebSocket
    connections load once per process). The baseline is the RSS after that; the ratio
    after leave is reported to both.
@@ -243,11 +245,11 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
         "WS_INIT_TIMEOUT_SECONDS": "120",
     }
     async with embedded_app():
-        loan_id, lenders, changed = await _setup(args.bids + 1)
-    warm_lender, lenders = lenders[0], lenders[1:]
+        loan_id, lenders, changed = await _setup(args.bids + args.warm_bids)
+    warm_lenders, lenders = lenders[: args.warm_bids], lenders[args.warm_bids :]
     print(
-        f"set-up: loan {loan_id} of {_money(2 * (args.bids + 1) * BID_FEN)},"
-        f" {args.bids} + 1 lenders;"
+        f"set-up: loan {loan_id} of {_money(2 * (args.bids + args.warm_bids) * BID_FEN)},"
+        f" {args.bids} + {args.warm_bids} lenders;"
         f" parameters raised: {', '.join(changed) or 'none'}",
         flush=True,
     )
@@ -262,14 +264,14 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
                 )
         await asyncio.sleep(1)
         figures.rss_cold = rss_mb(api.pid)
-        await _bids(api.base, loan_id, [warm_lender], 0, None)
+        await asyncio.gather(*(_bids(api.base, loan_id, [one], 0, None) for one in warm_lenders))
         if args.warm_crowd:
             await crowd_round(plan, api, loan_id, args, args.rounds, args.warm_crowd)
         await asyncio.sleep(args.settle)
         figures.rss_baseline = rss_mb(api.pid)
         print(
             f"baseline: {figures.rss_cold:.1f} MiB cold, {figures.rss_baseline:.1f} MiB after"
-            f" a bid and a crowd of {args.warm_crowd}",
+            f" {args.warm_bids} bids and a crowd of {args.warm_crowd}",
             flush=True,
         )
         figures.fds["baseline"] = open_files(api.pid)
@@ -299,7 +301,14 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
                 _queries(api.base, loan_id, lenders[0][2], args.query_rate, stop, figures)
             )
             try:
-                await _bids(api.base, loan_id, lenders, args.pause_ms / 1000, figures, first=2)
+                await _bids(
+                    api.base,
+                    loan_id,
+                    lenders,
+                    args.pause_ms / 1000,
+                    figures,
+                    first=args.warm_bids + 1,
+                )
                 await _deliveries(clients, figures.subscribed * args.bids)
             finally:
                 stop.set()
@@ -330,7 +339,7 @@ async def measure(args: argparse.Namespace, plan: Run, env: dict[str, str]) -> F
             await asyncio.sleep(args.settle)
             figures.rss_after_rounds.append(rss_mb(api.pid))
         figures.rss_peak = rss_mb(api.pid, "VmHWM")
-    await _check_funded(loan_id, args.bids + 1)
+    await _check_funded(loan_id, args.bids + args.warm_bids)
     return figures
 
 
@@ -383,6 +392,9 @@ def main() -> None:
         "--query-rate", type=float, default=10.0, help="HTTP queries per second (default 10)"
     )
     parser.add_argument(
+        "--warm-bids", type=int, default=5, help="bids placed at once before the baseline (5)"
+    )
+    parser.add_argument(
         "--settle", type=float, default=5.0, help="seconds after they left before the RSS (5)"
     )
     parser.add_argument(
@@ -403,12 +415,13 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file, no Redis")
     args = parser.parse_args()
     if (
-        min(args.subscribers, args.bids, args.processes, args.rounds) < 1
+        min(args.subscribers, args.bids, args.processes, args.rounds, args.warm_bids) < 1
         or args.query_rate <= 0
         or args.warm_crowd < 0
     ):
         parser.error(
-            "--subscribers, --bids, --processes, --rounds and --query-rate must be positive"
+            "--subscribers, --bids, --processes, --rounds, --warm-bids and --query-rate must be"
+            " positive"
         )
     asyncio.run(run(args))
 

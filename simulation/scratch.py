@@ -63,7 +63,7 @@ def plan(
     name = f"lendbridge_{kind}_{run_id}"
     url = f"{postgres_server}/{name}"
     if pool_size:
-        url += f"?minsize=1&maxsize={pool_size}"
+        url += f"?maxsize={pool_size}"
     admin = postgres_server.replace("postgres://", "postgresql://", 1).replace(
         "asyncpg://", "postgresql://"
     )

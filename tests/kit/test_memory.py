@@ -46,6 +46,45 @@ async def test_ordinary_comings_and_goings_release_nothing():
     assert release.releases == 0
 
 
+def _emptied_registry() -> set[int]:
+    """A set that held 100,000 entries and had all but ten removed one by one, as
+    connections leave (`difference_update` would rebuild it itself)."""
+    registry = set(range(100_000))
+    for entry in range(99_990):
+        registry.discard(entry)
+    return registry
+
+
+def test_emptied_sets_are_rebuilt_in_place_and_keep_what_they_hold():
+    registry = _emptied_registry()
+    owner = {"registry": registry}
+    before = sys.getsizeof(registry)
+    freed = memory.shrink_sets()
+    assert owner["registry"] is registry
+    assert registry == set(range(99_990, 100_000))
+    assert sys.getsizeof(registry) < 4_096 < before
+    assert freed >= before - sys.getsizeof(registry)
+    registry.add(-1)  # still an ordinary set
+    assert -1 in registry
+
+
+def test_a_set_being_walked_is_left_alone():
+    registry = _emptied_registry()
+    walker = iter(registry)
+    first = next(walker)
+    before = sys.getsizeof(registry)
+    memory.shrink_sets()
+    assert sys.getsizeof(registry) == before
+    assert sorted([first, *walker]) == list(range(99_990, 100_000))
+
+
+def test_a_full_set_is_not_touched():
+    registry = set(range(20_000))
+    table = sys.getsizeof(registry)
+    memory.shrink_sets()
+    assert sys.getsizeof(registry) == table
+
+
 def test_release_now_asks_the_c_allocator_where_it_is_glibc():
     assert memory.release_now() is (memory._malloc_trim is not None)
     if sys.platform == "linux" and os.confstr("CS_GNU_LIBC_VERSION"):

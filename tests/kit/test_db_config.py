@@ -1,0 +1,31 @@
+"""The PostgreSQL pool's defaults (services/kit/db.py): a full pool kept open, prepared
+statements kept for the connection's life, anything the URL says kept as it says."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+from services.kit.db import tortoise_config
+
+
+def _query(url: str) -> dict[str, str]:
+    config_url = tortoise_config(url)["connections"]["default"]
+    return dict(parse_qsl(urlsplit(config_url).query))
+
+
+def test_a_plain_postgres_url_gets_a_full_pool_and_statements_kept():
+    assert _query("postgres://lb@db:5432/lendbridge") == {
+        "maxsize": "5",
+        "minsize": "5",
+        "max_cached_statement_lifetime": "0",
+    }
+
+
+def test_what_the_url_says_wins():
+    query = _query("postgres://lb@db/lendbridge?maxsize=12&max_cached_statement_lifetime=60")
+    assert query == {"maxsize": "12", "minsize": "12", "max_cached_statement_lifetime": "60"}
+    assert _query("postgres://lb@db/lendbridge?minsize=2&maxsize=8")["minsize"] == "2"
+
+
+def test_sqlite_urls_are_left_alone():
+    assert tortoise_config("sqlite://data/x.db")["connections"]["default"] == "sqlite://data/x.db"
