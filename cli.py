@@ -87,7 +87,7 @@ def export_schema(output: str | None) -> None:
 
 async def worker() -> None:
     """Jobs and the outbox dispatcher without an HTTP server (API processes then run
-    with JOBS_EMBEDDED=false)."""
+    with JOBS_EMBEDDED=false). Any number may run: see services/jobs."""
     import signal
 
     from tortoise import Tortoise
@@ -124,7 +124,7 @@ async def worker() -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await asyncio.gather(
-            jobs.run_loop(stop),
+            jobs.run_loop(stop, settings.job_tick_seconds),
             outbox.run_dispatcher(stop, settings.outbox_poll_seconds),
             oplog.run_sealer(stop, settings.outbox_poll_seconds),
         )

@@ -310,7 +310,7 @@ def create_app(
                 asyncio.create_task(oplog.run_sealer(stop, settings.outbox_poll_seconds)),
             ]
         if background and settings.jobs_embedded:
-            tasks.append(asyncio.create_task(jobs.run_loop(stop)))
+            tasks.append(asyncio.create_task(jobs.run_loop(stop, settings.job_tick_seconds)))
         try:
             yield
         finally:

@@ -44,6 +44,25 @@ class OperationLogHead(Model):
         table = "operation_log_head"
 
 
+class ScheduledJob(Model):
+    """A periodic job's schedule and lease, shared by every process that runs jobs: one
+    of them runs it at a time, and another takes it over if that one dies."""
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    next_due_at = fields.DatetimeField()
+    holder = fields.CharField(max_length=128, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    runs = fields.IntField(default=0)
+    failures = fields.IntField(default=0)
+    taken_over = fields.IntField(default=0)
+    last_error = fields.CharField(max_length=255, default="")
+
+    class Meta:
+        table = "scheduled_jobs"
+
+
 class ClockState(Model):
     """Offset of the business clock from real time (moved only in dev/test)."""
 

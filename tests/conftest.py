@@ -137,7 +137,13 @@ async def running_app(tmp_path: Path, *, background: bool = True) -> AsyncIterat
     """The app's lifespan with a fresh sandbox provider (its own SQLite file) for every
     test, like the platform's database, which clean_db empties before each test."""
     settings = get_settings().model_copy(
-        update={"sandbox_database": str(tmp_path / "sandbox-provider.sqlite3")}
+        update={
+            "sandbox_database": str(tmp_path / "sandbox-provider.sqlite3"),
+            # Tests run jobs themselves (`jobs.run_due` or the job's function): the
+            # schedule is emptied with every table before each test, so an embedded
+            # loop would run every job at once, beside the test's own set-up.
+            "jobs_embedded": False,
+        }
     )
     application = create_app(settings, own_services=False, background=background)
     async with application.router.lifespan_context(application):

@@ -5,7 +5,7 @@ the job modules; `services.jobs.registered()` imports them all).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -13,7 +13,6 @@ class Job:
     name: str
     every_seconds: float
     run: Callable[[], Awaitable[object]]
-    next_due: float = field(default=0.0)
 
 
 _jobs: dict[str, Job] = {}

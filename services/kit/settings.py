@@ -161,6 +161,11 @@ class Settings(BaseSettings):
 
     outbox_poll_seconds: float = 1.0
     jobs_embedded: bool = True
+    # A periodic job's lease (services/jobs): renewed while it runs; when its process dies,
+    # another takes the job over once this much time has passed.
+    job_lease_seconds: float = 60.0
+    # How often a process that runs jobs looks for due ones.
+    job_tick_seconds: float = 30.0
     # Dev and test only: the business clock of a new database starts at 00:00 UTC of this
     # day (then runs at real speed and moves forward by `devAdvanceClock`), so a test run
     # or a simulation never depends on the day it runs. Unset: the real date.

@@ -51,6 +51,7 @@ from models.loans import Loan, LoanStatus
 from models.members import User
 from models.repayments import InstallmentStatus, LoanInstallment
 from services.credit import scorecard, scoring
+from services.kit import crashpoints
 from services.kit.security import decrypt_pii
 from services.loans.schedule import round_half_up
 from services.loans.states import LoanEvent, transition
@@ -314,8 +315,9 @@ async def run_daily(today: date | None = None) -> DailyReport:
     rows = await LoanInstallment.filter(
         status__in=list(_UNPAID), due_date__lt=today, loan__status__in=list(ACTIVE)
     ).only("id", "loan_id")
-    for loan_id in sorted({row.loan_id for row in rows}):
+    for number, loan_id in enumerate(sorted({row.loan_id for row in rows}), start=1):
         await age_loan(loan_id, today, report)
+        crashpoints.hit("overdue.after_loan", str(number))
     report.advanced = await reserve.advance_overdue(today)
     outbox.wake()
     logger.info("overdue run %s: %s", today.isoformat(), report)

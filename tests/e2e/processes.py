@@ -126,6 +126,64 @@ async def platform_process(
             await platform.stop()
 
 
+class Worker:
+    """One job worker process (`python -m app worker`) and its combined output."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: IO[bytes]) -> None:
+        self.process = process
+        self._log = log
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-6000:]
+
+    async def expect_sigkill(self, crashpoint: str) -> None:
+        """The worker killed itself at `crashpoint`."""
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout=STARTUP_SECONDS)
+        except TimeoutError:
+            pytest.fail(f"the worker did not die at {crashpoint}:\n{self.output()}")
+        assert self.process.returncode == -signal.SIGKILL, self.output()
+        assert f"crashpoint {crashpoint} hit" in self.output(), self.output()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=10)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def worker_process(
+    crashpoint: str | None, *, environment: dict[str, str] | None = None
+) -> AsyncIterator[Worker]:
+    """A job worker on the test database and Redis, `crashpoint` armed if given."""
+    env = dict(os.environ, **(environment or {}))
+    env.pop("PROVIDER_URL", None)
+    env.pop(crashpoints.ENV_VAR, None)
+    if crashpoint:
+        env[crashpoints.ENV_VAR] = crashpoint
+    with tempfile.TemporaryFile() as log:
+        process = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "app",
+            "worker",
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        worker = Worker(process, log)
+        try:
+            yield worker
+        finally:
+            await worker.stop()
+
+
 # --- the provider's books, read with the sandbox's own classes -----------------------------
 
 
