@@ -40,7 +40,7 @@ async def sms_code(user: User) -> str:
     return found[1]
 
 
-async def _sign(borrower: User, loan: Loan) -> None:
+async def sign_contract(borrower: User, loan: Loan) -> None:
     """The loan contract made and signed by the borrower with the SMS code."""
     contract = await contracting.contract_for_full_loan(loan)
     actor = setup.member_actor(borrower.id)
@@ -60,7 +60,7 @@ async def repaying_loan(sandbox: Sandbox, lender_id: int, bids: int, bid_fen: in
             loan_id=loan.id, lender_id=lender_id, requested=bid_fen, source=BidSource.MANUAL
         )
     await settle_until_quiet(sandbox)
-    await _sign(borrower, await Loan.get(id=loan.id))
+    await sign_contract(borrower, await Loan.get(id=loan.id))
     await settle_until_quiet(sandbox)
     await bidding.disburse(loan.id)  # unless the signature's event did it already
     await settle_until_quiet(sandbox)

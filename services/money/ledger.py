@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise import connections
 from tortoise.functions import Sum
@@ -19,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from models.ledger import AccountKind, Journal, LedgerAccount, Posting
 from services.errors import DomainError
+from services.kit.db import param
 from services.platform import clock
 
 BANK = "x:bank"
@@ -98,17 +100,49 @@ async def post(
     with different entries it raises LedgerError. Raises InsufficientFundsError when a
     member or platform account would go below zero (nothing is written then).
     """
-    lines = [Entry(account, int(amount)) for account, amount in entries if amount]
+    return (await post_many([JournalLines(key, kind, entries, memo)]))[0]
+
+
+@dataclass(frozen=True)
+class JournalLines:
+    """A journal to write: its idempotency key, kind, (account code, signed fen) entries."""
+
+    key: str
+    kind: str
+    entries: Sequence[tuple[str, int]]
+    memo: str = ""
+
+
+def _lines(journal: JournalLines) -> list[Entry]:
+    lines = [Entry(account, int(amount)) for account, amount in journal.entries if amount]
     if not lines:
         raise LedgerError("a journal needs at least one non-zero posting")
     if sum(line.amount for line in lines) != 0:
-        raise LedgerError(f"journal {key} does not balance: {lines}")
-    async with in_transaction():
-        existing = await Journal.get_or_none(idempotency_key=key)
-        if existing is not None:
-            await _check_same(existing, lines)
-            return existing
-        codes = sorted({line.account for line in lines})
+        raise LedgerError(f"journal {journal.key} does not balance: {lines}")
+    return lines
+
+
+async def post_many(journals: Sequence[JournalLines]) -> list[Journal]:
+    """Write several balanced journals, in their order, as `post` would one after the
+    other (the same postings, running balances and checks), in a number of statements
+    that does not grow with them: a settlement's transfer to each of a loan's holders.
+    Idempotent by each key as `post` is (a journal written before is checked and
+    returned, the others written). All or nothing: InsufficientFundsError when an
+    account that may not go negative would, at any point of the sequence."""
+    lines = {journal.key: _lines(journal) for journal in journals}
+    if len(lines) != len(journals):
+        raise LedgerError("one idempotency key twice in one call")
+    async with in_transaction() as connection:
+        existing = {
+            journal.idempotency_key: journal
+            for journal in await Journal.filter(idempotency_key__in=list(lines))
+        }
+        for key, stored in existing.items():
+            await _check_same(stored, lines[key])
+        new = [asked for asked in journals if asked.key not in existing]
+        if not new:
+            return [existing[asked.key] for asked in journals]
+        codes = sorted({line.account for journal in new for line in lines[journal.key]})
         # Fixed lock order (by code) so concurrent journals cannot deadlock.
         accounts = {
             account.code: account
@@ -119,32 +153,63 @@ async def post(
         missing = [code for code in codes if code not in accounts]
         if missing:
             raise LedgerError(f"unknown ledger accounts: {missing}")
-        deltas: Counter[str] = Counter()
-        for line in lines:
-            deltas[line.account] += line.amount
-        for code in codes:
-            account = accounts[code]
-            if not account.allow_negative and account.balance + deltas[code] < 0:
-                raise InsufficientFundsError("Not enough money in the account", field="amount")
-        journal = await Journal.create(
-            idempotency_key=key, kind=kind, memo=memo[:255], business_date=await clock.today()
-        )
         running = {code: accounts[code].balance for code in codes}
-        postings = []
-        for line in lines:
-            running[line.account] += line.amount
-            postings.append(
+        after: list[list[int]] = []
+        for asked in new:
+            # Each journal's net per account, checked as `post` checks one journal.
+            deltas: Counter[str] = Counter()
+            for line in lines[asked.key]:
+                deltas[line.account] += line.amount
+            for code, delta in deltas.items():
+                if not accounts[code].allow_negative and running[code] + delta < 0:
+                    raise InsufficientFundsError("Not enough money in the account", field="amount")
+            balances = []
+            for line in lines[asked.key]:
+                running[line.account] += line.amount
+                balances.append(running[line.account])
+            after.append(balances)
+        today = await clock.today()
+        await Journal.bulk_create(
+            [
+                Journal(idempotency_key=j.key, kind=j.kind, memo=j.memo[:255], business_date=today)
+                for j in new
+            ]
+        )
+        written = {
+            journal.idempotency_key: journal
+            for journal in await Journal.filter(idempotency_key__in=[j.key for j in new])
+        }
+        await Posting.bulk_create(
+            [
                 Posting(
-                    journal=journal,
-                    account=accounts[line.account],
+                    journal_id=written[asked.key].id,
+                    account_id=accounts[line.account].id,
                     amount=line.amount,
-                    balance_after=running[line.account],
+                    balance_after=balance_after,
                 )
-            )
-        await Posting.bulk_create(postings)
-        for code in codes:
-            await LedgerAccount.filter(id=accounts[code].id).update(balance=running[code])
-    return journal
+                for asked, balances in zip(new, after, strict=True)
+                for line, balance_after in zip(lines[asked.key], balances, strict=True)
+            ]
+        )
+        await _set_balances(connection, {accounts[code].id: running[code] for code in codes})
+    return [existing.get(asked.key) or written[asked.key] for asked in journals]
+
+
+async def _set_balances(connection: Any, balances: dict[int, int]) -> None:
+    """Every account's new balance in one UPDATE."""
+    values: list[int] = []
+    cases = []
+    for account_id, amount in balances.items():
+        values += [account_id, amount]
+        cases.append(
+            f"WHEN {param(connection, len(values) - 1)}"
+            f" THEN CAST({param(connection, len(values))} AS BIGINT)"
+        )
+    ids = ", ".join(param(connection, 2 * n + 1) for n in range(len(balances)))
+    await connection.execute_query(
+        f"UPDATE ledger_accounts SET balance = CASE id {' '.join(cases)} END WHERE id IN ({ids})",
+        values,
+    )
 
 
 async def _check_same(journal: Journal, lines: list[Entry]) -> None:

@@ -10,6 +10,8 @@ provider. Callers call `instructions.wake()` after their commit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from models.payments import PaymentInstruction, ProviderAccount
 from services.errors import DomainError
@@ -25,13 +27,31 @@ logger = logging.getLogger(__name__)
 PLATFORM_WHITELIST = (ledger.FEE, ledger.RISK_RESERVE, ledger.GUARANTEE_FUND, ledger.MARGIN)
 
 
-async def _provider_account(owner: str) -> str:
+def _whitelisted(owner: str) -> None:
     if owner.startswith("p:") and owner not in PLATFORM_WHITELIST:
         raise DomainError(f"{owner} is not a whitelisted counterparty", code="NOT_WHITELISTED")
-    account = await ProviderAccount.get_or_none(owner_code=owner)
+
+
+def _open_account(owner: str, account: ProviderAccount | None) -> str:
     if account is None or account.status != "open" or not account.provider_account_id:
         raise DomainError(f"No open provider account for {owner}", code="ACCOUNT_NOT_OPEN")
     return account.provider_account_id
+
+
+async def _provider_account(owner: str) -> str:
+    _whitelisted(owner)
+    return _open_account(owner, await ProviderAccount.get_or_none(owner_code=owner))
+
+
+async def _provider_accounts(owners: set[str]) -> dict[str, str]:
+    """The provider account id of each owner, in one query (as `_provider_account`)."""
+    for owner in sorted(owners):
+        _whitelisted(owner)
+    found = {
+        account.owner_code: account
+        for account in await ProviderAccount.filter(owner_code__in=sorted(owners))
+    }
+    return {owner: _open_account(owner, found.get(owner)) for owner in owners}
 
 
 def _owner(user_id: int) -> str:
@@ -68,6 +88,57 @@ async def unfreeze(*, user_id: int, amount: int, reference: str) -> PaymentInstr
     )
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """One transfer of `transfers`: the same arguments as `transfer`."""
+
+    amount: int
+    reference: str
+    from_user_id: int | None = None
+    to_user_id: int | None = None
+    from_frozen: bool = False
+    from_platform: str | None = None
+    to_platform: str | None = None
+    kind: str = "transfer"
+
+
+def _ends(move: Transfer) -> tuple[str, str, str, str]:
+    """The ledger source and target and their owners (provider accounts) of `move`."""
+    if (move.from_user_id is None) == (move.from_platform is None) or (move.to_user_id is None) == (
+        move.to_platform is None
+    ):
+        raise ValueError("give exactly one source and one destination")
+    if move.from_user_id is not None:
+        source = (
+            ledger.frozen(move.from_user_id)
+            if move.from_frozen
+            else ledger.available(move.from_user_id)
+        )
+        source_owner = _owner(move.from_user_id)
+    else:
+        assert move.from_platform is not None
+        source = source_owner = move.from_platform
+    if move.to_user_id is not None:
+        target, target_owner = ledger.available(move.to_user_id), _owner(move.to_user_id)
+    else:
+        assert move.to_platform is not None
+        target = target_owner = move.to_platform
+    return source, source_owner, target, target_owner
+
+
+def _transfer_params(
+    move: Transfer, ends: tuple[str, str, str, str], accounts: dict[str, str]
+) -> dict[str, object]:
+    source, source_owner, target, target_owner = ends
+    return {
+        "from_account_id": accounts[source_owner],
+        "to_account_id": accounts[target_owner],
+        "from_frozen": move.from_frozen,
+        "source": source,
+        "target": target,
+    }
+
+
 async def transfer(
     *,
     from_user_id: int | None,
@@ -81,33 +152,59 @@ async def transfer(
 ) -> PaymentInstruction:
     """Between two virtual accounts: a member's available (or frozen) or a whitelisted
     platform account, to a member's available or a whitelisted platform account."""
-    if (from_user_id is None) == (from_platform is None) or (to_user_id is None) == (
-        to_platform is None
-    ):
-        raise ValueError("give exactly one source and one destination")
-    if from_user_id is not None:
-        source = ledger.frozen(from_user_id) if from_frozen else ledger.available(from_user_id)
-        source_owner = _owner(from_user_id)
-    else:
-        assert from_platform is not None
-        source, source_owner = from_platform, from_platform
-    if to_user_id is not None:
-        target, target_owner = ledger.available(to_user_id), _owner(to_user_id)
-    else:
-        assert to_platform is not None
-        target, target_owner = to_platform, to_platform
+    move = Transfer(
+        amount=amount,
+        reference=reference,
+        from_user_id=from_user_id,
+        to_user_id=to_user_id,
+        from_frozen=from_frozen,
+        from_platform=from_platform,
+        to_platform=to_platform,
+        kind=kind,
+    )
+    ends = _ends(move)
+    source, source_owner, target, target_owner = ends
     await ledger.post(key=reference, kind=kind, entries=[(source, -amount), (target, amount)])
+    accounts = {owner: await _provider_account(owner) for owner in (source_owner, target_owner)}
     return await instructions.create(
         kind=TransactionKind.TRANSFER,
         business_ref=f"movement:{reference}",
         amount=amount,
-        params={
-            "from_account_id": await _provider_account(source_owner),
-            "to_account_id": await _provider_account(target_owner),
-            "from_frozen": from_frozen,
-            "source": source,
-            "target": target,
-        },
+        params=_transfer_params(move, ends, accounts),
+    )
+
+
+async def transfers(moves: Sequence[Transfer]) -> None:
+    """Several transfers, as `transfer` would make them one after the other (a journal
+    and a provider instruction each), in a number of statements that does not grow with
+    them: a settlement paying each of a loan's holders. All or nothing."""
+    if not moves:
+        return
+    ends = [_ends(move) for move in moves]
+    await ledger.post_many(
+        [
+            ledger.JournalLines(
+                move.reference, move.kind, [(source, -move.amount), (target, move.amount)]
+            )
+            for move, (source, _from, target, _to) in zip(moves, ends, strict=True)
+        ]
+    )
+    owners = {
+        owner
+        for _s, source_owner, _t, target_owner in ends
+        for owner in (source_owner, target_owner)
+    }
+    accounts = await _provider_accounts(owners)
+    await instructions.create_many(
+        [
+            instructions.NewInstruction(
+                kind=TransactionKind.TRANSFER,
+                business_ref=f"movement:{move.reference}",
+                amount=move.amount,
+                params=_transfer_params(move, move_ends, accounts),
+            )
+            for move, move_ends in zip(moves, ends, strict=True)
+        ]
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +52,15 @@ def register_handler(topic: str, handler: Handler) -> None:
 async def enqueue(topic: str, payload: dict[str, Any]) -> OutboxEvent:
     """Write an event in the caller's transaction. Call `wake()` after the commit."""
     return await OutboxEvent.create(topic=topic, payload=payload)
+
+
+async def enqueue_many(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Write several (topic, payload) events in one statement, in their order, in the
+    caller's transaction. Call `wake()` after the commit."""
+    if events:
+        await OutboxEvent.bulk_create(
+            [OutboxEvent(topic=topic, payload=payload) for topic, payload in events]
+        )
 
 
 def wake() -> None:

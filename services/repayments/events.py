@@ -17,7 +17,8 @@ amount_fen, at}.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -39,6 +40,29 @@ def repayment_events_channel(user_id: int) -> str:
     return f"member.{user_id}.repayments"
 
 
+@dataclass(frozen=True)
+class Event:
+    """A member's repayment event, as written to the outbox."""
+
+    user_id: int
+    kind: RepaymentEventKind
+    loan_id: int
+    installment: int
+    amount_fen: int
+    at: datetime
+    parts: dict[str, int] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            "loan_id": self.loan_id,
+            "installment": self.installment,
+            "amount_fen": self.amount_fen,
+            "at": self.at.isoformat(),
+            **self.parts,
+        }
+
+
 async def enqueue(
     *,
     user_id: int,
@@ -50,15 +74,15 @@ async def enqueue(
     **parts: int,
 ) -> None:
     """Write one event in the caller's transaction (call `outbox.wake()` after commit)."""
-    payload: dict[str, Any] = {
-        "kind": str(kind),
-        "loan_id": loan_id,
-        "installment": installment,
-        "amount_fen": amount_fen,
-        "at": at.isoformat(),
-        **parts,
-    }
-    await outbox.enqueue(repayment_events_channel(user_id), payload)
+    event = Event(user_id, kind, loan_id, installment, amount_fen, at, parts)
+    await outbox.enqueue(repayment_events_channel(user_id), event.payload())
+
+
+async def enqueue_many(events: Sequence[Event]) -> None:
+    """Write several events in one statement, in order, in the caller's transaction."""
+    await outbox.enqueue_many(
+        [(repayment_events_channel(event.user_id), event.payload()) for event in events]
+    )
 
 
 async def stream(user_id: int) -> AsyncIterator[Message]:

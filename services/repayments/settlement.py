@@ -107,21 +107,25 @@ async def _write_receipts(
     now: datetime,
 ) -> None:
     """A Receipt per claim with what its holder got, and one `to_reserve` per claim with
-    what the reserve recovered of its advance (none when nothing)."""
-    for claim, holder_parts, reserve_parts in zip(claims, to_holders, to_reserve, strict=True):
-        for parts, recovered in ((holder_parts, False), (reserve_parts, True)):
-            if parts.total_fen:
-                await Receipt.create(
-                    repayment_id=repayment.id,
-                    claim_id=claim.id,
-                    holder_id=claim.holder_id,
-                    loan_id=repayment.loan_id,
-                    principal_fen=parts.principal_fen,
-                    interest_fen=parts.interest_fen,
-                    penalty_fen=parts.penalty_fen,
-                    to_reserve=recovered,
-                    created_at=now,
-                )
+    what the reserve recovered of its advance (none when nothing); in one statement."""
+    receipts = [
+        Receipt(
+            repayment_id=repayment.id,
+            claim_id=claim.id,
+            holder_id=claim.holder_id,
+            loan_id=repayment.loan_id,
+            principal_fen=parts.principal_fen,
+            interest_fen=parts.interest_fen,
+            penalty_fen=parts.penalty_fen,
+            to_reserve=recovered,
+            created_at=now,
+        )
+        for claim, holder_parts, reserve_parts in zip(claims, to_holders, to_reserve, strict=True)
+        for parts, recovered in ((holder_parts, False), (reserve_parts, True))
+        if parts.total_fen
+    ]
+    if receipts:
+        await Receipt.bulk_create(receipts)
 
 
 def _not_paid_meanwhile(repayment: Repayment, rows: list[LoanInstallment]) -> None:
@@ -173,16 +177,21 @@ async def _move_money(
     (detail: the transfer's kind) lets the crash tests kill the process with only part
     of them written."""
     reference = f"repayment:{repayment.id}"
-    for holder_id, parts in sorted(per_holder.items()):
-        if parts.total_fen:
-            await movements.transfer(
+    # One transfer per holder, written together (a journal and an instruction each).
+    await movements.transfers(
+        [
+            movements.Transfer(
                 from_user_id=borrower_id,
                 to_user_id=holder_id,
                 amount=parts.total_fen,
                 reference=f"{reference}:holder:{holder_id}",
                 kind="repayment",
             )
-            crashpoints.hit("repayment.after_transfer", "repayment")
+            for holder_id, parts in sorted(per_holder.items())
+            if parts.total_fen
+        ]
+    )
+    crashpoints.hit("repayment.after_transfer", "repayment")
     for amount, suffix, platform, kind in (
         (to_fee, "fee", ledger.FEE, "repayment_fee"),
         (to_reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
@@ -279,19 +288,25 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         reserve += _reserve_part(row.paid_fee_fen, line.fee_fen, reserve_share)
         principal_paid += line.principal_fen
         await _pay_line(repayment, loan, row, line, today=today, now=now)
-        for holder_id, parts in sorted(line_holders.items()):
-            if parts.total_fen:
-                await events.enqueue(
+        await events.enqueue_many(
+            [
+                events.Event(
                     user_id=holder_id,
                     kind=RepaymentEventKind.RECEIVED,
                     loan_id=loan.id,
                     installment=row.number,
                     amount_fen=parts.total_fen,
                     at=now,
-                    principal_fen=parts.principal_fen,
-                    interest_fen=parts.interest_fen,
-                    penalty_fen=parts.penalty_fen,
+                    parts={
+                        "principal_fen": parts.principal_fen,
+                        "interest_fen": parts.interest_fen,
+                        "penalty_fen": parts.penalty_fen,
+                    },
                 )
+                for holder_id, parts in sorted(line_holders.items())
+                if parts.total_fen
+            ]
+        )
 
     to_fee = fees - reserve + found.early_fee_fen
     recovery = sum(parts.total_fen for parts in recovered)
