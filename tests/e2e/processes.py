@@ -40,17 +40,48 @@ def _free_port() -> int:
         return port
 
 
-class Platform:
-    """One API process (uvicorn) and its combined output."""
+class _Process:
+    """A platform process started by a test, and its combined output."""
 
-    def __init__(self, process: asyncio.subprocess.Process, port: int, log: IO[bytes]) -> None:
+    what = "the process"
+    dying_seconds = 10.0
+
+    def __init__(self, process: asyncio.subprocess.Process, log: IO[bytes]) -> None:
         self.process = process
-        self.base_url = f"http://127.0.0.1:{port}"
         self._log = log
 
     def output(self) -> str:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-6000:]
+
+    async def expect_sigkill(self, crashpoint: str) -> None:
+        """The process killed itself at `crashpoint`."""
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout=self.dying_seconds)
+        except TimeoutError:
+            pytest.fail(f"{self.what} did not die at {crashpoint}:\n{self.output()}")
+        assert self.process.returncode == -signal.SIGKILL, self.output()
+        assert f"crashpoint {crashpoint} hit" in self.output(), self.output()
+
+    async def stop(self) -> None:
+        if self.process.returncode is not None:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout=10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+class Platform(_Process):
+    """One API process (uvicorn) and its combined output."""
+
+    what = "the API process"
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int, log: IO[bytes]) -> None:
+        super().__init__(process, log)
+        self.base_url = f"http://127.0.0.1:{port}"
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=15.0)
@@ -68,25 +99,6 @@ class Platform:
                 if loop.time() > deadline:
                     pytest.fail(f"the API process did not start:\n{self.output()}")
                 await asyncio.sleep(0.1)
-
-    async def expect_sigkill(self, crashpoint: str) -> None:
-        """The process killed itself at `crashpoint`."""
-        try:
-            await asyncio.wait_for(self.process.wait(), timeout=10)
-        except TimeoutError:
-            pytest.fail(f"the API process did not die at {crashpoint}:\n{self.output()}")
-        assert self.process.returncode == -signal.SIGKILL, self.output()
-        assert f"crashpoint {crashpoint} hit" in self.output(), self.output()
-
-    async def stop(self) -> None:
-        if self.process.returncode is not None:
-            return
-        self.process.terminate()
-        try:
-            await asyncio.wait_for(self.process.wait(), timeout=10)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
 
 
 @contextlib.asynccontextmanager
@@ -126,34 +138,11 @@ async def platform_process(
             await platform.stop()
 
 
-class Worker:
+class Worker(_Process):
     """One job worker process (`python -m app worker`) and its combined output."""
 
-    def __init__(self, process: asyncio.subprocess.Process, log: IO[bytes]) -> None:
-        self.process = process
-        self._log = log
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-6000:]
-
-    async def expect_sigkill(self, crashpoint: str) -> None:
-        """The worker killed itself at `crashpoint`."""
-        try:
-            await asyncio.wait_for(self.process.wait(), timeout=STARTUP_SECONDS)
-        except TimeoutError:
-            pytest.fail(f"the worker did not die at {crashpoint}:\n{self.output()}")
-        assert self.process.returncode == -signal.SIGKILL, self.output()
-        assert f"crashpoint {crashpoint} hit" in self.output(), self.output()
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout=10)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+    what = "the worker"
+    dying_seconds = STARTUP_SECONDS
 
 
 @contextlib.asynccontextmanager
