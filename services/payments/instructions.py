@@ -277,26 +277,68 @@ async def _waits_for_an_earlier_one(instruction_id: int) -> bool:
     a loan was never paid out (found by the simulation with provider faults, issue 13).
     An instruction the provider accepted (SENT, outcome to follow) no longer holds the
     account up."""
-    own = await PaymentInstruction.filter(id=instruction_id).values_list("kind", "params")
-    if not own:
-        return False
-    kind, params = cast(tuple[str, dict[str, Any]], own[0])
-    source = params.get(_DEBITS.get(kind, ""))
-    if not source:
-        return False
-    accounts = {str(source)}
-    earlier = await PaymentInstruction.filter(
-        id__lt=instruction_id,
-        status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
-        attempts__lt=MAX_ATTEMPTS,
-    ).values_list("params", flat=True)
-    return any(accounts & _accounts(cast(dict[str, Any], params)) for params in earlier)
+    held = await _Holds.read(instruction_id)
+    return held.waits(instruction_id)
 
 
-async def send(instruction_id: int) -> InstructionStatus | None:
+@dataclass
+class _Holds:
+    """The open instructions up to some id (PENDING or UNKNOWN with attempts left: they
+    hold their accounts) and what each one debits, read once; `send_due` reads it once a
+    pass instead of once an instruction (which read every earlier open instruction each
+    time: a backlog of n cost n^2 / 2 rows). A snapshot can only be too careful: an
+    instruction becomes open only when it is written (with a higher id), so one that
+    another process sends meanwhile at most makes this pass wait for it once more."""
+
+    accounts: dict[int, set[str]]  # open instruction -> the accounts it moves money on
+    debits: dict[int, str]  # any instruction read -> the account it takes money out of
+
+    @classmethod
+    async def read(cls, *ids: int) -> _Holds:
+        top = max(ids)
+        rows = await PaymentInstruction.filter(
+            Q(id__in=list(ids))
+            | Q(
+                id__lt=top,
+                status__in=[InstructionStatus.PENDING, InstructionStatus.UNKNOWN],
+                attempts__lt=MAX_ATTEMPTS,
+            )
+        ).values_list("id", "kind", "status", "attempts", "params")
+        accounts: dict[int, set[str]] = {}
+        debits: dict[int, str] = {}
+        for row_id, kind, status, attempts, params in rows:
+            opened = cast(dict[str, Any], params)
+            source = opened.get(_DEBITS.get(str(kind), ""))
+            if source:
+                debits[int(row_id)] = str(source)
+            if (
+                status in (InstructionStatus.PENDING, InstructionStatus.UNKNOWN)
+                and int(attempts) < MAX_ATTEMPTS
+            ):
+                accounts[int(row_id)] = _accounts(opened)
+        return cls(accounts, debits)
+
+    def waits(self, instruction_id: int) -> bool:
+        source = self.debits.get(instruction_id)
+        if source is None:
+            return False
+        return any(
+            source in accounts
+            for other, accounts in self.accounts.items()
+            if other < instruction_id
+        )
+
+    def done(self, instruction_id: int, status: InstructionStatus | None) -> None:
+        """After sending: an instruction the provider took holds nothing any more."""
+        if status not in (None, InstructionStatus.PENDING, InstructionStatus.UNKNOWN):
+            self.accounts.pop(instruction_id, None)
+
+
+async def send(instruction_id: int, *, order_checked: bool = False) -> InstructionStatus | None:
     """Send one due instruction (or do nothing if it is not due or already claimed, or
-    waits for an earlier one on the same account: `_waits_for_an_earlier_one`)."""
-    if await _waits_for_an_earlier_one(instruction_id):
+    waits for an earlier one on the same account: `_waits_for_an_earlier_one`, unless
+    the caller has just checked that: `order_checked`)."""
+    if not order_checked and await _waits_for_an_earlier_one(instruction_id):
         return None
     instruction = await _claim(instruction_id)
     if instruction is None:
@@ -390,8 +432,17 @@ async def apply(request_id: str, outcome: Outcome) -> InstructionStatus | None:
     return instruction.status
 
 
-async def send_due(limit: int = 50) -> int:
-    """Send every instruction whose time has come; returns how many were tried."""
+SEND_BATCH = 50
+
+
+async def send_due(limit: int = SEND_BATCH) -> int:
+    """Send every instruction whose time has come (up to `limit`, oldest first); returns
+    how many were tried."""
+    return (await _send_pass(limit))[0]
+
+
+async def _send_pass(limit: int) -> tuple[int, int]:
+    """One pass of `send_due`: (instructions due, of them sent)."""
     due = cast(
         list[int],
         await PaymentInstruction.filter(
@@ -406,19 +457,37 @@ async def send_due(limit: int = 50) -> int:
         .limit(limit)
         .values_list("id", flat=True),
     )
+    if not due:
+        return 0, 0
+    holds = await _Holds.read(*due)
+    sent = 0
     for instruction_id in due:
+        if holds.waits(instruction_id):
+            continue
         try:
-            await send(instruction_id)
+            status = await send(instruction_id, order_checked=True)
         except Exception:
             logger.exception("sending instruction %s failed", instruction_id)
-    return len(due)
+            continue
+        holds.done(instruction_id, status)
+        sent += status is not None
+    return len(due), sent
+
+
+async def _send_all() -> None:
+    """Passes until one finds fewer than a batch due or sends nothing: a backlog goes
+    out at the speed of the provider, not a batch per poll."""
+    while True:
+        due, sent = await _send_pass(SEND_BATCH)
+        if due < SEND_BATCH or not sent:
+            return
 
 
 async def run_dispatcher(stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
     """Send due instructions until `stop`: at once when woken, else every poll."""
     await run_until_stopped(
         name="instruction dispatcher",
-        step=send_due,
+        step=_send_all,
         wake=_wake,
         stop=stop,
         poll_seconds=poll_seconds,

@@ -88,3 +88,48 @@ async def test_a_transfer_of_frozen_money_waits_for_the_freeze_the_provider_miss
     }
     assert (await ledger.member_balances(borrower.id))["available"] == 30_000
     await assert_ledger_matches_provider(sandbox, [lender.id, borrower.id])
+
+
+async def test_a_backlog_of_one_account_goes_out_in_order_in_one_wake_of_the_dispatcher(app):
+    """120 transfers from one account (more than two batches): one wake of the
+    dispatcher sends them all, in the order written, each after the one before was
+    taken; the account's order is read once a pass, not once an instruction."""
+    payer, _phone, _card = await create_funded_member(120 * 100, name="Payer")
+    payees = [await create_funded_member(0, name=f"Payee {n}") for n in range(3)]
+    calls: list[str] = []
+    real = gateway.get_provider()
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        async def transfer(self, **kwargs: Any) -> Any:
+            calls.append(kwargs["request_id"])
+            return await real.transfer(**kwargs)
+
+    gateway.set_provider(Recording())
+    try:
+        async with in_transaction():
+            await movements.transfers(
+                [
+                    movements.Transfer(
+                        from_user_id=payer.id,
+                        to_user_id=payees[n % 3][0].id,
+                        amount=100,
+                        reference=f"backlog-{n}",
+                    )
+                    for n in range(120)
+                ]
+            )
+        await instructions._send_all()
+    finally:
+        gateway.set_provider(real)
+    written = await PaymentInstruction.filter(
+        business_ref__startswith="movement:backlog-"
+    ).order_by("id")
+    assert calls == [instruction.request_id for instruction in written]
+    assert all(instruction.status != InstructionStatus.PENDING for instruction in written)
+    await settle_everything(app.state.sandbox.sandbox)
+    await assert_ledger_matches_provider(
+        app.state.sandbox.sandbox, [payer.id, *(payee.id for payee, _p, _c in payees)]
+    )
