@@ -57,7 +57,9 @@ from services.kit.db import tortoise_config  # noqa: E402
 from services.kit.settings import get_settings  # noqa: E402
 from services.money import ledger  # noqa: E402
 from services.platform import clock, parameters  # noqa: E402
+from tests import hang_watch  # noqa: E402
 from tests.factories import ScriptedSources  # noqa: E402
+from tests.hang_watch import pytest_runtest_call  # noqa: E402, F401  (a hook)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -82,6 +84,7 @@ async def _admin_execute(sql: str) -> None:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database() -> AsyncIterator[str]:
+    hang_watch.remember_loop()
     get_settings.cache_clear()
     settings = get_settings()
     if BACKEND == "postgres":

@@ -208,14 +208,78 @@ async def transfers(moves: Sequence[Transfer]) -> None:
     )
 
 
-@instructions.on_outcome("movement")
-async def _movement_outcome(instruction: PaymentInstruction, outcome: Outcome) -> None:
-    if outcome.status != ProviderStatus.FAILED:
+async def split(moves: Sequence[Transfer], *, reference: str, kind: str) -> None:
+    """Several transfers from one source (a member's available or frozen balance, or a
+    platform account) as one SPLIT at the provider: all the parts move or none. The
+    ledger keeps a journal per transfer, as `transfers` writes them (a holder's
+    statement shows their own receipt); the instruction pays each target account the
+    sum of its transfers (two parts to the risk reserve are one credit there) and lists
+    the journals, so a refusal reverses each of them. Idempotent by `reference` (the
+    instruction's) and by each transfer's reference (its journal's)."""
+    if not moves:
         return
-    # The provider did not move the money: undo the journal so the ledger agrees.
+    ends = [_ends(move) for move in moves]
+    sources = {
+        (source, source_owner, move.from_frozen)
+        for move, (source, source_owner, _t, _o) in zip(moves, ends, strict=True)
+    }
+    if len(sources) != 1:
+        raise ValueError("a split has one source")
+    ((source, source_owner, from_frozen),) = sources
+    await ledger.post_many(
+        [
+            ledger.JournalLines(
+                move.reference, move.kind, [(source, -move.amount), (target, move.amount)]
+            )
+            for move, (_s, _from, target, _to) in zip(moves, ends, strict=True)
+        ]
+    )
+    accounts = await _provider_accounts({source_owner} | {end[3] for end in ends})
+    credits: dict[str, int] = {}
+    for move, (_s, _from, _target, target_owner) in zip(moves, ends, strict=True):
+        if target_owner == source_owner:
+            raise ValueError("a split never pays its own source")
+        account = accounts[target_owner]
+        credits[account] = credits.get(account, 0) + move.amount
+    await instructions.create(
+        kind=TransactionKind.SPLIT,
+        business_ref=f"movement:{reference}",
+        amount=sum(move.amount for move in moves),
+        params={
+            "from_account_id": accounts[source_owner],
+            "from_frozen": from_frozen,
+            "source": source,
+            "kind": kind,
+            "parts": [
+                {"to_account_id": account, "amount": amount} for account, amount in credits.items()
+            ],
+            "journals": [
+                {"key": move.reference, "target": target, "amount": move.amount}
+                for move, (_s, _from, target, _to) in zip(moves, ends, strict=True)
+            ],
+        },
+    )
+
+
+def _reversal(instruction: PaymentInstruction) -> list[ledger.JournalLines]:
+    """The journals that undo what `instruction` posted, for a movement the provider
+    refused: one for a transfer, freeze or unfreeze; one per transfer of a split."""
     reference = instruction.business_ref.split(":", 1)[1]
     params = instruction.params
     kind = TransactionKind(instruction.kind)
+    if kind == TransactionKind.SPLIT:
+        source = str(params["source"])
+        return [
+            ledger.JournalLines(
+                f"{journal['key']}:reversed",
+                "movement_reversed",
+                [
+                    (source, int(journal["amount"])),
+                    (str(journal["target"]), -int(journal["amount"])),
+                ],
+            )
+            for journal in params["journals"]
+        ]
     if kind == TransactionKind.TRANSFER:
         entries = [
             (str(params["source"]), instruction.amount),
@@ -228,10 +292,31 @@ async def _movement_outcome(instruction: PaymentInstruction, outcome: Outcome) -
             (ledger.available(user_id), sign * instruction.amount),
             (ledger.frozen(user_id), -sign * instruction.amount),
         ]
+    return [ledger.JournalLines(f"{reference}:reversed", "movement_reversed", entries)]
+
+
+@instructions.on_outcome("movement")
+async def _movement_outcome(instruction: PaymentInstruction, outcome: Outcome) -> None:
+    if outcome.status != ProviderStatus.FAILED:
+        return
+    # The provider did not move the money: undo the journals so the ledger agrees.
+    reversal = _reversal(instruction)
     try:
-        await ledger.post(key=f"{reference}:reversed", kind="movement_reversed", entries=entries)
+        await ledger.post_many(reversal)
+        return
     except ledger.InsufficientFundsError:
-        # The credited side was already used: the ledger cannot follow the provider on
-        # its own. The difference stays visible to reconciliation as a break for finance
-        # to correct (maker-checker adjustment).
-        logger.error("movement %s failed at the provider and cannot be reversed", reference)
+        if len(reversal) == 1:
+            _cannot_reverse(reversal[0])
+            return
+    for journal in reversal:  # a split: reverse what still can be, one by one
+        try:
+            await ledger.post_many([journal])
+        except ledger.InsufficientFundsError:
+            _cannot_reverse(journal)
+
+
+def _cannot_reverse(journal: ledger.JournalLines) -> None:
+    # The credited side was already used: the ledger cannot follow the provider on its
+    # own. The difference stays visible to reconciliation as a break for finance to
+    # correct (maker-checker adjustment).
+    logger.error("movement %s failed at the provider and cannot be reversed", journal.key)

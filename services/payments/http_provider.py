@@ -26,7 +26,7 @@ import hmac
 import io
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -44,9 +44,11 @@ from services.payments.provider import (
     ProviderResult,
     ProviderStatus,
     ProviderUnavailableError,
+    SplitPart,
     StatementLine,
     TransactionKind,
     WithdrawSpeed,
+    parse_parts,
 )
 
 TIMESTAMP_HEADER = "X-LB-Timestamp"
@@ -256,6 +258,28 @@ class HttpPaymentProvider:
             },
         )
 
+    async def split(
+        self,
+        *,
+        request_id: str,
+        from_account_id: str,
+        parts: Sequence[SplitPart],
+        from_frozen: bool = False,
+    ) -> ProviderResult:
+        """Source available (or frozen) -> each part's target available, all or none."""
+        return await self._instruct(
+            "/v1/splits",
+            {
+                "request_id": request_id,
+                "from_account_id": from_account_id,
+                "parts": [
+                    {"to_account_id": part.to_account_id, "amount_fen": part.amount_fen}
+                    for part in parts
+                ],
+                "from_frozen": from_frozen,
+            },
+        )
+
     # -- lookups -----------------------------------------------------------------------
 
     async def query(self, *, request_id: str) -> ProviderResult | None:
@@ -281,6 +305,7 @@ class HttpPaymentProvider:
                     amount_fen=int(row["amount_fen"]),
                     status=ProviderStatus(row["status"]),
                     settled_at=datetime.fromisoformat(row["settled_at"]),
+                    parts=parse_parts(row.get("parts") or ""),
                 )
                 for row in reader
             ]

@@ -32,16 +32,15 @@ from tortoise.transactions import in_transaction
 from models.payments import InstructionStatus, PaymentInstruction
 from services.kit import crashpoints
 from services.kit.loops import run_until_stopped
-from services.kit.security import decrypt_pii, encrypt_pii
+from services.payments.calls import call_provider
 from services.payments.gateway import get_provider
+from services.payments.params import seal_params
 from services.payments.provider import (
-    DepositChannel,
     ProviderRejectedError,
     ProviderResult,
     ProviderStatus,
     ProviderUnavailableError,
     TransactionKind,
-    WithdrawSpeed,
 )
 from services.platform.clock import system_now
 
@@ -90,34 +89,6 @@ def on_final_outcome(name: str) -> Callable[[Handler], Handler]:
         return observer
 
     return decorator
-
-
-# Parameters that carry personal data: encrypted at rest (services/pii_rotation.py
-# re-encrypts them with the rest when the key changes).
-PERSONAL_PARAMS = frozenset(
-    {"real_name", "card_number", "holder_name", "holder_id_number", "phone"}
-)
-
-
-def seal_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters as stored: personal ones encrypted."""
-    return {
-        name: {"cipher": encrypt_pii(value)}
-        if name in PERSONAL_PARAMS and isinstance(value, str)
-        else value
-        for name, value in params.items()
-    }
-
-
-def open_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The stored parameters with the personal ones decrypted (ones stored in clear
-    before they were encrypted are returned as they are)."""
-    return {
-        name: decrypt_pii(value["cipher"])
-        if isinstance(value, dict) and isinstance(value.get("cipher"), str)
-        else value
-        for name, value in params.items()
-    }
 
 
 def backoff(attempts: int) -> timedelta:
@@ -192,68 +163,12 @@ async def _claim(instruction_id: int) -> PaymentInstruction | None:
     return instruction
 
 
-async def _call(instruction: PaymentInstruction) -> ProviderResult:
-    provider = get_provider()
-    p = open_params(instruction.params)
-    request_id = instruction.request_id
-    kind = TransactionKind(instruction.kind)
-    if instruction.status == InstructionStatus.UNKNOWN:
-        known = await provider.query(request_id=request_id)
-        if known is not None:
-            return known
-    if kind == TransactionKind.OPEN_ACCOUNT:
-        return await provider.open_account(
-            request_id=request_id, member_ref=p["member_ref"], real_name=p["real_name"]
-        )
-    if kind == TransactionKind.BIND_CARD:
-        return await provider.bind_card(
-            request_id=request_id,
-            account_id=p["account_id"],
-            card_number=p["card_number"],
-            holder_name=p["holder_name"],
-            holder_id_number=p["holder_id_number"],
-            phone=p["phone"],
-        )
-    if kind == TransactionKind.DEPOSIT:
-        return await provider.deposit(
-            request_id=request_id,
-            account_id=p["account_id"],
-            amount_fen=instruction.amount,
-            channel=DepositChannel(p["channel"]),
-            card_id=p.get("card_id"),
-        )
-    if kind == TransactionKind.WITHDRAW:
-        return await provider.withdraw(
-            request_id=request_id,
-            account_id=p["account_id"],
-            card_id=p["card_id"],
-            amount_fen=instruction.amount,
-            speed=WithdrawSpeed(p["speed"]),
-        )
-    if kind == TransactionKind.FREEZE:
-        return await provider.freeze(
-            request_id=request_id, account_id=p["account_id"], amount_fen=instruction.amount
-        )
-    if kind == TransactionKind.UNFREEZE:
-        return await provider.unfreeze(
-            request_id=request_id, account_id=p["account_id"], amount_fen=instruction.amount
-        )
-    if kind == TransactionKind.TRANSFER:
-        return await provider.transfer(
-            request_id=request_id,
-            from_account_id=p["from_account_id"],
-            to_account_id=p["to_account_id"],
-            amount_fen=instruction.amount,
-            from_frozen=bool(p.get("from_frozen")),
-        )
-    raise ValueError(f"unknown instruction kind {kind}")
-
-
 _ACCOUNT_PARAMS = ("account_id", "from_account_id", "to_account_id")
 # Kinds that take money out of an account (its available or frozen balance): what the
 # provider refuses when an earlier movement into that account has not reached it yet.
 _DEBITS = {
     str(TransactionKind.TRANSFER): "from_account_id",
+    str(TransactionKind.SPLIT): "from_account_id",
     str(TransactionKind.FREEZE): "account_id",
     str(TransactionKind.UNFREEZE): "account_id",
     str(TransactionKind.WITHDRAW): "account_id",
@@ -262,7 +177,10 @@ _DEBITS = {
 
 def _accounts(params: dict[str, Any]) -> set[str]:
     """The provider accounts an instruction moves money on or off (in clear: ids only)."""
-    return {str(params[name]) for name in _ACCOUNT_PARAMS if params.get(name)}
+    found = {str(params[name]) for name in _ACCOUNT_PARAMS if params.get(name)}
+    for part in params.get("parts") or ():  # a SPLIT's targets
+        found.add(str(part["to_account_id"]))
+    return found
 
 
 async def _waits_for_an_earlier_one(instruction_id: int) -> bool:
@@ -347,7 +265,7 @@ async def send(instruction_id: int, *, order_checked: bool = False) -> Instructi
     if instruction.status == InstructionStatus.SENT:
         return await _poll(instruction)
     try:
-        result = await _call(instruction)
+        result = await call_provider(instruction)
     except ProviderUnavailableError as error:
         await _mark_unknown(instruction, str(error) or "provider unavailable")
         return InstructionStatus.UNKNOWN

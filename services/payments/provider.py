@@ -9,6 +9,7 @@ is unknown, so the caller retries with the same request id or asks with `query`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -41,6 +42,29 @@ class TransactionKind(StrEnum):
     FREEZE = "FREEZE"
     UNFREEZE = "UNFREEZE"
     TRANSFER = "TRANSFER"
+    SPLIT = "SPLIT"  # one source to several targets at once (分账): all or nothing
+
+
+@dataclass(frozen=True)
+class SplitPart:
+    """One target of a SPLIT: what `to_account_id`'s available balance receives."""
+
+    to_account_id: str
+    amount_fen: int
+
+
+def format_parts(parts: tuple[SplitPart, ...]) -> str:
+    """A SPLIT's parts in the statement file: "account:fen;account:fen"."""
+    return ";".join(f"{part.to_account_id}:{part.amount_fen}" for part in parts)
+
+
+def parse_parts(text: str) -> tuple[SplitPart, ...]:
+    """`format_parts` read back ("" for a movement that is not a split)."""
+    parts = []
+    for item in filter(None, (text or "").split(";")):
+        account, _, amount = item.rpartition(":")
+        parts.append(SplitPart(to_account_id=account, amount_fen=int(amount)))
+    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,8 @@ class StatementLine:
     amount_fen: int
     status: ProviderStatus
     settled_at: datetime
+    # A SPLIT's targets (counter_account_id is ""): their amounts add up to amount_fen.
+    parts: tuple[SplitPart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,19 @@ class PaymentProvider(Protocol):
         amount_fen: int,
         from_frozen: bool = False,
     ) -> ProviderResult: ...
+
+    async def split(
+        self,
+        *,
+        request_id: str,
+        from_account_id: str,
+        parts: Sequence[SplitPart],
+        from_frozen: bool = False,
+    ) -> ProviderResult:
+        """One source's available (or frozen) to several targets' available, at once:
+        every part moves or none (FAILED when the source is short); amount_fen of the
+        result is the parts' total. Targets are distinct and never the source."""
+        ...
 
     async def query(self, *, request_id: str) -> ProviderResult | None:
         """The provider's record of a request; None when it never received it."""

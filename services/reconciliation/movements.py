@@ -16,6 +16,7 @@ MOVEMENT_KINDS = frozenset(
         TransactionKind.FREEZE,
         TransactionKind.UNFREEZE,
         TransactionKind.TRANSFER,
+        TransactionKind.SPLIT,
     }
 )
 # Money entering or leaving the provider: the ledger view moves only with the outcome.
@@ -31,6 +32,21 @@ Effect = dict[str, tuple[int, int]]
 def movement_of(instruction: PaymentInstruction, amount: int) -> dict[str, Any]:
     """The movement an instruction asks for, as stored in a break's details."""
     params = instruction.params or {}
+    if instruction.kind == TransactionKind.SPLIT:
+        return {
+            "kind": instruction.kind,
+            "account_id": str(params.get("from_account_id", "")),
+            "counter_account_id": "",
+            "from_frozen": bool(params.get("from_frozen")),
+            "amount": amount,
+            "parts": _scaled(
+                [
+                    (str(part["to_account_id"]), int(part["amount"]))
+                    for part in params.get("parts") or ()
+                ],
+                amount,
+            ),
+        }
     if instruction.kind == TransactionKind.TRANSFER:
         return {
             "kind": instruction.kind,
@@ -56,7 +72,27 @@ def movement_of_line(line: StatementLine, amount: int) -> dict[str, Any]:
         "counter_account_id": line.counter_account_id,
         "from_frozen": None,
         "amount": amount,
+        **(
+            {
+                "parts": _scaled(
+                    [(part.to_account_id, part.amount_fen) for part in line.parts], amount
+                )
+            }
+            if line.kind == TransactionKind.SPLIT
+            else {}
+        ),
     }
+
+
+def _scaled(parts: list[tuple[str, int]], amount: int) -> list[list[Any]]:
+    """A split's parts for a movement of `amount`: as they are for the whole split, negated
+    for its undoing (-total); for any other amount (a misreported total) no target can
+    be told, so none is listed and only the source's side is explained."""
+    total = sum(fen for _account, fen in parts)
+    if amount not in (total, -total) or not total:
+        return []
+    sign = 1 if amount == total else -1
+    return [[account, sign * fen] for account, fen in parts]
 
 
 def _add(effect: Effect, account_id: str, available: int, frozen: int) -> None:
@@ -79,7 +115,12 @@ def effects_of(movement: dict[str, Any]) -> list[Effect]:
         _add(effect, account, -amount, amount)
     elif kind == TransactionKind.UNFREEZE:
         _add(effect, account, amount, -amount)
-    elif kind == TransactionKind.TRANSFER:
+    elif kind in (TransactionKind.TRANSFER, TransactionKind.SPLIT):
+        # A split's targets get their parts; a transfer's one target the amount.
+        if kind == TransactionKind.SPLIT:
+            targets = movement.get("parts") or []
+        else:
+            targets = [[movement["counter_account_id"], amount]]
         sources = (
             [False, True] if movement.get("from_frozen") is None else [movement["from_frozen"]]
         )
@@ -87,7 +128,8 @@ def effects_of(movement: dict[str, Any]) -> list[Effect]:
         for from_frozen in sources:
             option: Effect = {}
             _add(option, account, 0 if from_frozen else -amount, -amount if from_frozen else 0)
-            _add(option, str(movement["counter_account_id"]), amount, 0)
+            for target, part in targets:
+                _add(option, str(target), int(part), 0)
             options.append(option)
         return options
     return [effect]

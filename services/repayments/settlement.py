@@ -173,40 +173,39 @@ async def _move_money(
 ) -> None:
     """The settlement's transfers from the borrower's available balance, in its
     transaction: one per holder, then the fee, the reserve's share of the fees and what
-    the reserve recovers of its advances. The crashpoint `repayment.after_transfer`
-    (detail: the transfer's kind) lets the crash tests kill the process with only part
-    of them written."""
+    the reserve recovers of its advances; a journal each, and together one SPLIT at the
+    provider (all of it moves or none). The crashpoint `repayment.after_transfer`
+    (detail: "repayment") lets the crash tests kill the process with them written and
+    the rest of the settlement not."""
     reference = f"repayment:{repayment.id}"
-    # One transfer per holder, written together (a journal and an instruction each).
-    await movements.transfers(
-        [
-            movements.Transfer(
-                from_user_id=borrower_id,
-                to_user_id=holder_id,
-                amount=parts.total_fen,
-                reference=f"{reference}:holder:{holder_id}",
-                kind="repayment",
-            )
-            for holder_id, parts in sorted(per_holder.items())
-            if parts.total_fen
-        ]
-    )
-    crashpoints.hit("repayment.after_transfer", "repayment")
+    moves = [
+        movements.Transfer(
+            from_user_id=borrower_id,
+            to_user_id=holder_id,
+            amount=parts.total_fen,
+            reference=f"{reference}:holder:{holder_id}",
+            kind="repayment",
+        )
+        for holder_id, parts in sorted(per_holder.items())
+        if parts.total_fen
+    ]
     for amount, suffix, platform, kind in (
         (to_fee, "fee", ledger.FEE, "repayment_fee"),
         (to_reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
         (recovery, "reserve-recovery", ledger.RISK_RESERVE, "reserve_recovery"),
     ):
         if amount:
-            await movements.transfer(
-                from_user_id=borrower_id,
-                to_user_id=None,
-                to_platform=platform,
-                amount=amount,
-                reference=f"{reference}:{suffix}",
-                kind=kind,
+            moves.append(
+                movements.Transfer(
+                    from_user_id=borrower_id,
+                    to_platform=platform,
+                    amount=amount,
+                    reference=f"{reference}:{suffix}",
+                    kind=kind,
+                )
             )
-            crashpoints.hit("repayment.after_transfer", kind)
+    await movements.split(moves, reference=reference, kind="repayment")
+    crashpoints.hit("repayment.after_transfer", "repayment")
 
 
 async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> None:

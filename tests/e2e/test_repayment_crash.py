@@ -176,7 +176,7 @@ async def _crash_while_confirming(
 
 async def _movements_of(repayment: Repayment) -> list[PaymentInstruction]:
     return await PaymentInstruction.filter(
-        business_ref__startswith=f"movement:repayment:{repayment.id}:"
+        business_ref=f"movement:repayment:{repayment.id}"
     ).order_by("id")
 
 
@@ -197,7 +197,7 @@ async def _assert_paid_once(
 ) -> None:
     """`paid` is the loan's one repayment: installment 1 PAID and no other, the
     borrower's balance down by its amount, each lender's up by their receipt, one journal
-    and one instruction per movement, the ledger balanced."""
+    and one SPLIT instruction for them all, the ledger balanced."""
     assert paid.status == Status.DONE
     assert paid.installments == [1]
     assert await Repayment.filter(loan_id=repaying.loan.id, status=Status.DONE).count() == 1
@@ -213,7 +213,10 @@ async def _assert_paid_once(
         got = receipt.principal_fen + receipt.interest_fen + receipt.penalty_fen
         assert after[receipt.holder_id] == before[receipt.holder_id] + got
     journals = await Journal.filter(idempotency_key__startswith="repayment:").count()
-    assert journals == len(await _movements_of(paid)) == len(repaying.lenders) + 1
+    assert journals == len(repaying.lenders) + 1  # the holders and the fee
+    [split] = await _movements_of(paid)  # one SPLIT at the provider for all of them
+    assert len(split.params["journals"]) == journals
+    assert split.amount == paid.amount_fen
     notices = Notice.filter(user_id=borrower, title="Repayment received")
     assert await notices.count() == 1
     check = await ledger.check()
@@ -331,7 +334,8 @@ async def test_a_repayment_killed_after_its_commit_is_sent_by_the_restarted_proc
     assert paid.status == Status.DONE
     assert (await PendingOperation.get(id=paid.operation_id)).status == "CONFIRMED"
     movements = await _movements_of(paid)
-    assert len(movements) == len(repaying.lenders) + 1  # the holders and the fee
+    [split] = movements  # one SPLIT: the holders and the fee
+    assert len(split.params["journals"]) == len(repaying.lenders) + 1
     assert all((m.status, m.attempts) == (InstructionStatus.PENDING, 0) for m in movements)
     async with provider_books(sandbox_file) as sandbox:
         for movement in movements:

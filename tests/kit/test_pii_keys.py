@@ -37,7 +37,7 @@ from services.kit.security import (
 from services.kit.settings import DEV_PII_KEY, ROOT, Settings, get_settings
 from services.kit.storage import LocalStorage, set_storage
 from services.money import accounts
-from services.payments import instructions
+from services.payments import params as instruction_params
 from services.pii_rotation import ENCRYPTED_COLUMNS, LookupKeyMismatchError, rotate_all
 from services.platform import notifier
 from tests.factories import PASSWORD, create_member, dump_all_tables, new_id_number, token_for
@@ -229,14 +229,14 @@ async def test_lookups_use_their_own_key_which_defaults_to_pii_key(use_keys, old
 
 async def test_personal_payment_instruction_parameters_are_stored_encrypted():
     params = {"member_ref": "m:7", "real_name": REAL_NAME, "card_number": CARD}
-    sealed = instructions.seal_params(params)
+    sealed = instruction_params.seal_params(params)
     assert sealed["member_ref"] == "m:7"
     assert sealed["real_name"]["cipher"].startswith("k1:")
     assert REAL_NAME not in str(sealed)
     assert CARD not in str(sealed)
-    assert instructions.open_params(sealed) == params
+    assert instruction_params.open_params(sealed) == params
     # Ones stored in clear before (still open instructions) are sent as they are.
-    assert instructions.open_params(params) == params
+    assert instruction_params.open_params(params) == params
 
 
 # --- rotation --------------------------------------------------------------------------

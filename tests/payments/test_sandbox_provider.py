@@ -29,6 +29,7 @@ from services.payments.provider import (
     ProviderResult,
     ProviderStatus,
     ProviderUnavailableError,
+    SplitPart,
     TransactionKind,
     WithdrawSpeed,
 )
@@ -491,6 +492,84 @@ async def test_freeze_unfreeze_and_transfers_move_exactly_the_amounts(box: Box):
     assert (await box.balance(lender), await box.balance(borrower)) == ((0, 500), (9_500, 0))
 
 
+async def test_a_split_moves_every_part_or_none_and_is_listed_with_its_parts(box: Box):
+    payer, _card = await box.funded("payer", 10_000)
+    a = await box.account("a", "李四")
+    b = await box.account("b", "王五")
+    c = await box.account("c", "赵六")
+    p = box.provider
+    parts = [SplitPart(a, 4_321), SplitPart(b, 1), SplitPart(c, 678)]
+
+    done = await p.split(request_id="s1", from_account_id=payer, parts=parts)
+    assert (done.status, done.amount_fen, done.kind) == (
+        ProviderStatus.SUCCEEDED,
+        5_000,
+        TransactionKind.SPLIT,
+    )
+    expected = {payer: (5_000, 0), a: (4_321, 0), b: (1, 0), c: (678, 0)}
+    assert {account: await box.balance(account) for account in expected} == expected
+    # Replayed: the stored answer, nothing moves again; other parts under the id: refused.
+    assert await p.split(request_id="s1", from_account_id=payer, parts=parts) == done
+    assert {account: await box.balance(account) for account in expected} == expected
+    with pytest.raises(ProviderRejectedError):
+        await p.split(request_id="s1", from_account_id=payer, parts=parts[:2])
+    known = await p.query(request_id="s1")
+    assert known is not None
+    assert known.extra["parts"] == [[a, 4_321], [b, 1], [c, 678]]
+
+    # Short by one fen: FAILED, no part moves.
+    short = await p.split(
+        request_id="s2", from_account_id=payer, parts=[SplitPart(a, 4_000), SplitPart(b, 1_001)]
+    )
+    assert (short.status, short.reason) == (ProviderStatus.FAILED, "insufficient available balance")
+    unknown = await p.split(
+        request_id="s3", from_account_id=payer, parts=[SplitPart(a, 1), SplitPart("SBA-none", 1)]
+    )
+    assert (unknown.status, unknown.reason) == (ProviderStatus.FAILED, "unknown account SBA-none")
+    assert {account: await box.balance(account) for account in expected} == expected
+
+    # From frozen money.
+    await p.freeze(request_id="f1", account_id=payer, amount_fen=3_000)
+    frozen = await p.split(
+        request_id="s4",
+        from_account_id=payer,
+        parts=[SplitPart(a, 2_000), SplitPart(b, 1_000)],
+        from_frozen=True,
+    )
+    assert frozen.status == ProviderStatus.SUCCEEDED
+    assert (await box.balance(payer), await box.balance(a)) == ((2_000, 0), (6_321, 0))
+
+    lines = [line for line in await p.statement(day=FRIDAY) if line.kind == TransactionKind.SPLIT]
+    assert [(line.request_id, line.account_id, line.amount_fen, line.parts) for line in lines] == [
+        ("s1", payer, 5_000, tuple(parts)),
+        ("s4", payer, 3_000, (SplitPart(a, 2_000), SplitPart(b, 1_000))),
+    ]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [],
+        [{"to_account_id": "A", "amount_fen": 0}],
+        [{"to_account_id": "A", "amount_fen": 1}, {"to_account_id": "A", "amount_fen": 2}],
+        [{"to_account_id": "SOURCE", "amount_fen": 1}],
+        [{"to_account_id": "A"}],
+        "A:1",
+    ],
+)
+async def test_a_malformed_split_is_refused_before_anything_happens(box: Box, parts):
+    payer, _card = await box.funded("payer", 10_000)
+    other = await box.account("other", "李四")
+    given = json.loads(
+        json.dumps(parts).replace('"SOURCE"', json.dumps(payer)).replace('"A"', json.dumps(other))
+    )
+    body = {"request_id": "bad-split", "from_account_id": payer, "parts": given}
+    with pytest.raises(ProviderRejectedError, match="400"):
+        await box.provider._instruct("/v1/splits", body)
+    assert await box.provider.query(request_id="bad-split") is None
+    assert (await box.balance(payer), await box.balance(other)) == ((10_000, 0), (0, 0))
+
+
 async def test_query_of_an_unknown_request_id_is_none(box: Box):
     assert await box.provider.query(request_id="never-sent") is None
 
@@ -524,7 +603,7 @@ async def test_the_statement_lists_exactly_the_days_settled_movements(box: Box):
     assert await box.provider.statement(day=THURSDAY) == []
     csv_text = await box.app.sandbox.statement_csv(FRIDAY)
     assert csv_text.splitlines()[0] == (
-        "request_id,kind,account_id,counter_account_id,amount_fen,status,settled_at"
+        "request_id,kind,account_id,counter_account_id,amount_fen,status,settled_at,parts"
     )
     assert len(csv_text.splitlines()) == 5
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict
 
 from services.kit.settings import Settings, get_settings
+from services.payments.provider import SplitPart
 from services.payments.sandbox.common import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -251,6 +252,7 @@ class SandboxApp:
             route("POST", "/v1/freezes", self._freeze, platform=True),
             route("POST", "/v1/unfreezes", self._unfreeze, platform=True),
             route("POST", "/v1/transfers", self._transfer, platform=True),
+            route("POST", "/v1/splits", self._split, platform=True),
             route("GET", "/v1/transactions/{request_id}", self._query, platform=True),
             route("GET", "/v1/statements/{day}", self._statement, platform=True),
             route("GET", "/v1/balances", self._balances, platform=True),
@@ -332,6 +334,22 @@ class SandboxApp:
             from_account_id=_field(body, "from_account_id"),
             to_account_id=_field(body, "to_account_id"),
             amount_fen=_field(body, "amount_fen"),
+            from_frozen=body.get("from_frozen", False),
+        )
+        return Response.json(result_json(result))
+
+    async def _split(self, request: Request) -> Response:
+        body = request.json()
+        parts = body.get("parts")
+        if not isinstance(parts, list) or not all(
+            isinstance(part, dict) and {"to_account_id", "amount_fen"} <= part.keys()
+            for part in parts
+        ):
+            raise InvalidRequestError("parts must be a list of {to_account_id, amount_fen}")
+        result = await self.sandbox.split(
+            request_id=_field(body, "request_id"),
+            from_account_id=_field(body, "from_account_id"),
+            parts=[SplitPart(part["to_account_id"], part["amount_fen"]) for part in parts],
             from_frozen=body.get("from_frozen", False),
         )
         return Response.json(result_json(result))

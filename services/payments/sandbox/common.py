@@ -46,6 +46,7 @@ STATEMENT_COLUMNS = (
     "amount_fen",
     "status",
     "settled_at",
+    "parts",  # a SPLIT's targets: "account:fen;account:fen", in order; empty otherwise
 )
 
 
@@ -56,6 +57,7 @@ MOVEMENT_KINDS = (
     TransactionKind.FREEZE,
     TransactionKind.UNFREEZE,
     TransactionKind.TRANSFER,
+    TransactionKind.SPLIT,
 )
 
 

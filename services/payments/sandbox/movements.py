@@ -1,7 +1,9 @@
-"""The sandbox provider's money movements: deposit, withdraw, freeze, unfreeze, transfer."""
+"""The sandbox provider's money movements: deposit, withdraw, freeze, unfreeze, transfer,
+split."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -9,10 +11,12 @@ from services.payments.provider import (
     DepositChannel,
     ProviderResult,
     ProviderStatus,
+    SplitPart,
     TransactionKind,
     WithdrawSpeed,
 )
 from services.payments.sandbox.common import (
+    MAX_AMOUNT_FEN,
     InvalidRequestError,
     _check_amount,
     _check_enum,
@@ -231,3 +235,86 @@ class SandboxMovements(SandboxEngine):
         return await self._instruction(
             TransactionKind.TRANSFER, request_id, amount_fen, content, action
         )
+
+    async def split(
+        self,
+        *,
+        request_id: str,
+        from_account_id: str,
+        parts: Sequence[SplitPart],
+        from_frozen: bool = False,
+    ) -> ProviderResult:
+        """Moves money from one account's available (or frozen) to several accounts'
+        available at once (分账): every part or none. FAILED with nothing moved when the
+        source is short or an account is unknown. The parts are kept in `extra` and
+        listed on the statement."""
+        from_account_id = _check_text("from_account_id", from_account_id)
+        if not isinstance(from_frozen, bool):
+            raise InvalidRequestError("from_frozen must be true or false")
+        checked = _check_parts(from_account_id, parts)
+        total = sum(amount for _target, amount in checked)
+        if total > MAX_AMOUNT_FEN:
+            raise InvalidRequestError("the parts add up to too much")
+        source = "frozen_fen" if from_frozen else "available_fen"
+        listed = [[target, amount] for target, amount in checked]
+
+        async def action(tx: Tx, _today: date) -> _Outcome:
+            accounts = [from_account_id, *(target for target, _amount in checked)]
+            known = {
+                row["id"]
+                for row in await tx.all(
+                    f"SELECT id FROM accounts WHERE id IN ({', '.join('?' for _ in accounts)})",
+                    accounts,
+                )
+            }
+            unknown = [account for account in accounts if account not in known]
+            if unknown:
+                return _Outcome(
+                    ProviderStatus.FAILED, from_account_id, reason=f"unknown account {unknown[0]}"
+                )
+            if not await self._move(tx, from_account_id, source, None, total):
+                balance = "frozen" if from_frozen else "available"
+                return _Outcome(
+                    ProviderStatus.FAILED,
+                    from_account_id,
+                    mode=source,
+                    reason=f"insufficient {balance} balance",
+                )
+            await tx.run_many(
+                "UPDATE accounts SET available_fen = available_fen + ? WHERE id = ?",
+                [(amount, target) for target, amount in checked],
+            )
+            return _Outcome(
+                ProviderStatus.SUCCEEDED,
+                from_account_id,
+                mode=source,
+                extra={"parts": listed, "from_frozen": from_frozen},
+            )
+
+        content = {"from_account_id": from_account_id, "parts": listed, "from_frozen": from_frozen}
+        return await self._instruction(TransactionKind.SPLIT, request_id, total, content, action)
+
+
+MAX_SPLIT_PARTS = 1000
+
+
+def _check_parts(source: str, parts: Any) -> list[tuple[str, int]]:
+    """A split's parts as (target, fen): 1 to MAX_SPLIT_PARTS of them, distinct targets,
+    none the source. InvalidRequestError otherwise."""
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise InvalidRequestError("parts must be a non-empty list")
+    if len(parts) > MAX_SPLIT_PARTS:
+        raise InvalidRequestError(f"at most {MAX_SPLIT_PARTS} parts")
+    checked: list[tuple[str, int]] = []
+    for part in parts:
+        if not isinstance(part, SplitPart):
+            raise InvalidRequestError("each part needs to_account_id and amount_fen")
+        checked.append(
+            (_check_text("to_account_id", part.to_account_id), _check_amount(part.amount_fen))
+        )
+    targets = [target for target, _amount in checked]
+    if len(set(targets)) != len(targets):
+        raise InvalidRequestError("a split pays each account once")
+    if source in targets:
+        raise InvalidRequestError("a split never pays its own source")
+    return checked

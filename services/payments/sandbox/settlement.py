@@ -11,8 +11,10 @@ from services.payments.provider import (
     DepositChannel,
     ProviderResult,
     ProviderStatus,
+    SplitPart,
     StatementLine,
     TransactionKind,
+    format_parts,
 )
 from services.payments.sandbox.common import (
     MOVEMENT_KINDS,
@@ -23,6 +25,15 @@ from services.payments.sandbox.common import (
 )
 from services.payments.sandbox.engine import SandboxEngine
 from services.payments.sandbox.store import Row, Tx
+
+
+def _parts(row: Row) -> tuple[SplitPart, ...]:
+    if row["kind"] != TransactionKind.SPLIT:
+        return ()
+    return tuple(
+        SplitPart(to_account_id=str(target), amount_fen=int(amount))
+        for target, amount in json.loads(row["extra"])["parts"]
+    )
 
 
 class SandboxSettlement(SandboxEngine):
@@ -51,6 +62,7 @@ class SandboxSettlement(SandboxEngine):
                 amount_fen=altered.get(row["request_id"], row["amount_fen"]),
                 status=ProviderStatus(row["status"]),
                 settled_at=datetime.fromisoformat(row["settled_at"]),
+                parts=_parts(row),
             )
             for row in rows
         ]
@@ -70,6 +82,7 @@ class SandboxSettlement(SandboxEngine):
                     line.amount_fen,
                     line.status.value,
                     line.settled_at.isoformat(),
+                    format_parts(line.parts),
                 )
             )
         return buffer.getvalue()

@@ -100,6 +100,10 @@ class Tx:
         async with self._connection.execute(sql, tuple(params)) as cursor:
             return cursor.rowcount
 
+    async def run_many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        """Execute a write once per row of parameters, as one call."""
+        await self._connection.executemany(sql, [tuple(row) for row in rows])
+
 
 class SandboxStore:
     """Owns the aiosqlite connection. `open()` creates the tables if needed."""
