@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
@@ -24,6 +24,7 @@ from tortoise.transactions import in_transaction
 
 from models.messaging import OutboxEvent
 from services.kit.broker import get_broker
+from services.kit.db import insert_rows
 from services.kit.loops import run_until_stopped
 from services.platform.clock import system_now
 
@@ -57,10 +58,19 @@ async def enqueue(topic: str, payload: dict[str, Any]) -> OutboxEvent:
 async def enqueue_many(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
     """Write several (topic, payload) events in one statement, in their order, in the
     caller's transaction. Call `wake()` after the commit."""
-    if events:
-        await OutboxEvent.bulk_create(
-            [OutboxEvent(topic=topic, payload=payload) for topic, payload in events]
-        )
+    if not events:
+        return
+    now = datetime.now(UTC)
+    await insert_rows(
+        OutboxEvent,
+        [
+            ("topic", "text"),
+            ("payload", "jsonb"),
+            ("created_at", "timestamptz"),
+            ("attempts", "int"),
+        ],
+        [(topic, payload, now, 0) for topic, payload in events],
+    )
 
 
 def wake() -> None:
@@ -68,9 +78,13 @@ def wake() -> None:
     _wake.set()
 
 
-async def dispatch_once(batch: int = 100) -> int:
-    """Handle committed, unpublished events in id order. Returns how many were handled."""
-    handled = 0
+async def dispatch_once(batch: int = 500) -> int:
+    """Handle committed, unpublished events in id order. Returns how many were handled.
+
+    Events published to the broker go out a run at a time (`publish_many`: one round
+    trip to Redis for a run of consecutive ones) and write nothing here, so they need no
+    savepoint; an event with a handler runs in its own savepoint, in its place in the
+    order. Every event handled is marked published by one statement at the end."""
     now = system_now()
     async with in_transaction() as connection:
         events = (
@@ -81,32 +95,59 @@ async def dispatch_once(batch: int = 100) -> int:
             .select_for_update(skip_locked=True)
             .using_db(connection)
         )
+        done: list[int] = []
+        run: list[OutboxEvent] = []
         for event in events:
+            if event.topic not in _handlers:
+                run.append(event)
+                continue
+            done += await _publish(run, connection)
+            run = []
             try:
                 async with in_transaction():  # a savepoint: a failure writes nothing
-                    handler = _handlers.get(event.topic)
-                    if handler is not None:
-                        await handler(event.payload)
-                    else:
-                        await get_broker().publish(event.topic, event.payload)
-            except Exception:
-                event.attempts += 1
-                if event.attempts >= MAX_ATTEMPTS:
-                    logger.exception(
-                        "outbox event %s (%s) failed %s times: given up",
-                        event.id,
-                        event.topic,
-                        event.attempts,
-                    )
-                else:
-                    logger.exception("outbox event %s (%s) failed", event.id, event.topic)
-                event.next_attempt_at = system_now() + backoff(event.attempts)
-                await event.save(using_db=connection, update_fields=["attempts", "next_attempt_at"])
+                    await _handlers[event.topic](event.payload)
+            except Exception as error:
+                await _failed(event, connection, error)
                 continue
-            event.published_at = system_now()
-            await event.save(using_db=connection, update_fields=["published_at"])
-            handled += 1
-    return handled
+            done.append(event.id)
+        done += await _publish(run, connection)
+        if done:
+            await (
+                OutboxEvent.filter(id__in=done)
+                .using_db(connection)
+                .update(published_at=system_now())
+            )
+    return len(done)
+
+
+async def _publish(run: list[OutboxEvent], connection: Any) -> list[int]:
+    """Publish a run of broker events together; the ids published (none if it failed:
+    each is then tried again after its backoff)."""
+    if not run:
+        return []
+    try:
+        await get_broker().publish_many([(event.topic, event.payload) for event in run])
+    except Exception as error:
+        for event in run:
+            await _failed(event, connection, error)
+        return []
+    return [event.id for event in run]
+
+
+async def _failed(event: OutboxEvent, connection: Any, error: Exception) -> None:
+    event.attempts += 1
+    if event.attempts >= MAX_ATTEMPTS:
+        logger.error(
+            "outbox event %s (%s) failed %s times: given up",
+            event.id,
+            event.topic,
+            event.attempts,
+            exc_info=error,
+        )
+    else:
+        logger.error("outbox event %s (%s) failed", event.id, event.topic, exc_info=error)
+    event.next_attempt_at = system_now() + backoff(event.attempts)
+    await event.save(using_db=connection, update_fields=["attempts", "next_attempt_at"])
 
 
 async def _dispatch_all() -> None:

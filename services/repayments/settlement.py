@@ -24,6 +24,7 @@ from services.contracts import extend_retention
 from services.credit import scoring
 from services.errors import DomainError
 from services.kit import crashpoints
+from services.kit.db import insert_rows
 from services.loans.states import LoanEvent, transition
 from services.money import ledger, movements
 from services.money.money import format_money
@@ -108,24 +109,36 @@ async def _write_receipts(
 ) -> None:
     """A Receipt per claim with what its holder got, and one `to_reserve` per claim with
     what the reserve recovered of its advance (none when nothing); in one statement."""
-    receipts = [
-        Receipt(
-            repayment_id=repayment.id,
-            claim_id=claim.id,
-            holder_id=claim.holder_id,
-            loan_id=repayment.loan_id,
-            principal_fen=parts.principal_fen,
-            interest_fen=parts.interest_fen,
-            penalty_fen=parts.penalty_fen,
-            to_reserve=recovered,
-            created_at=now,
-        )
-        for claim, holder_parts, reserve_parts in zip(claims, to_holders, to_reserve, strict=True)
-        for parts, recovered in ((holder_parts, False), (reserve_parts, True))
-        if parts.total_fen
-    ]
-    if receipts:
-        await Receipt.bulk_create(receipts)
+    await insert_rows(
+        Receipt,
+        [
+            ("repayment_id", "bigint"),
+            ("claim_id", "bigint"),
+            ("holder_id", "bigint"),
+            ("loan_id", "bigint"),
+            ("principal_fen", "bigint"),
+            ("interest_fen", "bigint"),
+            ("penalty_fen", "bigint"),
+            ("to_reserve", "boolean"),
+            ("created_at", "timestamptz"),
+        ],
+        [
+            (
+                repayment.id,
+                claim.id,
+                claim.holder_id,
+                repayment.loan_id,
+                parts.principal_fen,
+                parts.interest_fen,
+                parts.penalty_fen,
+                recovered,
+                now,
+            )
+            for claim, holder, reserve in zip(claims, to_holders, to_reserve, strict=True)
+            for parts, recovered in ((holder, False), (reserve, True))
+            if parts.total_fen
+        ],
+    )
 
 
 def _not_paid_meanwhile(repayment: Repayment, rows: list[LoanInstallment]) -> None:

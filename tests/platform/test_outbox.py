@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from models.messaging import OutboxEvent
+from services.kit.broker import get_broker
 from services.platform import outbox
 from services.platform.clock import system_now
 
@@ -109,3 +110,39 @@ async def test_an_event_is_given_up_after_max_attempts(caplog):
     assert (row.attempts, row.published_at) == (outbox.MAX_ATTEMPTS, None)
     assert handler.calls == outbox.MAX_ATTEMPTS
     assert any("given up" in record.getMessage() for record in caplog.records)
+
+
+async def test_broker_events_go_out_in_order_around_handlers_and_a_failed_run_waits(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    seen: list[tuple[str, int]] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(("handler", payload["n"]))
+
+    async def publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
+        seen.extend(("broker", message["n"]) for _channel, message in messages)
+
+    async def broken(messages: list[tuple[str, dict[str, Any]]]) -> None:
+        raise ConnectionError("redis away")
+
+    broker = get_broker()
+    outbox.register_handler("test.handled", handler)
+    try:
+        monkeypatch.setattr(broker, "publish_many", publish_many)
+        topics = ["test.a", "test.b", "test.handled", "test.c"]
+        for n, topic in enumerate(topics):
+            await outbox.enqueue(topic, {"n": n})
+        assert await outbox.dispatch_once() == 4
+        # The handler's event in its place: the runs before and after it go out apart.
+        assert seen == [("broker", 0), ("broker", 1), ("handler", 2), ("broker", 3)]
+        assert not await OutboxEvent.filter(published_at__isnull=True).exists()
+
+        monkeypatch.setattr(broker, "publish_many", broken)
+        failed = await outbox.enqueue("test.a", {"n": 9})
+        assert await outbox.dispatch_once() == 0
+        row = await OutboxEvent.get(id=failed.id)
+        assert (row.attempts, row.published_at) == (1, None)
+        assert row.next_attempt_at is not None
+    finally:
+        outbox._handlers.pop("test.handled", None)

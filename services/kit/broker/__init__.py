@@ -10,7 +10,7 @@ a cache it holds is stale on its very next request, with one cheap read.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from services.kit.broker.fanout import RECONNECTED, SLOW_CONSUMER, Gap, Message
@@ -37,6 +37,10 @@ class Broker(Protocol):
     async def stop(self) -> None: ...
     async def ping(self) -> bool: ...
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
+    async def publish_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Publish (channel, message) pairs in their order, in one round trip."""
+        ...
+
     def subscribe(
         self, channel: str
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Message]]: ...

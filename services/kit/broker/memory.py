@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from services.kit.broker.fanout import Fanout, Message
@@ -28,6 +28,10 @@ class InProcessBroker:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         await self.fanout.deliver(channel, message)
+
+    async def publish_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for channel, message in messages:
+            await self.fanout.deliver(channel, message)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:

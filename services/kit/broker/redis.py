@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -103,6 +103,15 @@ class RedisBroker:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         await self._redis.publish(self._prefix + channel, json.dumps(message))
+
+    async def publish_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """One pipeline (not a MULTI transaction): the messages in order, one round trip."""
+        if not messages:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(self._prefix + channel, json.dumps(message))
+            await pipe.execute()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
