@@ -20,6 +20,7 @@ from models.repayments import (
 )
 from services.errors import DomainError
 from services.identity.permissions import Actor
+from services.kit import crashpoints
 from services.money import accounts, ledger
 from services.payments import instructions
 from services.payments.provider import DepositChannel
@@ -145,7 +146,9 @@ async def auto_debit_due() -> int:
     many installments were paid."""
     today = await clock.today()
     paid = 0
-    for installment in await _due_today(today):
+    for number, installment in enumerate(await _due_today(today), start=1):
         if await _auto_debit(installment, today):
             paid += 1
+        # The kill tests stop a worker here, after `number` installments committed.
+        crashpoints.hit("autodebit.after_installment", str(number))
     return paid

@@ -13,6 +13,7 @@ import signal
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +21,8 @@ import httpx
 import pytest
 
 from models.messaging import OutboxEvent
+from models.system import ScheduledJob
+from services import jobs
 from services.kit import crashpoints
 from services.payments.sandbox import Sandbox
 
@@ -233,3 +236,28 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, platform: 
 async def outbox_drained() -> bool:
     """Every outbox event is published."""
     return not await OutboxEvent.filter(published_at__isnull=True).exists()
+
+
+async def until(
+    check: Callable[[], Awaitable[bool]], what: str, *watched: Any, seconds: float = 60.0
+) -> None:
+    """Wait until `check` holds (at most `seconds`: a job's takeover waits for a lease to
+    run out); failing, show the processes' output."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not await check():
+        if loop.time() > deadline:
+            logs = "\n---\n".join(process.output() for process in watched)
+            pytest.fail(f"not within {seconds:.0f} s: {what}\n{logs}")
+        await asyncio.sleep(0.1)
+
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+async def only_job_due(job: str) -> None:
+    """The schedule with `job` due now and every other job never."""
+    await ScheduledJob.all().delete()
+    for name in jobs.registered():
+        await ScheduledJob.create(name=name, next_due_at=LONG_AGO if name == job else NEVER)

@@ -11,8 +11,7 @@ PostgreSQL only: SQLite is one process's database (`serve --workers 2` refuses i
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,9 @@ import pytest
 from models.messaging import Notice, OutboxEvent, OutgoingMessage
 from models.repayments import InstallmentStatus, LoanInstallment
 from models.system import ScheduledJob
-from services import jobs
 from services.kit.security import lookup_hash
 from tests.conftest import BACKEND
-from tests.e2e.processes import platform_process, worker_process
+from tests.e2e.processes import LONG_AGO, only_job_due, platform_process, until, worker_process
 from tests.lending import move_clock_to, repaying_loan
 
 pytestmark = [
@@ -38,25 +36,6 @@ LOANS = 4
 KILLED_AFTER = 2  # loans aged by the first worker before it dies
 WORKERS = {"JOB_LEASE_SECONDS": "2", "JOB_TICK_SECONDS": "0.3"}
 API = {"JOBS_EMBEDDED": "false"}
-LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
-NEVER = datetime(9999, 1, 1, tzinfo=UTC)
-DEADLINE_SECONDS = 60.0
-
-
-async def _until(check: Any, what: str, *watched: Any) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_SECONDS
-    while not await check():
-        if loop.time() > deadline:
-            logs = "\n---\n".join(process.output() for process in watched)
-            pytest.fail(f"not within {DEADLINE_SECONDS:.0f} s: {what}\n{logs}")
-        await asyncio.sleep(0.1)
-
-
-async def _only_the_overdue_run_due() -> None:
-    await ScheduledJob.all().delete()
-    for name in jobs.registered():
-        await ScheduledJob.create(name=name, next_due_at=LONG_AGO if name == OVERDUE_JOB else NEVER)
 
 
 async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_aged_once(
@@ -66,7 +45,7 @@ async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_ag
     loans = [await repaying_loan(scripted, sandbox) for _ in range(LOANS)]
     first = await LoanInstallment.get(loan_id=loans[0].loan.id, number=1)
     today = await move_clock_to(first.due_date + timedelta(days=5))
-    await _only_the_overdue_run_due()
+    await only_job_due(OVERDUE_JOB)
     crashpoint = f"overdue.after_loan:{KILLED_AFTER}"
 
     async with (
@@ -80,7 +59,7 @@ async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_ag
             row = await ScheduledJob.get(name=OVERDUE_JOB)
             return bool(row.holder and pid in row.holder) or killed.process.returncode is not None
 
-        await _until(taken_by_the_first, "the first worker takes the overdue run", killed)
+        await until(taken_by_the_first, "the first worker takes the overdue run", killed)
         async with worker_process(None, environment=WORKERS) as survivor:
             await killed.expect_sigkill(crashpoint)
 
@@ -88,12 +67,12 @@ async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_ag
                 row = await ScheduledJob.get(name=OVERDUE_JOB)
                 return row.runs == 1 and row.holder is None
 
-            await _until(finished, "the other worker finishes the run", survivor, killed)
+            await until(finished, "the other worker finishes the run", survivor, killed)
 
             async def drained() -> bool:
                 return not await OutboxEvent.filter(published_at__isnull=True).exists()
 
-            await _until(drained, "the outbox is drained", api_1, api_2, survivor)
+            await until(drained, "the outbox is drained", api_1, api_2, survivor)
             assert "taken over" in survivor.output(), survivor.output()
 
     row = await ScheduledJob.get(name=OVERDUE_JOB)
