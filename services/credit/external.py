@@ -431,12 +431,41 @@ class Signals:
     other_platform_overdue: int  # platforms there with overdue=True
 
 
+async def _latest_reports(user_id: int) -> dict[Source, ExternalCheck]:
+    """The member's newest check of each source (as `latest`) in two queries, not four:
+    the scorecard reads all of them on every re-evaluation (each installment repaid).
+    The first reads only ids, so older checks' reports are never loaded."""
+    newest: dict[Source, int] = {}
+    for check_id, source in (
+        await ExternalCheck.filter(user_id=user_id)
+        .order_by("-fetched_at", "-id")
+        .values_list("id", "source")
+    ):
+        newest.setdefault(Source(source), int(check_id))
+    if not newest:
+        return {}
+    checks = {check.id: check for check in await ExternalCheck.filter(id__in=list(newest.values()))}
+    return {source: checks[check_id] for source, check_id in newest.items()}
+
+
+def _report(
+    newest: dict[Source, ExternalCheck], source: Source, shape: type[ShapeT]
+) -> tuple[ExternalCheck, ShapeT] | None:
+    check = newest.get(source)
+    if check is None:
+        return None
+    if SHAPES[source] is not shape:
+        raise TypeError(f"{source} reports are {SHAPES[source].__name__}")
+    return check, shape.model_validate_json(json.dumps(check.result))
+
+
 async def signals(user_id: int) -> Signals:
     today = await clock.today()
-    court = await latest_report(user_id, Source.COURT, CourtReport)
-    bureau = await latest_report(user_id, Source.CREDIT_BUREAU, CreditBureauReport)
-    reputation = await latest_report(user_id, Source.REPUTATION, ReputationReport)
-    industry = await latest_report(user_id, Source.INDUSTRY_SHARING, IndustrySharingReport)
+    newest = await _latest_reports(user_id)
+    court = _report(newest, Source.COURT, CourtReport)
+    bureau = _report(newest, Source.CREDIT_BUREAU, CreditBureauReport)
+    reputation = _report(newest, Source.REPUTATION, ReputationReport)
+    industry = _report(newest, Source.INDUSTRY_SHARING, IndustrySharingReport)
     court_cases = bureau_overdue = hits = outstanding = overdue_platforms = 0
     if court is not None:
         court_cases = len(court[1].cases)

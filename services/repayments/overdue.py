@@ -204,16 +204,20 @@ async def _tell_borrower(borrower: User, *, title: str, subject: str, text: str)
 # --- (b)-(e) overdue, penalty, buckets, serious overdue -------------------------------------
 
 
-async def age_loan(loan_id: int, today: date, report: DailyReport | None = None) -> None:
+async def age_loan(
+    loan_id: int, today: date, report: DailyReport | None = None, *, locked: Loan | None = None
+) -> None:
     """Bring one loan's unpaid installments up to `today`: mark the overdue ones, accrue
     penalty through today, publish bucket changes, call the credit hooks. Idempotent per
     day. Joins the caller's transaction (the repayments code calls it before taking a
-    payment, so penalty is due through the payment day)."""
+    payment, so penalty is due through the payment day). `locked`: the loan, already
+    locked by the caller in this transaction (not read again; its status is updated in
+    place when the loan falls overdue)."""
     report = report if report is not None else DailyReport(day=today)
     rate = (await parameters.get(PENALTY_RATE)).daily_rate
     freeze_after = (await scorecard.current_policy()).adjustment.freeze_after_days
     async with in_transaction():
-        loan = await Loan.filter(id=loan_id).select_for_update().first()
+        loan = locked or await Loan.filter(id=loan_id).select_for_update().first()
         if loan is None or loan.status not in ACTIVE:
             return
         rows = await LoanInstallment.filter(

@@ -228,8 +228,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     loan = await _repayable(repayment.loan_id, repayment.borrower_id, lock=True)
     # Overdue installments are marked and their penalty accrued through today first: a
     # partial payment lowers the base of the penalty from tomorrow, never before.
-    await overdue.age_loan(loan.id, await clock.today())
-    await loan.refresh_from_db()
+    await overdue.age_loan(loan.id, await clock.today(), locked=loan)
     rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
     if confirmed_amount_fen is not None:
         _not_paid_meanwhile(repayment, rows)
