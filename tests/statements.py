@@ -1,10 +1,11 @@
 """Counting the SQL statements (and the rows they return) of a block of code, a GraphQL
 request through the ASGI app included, on SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
-It wraps the execute methods of the default connection's client class, which the
-transaction clients of both backends inherit, and records only in the context that
-entered the block and the tasks started from it: the app's dispatchers and jobs, started
-before, are left out.
+It wraps the execute methods of the default connection's client class and of its
+transaction client's class (which on PostgreSQL inherits them; on SQLite the default
+client is services/kit/sqlite_reads.py's, a sibling), and records only in the context
+that entered the block and the tasks started from it: the app's dispatchers and jobs,
+started before, are left out.
 """
 
 from __future__ import annotations
@@ -54,18 +55,32 @@ def recording_statements() -> Iterator[list[Statement]]:
     """The statements sent from inside the `with` block, in order (the list fills as they
     run). Does not nest."""
     assert _recording.get() is None, "recording_statements does not nest"
-    client_class = type(connections.get("default"))
-    own = {name: client_class.__dict__.get(name) for name in _METHODS}
-    for name in _METHODS:
-        setattr(client_class, name, _recorded(getattr(client_class, name)))
+    patched = [
+        (cls, name, cls.__dict__.get(name))
+        for cls, name in _methods_to_wrap(connections.get("default"))
+    ]
+    for cls, name, _own in patched:
+        setattr(cls, name, _recorded(getattr(cls, name)))
     seen: list[Statement] = []
     token = _recording.set(seen)
     try:
         yield seen
     finally:
         _recording.reset(token)
-        for name, method in own.items():
-            if method is None:
-                delattr(client_class, name)
+        for cls, name, own in patched:
+            if own is None:
+                delattr(cls, name)
             else:
-                setattr(client_class, name, method)
+                setattr(cls, name, own)
+
+
+def _methods_to_wrap(client: Any) -> list[tuple[type, str]]:
+    """(class, method) pairs to wrap so that every statement is counted once: the
+    client's class, and its transaction client's class unless that inherits from it."""
+    client_class = type(client)
+    context = client._in_transaction()
+    transaction_class = type(getattr(context, "connection", client))
+    classes = [client_class]
+    if not issubclass(transaction_class, client_class):
+        classes.append(transaction_class)
+    return [(cls, name) for cls in classes for name in _METHODS]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.fields.data import JSON_DUMPS
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -31,12 +32,21 @@ def _with_pool_defaults(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _connection(url: str) -> str | dict[str, Any]:
+    """PostgreSQL: the URL with the pool's defaults. SQLite: tortoise's own parsing of
+    the URL, on the engine that reads apart from its transactions (sqlite_reads.py)."""
+    if is_postgres(url):
+        return _with_pool_defaults(url)
+    expanded = expand_db_url(url)
+    if expanded["engine"] == "tortoise.backends.sqlite":
+        expanded["engine"] = "services.kit.sqlite_reads"
+    return expanded
+
+
 def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
     url = database_url or get_settings().database_url
-    if is_postgres(url):
-        url = _with_pool_defaults(url)
     return {
-        "connections": {"default": url},
+        "connections": {"default": _connection(url)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

@@ -27,5 +27,8 @@ def test_what_the_url_says_wins():
     assert _query("postgres://lb@db/lendbridge?minsize=2&maxsize=8")["minsize"] == "2"
 
 
-def test_sqlite_urls_are_left_alone():
-    assert tortoise_config("sqlite://data/x.db")["connections"]["default"] == "sqlite://data/x.db"
+def test_sqlite_urls_run_on_the_engine_that_reads_apart():
+    connection = tortoise_config("sqlite://data/x.db?synchronous=NORMAL")["connections"]["default"]
+    assert connection["engine"] == "services.kit.sqlite_reads"
+    assert connection["credentials"]["file_path"] == "data/x.db"
+    assert connection["credentials"]["synchronous"] == "NORMAL"
