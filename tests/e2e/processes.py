@@ -20,10 +20,12 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from app import create_app
 from models.messaging import OutboxEvent
 from models.system import ScheduledJob
 from services import jobs
 from services.kit import crashpoints
+from services.kit.settings import get_settings
 from services.payments.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -261,3 +263,14 @@ async def only_job_due(job: str) -> None:
     await ScheduledJob.all().delete()
     for name in jobs.registered():
         await ScheduledJob.create(name=name, next_due_at=LONG_AGO if name == job else NEVER)
+
+
+@contextlib.asynccontextmanager
+async def embedded_platform(sandbox_file: Path) -> AsyncIterator[Any]:
+    """The platform in this process (as the `app` fixture runs it), its provider's books in
+    `sandbox_file`; its dispatchers and provider stop on exit, before platform processes
+    take over on the same books. Yields the sandbox."""
+    settings = get_settings().model_copy(update={"sandbox_database": str(sandbox_file)})
+    application = create_app(settings, own_services=False)
+    async with application.router.lifespan_context(application):
+        yield application.state.sandbox.sandbox

@@ -12,14 +12,11 @@ PostgreSQL only: SQLite is one process's database.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app import create_app
 from models.payments import InstructionStatus, PaymentInstruction
 from models.repayments import (
     InstallmentStatus,
@@ -30,11 +27,11 @@ from models.repayments import (
     RepaymentStatus,
 )
 from models.system import ScheduledJob
-from services.kit.settings import get_settings
 from services.money import ledger
 from services.payments.provider import ProviderStatus, TransactionKind
 from tests.conftest import BACKEND
 from tests.e2e.processes import (
+    embedded_platform,
     only_job_due,
     outbox_drained,
     platform_process,
@@ -57,16 +54,6 @@ WORKERS = {"JOB_LEASE_SECONDS": "2", "JOB_TICK_SECONDS": "0.3"}
 API = {"JOBS_EMBEDDED": "false"}
 
 
-@contextlib.asynccontextmanager
-async def _embedded_platform(sandbox_file: Path) -> AsyncIterator[Any]:
-    """The platform in this process with its provider's books in `sandbox_file`; stopped
-    on exit, before the processes take over. Yields the sandbox."""
-    settings = get_settings().model_copy(update={"sandbox_database": str(sandbox_file)})
-    application = create_app(settings, own_services=False)
-    async with application.router.lifespan_context(application):
-        yield application.state.sandbox.sandbox
-
-
 def _parties(loans: list[RepayingLoan]) -> list[int]:
     return sorted(
         {user_id for r in loans for user_id in (r.borrower.id, *(u.id for u, _p in r.lenders))}
@@ -81,7 +68,7 @@ async def test_a_worker_killed_in_the_auto_debit_run_is_taken_over_and_each_inst
     scripted: dict[str, Any], tmp_path: Path
 ) -> None:
     sandbox_file = tmp_path / "provider.sqlite3"
-    async with _embedded_platform(sandbox_file) as sandbox:
+    async with embedded_platform(sandbox_file) as sandbox:
         loans = [await repaying_loan(scripted, sandbox) for _ in range(LOANS)]
     first = await LoanInstallment.get(loan_id=loans[0].loan.id, number=1)
     await move_clock_to(first.due_date)

@@ -23,9 +23,7 @@ process armed with a crashpoint:
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app import create_app
 from models.ledger import Journal
 from models.messaging import Notice
 from models.payments import (
@@ -45,7 +42,6 @@ from models.payments import (
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment
 from models.repayments import RepaymentStatus as Status
 from services.errors import DomainError
-from services.kit.settings import get_settings
 from services.money import ledger
 from services.operations import confirmation
 from services.payments.provider import ProviderStatus
@@ -54,6 +50,7 @@ from services.platform.clock import system_now
 from tests.e2e.processes import (
     Platform,
     dies,
+    embedded_platform,
     eventually,
     gql,
     outbox_drained,
@@ -92,20 +89,9 @@ def _yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
-@contextlib.asynccontextmanager
-async def _embedded_platform(sandbox_file: Path) -> AsyncIterator[Any]:
-    """The platform in this process, its provider's books in `sandbox_file` (as the
-    `app` fixture, which keeps it running for the whole test); its dispatchers and
-    provider stop on exit, before a platform process takes over. Yields the sandbox."""
-    settings = get_settings().model_copy(update={"sandbox_database": str(sandbox_file)})
-    application = create_app(settings, own_services=False)
-    async with application.router.lifespan_context(application):
-        yield application.state.sandbox.sandbox
-
-
 async def _a_repaying_loan(scripted: dict[str, Any], sandbox_file: Path) -> RepayingLoan:
     """A loan disbursed and settled at the provider, REPAYING, nothing repaid yet."""
-    async with _embedded_platform(sandbox_file) as sandbox:
+    async with embedded_platform(sandbox_file) as sandbox:
         return await repaying_loan(scripted, sandbox)
 
 
