@@ -412,9 +412,17 @@ async def latest_report(
     user_id: int, source: Source, shape: type[ShapeT]
 ) -> tuple[ExternalCheck, ShapeT] | None:
     """The newest check of that source with its result read as `shape`, or None."""
+    _check_shape(source, shape)
+    return _read(await latest(user_id, source), shape)
+
+
+def _check_shape(source: Source, shape: type[_Shape]) -> None:
     if SHAPES[source] is not shape:
         raise TypeError(f"{source} reports are {SHAPES[source].__name__}")
-    check = await latest(user_id, source)
+
+
+def _read(check: ExternalCheck | None, shape: type[ShapeT]) -> tuple[ExternalCheck, ShapeT] | None:
+    """`check` with its result read as `shape` (None for no check)."""
     if check is None:
         return None
     return check, shape.model_validate_json(json.dumps(check.result))
@@ -451,12 +459,8 @@ async def _latest_reports(user_id: int) -> dict[Source, ExternalCheck]:
 def _report(
     newest: dict[Source, ExternalCheck], source: Source, shape: type[ShapeT]
 ) -> tuple[ExternalCheck, ShapeT] | None:
-    check = newest.get(source)
-    if check is None:
-        return None
-    if SHAPES[source] is not shape:
-        raise TypeError(f"{source} reports are {SHAPES[source].__name__}")
-    return check, shape.model_validate_json(json.dumps(check.result))
+    _check_shape(source, shape)
+    return _read(newest.get(source), shape)
 
 
 async def signals(user_id: int) -> Signals:

@@ -106,9 +106,9 @@ async def insert_rows(
 ) -> None:
     """Many rows of `model` in the caller's transaction: on PostgreSQL by `insert_unnest`
     (`columns`: column name - a foreign key's `<name>_id` - and PostgreSQL type; "jsonb"
-    values are encoded here), else by
-    the ORM's bulk_create. The model's Python-side defaults (auto_now_add...) are not
-    applied on PostgreSQL: give every column the row needs."""
+    values are encoded here), else by the ORM's bulk_create. The model's Python-side
+    defaults (auto_now_add...) are not applied on PostgreSQL: give every column the row
+    needs."""
     if not rows:
         return
     async with in_transaction() as connection:
@@ -122,10 +122,7 @@ async def insert_rows(
         await insert_unnest(
             connection,
             model._meta.db_table,
-            [
-                (model._meta.fields_map[name].source_field or name, pg_type)
-                for name, pg_type in columns
-            ],
+            columns,
             [
                 [
                     JSON_DUMPS(value) if json else value

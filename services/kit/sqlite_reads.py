@@ -32,10 +32,7 @@ class ReadsApartSqliteClient(SqliteClient):
         super().__init__(file_path, **kwargs)
         self._reader: aiosqlite.Connection | None = None
         self._reader_lock = asyncio.Lock()
-
-    @property
-    def _reads_apart(self) -> bool:
-        return ":memory:" not in self.filename and "mode=memory" not in self.filename
+        self._reads_apart = ":memory:" not in file_path and "mode=memory" not in file_path
 
     async def _reading(self) -> aiosqlite.Connection:
         if self._reader is None:

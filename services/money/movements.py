@@ -174,44 +174,10 @@ async def transfer(
     )
 
 
-async def transfers(moves: Sequence[Transfer]) -> None:
-    """Several transfers, as `transfer` would make them one after the other (a journal
-    and a provider instruction each), in a number of statements that does not grow with
-    them: a settlement paying each of a loan's holders. All or nothing."""
-    if not moves:
-        return
-    ends = [_ends(move) for move in moves]
-    await ledger.post_many(
-        [
-            ledger.JournalLines(
-                move.reference, move.kind, [(source, -move.amount), (target, move.amount)]
-            )
-            for move, (source, _from, target, _to) in zip(moves, ends, strict=True)
-        ]
-    )
-    owners = {
-        owner
-        for _s, source_owner, _t, target_owner in ends
-        for owner in (source_owner, target_owner)
-    }
-    accounts = await _provider_accounts(owners)
-    await instructions.create_many(
-        [
-            instructions.NewInstruction(
-                kind=TransactionKind.TRANSFER,
-                business_ref=f"movement:{move.reference}",
-                amount=move.amount,
-                params=_transfer_params(move, move_ends, accounts),
-            )
-            for move, move_ends in zip(moves, ends, strict=True)
-        ]
-    )
-
-
-async def split(moves: Sequence[Transfer], *, reference: str, kind: str) -> None:
+async def split(moves: Sequence[Transfer], *, reference: str) -> None:
     """Several transfers from one source (a member's available or frozen balance, or a
     platform account) as one SPLIT at the provider: all the parts move or none. The
-    ledger keeps a journal per transfer, as `transfers` writes them (a holder's
+    ledger keeps a journal per transfer, all written by one `post_many` (a holder's
     statement shows their own receipt); the instruction pays each target account the
     sum of its transfers (two parts to the risk reserve are one credit there) and lists
     the journals, so a refusal reverses each of them. Idempotent by `reference` (the
@@ -249,7 +215,6 @@ async def split(moves: Sequence[Transfer], *, reference: str, kind: str) -> None
             "from_account_id": accounts[source_owner],
             "from_frozen": from_frozen,
             "source": source,
-            "kind": kind,
             "parts": [
                 {"to_account_id": account, "amount": amount} for account, amount in credits.items()
             ],
@@ -303,16 +268,13 @@ async def _movement_outcome(instruction: PaymentInstruction, outcome: Outcome) -
     reversal = _reversal(instruction)
     try:
         await ledger.post_many(reversal)
-        return
     except ledger.InsufficientFundsError:
-        if len(reversal) == 1:
-            _cannot_reverse(reversal[0])
-            return
-    for journal in reversal:  # a split: reverse what still can be, one by one
-        try:
-            await ledger.post_many([journal])
-        except ledger.InsufficientFundsError:
-            _cannot_reverse(journal)
+        # Not all at once: undo what still can be, one journal at a time.
+        for journal in reversal:
+            try:
+                await ledger.post_many([journal])
+            except ledger.InsufficientFundsError:
+                _cannot_reverse(journal)
 
 
 def _cannot_reverse(journal: ledger.JournalLines) -> None:

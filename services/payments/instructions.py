@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -107,35 +107,6 @@ async def create(
         params=seal_params(params),
         business_ref=business_ref,
         next_attempt_at=system_now(),
-    )
-
-
-@dataclass(frozen=True)
-class NewInstruction:
-    """An instruction for `create_many`: the arguments of `create`."""
-
-    kind: TransactionKind
-    business_ref: str
-    amount: int
-    params: dict[str, Any]
-
-
-async def create_many(new: Sequence[NewInstruction]) -> None:
-    """Write several instructions in one statement, in the caller's transaction, as
-    `create` would one by one; call `wake()` after commit."""
-    now = system_now()
-    await PaymentInstruction.bulk_create(
-        [
-            PaymentInstruction(
-                request_id=uuid.uuid4().hex,
-                kind=str(one.kind),
-                amount=one.amount,
-                params=seal_params(one.params),
-                business_ref=one.business_ref,
-                next_attempt_at=now,
-            )
-            for one in new
-        ]
     )
 
 

@@ -217,7 +217,7 @@ async def _move_money(
                     kind=kind,
                 )
             )
-    await movements.split(moves, reference=reference, kind="repayment")
+    await movements.split(moves, reference=reference)
     crashpoints.hit("repayment.after_transfer", "repayment")
 
 

@@ -254,6 +254,10 @@ async def until(
         await asyncio.sleep(0.1)
 
 
+# Job workers that take a dead one's job over within seconds, and API processes that
+# leave the jobs to them (their dispatchers still run).
+QUICK_WORKERS = {"JOB_LEASE_SECONDS": "2", "JOB_TICK_SECONDS": "0.3"}
+API_WITHOUT_JOBS = {"JOBS_EMBEDDED": "false"}
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 

@@ -31,6 +31,8 @@ from services.money import ledger
 from services.payments.provider import ProviderStatus, TransactionKind
 from tests.conftest import BACKEND
 from tests.e2e.processes import (
+    API_WITHOUT_JOBS,
+    QUICK_WORKERS,
     embedded_platform,
     only_job_due,
     outbox_drained,
@@ -50,8 +52,6 @@ pytestmark = [
 AUTO_DEBIT_JOB = "repayments_auto_debit"
 LOANS = 4
 KILLED_AFTER = 2  # installments settled by the first worker before it dies
-WORKERS = {"JOB_LEASE_SECONDS": "2", "JOB_TICK_SECONDS": "0.3"}
-API = {"JOBS_EMBEDDED": "false"}
 
 
 def _parties(loans: list[RepayingLoan]) -> list[int]:
@@ -76,14 +76,14 @@ async def test_a_worker_killed_in_the_auto_debit_run_is_taken_over_and_each_inst
     crashpoint = f"autodebit.after_installment:{KILLED_AFTER}"
 
     async with (
-        platform_process(sandbox_file, None, environment=API) as api,
-        worker_process(crashpoint, environment=WORKERS) as killed,
+        platform_process(sandbox_file, None, environment=API_WITHOUT_JOBS) as api,
+        worker_process(crashpoint, environment=QUICK_WORKERS) as killed,
     ):
         await killed.expect_sigkill(crashpoint)
         # Killed between two installments: two settled (each its own transaction), the
         # other two not begun.
         assert await Repayment.filter(status=RepaymentStatus.DONE).count() == KILLED_AFTER
-        async with worker_process(None, environment=WORKERS) as survivor:
+        async with worker_process(None, environment=QUICK_WORKERS) as survivor:
 
             async def finished() -> bool:
                 row = await ScheduledJob.get(name=AUTO_DEBIT_JOB)

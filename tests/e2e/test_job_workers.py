@@ -22,7 +22,15 @@ from models.repayments import InstallmentStatus, LoanInstallment
 from models.system import ScheduledJob
 from services.kit.security import lookup_hash
 from tests.conftest import BACKEND
-from tests.e2e.processes import LONG_AGO, only_job_due, platform_process, until, worker_process
+from tests.e2e.processes import (
+    API_WITHOUT_JOBS,
+    LONG_AGO,
+    QUICK_WORKERS,
+    only_job_due,
+    platform_process,
+    until,
+    worker_process,
+)
 from tests.lending import move_clock_to, repaying_loan
 
 pytestmark = [
@@ -34,8 +42,6 @@ pytestmark = [
 OVERDUE_JOB = "repayments_overdue_daily"
 LOANS = 4
 KILLED_AFTER = 2  # loans aged by the first worker before it dies
-WORKERS = {"JOB_LEASE_SECONDS": "2", "JOB_TICK_SECONDS": "0.3"}
-API = {"JOBS_EMBEDDED": "false"}
 
 
 async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_aged_once(
@@ -49,9 +55,13 @@ async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_ag
     crashpoint = f"overdue.after_loan:{KILLED_AFTER}"
 
     async with (
-        platform_process(tmp_path / "provider-1.sqlite3", None, environment=API) as api_1,
-        platform_process(tmp_path / "provider-2.sqlite3", None, environment=API) as api_2,
-        worker_process(crashpoint, environment=WORKERS) as killed,
+        platform_process(
+            tmp_path / "provider-1.sqlite3", None, environment=API_WITHOUT_JOBS
+        ) as api_1,
+        platform_process(
+            tmp_path / "provider-2.sqlite3", None, environment=API_WITHOUT_JOBS
+        ) as api_2,
+        worker_process(crashpoint, environment=QUICK_WORKERS) as killed,
     ):
         pid = f":{killed.process.pid}:"
 
@@ -60,7 +70,7 @@ async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_ag
             return bool(row.holder and pid in row.holder) or killed.process.returncode is not None
 
         await until(taken_by_the_first, "the first worker takes the overdue run", killed)
-        async with worker_process(None, environment=WORKERS) as survivor:
+        async with worker_process(None, environment=QUICK_WORKERS) as survivor:
             await killed.expect_sigkill(crashpoint)
 
             async def finished() -> bool:

@@ -1,4 +1,4 @@
-"""Journals written together (`ledger.post_many`, `movements.transfers`): the same
+"""Journals written together (`ledger.post_many`): the same
 postings, running balances and checks as one `post` after another, all or nothing, in a
 number of statements that does not grow with the journals; and a repayment settled to
 six holders costs the statements of one settled to two."""

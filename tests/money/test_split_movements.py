@@ -58,7 +58,7 @@ def _moves(payer: int, first: int, second: int, tag: str) -> list[movements.Tran
 async def _split(payer: int, first: int, second: int) -> PaymentInstruction:
     tag = f"test:split:{uuid.uuid4().hex[:8]}"
     async with in_transaction():
-        await movements.split(_moves(payer, first, second, tag), reference=tag, kind="test")
+        await movements.split(_moves(payer, first, second, tag), reference=tag)
     return await PaymentInstruction.get(business_ref=f"movement:{tag}")
 
 

@@ -110,17 +110,13 @@ async def test_a_backlog_of_one_account_goes_out_in_order_in_one_wake_of_the_dis
     gateway.set_provider(Recording())
     try:
         async with in_transaction():
-            await movements.transfers(
-                [
-                    movements.Transfer(
-                        from_user_id=payer.id,
-                        to_user_id=payees[n % 3][0].id,
-                        amount=100,
-                        reference=f"backlog-{n}",
-                    )
-                    for n in range(120)
-                ]
-            )
+            for n in range(120):
+                await movements.transfer(
+                    from_user_id=payer.id,
+                    to_user_id=payees[n % 3][0].id,
+                    amount=100,
+                    reference=f"backlog-{n}",
+                )
         await instructions._send_all()
     finally:
         gateway.set_provider(real)
