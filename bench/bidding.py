@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import pgbench
+from bench import cpu, pgbench
 from bench.bidding_measures import leaked_freezes, statements_per_bid
 from bench.common import (
+    Api,
     api_process,
     bench_database,
     embedded_app,
@@ -78,6 +79,7 @@ class Phase:
     failures: Counter[str] = field(default_factory=Counter)
     wall_seconds: float = 0.0
     funded: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU ms per confirmed bid
 
 
 def _money(fen: int) -> str:
@@ -137,7 +139,7 @@ async def _gather_limited(jobs: list[Callable[[], Awaitable[None]]], concurrency
 
 
 async def phase_graphql(
-    base: str,
+    api: Api,
     loan_id: int,
     lenders: list[tuple[int, str, str]],
     bid_fen: int,
@@ -149,8 +151,12 @@ async def phase_graphql(
 
     phase = Phase(mode="graphql (uvicorn)", loan_id=loan_id)
     amount = _money(bid_fen)
-    limits = httpx.Limits(max_connections=len(lenders) + 10, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
+    # uvicorn closes a connection idle for 5 s: the client lets it go a second before, so a
+    # lender waiting its turn never reuses a connection the server is closing (ReadError).
+    limits = httpx.Limits(
+        max_connections=len(lenders) + 10, max_keepalive_connections=None, keepalive_expiry=4.0
+    )
+    async with httpx.AsyncClient(base_url=api.base, limits=limits, timeout=300) as client:
         # Warm-up: schema, caches and database connections of the API process.
         warm = {"Authorization": f"Bearer {lenders[0][2]}"}
         for _ in range(20):
@@ -198,7 +204,9 @@ async def phase_graphql(
             return bid
 
         jobs = [bidder(user_id, phone, token) for user_id, phone, token in lenders]
+        before = cpu.sample(api.pid)
         phase.wall_seconds = await _gather_limited(jobs, concurrency)
+        phase.cpu = cpu.per_unit(before, cpu.sample(api.pid), len(phase.bid_seconds))
     return phase
 
 
@@ -243,7 +251,9 @@ async def phase_service(
         return bid
 
     jobs = [bidder(user_id, phone) for user_id, phone, _token in lenders]
+    before = cpu.sample()
     phase.wall_seconds = await _gather_limited(jobs, concurrency)
+    phase.cpu = cpu.per_unit(before, cpu.sample(), len(phase.bid_seconds))
     return phase
 
 
@@ -317,8 +327,7 @@ async def run(args: argparse.Namespace) -> None:
         )
 
         async with api_process(plan, env, workers=args.workers) as api:
-            base = api.base
-            graphql = await phase_graphql(base, loans[0], lenders, bid_fen, concurrency)
+            graphql = await phase_graphql(api, loans[0], lenders, bid_fen, concurrency)
             await _quiet(loans[0])
         await _check_funded(graphql)
         async with embedded_app():
@@ -346,7 +355,11 @@ async def run(args: argparse.Namespace) -> None:
         for mode, rate in rates.items():
             print(f"  {mode}: {rate:.1f} bids/s = {rate / hot.tps:.3f} x pgbench")
     print(f"statements per bid: {statements}; frozen beyond accepted bids: {leaked} fen")
-    figures = {
+    for name, cpu_ms in (("graphql", graphql.cpu), ("service", service.cpu)):
+        print(f"CPU ms per bid, {name}: {cpu_ms}")
+    if hot is not None:
+        print(f"CPU ms per pgbench transaction: {hot.cpu}")
+    figures: dict[str, Any] = {
         "lenders": args.lenders,
         "workers": args.workers,
         "pool_size": args.pool_size or 5,
@@ -363,6 +376,9 @@ async def run(args: argparse.Namespace) -> None:
         "graphql_ratio": round(rates[graphql.mode] / hot.tps, 4) if hot else None,
         "service_ratio": round(rates[service.mode] / hot.tps, 4) if hot else None,
         "statements": statements,
+        "graphql_cpu_ms_per_bid": graphql.cpu,
+        "service_cpu_ms_per_bid": service.cpu,
+        "pgbench_cpu_ms_per_tx": hot.cpu if hot else None,
         "oversubscribed": 0,  # _check_funded stops the run otherwise
         "leaked_freeze_fen": leaked,
     }

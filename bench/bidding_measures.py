@@ -21,8 +21,8 @@ async def statements_per_bid(
     operation log's entry included; the dispatchers' work afterwards not)."""
     import httpx
 
-    from bench.common import counting_queries
     from bench.lending_setup import code_for
+    from tests.statements import recording_statements
 
     user_id, phone, token = lender
     headers = {"Authorization": f"Bearer {token}"}
@@ -31,7 +31,7 @@ async def statements_per_bid(
         await client.post("/graphql", json={"query": "{ me { roles } }"}, headers=headers)
         variables = {"input": {"loanId": str(loan_id), "amount": "1.00"}}
         variables["input"]["idempotencyKey"] = f"bench-probe-{user_id}"
-        with counting_queries() as placing:
+        with recording_statements() as placing:
             placed = await client.post(
                 "/graphql", json={"query": PLACE, "variables": variables}, headers=headers
             )
@@ -39,7 +39,7 @@ async def statements_per_bid(
         if result["__typename"] != "BidPlaced":
             raise SystemExit(f"the probe bid was refused: {result}")
         code = await code_for(phone, loan_id)
-        with counting_queries() as confirming:
+        with recording_statements() as confirming:
             confirmed = await client.post(
                 "/graphql",
                 json={"query": CONFIRM, "variables": {"id": result["operationId"], "code": code}},

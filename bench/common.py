@@ -1,24 +1,22 @@
 """What the benchmarks share: where a run lives (its own database, Redis prefix and
 scratch directory), the settings it runs with, its database made, migrated and dropped,
-the app's lifespan in this process, the line naming the machine, percentiles, and
-counting the SQL a block of code sends."""
+the app's lifespan in this process, the line naming the machine and percentiles (the SQL
+a block of code sends is counted by tests/statements.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import math
 import os
 import platform
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from simulation import scratch
 
@@ -70,52 +68,6 @@ def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile of durations in seconds, in milliseconds."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)] * 1000
-
-
-# --- counting queries ----------------------------------------------------------------------
-
-_EXECUTE_METHODS = ("execute_query", "execute_query_dict", "execute_insert")
-_counting: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "counting_queries", default=None
-)
-
-
-def _counted(original: Callable[..., Any]) -> Callable[..., Any]:
-    async def execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-        seen = _counting.get()
-        if seen is not None:
-            seen.append(query)
-        return await original(self, query, *args, **kwargs)
-
-    return execute
-
-
-@contextlib.contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    """The SQL statements sent to the database from inside the `with` block, in order
-    (the yielded list fills as they run): every query and single insert (bulk inserts
-    are not counted). It wraps the execute methods of the default connection's client
-    class, which its transaction clients inherit, and counts only in this context and
-    the tasks started from it (a request through the ASGI app included): the app's
-    dispatchers and jobs, started before, are left out."""
-    from tortoise import connections
-
-    assert _counting.get() is None, "counting_queries does not nest"
-    client_class = type(connections.get("default"))
-    own = {name: client_class.__dict__.get(name) for name in _EXECUTE_METHODS}
-    for name in _EXECUTE_METHODS:
-        setattr(client_class, name, _counted(getattr(client_class, name)))
-    seen: list[str] = []
-    token = _counting.set(seen)
-    try:
-        yield seen
-    finally:
-        _counting.reset(token)
-        for name, method in own.items():
-            if method is None:
-                delattr(client_class, name)
-            else:
-                setattr(client_class, name, method)
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import cpu
 from bench.common import Run
 
 SCRIPT = """\\set x random(1, 100)
@@ -44,6 +45,7 @@ _RESERVED_CONNECTIONS = 15
 class HotRow:
     clients: int  # pgbench clients actually run
     tps: float  # transactions per second, connection time excluded
+    cpu: dict[str, float]  # CPU ms per transaction by process group (bench/cpu.py)
 
 
 def _libpq_url(run: Run) -> str:
@@ -77,6 +79,7 @@ async def hot_row(run: Run, clients: int, seconds: int = 10) -> HotRow:
         with tempfile.TemporaryDirectory() as scratch:
             script = Path(scratch) / "hot_row.sql"
             script.write_text(SCRIPT)
+            before = cpu.sample()
             process = await asyncio.create_subprocess_exec(
                 *(binary, "-n", "-f", str(script), "-c", str(clients), "-j", "2"),
                 *("-T", str(seconds), _libpq_url(run)),
@@ -84,11 +87,14 @@ async def hot_row(run: Run, clients: int, seconds: int = 10) -> HotRow:
                 stderr=asyncio.subprocess.STDOUT,
             )
             output = (await process.communicate())[0].decode(errors="replace")
+            after = cpu.sample()
         if process.returncode:
             raise SystemExit(f"pgbench failed:\n{output[-2000:]}")
         match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", output)
         if match is None:
             raise SystemExit(f"no tps in pgbench's output:\n{output[-2000:]}")
-        return HotRow(clients=clients, tps=float(match.group(1)))
+        tps = float(match.group(1))
+        # pgbench runs as a child of this process: its own CPU is in the "bench" group.
+        return HotRow(clients, tps, cpu.per_unit(before, after, round(tps * seconds)))
     finally:
         await _sql(run, "DROP TABLE IF EXISTS bench_hot_bid; DROP TABLE IF EXISTS bench_hot_loan")

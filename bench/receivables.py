@@ -32,13 +32,13 @@ from typing import Any
 
 from bench.common import (
     bench_database,
-    counting_queries,
     embedded_app,
     machine_line,
     percentile,
     plan_run,
     use_environment,
 )
+from tests.statements import recording_statements
 
 RECEIVABLES = """{ myReceivables { claimId loanId loanStatus principal receivedPrincipal
   receivedInterest receivedPenalty expectedPrincipal expectedInterest nextDate } }"""
@@ -89,7 +89,7 @@ async def _measure(app: Any, token: str, claims: int, requests: int) -> tuple[li
             started = time.perf_counter()
             await _request(client, token, claims)
             timings.append(time.perf_counter() - started)
-        with counting_queries() as seen:
+        with recording_statements() as seen:
             await _request(client, token, claims)
     return timings, len(seen)
 

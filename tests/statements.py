@@ -2,8 +2,8 @@
 request through the ASGI app included, on SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
 It wraps the execute methods of the default connection's client class and of its
-transaction client's class (which on PostgreSQL inherits them; on SQLite the default
-client is services/kit/sqlite_reads.py's, a sibling), and records only in the context
+transaction client's class (a sibling of it on both: the default client is
+services/kit/sqlite_reads.py's or services/kit/postgres_pool.py's), and records only in the context
 that entered the block and the tasks started from it: the app's dispatchers and jobs,
 started before, are left out.
 """
@@ -79,7 +79,9 @@ def _methods_to_wrap(client: Any) -> list[tuple[type, str]]:
     client's class, and its transaction client's class unless that inherits from it."""
     client_class = type(client)
     context = client._in_transaction()
-    transaction_class = type(getattr(context, "connection", client))
+    # SQLite's transaction context names its client `connection`, the pooled one `client`.
+    transaction_client = getattr(context, "connection", None) or getattr(context, "client", client)
+    transaction_class = type(transaction_client)
     classes = [client_class]
     if not issubclass(transaction_class, client_class):
         classes.append(transaction_class)

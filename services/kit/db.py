@@ -33,10 +33,13 @@ def _with_pool_defaults(url: str) -> str:
 
 
 def _connection(url: str) -> str | dict[str, Any]:
-    """PostgreSQL: the URL with the pool's defaults. SQLite: tortoise's own parsing of
-    the URL, on the engine that reads apart from its transactions (sqlite_reads.py)."""
+    """tortoise's own parsing of the URL, on an engine of ours. PostgreSQL: the pool's
+    defaults added, on the pool that keeps sessions as they are (postgres_pool.py).
+    SQLite: the engine that reads apart from its transactions (sqlite_reads.py)."""
     if is_postgres(url):
-        return _with_pool_defaults(url)
+        expanded = expand_db_url(_with_pool_defaults(url))
+        expanded["engine"] = "services.kit.postgres_pool"
+        return expanded
     expanded = expand_db_url(url)
     if expanded["engine"] == "tortoise.backends.sqlite":
         expanded["engine"] = "services.kit.sqlite_reads"

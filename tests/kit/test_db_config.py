@@ -1,16 +1,20 @@
 """The PostgreSQL pool's defaults (services/kit/db.py): a full pool kept open, prepared
-statements kept for the connection's life, anything the URL says kept as it says."""
+statements kept for the connection's life, anything the URL says kept as it says, on the
+engine whose pool keeps sessions (services/kit/postgres_pool.py)."""
 
 from __future__ import annotations
-
-from urllib.parse import parse_qsl, urlsplit
 
 from services.kit.db import tortoise_config
 
 
 def _query(url: str) -> dict[str, str]:
-    config_url = tortoise_config(url)["connections"]["default"]
-    return dict(parse_qsl(urlsplit(config_url).query))
+    connection = tortoise_config(url)["connections"]["default"]
+    assert connection["engine"] == "services.kit.postgres_pool"
+    credentials = connection["credentials"]
+    return {key: str(value) for key, value in credentials.items() if key in _POOL_KEYS}
+
+
+_POOL_KEYS = ("maxsize", "minsize", "max_cached_statement_lifetime")
 
 
 def test_a_plain_postgres_url_gets_a_full_pool_and_statements_kept():
