@@ -86,17 +86,22 @@ def export_schema(output: str | None) -> None:
 
 
 async def worker() -> None:
-    """Jobs and the outbox dispatcher without an HTTP server (API processes then run
-    with JOBS_EMBEDDED=false). Any number may run: see services/jobs."""
+    """Jobs and the dispatchers without an HTTP server: the outbox (SMS, e-mail, events,
+    contracts' PDFs), the operation-log sealer and, with PROVIDER_URL, the payment
+    instructions; woken by the API processes through the broker. API processes then run
+    with JOBS_EMBEDDED=false and DISPATCH_IN_API=false. Any number may run: every
+    dispatcher claims its rows with FOR UPDATE SKIP LOCKED, and see services/jobs."""
     import signal
 
     from tortoise import Tortoise
 
     from services import jobs
+    from services.kit import wakeups
     from services.kit.broker import make_broker, set_broker
     from services.kit.db import tortoise_config
     from services.kit.logs import configure_logging
     from services.money import ledger
+    from services.payments import instructions
     from services.payments.gateway import set_provider
     from services.payments.http_provider import HttpPaymentProvider
     from services.platform import notifier, oplog, outbox
@@ -122,12 +127,17 @@ async def worker() -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    poll = settings.outbox_poll_seconds
+    loops = [
+        jobs.run_loop(stop, settings.job_tick_seconds),
+        outbox.run_dispatcher(stop, poll),
+        oplog.run_sealer(stop, poll),
+        wakeups.run_listener(stop),
+    ]
+    if provider is not None:  # else the in-process sandbox's API process sends them
+        loops.append(instructions.run_dispatcher(stop, poll))
     try:
-        await asyncio.gather(
-            jobs.run_loop(stop, settings.job_tick_seconds),
-            outbox.run_dispatcher(stop, settings.outbox_poll_seconds),
-            oplog.run_sealer(stop, settings.outbox_poll_seconds),
-        )
+        await asyncio.gather(*loops)
     finally:
         set_provider(None)
         if provider is not None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import quote
@@ -41,6 +41,7 @@ from services.credit import materials
 from services.errors import NotFoundError
 from services.health import readiness
 from services.identity import auth
+from services.kit import wakeups
 from services.kit.broker import get_broker, make_broker, set_broker
 from services.kit.db import tortoise_config
 from services.kit.logs import configure_logging
@@ -269,6 +270,23 @@ async def _start_provider(
     return HttpPaymentProvider(app=sandbox, settings=settings), sandbox
 
 
+def _dispatchers(settings: Settings, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+    """The background loops of an API process. DISPATCH_IN_API=false: the workers run
+    them, woken by this process through the broker; only the payment instructions stay
+    when the provider lives in this process (PROVIDER_URL unset: no worker reaches it)."""
+    poll = settings.outbox_poll_seconds
+    if not settings.dispatch_in_api:
+        loops = [wakeups.run_forwarder(stop)]
+        if not settings.provider_url:
+            loops.append(instructions.run_dispatcher(stop, poll))
+        return loops
+    return [
+        outbox.run_dispatcher(stop, poll),
+        instructions.run_dispatcher(stop, poll),
+        oplog.run_sealer(stop, poll),
+    ]
+
+
 def create_app(
     settings: Settings | None = None, *, own_services: bool = True, background: bool = True
 ) -> Starlette:
@@ -302,13 +320,7 @@ def create_app(
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if background:
-            tasks += [
-                asyncio.create_task(outbox.run_dispatcher(stop, settings.outbox_poll_seconds)),
-                asyncio.create_task(
-                    instructions.run_dispatcher(stop, settings.outbox_poll_seconds)
-                ),
-                asyncio.create_task(oplog.run_sealer(stop, settings.outbox_poll_seconds)),
-            ]
+            tasks += [asyncio.create_task(loop) for loop in _dispatchers(settings, stop)]
         if background and settings.jobs_embedded:
             tasks.append(asyncio.create_task(jobs.run_loop(stop, settings.job_tick_seconds)))
         try:

@@ -1,7 +1,7 @@
 """Benchmark: N concurrent lenders bidding on one hot loan, through GraphQL and directly.
 
 Run: `scripts/bench bidding [--lenders N] [--bid-amount 100.00] [--concurrency C]
-[--pool-size P] [--workers W] [--pgbench-seconds 10] [--sqlite]` (or
+[--pool-size P] [--workers W] [--job-workers J] [--pgbench-seconds 10] [--sqlite]` (or
 `.venv/bin/python -m bench.bidding ...`). Never part of the test run.
 
 Set-up (not timed): a database of its own, `lendbridge_bench_<run id>` on the PostgreSQL
@@ -14,9 +14,11 @@ loan of N bids would not fit, two verified borrowers each with a listed loan of 
 N x the bid amount, and N lenders (custody account, deposit, AGGRESSIVE R4 assessment,
 notice confirmed, an access token).
 
-Phase A, GraphQL: the API runs as a real uvicorn process (`python -m app serve` on a free
-port, its own sandbox provider, JOBS_EMBEDDED=false; `--workers W` uvicorn worker
-processes, PostgreSQL + Redis only); each lender sends `placeBid`, reads
+Phase A, GraphQL: the platform runs as README's deployment does (bench/common.py
+`api_process`): `python -m app serve` on a free port with `--workers W` uvicorn worker
+processes, `--job-workers J` (default 2) `python -m app worker` processes doing the outbox,
+payment instructions and jobs, and the sandbox provider as its own process (on SQLite:
+one API process with all of it inside); each lender sends `placeBid`, reads
 its SMS code from the outgoing messages (its phone's lookup hash), and sends
 `confirmOperation`, over HTTP (httpx, one connection per lender). Phase B, the service:
 the same N lenders bid on the second loan by calling `bidding.place_bid` and
@@ -204,9 +206,9 @@ async def phase_graphql(
             return bid
 
         jobs = [bidder(user_id, phone, token) for user_id, phone, token in lenders]
-        before = cpu.sample(api.pid)
+        before = cpu.sample(api.trees())
         phase.wall_seconds = await _gather_limited(jobs, concurrency)
-        phase.cpu = cpu.per_unit(before, cpu.sample(api.pid), len(phase.bid_seconds))
+        phase.cpu = cpu.per_unit(before, cpu.sample(api.trees()), len(phase.bid_seconds))
     return phase
 
 
@@ -326,7 +328,9 @@ async def run(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-        async with api_process(plan, env, workers=args.workers) as api:
+        async with api_process(
+            plan, env, workers=args.workers, job_workers=args.job_workers
+        ) as api:
             graphql = await phase_graphql(api, loans[0], lenders, bid_fen, concurrency)
             await _quiet(loans[0])
         await _check_funded(graphql)
@@ -362,6 +366,7 @@ async def run(args: argparse.Namespace) -> None:
     figures: dict[str, Any] = {
         "lenders": args.lenders,
         "workers": args.workers,
+        "job_workers": args.job_workers if not args.sqlite else 0,
         "pool_size": args.pool_size or 5,
         "concurrency": concurrency,
         "backend": backend,
@@ -403,10 +408,16 @@ def main() -> None:
         "--pgbench-seconds", type=int, default=10, help="pgbench's run (default 10 s)"
     )
     parser.add_argument("--workers", type=int, default=1, help="API worker processes (default 1)")
+    parser.add_argument(
+        "--job-workers",
+        type=int,
+        default=2,
+        help="`app worker` processes (default 2; 0: the API processes dispatch)",
+    )
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file, no Redis")
     args = parser.parse_args()
-    if args.lenders < 1 or args.concurrency < 0 or args.workers < 1:
-        parser.error("--lenders and --workers must be at least 1")
+    if args.lenders < 1 or args.concurrency < 0 or args.workers < 1 or args.job_workers < 0:
+        parser.error("--lenders and --workers must be at least 1, --job-workers at least 0")
     if args.sqlite and args.workers > 1:
         parser.error("several workers need PostgreSQL and Redis")
     asyncio.run(run(args))

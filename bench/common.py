@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,52 +77,39 @@ def free_port() -> int:
         return port
 
 
-@dataclass
+@dataclass(frozen=True)
 class Api:
     base: str
     pid: int
+    # The platform's other processes by role ("workers", "sandbox"), for CPU accounting.
+    helpers: dict[str, list[int]] = field(default_factory=dict)
+
+    def trees(self) -> dict[str, list[int]]:
+        """The processes to account CPU to, by role (bench/cpu.py)."""
+        return {"api": [self.pid], **self.helpers}
 
 
 @contextlib.asynccontextmanager
-async def api_process(
+async def _process(
     run: Run,
+    name: str,
+    arguments: list[str],
     env: dict[str, str],
-    *,
-    workers: int | None = None,
     preexec_fn: Callable[[], None] | None = None,
-) -> AsyncIterator[Api]:
-    """`python -m app serve` on a free port (`--workers 1`: uvicorn serves in that very
-    process, so its pid is the server's); yields its base URL and pid once /readyz
-    answers, and stops it afterwards."""
-    import httpx
-
-    port = free_port()
-    log = (run.scratch / "api.log").open("wb")
-    command = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if workers is not None:
-        command += ["--workers", str(workers)]
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m app <arguments>`, its output in the run's `<name>.log`; stopped on exit
+    (SIGTERM, then SIGKILL after 30 s)."""
+    log = (run.scratch / f"{name}.log").open("wb")
     process = await asyncio.create_subprocess_exec(
-        *command,
+        *(sys.executable, "-m", "app", *arguments),
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=log,
         stderr=log,
         preexec_fn=preexec_fn,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base) as probe:
-            for _ in range(300):
-                if process.returncode is not None:
-                    tail = (run.scratch / "api.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"the API process ended:\n{tail}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await probe.get("/readyz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the API process did not become ready in 30 s")
-        yield Api(base, process.pid)
+        yield process
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -132,3 +119,67 @@ async def api_process(
                 process.kill()
                 await process.wait()
         log.close()
+
+
+async def _ready(run: Run, name: str, process: asyncio.subprocess.Process, url: str) -> None:
+    """Wait until `url` answers 200 (30 s at most)."""
+    import httpx
+
+    async with httpx.AsyncClient() as probe:
+        for _ in range(300):
+            if process.returncode is not None:
+                tail = (run.scratch / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the {name} process ended:\n{tail}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await probe.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the {name} process did not become ready in 30 s")
+
+
+@contextlib.asynccontextmanager
+async def api_process(
+    run: Run,
+    env: dict[str, str],
+    *,
+    workers: int | None = None,
+    job_workers: int = 2,
+    preexec_fn: Callable[[], None] | None = None,
+) -> AsyncIterator[Api]:
+    """The platform as README's deployment runs it, on this machine. PostgreSQL + Redis:
+    the sandbox provider as its own process (`python -m app sandbox`), `python -m app
+    serve --workers W` on a free port with JOBS_EMBEDDED=false and DISPATCH_IN_API=false,
+    and `job_workers` x `python -m app worker` (the outbox, the payment instructions, the
+    operation-log sealer and the jobs; with none, the API processes dispatch). SQLite
+    (one process's database): the API process alone, its dispatchers and the sandbox in
+    it. Yields once /readyz answers; every process is stopped afterwards."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serving = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers is not None:
+        serving += ["--workers", str(workers)]
+    async with contextlib.AsyncExitStack() as stack:
+        helpers: dict[str, list[int]] = {}
+        if run.redis_url:
+            sandbox_port = free_port()
+            provider = f"http://127.0.0.1:{sandbox_port}"
+            env = {
+                **env,
+                "PROVIDER_URL": provider,
+                "PLATFORM_CALLBACK_URL": f"{base}/webhooks/payments",
+                # No job worker: the API processes dispatch (jobs stay off).
+                "DISPATCH_IN_API": "false" if job_workers else "true",
+            }
+            arguments = ["sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)]
+            sandbox = await stack.enter_async_context(_process(run, "sandbox", arguments, env))
+            await _ready(run, "sandbox", sandbox, f"{provider}/sandbox/faults")
+            helpers["sandbox"] = [sandbox.pid]
+            helpers["workers"] = []
+            for number in range(1, job_workers + 1):
+                worker = await stack.enter_async_context(
+                    _process(run, f"worker-{number}", ["worker"], env)
+                )
+                helpers["workers"].append(worker.pid)
+        api = await stack.enter_async_context(_process(run, "api", serving, env, preexec_fn))
+        await _ready(run, "api", api, f"{base}/readyz")
+        yield Api(base, api.pid, helpers)

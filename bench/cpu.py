@@ -1,6 +1,7 @@
 """Where a phase's CPU went, read from /proc (Linux): the machine's busy time over all
-cores, and the CPU seconds of the PostgreSQL server's processes, of an API process with
-its workers, of Redis and of the bench's own process. Two samples around a phase, divided
+cores, and the CPU seconds of the PostgreSQL server's processes, of the platform's
+processes (API, job workers, sandbox provider: each with its descendants), of Redis and
+of the bench's own process. Two samples around a phase, divided
 by what the phase did, give CPU ms per bid (or per posting) for each, and the machine's
 use of its cores: when that is near 100 %, the rate is what the cores allow, and the
 split says which process spends them.
@@ -52,9 +53,22 @@ def available() -> bool:
     return (_PROC / "stat").exists()
 
 
-def sample(api_pid: int | None = None) -> Sample:
-    """The machine's and each group's CPU seconds so far: `postgres` (every process named
-    postgres, with what its ended children used), `api` (api_pid and its descendants),
+def _descendants(table: dict[int, tuple[str, int, float, float]], roots: list[int]) -> set[int]:
+    found = {pid for pid in roots if pid in table}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (_comm, parent, _own, _children) in table.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def sample(trees: dict[str, list[int]] | None = None) -> Sample:
+    """The machine's and each group's CPU seconds so far: each of `trees` (a name and
+    the processes it counts with all their descendants, e.g. "api": the server's pid),
+    `postgres` (every other process named postgres, with what its ended children used),
     `redis`, and `bench` (this process and its ended children)."""
     if not available():
         return Sample(0.0, 0.0)
@@ -64,20 +78,12 @@ def sample(api_pid: int | None = None) -> Sample:
             stat = _stat(int(entry.name))
             if stat is not None:
                 table[int(entry.name)] = stat
-    api: set[int] = set()
-    if api_pid is not None and api_pid in table:
-        api.add(api_pid)
-        grew = True
-        while grew:
-            grew = False
-            for pid, (_comm, parent, _own, _children) in table.items():
-                if parent in api and pid not in api:
-                    api.add(pid)
-                    grew = True
-    groups = {"postgres": 0.0, "api": 0.0, "redis": 0.0, "bench": 0.0}
+    members = {name: _descendants(table, roots) for name, roots in (trees or {}).items()}
+    groups = dict.fromkeys(members, 0.0) | {"postgres": 0.0, "redis": 0.0, "bench": 0.0}
     for pid, (comm, _parent, own, children) in table.items():
-        if pid in api:
-            groups["api"] += own + children
+        tree = next((name for name, pids in members.items() if pid in pids), None)
+        if tree is not None:
+            groups[tree] += own + children
         elif comm.startswith("postgres"):
             groups["postgres"] += own + children
         elif comm.startswith("redis"):
@@ -94,7 +100,9 @@ def per_unit(before: Sample, after: Sample, units: int) -> dict[str, float]:
     if not available() or units <= 0:
         return {}
     figures = {
-        f"{name}_cpu_ms": round((after.groups[name] - before.groups[name]) * 1000 / units, 2)
+        f"{name}_cpu_ms": round(
+            (after.groups[name] - before.groups.get(name, 0.0)) * 1000 / units, 2
+        )
         for name in after.groups
     }
     busy = after.machine_busy - before.machine_busy

@@ -161,6 +161,10 @@ class Settings(BaseSettings):
 
     outbox_poll_seconds: float = 1.0
     jobs_embedded: bool = True
+    # False: API processes dispatch nothing themselves (outbox, contracts' PDFs, SMS,
+    # operation-log sealing, and payment instructions when PROVIDER_URL is set): `worker`
+    # processes do, woken through the broker (services/kit/wakeups.py).
+    dispatch_in_api: bool = True
     # A periodic job's lease (services/jobs): renewed while it runs; when its process dies,
     # another takes the job over once this much time has passed.
     job_lease_seconds: float = 60.0

@@ -30,7 +30,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.payments import InstructionStatus, PaymentInstruction
-from services.kit import crashpoints
+from services.kit import crashpoints, wakeups
 from services.kit.loops import run_until_stopped
 from services.payments.calls import call_provider
 from services.payments.gateway import get_provider
@@ -52,7 +52,7 @@ FINAL = {InstructionStatus.SUCCEEDED, InstructionStatus.FAILED}
 _OPEN = (InstructionStatus.PENDING, InstructionStatus.UNKNOWN, InstructionStatus.SENT)
 CALLBACK_GRACE = timedelta(seconds=60)
 MAX_ATTEMPTS = 12
-_wake = asyncio.Event()
+_wake = wakeups.event(wakeups.INSTRUCTIONS)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ async def create(
 
 
 def wake() -> None:
-    _wake.set()
+    wakeups.wake(wakeups.INSTRUCTIONS)
 
 
 async def _claim(instruction_id: int) -> PaymentInstruction | None:

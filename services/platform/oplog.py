@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.transactions import in_transaction
 
 from models.system import OperationLogEntry, OperationLogHead
+from services.kit import wakeups
 from services.kit.loops import run_until_stopped
 from services.pages import Page
 from services.platform.clock import system_now
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 SEAL_BATCH = 500
-_wake = asyncio.Event()
+_wake = wakeups.event(wakeups.OPLOG)
 _SECRET_KEYS = re.compile(
     r"(password|code|token|secret|phone|idnumber|idcard|card|account_?number|otp|key)", re.I
 )
@@ -111,7 +112,7 @@ async def append(
     )
     entry.content_hash = _entry_hash(_content(entry))
     await entry.save()
-    _wake.set()
+    wakeups.wake(wakeups.OPLOG)
     return entry
 
 

@@ -23,6 +23,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.messaging import OutboxEvent
+from services.kit import wakeups
 from services.kit.broker import get_broker
 from services.kit.db import insert_rows
 from services.kit.loops import run_until_stopped
@@ -34,7 +35,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 # Topics with a handler run it; every other topic is published to the broker channel
 # of the same name.
 _handlers: dict[str, Handler] = {}
-_wake = asyncio.Event()
+_wake = wakeups.event(wakeups.OUTBOX)
 MAX_ATTEMPTS = 20
 FIRST_BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(hours=1)
@@ -75,7 +76,7 @@ async def enqueue_many(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
 
 def wake() -> None:
     """Tell this process's dispatcher that new events are committed."""
-    _wake.set()
+    wakeups.wake(wakeups.OUTBOX)
 
 
 async def dispatch_once(batch: int = 500) -> int:

@@ -255,9 +255,10 @@ async def until(
 
 
 # Job workers that take a dead one's job over within seconds, and API processes that
-# leave the jobs to them (their dispatchers still run).
+# leave the jobs and the outbox to them, as deployed (README): only the payment
+# instructions stay, with the sandbox provider that lives in the API process.
 QUICK_WORKERS = {"JOB_LEASE_SECONDS": "2", "JOB_TICK_SECONDS": "0.3"}
-API_WITHOUT_JOBS = {"JOBS_EMBEDDED": "false"}
+API_ONLY = {"JOBS_EMBEDDED": "false", "DISPATCH_IN_API": "false"}
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 

@@ -31,7 +31,7 @@ from services.money import ledger
 from services.payments.provider import ProviderStatus, TransactionKind
 from tests.conftest import BACKEND
 from tests.e2e.processes import (
-    API_WITHOUT_JOBS,
+    API_ONLY,
     QUICK_WORKERS,
     embedded_platform,
     only_job_due,
@@ -76,7 +76,7 @@ async def test_a_worker_killed_in_the_auto_debit_run_is_taken_over_and_each_inst
     crashpoint = f"autodebit.after_installment:{KILLED_AFTER}"
 
     async with (
-        platform_process(sandbox_file, None, environment=API_WITHOUT_JOBS) as api,
+        platform_process(sandbox_file, None, environment=API_ONLY) as api,
         worker_process(crashpoint, environment=QUICK_WORKERS) as killed,
     ):
         await killed.expect_sigkill(crashpoint)

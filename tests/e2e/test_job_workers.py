@@ -1,8 +1,9 @@
 """Jobs on several processes (issue 16): two job workers and two API processes on one
 PostgreSQL database. The worker that took the daily overdue run is killed (kill -9)
 half-way through the loans; the other worker takes the job over once the dead one's
-lease has run out and runs it again from the start; the API processes' dispatchers
-publish the outbox meanwhile. Every loan is aged once: the same penalty on every loan,
+lease has run out and runs it again from the start. The API processes dispatch nothing
+(DISPATCH_IN_API=false, as deployed): the workers drain the outbox, the killed one
+included until it dies. Every loan is aged once: the same penalty on every loan,
 one overdue notice, SMS and e-mail per borrower, the job counted as run once and taken
 over once, the outbox drained.
 
@@ -23,7 +24,7 @@ from models.system import ScheduledJob
 from services.kit.security import lookup_hash
 from tests.conftest import BACKEND
 from tests.e2e.processes import (
-    API_WITHOUT_JOBS,
+    API_ONLY,
     LONG_AGO,
     QUICK_WORKERS,
     only_job_due,
@@ -55,12 +56,8 @@ async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_ag
     crashpoint = f"overdue.after_loan:{KILLED_AFTER}"
 
     async with (
-        platform_process(
-            tmp_path / "provider-1.sqlite3", None, environment=API_WITHOUT_JOBS
-        ) as api_1,
-        platform_process(
-            tmp_path / "provider-2.sqlite3", None, environment=API_WITHOUT_JOBS
-        ) as api_2,
+        platform_process(tmp_path / "provider-1.sqlite3", None, environment=API_ONLY) as api_1,
+        platform_process(tmp_path / "provider-2.sqlite3", None, environment=API_ONLY) as api_2,
         worker_process(crashpoint, environment=QUICK_WORKERS) as killed,
     ):
         pid = f":{killed.process.pid}:"
@@ -82,7 +79,7 @@ async def test_a_worker_killed_in_the_overdue_run_is_taken_over_and_each_loan_ag
             async def drained() -> bool:
                 return not await OutboxEvent.filter(published_at__isnull=True).exists()
 
-            await until(drained, "the outbox is drained", api_1, api_2, survivor)
+            await until(drained, "the workers drain the outbox", api_1, api_2, survivor)
             assert "taken over" in survivor.output(), survivor.output()
 
     row = await ScheduledJob.get(name=OVERDUE_JOB)
