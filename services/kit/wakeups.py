@@ -5,9 +5,10 @@ at once when woken, otherwise every poll (services/kit/loops.py). A service wake
 after its commit with `wake(name)`. When the dispatchers run in the API process (the
 embedded default), that sets an event in the process and nothing more. When they run in
 workers (`DISPATCH_IN_API=false`), the API process also runs `run_forwarder`: the names
-woken go out on the broker's `wakeups` channel, at once after a quiet spell and then
-at most once per short window, one message per name however often it was woken; each worker's `run_listener` sets its own events
-from them. A lost message costs at most one poll interval: the polls go on regardless.
+woken go out on the broker's `wakeups` channel, at once after a quiet spell and then at
+most once per short window, one message per name however often it was woken; each
+worker's `run_listener` sets its own events from them. A lost message costs at most
+one poll interval: the polls go on regardless.
 """
 
 from __future__ import annotations
