@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from bench.common import counting_queries
 from models.bids import Claim
 from models.loans import Loan
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, ReserveAdvance
@@ -35,6 +34,7 @@ from tests.lending import (
     repaying_loan,
     settle_everything,
 )
+from tests.statements import recording_statements
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("scripted")]
 
@@ -154,11 +154,11 @@ async def test_receivables_take_the_same_few_queries_for_one_claim_and_for_thirt
         await repaying_loan(scripted, sandbox, shares=(share,) * 3, term=3, lenders=[many] * 3)
     nobody = await ready_lender(0, name="No Claims")
 
-    with counting_queries() as none_queries:
+    with recording_statements() as none_queries:
         assert await views.receivables_of(nobody[0].id) == []
-    with counting_queries() as one_queries:
+    with recording_statements() as one_queries:
         assert len(await views.receivables_of(one[0].id)) == 1
-    with counting_queries() as many_queries:
+    with recording_statements() as many_queries:
         found = await views.receivables_of(many[0].id)
     assert len(found) == 30
     assert len({item.loan.id for item in found}) == 10
@@ -170,7 +170,7 @@ async def test_receivables_take_the_same_few_queries_for_one_claim_and_for_thirt
     counts = []
     for token in tokens:
         await gql(client, RECEIVABLES, token=token)  # caches (actor, permissions) warm
-        with counting_queries() as seen:
+        with recording_statements() as seen:
             body = await gql(client, RECEIVABLES, token=token)
         assert "errors" not in body, body
         counts.append(len(seen))
