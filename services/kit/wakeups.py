@@ -78,12 +78,15 @@ async def run_forwarder(stop: asyncio.Event) -> None:
         _pending.clear()
 
 
-async def run_listener(stop: asyncio.Event) -> None:
+async def run_listener(stop: asyncio.Event, listening: asyncio.Event | None = None) -> None:
     """Set this process's events from the wake-ups other processes forward, until
-    `stop` is set. A gap (the broker reconnected) wakes every dispatcher once."""
+    `stop` is set; `listening` is set once the broker has the subscription. A gap (the
+    broker reconnected) wakes every dispatcher once."""
     stopping = asyncio.ensure_future(stop.wait())
     try:
         async with get_broker().subscribe(CHANNEL) as messages:
+            if listening is not None:
+                listening.set()
             iterator = aiter(messages)
             while True:
                 received = asyncio.ensure_future(anext(iterator))

@@ -21,9 +21,18 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 @contextlib.asynccontextmanager
 async def _running(*loops: str) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    started = {"forwarder": wakeups.run_forwarder, "listener": wakeups.run_listener}
-    tasks = [asyncio.create_task(started[name](stop)) for name in loops]
-    await asyncio.sleep(0.2)  # the listener's subscription confirmed by the broker
+    listening = asyncio.Event()
+    tasks = []
+    if "forwarder" in loops:
+        tasks.append(asyncio.create_task(wakeups.run_forwarder(stop)))
+    if "listener" in loops:
+        tasks.append(asyncio.create_task(wakeups.run_listener(stop, listening)))
+        await asyncio.wait_for(listening.wait(), 10)
+        for _ in range(100):  # Redis confirmed the subscription (at once in-process)
+            if get_broker().subscribers(wakeups.CHANNEL):
+                break
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(0)  # the forwarder started
     try:
         yield
     finally:
