@@ -142,9 +142,15 @@ class People:
         actor = member_actor(user.id)
         id_number = self._id_number()
         custody = await accounts.open_account(actor=actor, real_name=name, id_number=id_number)
+        if custody.status == "opening":  # the provider failed the first try: it is retried
+            await settle_until_quiet(self.sandbox)
+            await custody.refresh_from_db()
         expect(custody.status == "open", f"custody account {custody.status}")
         card = await accounts.bind_card(actor=actor, card_number=CARD)
-        expect(card.status == "bound", f"card {card.failure_reason}")
+        if card.status == "binding":
+            await settle_until_quiet(self.sandbox)
+            await card.refresh_from_db()
+        expect(card.status == "bound", f"card {card.status} {card.failure_reason}")
         person = Person(user.id, phone, card.id)
         if deposit:
             await self.top_up(person, deposit)
