@@ -1,10 +1,10 @@
 """Where a phase's CPU went, read from /proc (Linux): the machine's busy time over all
 cores, and the CPU seconds of the PostgreSQL server's processes, of the platform's
 processes (API, job workers, sandbox provider: each with its descendants), of Redis and
-of the bench's own process. Two samples around a phase, divided
-by what the phase did, give CPU ms per bid (or per posting) for each, and the machine's
-use of its cores: when that is near 100 %, the rate is what the cores allow, and the
-split says which process spends them.
+of the bench's own process. Two samples around a phase, divided by what the phase did,
+give CPU ms per bid (or per posting) for each, and the machine's use of its cores: when
+that is near 100 %, the rate is what the cores allow, and the split says which process
+spends them.
 
 Processes that ended during the phase (pgbench's connections, a backend closed by a pool)
 are counted through their parent's children time (fields cutime/cstime), so a

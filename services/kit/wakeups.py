@@ -14,6 +14,7 @@ one poll interval: the polls go on regardless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from services.kit.broker import Gap, get_broker
@@ -80,28 +81,26 @@ async def run_forwarder(stop: asyncio.Event) -> None:
 
 async def run_listener(stop: asyncio.Event, listening: asyncio.Event | None = None) -> None:
     """Set this process's events from the wake-ups other processes forward, until
-    `stop` is set; `listening` is set once the broker has the subscription. A gap (the
-    broker reconnected) wakes every dispatcher once."""
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
+    `stop` is set (or the broker stops); `listening` is set once the broker has the
+    subscription. A gap (the broker reconnected) wakes every dispatcher once."""
+
+    async def listen() -> None:
         async with get_broker().subscribe(CHANNEL) as messages:
             if listening is not None:
                 listening.set()
-            iterator = aiter(messages)
-            while True:
-                received = asyncio.ensure_future(anext(iterator))
-                await asyncio.wait({stopping, received}, return_when=asyncio.FIRST_COMPLETED)
-                if stopping.done():
-                    received.cancel()
-                    return
-                try:
-                    message = received.result()
-                except StopAsyncIteration:  # the broker stopped
-                    return
+            async for message in messages:
                 if isinstance(message, Gap):
                     for name in NAMES:
                         _events[name].set()
                 elif message.get("name") in _events:
                     _events[message["name"]].set()
+
+    listener = asyncio.ensure_future(listen())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({listener, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener

@@ -75,7 +75,8 @@ async def enqueue_many(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
 
 
 def wake() -> None:
-    """Tell this process's dispatcher that new events are committed."""
+    """Tell the dispatcher that new events are committed (this process's, and the
+    workers' when this process forwards its wake-ups: services/kit/wakeups.py)."""
     wakeups.wake(wakeups.OUTBOX)
 
 
