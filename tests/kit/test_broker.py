@@ -17,6 +17,7 @@ from services.kit.broker import (
     Message,
     RedisBroker,
 )
+from services.kit.broker import redis as broker_redis
 from services.kit.broker.fanout import DELIVERY_BATCH, Fanout
 from tests.kit.redis_server import private_redis
 
@@ -117,6 +118,60 @@ async def test_one_redis_connection_carries_every_subscription_of_a_process():
                 await broker.publish("hot", {"bid": 1})
                 received = [await _next(stream) for stream in streams[:200]]
                 assert received == [{"bid": 1}] * 200
+        finally:
+            await broker.stop()
+
+
+async def test_concurrent_subscriptions_after_every_channel_went_idle_are_all_confirmed(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # CI lost a member's notices once: after the idle sweep had unsubscribed every
+    # channel, two subscriptions at the same moment broke the pub/sub connection (each
+    # sent a health-check PING and read its reply beside the reader) and the reader
+    # never noticed, so no channel was ever confirmed again.
+    monkeypatch.setattr(broker_redis, "_IDLE_SWEEP_SECONDS", 0.1)
+    async with private_redis() as server:
+        broker = RedisBroker(server.url, "t:")
+        await broker.start()
+        try:
+            for round_ in range(3):
+                channels = [f"r{round_}.{n}" for n in range(5)]
+                async with contextlib.AsyncExitStack() as stack:
+                    streams = await asyncio.gather(
+                        *(stack.enter_async_context(broker.subscribe(c)) for c in channels)
+                    )
+                    assert [broker.subscribers(c) for c in channels] == [1] * 5
+                    await broker.publish(channels[-1], {"round": round_})
+                    assert await _next(streams[-1]) == {"round": round_}
+                # Gone idle: the sweep unsubscribes every channel before the next round.
+                await _until(lambda: not broker._requested)
+        finally:
+            await broker.stop()
+
+
+async def test_a_subscription_redis_did_not_take_is_sent_again_after_a_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    async with private_redis() as server:
+        broker = RedisBroker(server.url, "t:")
+        await broker.start()
+        try:
+            await _until(lambda: broker.listening)
+            assert broker._pubsub is not None
+            failing = broker._pubsub
+
+            async def refuse(*_channels: str) -> None:
+                raise ConnectionError("connection reset while sending SUBSCRIBE")
+
+            monkeypatch.setattr(failing, "subscribe", refuse)
+            async with broker.subscribe("loan.7.progress") as messages:
+                # The reader reconnects on a new connection and subscribes the channel;
+                # the subscriber is told events may have been missed meanwhile.
+                await _until(lambda: broker.subscribers("loan.7.progress") == 1)
+                assert broker._pubsub is not failing
+                assert await _next(messages) == RECONNECTED
+                await broker.publish("loan.7.progress", {"bid": 1})
+                assert await _next(messages) == {"bid": 1}
         finally:
             await broker.stop()
 

@@ -5,6 +5,12 @@ reader task subscribes each channel once, decodes each event once and hands it t
 local fan-out. Requests use their own connection pool, so no number of subscribers can
 take a connection a request needs.
 
+Only the reader task reads the subscription connection; subscribing and unsubscribing
+only write to it. That is why it has no client-side health check (a health check reads
+its PONG in whichever task sends a command, racing the reader: two concurrent subscribes
+then broke the connection without the reader noticing) and relies on TCP keepalive to
+find a peer that went silent.
+
 Redis going away never takes HTTP down: counters fall back to "changed" (caches read
 the database on every request until Redis is back; a bump that failed is sent again
 then), and the reader reconnects with backoff, subscribes again and tells every
@@ -17,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -39,6 +46,17 @@ _IDLE_SWEEP_SECONDS = 30.0
 _MAX_BACKOFF_SECONDS = 2.0
 
 
+def _keepalive_options() -> dict[int, int]:
+    """TCP keepalive that notices a silent peer in about 25 s (Linux names; elsewhere
+    the system's defaults)."""
+    wanted = {"TCP_KEEPIDLE": 10, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 3}
+    return {getattr(socket, k): v for k, v in wanted.items() if hasattr(socket, k)}
+
+
+class _SubscribeFailed(RedisError):
+    """A SUBSCRIBE could not be sent: the reader reconnects and subscribes again."""
+
+
 class RedisBroker:
     def __init__(
         self, url: str, prefix: str, *, queue_limit: int = 100, max_connections: int = 64
@@ -58,7 +76,7 @@ class RedisBroker:
             retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=2,
             socket_keepalive=True,
-            health_check_interval=10,
+            socket_keepalive_options=_keepalive_options(),
         )
         self._prefix = prefix
         self.fanout = Fanout(queue_limit)
@@ -67,7 +85,7 @@ class RedisBroker:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._gap_pending: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._send_failed = False
         self._down_until = 0.0
         # Outage versions count down from far below anything a cache starts at (-1).
         self._outage_values = -(1 << 40)
@@ -142,9 +160,10 @@ class RedisBroker:
         self._requested.add(channel)
         try:
             await pubsub.subscribe(self._prefix + channel)
-        except Exception:
-            self._requested.discard(channel)  # the reader will reconnect and subscribe
-        self._wake.set()
+        except Exception as error:
+            logger.warning("event broker could not subscribe %s: %s", channel, error)
+            self._requested.discard(channel)
+            self._send_failed = True  # the reader reconnects and subscribes everything
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
@@ -158,6 +177,7 @@ class RedisBroker:
             try:
                 await pubsub.connect()  # type: ignore[no-untyped-call]
                 self._requested.clear()
+                self._send_failed = False
                 for event in self._confirmed.values():
                     event.clear()
                 self._pubsub = pubsub
@@ -173,9 +193,10 @@ class RedisBroker:
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as error:
+            except Exception as error:  # anything: the reader must never die silently
                 if not lost:
-                    logger.warning("event broker connection lost: %s", error)
+                    unexpected = not isinstance(error, RedisError | OSError)
+                    logger.warning("event broker connection lost: %s", error, exc_info=unexpected)
                 lost = True
             finally:
                 self._pubsub = None
@@ -189,12 +210,8 @@ class RedisBroker:
         next_sweep = loop.time() + _IDLE_SWEEP_SECONDS
         prefix = len(self._prefix)
         while True:
-            if not pubsub.subscribed:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
-                        await self._wake.wait()
-                continue
+            if self._send_failed:
+                raise _SubscribeFailed("a subscription could not be sent")
             item = await pubsub.get_message(timeout=1.0)
             if item is not None:
                 kind = item["type"]
