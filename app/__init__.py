@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -301,7 +302,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings)
-        if own_services:
+        if own_services:  # a serving process of its own (serve, uvicorn --factory)
+            interval = settings.switch_interval()
+            if interval is not None:
+                sys.setswitchinterval(interval)
             await Tortoise.init(
                 config=tortoise_config(settings.database_url), _enable_global_fallback=True
             )

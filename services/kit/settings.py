@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     redis_prefix: str = "lendbridge:"
     # Connections requests may hold to Redis at once (subscriptions use one of their own).
     redis_max_connections: int = Field(default=64, ge=1)
+    # CPython's thread switch interval in a serving process, in ms; None: 1 ms on the
+    # embedded SQLite database, Python's own (5 ms) otherwise (see `switch_interval`).
+    gil_switch_interval_ms: float | None = Field(default=None, gt=0, le=100)
     # Events one subscription may have waiting; past it the oldest go and the client
     # is told (a RESYNC error in the stream).
     subscription_queue_limit: int = Field(default=100, ge=1)
@@ -174,6 +177,19 @@ class Settings(BaseSettings):
     # day (then runs at real speed and moves forward by `devAdvanceClock`), so a test run
     # or a simulation never depends on the day it runs. Unset: the real date.
     clock_start: date | None = None
+
+    def switch_interval(self) -> float | None:
+        """Seconds for `sys.setswitchinterval` in a serving process, None to keep Python's.
+
+        aiosqlite runs every statement of the embedded database in its own threads, and
+        each of them must take the GIL back from an event loop thread busy with fan-out
+        several times per read: at CPython's 5 ms interval a plain `loan(id)` read with
+        10,000 viewers of a hot loan took p99 202-281 ms, at 1 ms 117-151 ms (bench/
+        subscriptions.py, six runs each). asyncpg has no threads, so PostgreSQL keeps
+        Python's interval unless GIL_SWITCH_INTERVAL_MS says otherwise."""
+        if self.gil_switch_interval_ms is not None:
+            return self.gil_switch_interval_ms / 1000
+        return 0.001 if self.database_url.startswith("sqlite") else None
 
     @property
     def is_prod(self) -> bool:
