@@ -1,5 +1,5 @@
 """`python -m app <command>`: the command line (cli.py). The app factory itself
-(`app/__init__.py`) never imports the CLI, so the CLI may import it."""
+(`app/factory.py`) never imports the CLI, so the CLI may import it."""
 
 from cli import main
 
