@@ -204,16 +204,8 @@ async def material_file(request: Request) -> Response:
         )
     except NotFoundError:
         return JSONResponse({"error": "no such file"}, status_code=404)
-    return Response(
-        data,
-        media_type=row.content_type,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "X-Content-SHA256": row.sha256,
-        },
-    )
+    disposition = f"attachment; filename*=UTF-8''{quote(row.filename)}"
+    return _private_file(data, row.content_type, disposition, row.sha256)
 
 
 async def contract_document(request: Request) -> Response:
@@ -233,14 +225,21 @@ async def contract_document(request: Request) -> Response:
         )
     except NotFoundError:
         return JSONResponse({"error": "no such contract"}, status_code=404)
+    disposition = f'attachment; filename="{contract.number}.pdf"'
+    return _private_file(data, "application/pdf", disposition, contract.sha256)
+
+
+def _private_file(data: bytes, media_type: str, disposition: str, sha256: str) -> Response:
+    """A download for those allowed to see it: never cached, never sniffed, with the hash
+    on record so the client can check what it got."""
     return Response(
         data,
-        media_type="application/pdf",
+        media_type=media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{contract.number}.pdf"',
+            "Content-Disposition": disposition,
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
-            "X-Content-SHA256": contract.sha256,
+            "X-Content-SHA256": sha256,
         },
     )
 
