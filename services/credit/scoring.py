@@ -20,6 +20,7 @@ event delivered twice changes the limit once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -70,6 +71,27 @@ async def _locked_profile(user_id: int) -> CreditProfile:
     return profile
 
 
+def _rescore(
+    profile: CreditProfile, policy: Policy, kinds: frozenset[str], signals: external.Signals
+) -> tuple[int, str, int]:
+    """The scorecard applied to `profile` in place (not saved); its score, grade and
+    limit before."""
+    inputs = ScoreInputs(
+        approved_kinds=kinds,
+        on_time_count=profile.on_time_count,
+        overdue_count=profile.overdue_count,
+        signals=signals,
+    )
+    result = evaluate(inputs, policy, profile.subject_type)
+    old = (profile.score, profile.grade, profile.limit_fen)
+    profile.score = result.score
+    profile.grade = result.grade
+    profile.grade_limit_fen = result.grade_limit_fen
+    profile.limit_fen = result.limit_fen
+    profile.explanation = result.as_json(policy_fingerprint(policy))
+    return old
+
+
 async def _apply(
     profile: CreditProfile,
     *,
@@ -83,28 +105,21 @@ async def _apply(
     """Re-evaluate a locked profile, save it, and record a history row when anything a
     member would notice changed (or `always_record`). Call inside a transaction."""
     policy = policy or await current_policy()
-    inputs = ScoreInputs(
-        approved_kinds=await approved_kinds(profile.user_id),
-        on_time_count=profile.on_time_count,
-        overdue_count=profile.overdue_count,
-        signals=await external.signals(profile.user_id),
+    old = _rescore(
+        profile,
+        policy,
+        await approved_kinds(profile.user_id),
+        await external.signals(profile.user_id),
     )
-    result = evaluate(inputs, policy, profile.subject_type)
-    old = (profile.score, profile.grade, profile.limit_fen)
-    profile.score = result.score
-    profile.grade = result.grade
-    profile.grade_limit_fen = result.grade_limit_fen
-    profile.limit_fen = result.limit_fen
-    profile.explanation = result.as_json(policy_fingerprint(policy))
     await profile.save()
-    changed = old != (result.score, result.grade, result.limit_fen)
+    changed = old != (profile.score, profile.grade, profile.limit_fen)
     if not (changed or always_record):
         return None
     return await _record(
         profile,
         kind=kind,
         old_limit=old[2],
-        new_limit=result.limit_fen,
+        new_limit=profile.limit_fen,
         reason=reason,
         actor_id=actor_id,
         event_key=event_key,
@@ -290,6 +305,53 @@ async def on_installment_paid(user_id: int, *, installment_key: str, on_time: bo
             always_record=True,
         )
     return True
+
+
+async def on_installments_paid(user_id: int, installment_keys: Sequence[str]) -> int:
+    """`on_installment_paid(..., on_time=True)` for each key in its order, as one step (a
+    day's repayment batch): the profile locked and saved once, the member's verified
+    kinds and outside signals read once (nothing here changes them), the history rows
+    written together; each row as `on_installment_paid` writes it. A key counted before
+    is skipped. Joins the caller's transaction; returns how many counted."""
+    rows: list[CreditLimitChange] = []
+    async with in_transaction():
+        profile = await _locked_profile(user_id)
+        keys = [f"paid:{key}" for key in installment_keys]
+        seen = {
+            str(key)
+            for key in await CreditLimitChange.filter(event_key__in=keys).values_list(
+                "event_key", flat=True
+            )
+        }
+        policy = await current_policy()
+        kinds = await approved_kinds(user_id)
+        signals = await external.signals(user_id)
+        now = await clock.now()
+        for key, event_key in zip(installment_keys, keys, strict=True):
+            if event_key in seen:
+                continue
+            seen.add(event_key)
+            profile.on_time_count += 1
+            old = _rescore(profile, policy, kinds, signals)
+            rows.append(
+                CreditLimitChange(
+                    user_id=user_id,
+                    kind=CreditChangeKind.ON_TIME,
+                    old_limit_fen=old[2],
+                    new_limit_fen=profile.limit_fen,
+                    old_grade=old[1] or profile.grade,
+                    new_grade=profile.grade,
+                    score=profile.score,
+                    reason=f"Installment {key} repaid on time"[:500],
+                    actor_id=None,
+                    event_key=event_key,
+                    created_at=now,
+                )
+            )
+        if rows:
+            await profile.save()
+            await CreditLimitChange.bulk_create(rows)
+    return len(rows)
 
 
 async def on_installment_overdue(user_id: int, *, installment_key: str, days_overdue: int) -> bool:

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # CPython's thread switch interval in a serving process, in ms; None: 1 ms on the
     # embedded SQLite database, Python's own (5 ms) otherwise (see `switch_interval`).
     gil_switch_interval_ms: float | None = Field(default=None, gt=0, le=100)
+    # Loans settled to a transaction by the day's auto-debit (services/repayments/
+    # daybatch.py); 0: one loan at a time, the one-loan path for every installment.
+    repayment_batch_loans: int = Field(default=100, ge=0, le=1000)
     # Events one subscription may have waiting; past it the oldest go and the client
     # is told (a RESYNC error in the stream).
     subscription_queue_limit: int = Field(default=100, ge=1)

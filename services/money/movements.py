@@ -182,48 +182,69 @@ async def split(moves: Sequence[Transfer], *, reference: str) -> None:
     sum of its transfers (two parts to the risk reserve are one credit there) and lists
     the journals, so a refusal reverses each of them. Idempotent by `reference` (the
     instruction's) and by each transfer's reference (its journal's)."""
-    if not moves:
+    await split_many([(moves, reference)])
+
+
+async def split_many(splits: Sequence[tuple[Sequence[Transfer], str]]) -> None:
+    """Several `split`s in their order, as one `post_many` (every journal, the running
+    balances as if one after the other), one read of the provider accounts and one
+    statement for the instructions: a day's repayment batch. Each (moves, reference) is
+    one SPLIT at the provider; an empty one writes nothing."""
+    splits = [(moves, reference) for moves, reference in splits if moves]
+    if not splits:
         return
-    ends = [_ends(move) for move in moves]
-    sources = {
-        (source, source_owner, move.from_frozen)
-        for move, (source, source_owner, _t, _o) in zip(moves, ends, strict=True)
-    }
-    if len(sources) != 1:
-        raise ValueError("a split has one source")
-    ((source, source_owner, from_frozen),) = sources
+    planned = []
+    for moves, reference in splits:
+        ends = [_ends(move) for move in moves]
+        sources = {
+            (source, source_owner, move.from_frozen)
+            for move, (source, source_owner, _t, _o) in zip(moves, ends, strict=True)
+        }
+        if len(sources) != 1:
+            raise ValueError("a split has one source")
+        planned.append((moves, reference, ends, *sources.pop()))
     await ledger.post_many(
         [
             ledger.JournalLines(
                 move.reference, move.kind, [(source, -move.amount), (target, move.amount)]
             )
+            for moves, _ref, ends, source, _owner, _frozen in planned
             for move, (_s, _from, target, _to) in zip(moves, ends, strict=True)
         ]
     )
-    accounts = await _provider_accounts({source_owner} | {end[3] for end in ends})
-    credits: dict[str, int] = {}
-    for move, (_s, _from, _target, target_owner) in zip(moves, ends, strict=True):
-        if target_owner == source_owner:
-            raise ValueError("a split never pays its own source")
-        account = accounts[target_owner]
-        credits[account] = credits.get(account, 0) + move.amount
-    await instructions.create(
-        kind=TransactionKind.SPLIT,
-        business_ref=f"movement:{reference}",
-        amount=sum(move.amount for move in moves),
-        params={
-            "from_account_id": accounts[source_owner],
-            "from_frozen": from_frozen,
-            "source": source,
-            "parts": [
-                {"to_account_id": account, "amount": amount} for account, amount in credits.items()
-            ],
-            "journals": [
-                {"key": move.reference, "target": target, "amount": move.amount}
-                for move, (_s, _from, target, _to) in zip(moves, ends, strict=True)
-            ],
-        },
+    accounts = await _provider_accounts(
+        {owner for *_rest, owner, _frozen in planned}
+        | {end[3] for _m, _r, ends, *_rest in planned for end in ends}
     )
+    asked = []
+    for moves, reference, ends, source, source_owner, from_frozen in planned:
+        credits: dict[str, int] = {}
+        for move, (_s, _from, _target, target_owner) in zip(moves, ends, strict=True):
+            if target_owner == source_owner:
+                raise ValueError("a split never pays its own source")
+            account = accounts[target_owner]
+            credits[account] = credits.get(account, 0) + move.amount
+        asked.append(
+            instructions.Instruction(
+                kind=TransactionKind.SPLIT,
+                business_ref=f"movement:{reference}",
+                amount=sum(move.amount for move in moves),
+                params={
+                    "from_account_id": accounts[source_owner],
+                    "from_frozen": from_frozen,
+                    "source": source,
+                    "parts": [
+                        {"to_account_id": account, "amount": amount}
+                        for account, amount in credits.items()
+                    ],
+                    "journals": [
+                        {"key": move.reference, "target": target, "amount": move.amount}
+                        for move, (_s, _from, target, _to) in zip(moves, ends, strict=True)
+                    ],
+                },
+            )
+        )
+    await instructions.create_many(asked)
 
 
 def _reversal(instruction: PaymentInstruction) -> list[ledger.JournalLines]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -31,6 +31,7 @@ from tortoise.transactions import in_transaction
 
 from models.payments import InstructionStatus, PaymentInstruction
 from services.kit import crashpoints, wakeups
+from services.kit.db import insert_rows
 from services.kit.loops import run_until_stopped
 from services.payments.calls import call_provider
 from services.payments.gateway import get_provider
@@ -96,6 +97,16 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** max(attempts - 1, 0), 300))
 
 
+@dataclass(frozen=True)
+class Instruction:
+    """An instruction to write (`create_many`): `create`'s arguments."""
+
+    kind: TransactionKind
+    business_ref: str
+    amount: int
+    params: dict[str, Any]
+
+
 async def create(
     *, kind: TransactionKind, business_ref: str, amount: int = 0, params: dict[str, Any]
 ) -> PaymentInstruction:
@@ -107,6 +118,47 @@ async def create(
         params=seal_params(params),
         business_ref=business_ref,
         next_attempt_at=system_now(),
+    )
+
+
+async def create_many(asked: Sequence[Instruction]) -> None:
+    """Write several instructions in one statement in the caller's transaction, as
+    `create` writes one (a day's repayment batch: one SPLIT per loan); call `wake()`
+    after commit."""
+    now = system_now()
+    await insert_rows(
+        PaymentInstruction,
+        [
+            ("request_id", "text"),
+            ("kind", "text"),
+            ("status", "text"),
+            ("amount", "bigint"),
+            ("params", "jsonb"),
+            ("business_ref", "text"),
+            ("attempts", "int"),
+            ("last_error", "text"),
+            ("next_attempt_at", "timestamptz"),
+            ("provider_ref", "text"),
+            ("result", "jsonb"),
+            ("created_at", "timestamptz"),
+        ],
+        [
+            (
+                uuid.uuid4().hex,
+                str(one.kind),
+                str(InstructionStatus.PENDING),
+                one.amount,
+                seal_params(one.params),
+                one.business_ref,
+                0,
+                "",
+                now,
+                "",
+                {},
+                now,
+            )
+            for one in asked
+        ],
     )
 
 

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
 
 from models.members import User
 from models.messaging import MessageChannel, MessageStatus, Notice, OutgoingMessage
+from services.kit.db import insert_with_ids
 from services.kit.security import decrypt_pii, encrypt_pii, lookup_hash, mask_email, mask_phone
 from services.kit.settings import Settings, get_settings
 from services.platform import outbox
@@ -247,6 +250,40 @@ async def notify(*, user: User | int, kind: str, title: str, body: str) -> Notic
         },
     )
     return notice
+
+
+async def notify_many(notices: Sequence[tuple[int, str, str, str]]) -> None:
+    """`notify` for several (user id, kind, title, body) at once: the notices in one
+    statement, their pushes in another (a day's repayment batch)."""
+    if not notices:
+        return
+    now = datetime.now(UTC)
+    ids = await insert_with_ids(
+        Notice,
+        [
+            ("user_id", "bigint"),
+            ("kind", "text"),
+            ("title", "text"),
+            ("body", "text"),
+            ("created_at", "timestamptz"),
+        ],
+        [(user_id, kind, title, body, now) for user_id, kind, title, body in notices],
+    )
+    await outbox.enqueue_many(
+        [
+            (
+                notices_channel(user_id),
+                {
+                    "id": notice_id,
+                    "kind": kind,
+                    "title": title,
+                    "body": body,
+                    "created_at": now.isoformat(),
+                },
+            )
+            for notice_id, (user_id, kind, title, body) in zip(ids, notices, strict=True)
+        ]
+    )
 
 
 async def latest_messages(*, limit: int = 20) -> list[OutgoingMessage]:

@@ -21,11 +21,12 @@ from models.repayments import (
 from services.errors import DomainError
 from services.identity.permissions import Actor
 from services.kit import crashpoints
+from services.kit.settings import get_settings
 from services.money import accounts, ledger
 from services.payments import instructions
 from services.payments.provider import DepositChannel
 from services.platform import clock, outbox
-from services.repayments import quote
+from services.repayments import daybatch, quote
 from services.repayments.due import REPAYABLE, _row
 from services.repayments.settlement import _settle
 
@@ -145,8 +146,13 @@ async def auto_debit_due() -> int:
     (kind AUTO_DEBIT, no SMS code: the signed agreement is the consent). Returns how
     many installments were paid."""
     today = await clock.today()
+    due = await _due_today(today)
     paid = 0
-    for number, installment in enumerate(await _due_today(today), start=1):
+    size = get_settings().repayment_batch_loans
+    if size and due:
+        # The plain installments many loans to a transaction; the rest one by one.
+        paid, due = await daybatch.settle_in_sets(due, size=size, today=today)
+    for number, installment in enumerate(due, start=paid + 1):
         if await _auto_debit(installment, today):
             paid += 1
         # The kill tests stop a worker here, after `number` installments committed.

@@ -2,7 +2,9 @@
 process on one PostgreSQL database and one provider. The worker that took the auto-debit
 run is killed (kill -9) after two of four installments; the other worker takes the job
 over once the dead one's lease has run out and runs it again from the start. The API
-process's dispatcher sends each settlement's SPLIT to the provider. Every installment is
+process's dispatcher sends each settlement's SPLIT to the provider. The workers settle two
+loans to a transaction (REPAYMENT_BATCH_LOANS=2, services/repayments/daybatch.py): the
+first worker dies with the first two committed together. Every installment is
 paid exactly once: one auto-debit repayment per loan, one receipt per claim, one SPLIT
 each done once at the provider, and the ledger equal to the provider's books for every
 party.
@@ -52,6 +54,8 @@ pytestmark = [
 AUTO_DEBIT_JOB = "repayments_auto_debit"
 LOANS = 4
 KILLED_AFTER = 2  # installments settled by the first worker before it dies
+# Two loans to a transaction: the first worker commits one set of two, then dies.
+WORKERS = {**QUICK_WORKERS, "REPAYMENT_BATCH_LOANS": "2"}
 
 
 def _parties(loans: list[RepayingLoan]) -> list[int]:
@@ -77,13 +81,13 @@ async def test_a_worker_killed_in_the_auto_debit_run_is_taken_over_and_each_inst
 
     async with (
         platform_process(sandbox_file, None, environment=API_ONLY) as api,
-        worker_process(crashpoint, environment=QUICK_WORKERS) as killed,
+        worker_process(crashpoint, environment=WORKERS) as killed,
     ):
         await killed.expect_sigkill(crashpoint)
-        # Killed between two installments: two settled (each its own transaction), the
-        # other two not begun.
+        # Killed between two sets: the first two installments settled (one
+        # transaction), the other two not begun.
         assert await Repayment.filter(status=RepaymentStatus.DONE).count() == KILLED_AFTER
-        async with worker_process(None, environment=QUICK_WORKERS) as survivor:
+        async with worker_process(None, environment=WORKERS) as survivor:
 
             async def finished() -> bool:
                 row = await ScheduledJob.get(name=AUTO_DEBIT_JOB)
