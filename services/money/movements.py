@@ -210,7 +210,8 @@ async def split_many(splits: Sequence[tuple[Sequence[Transfer], str]]) -> None:
             )
             for moves, _ref, ends, source, _owner, _frozen in planned
             for move, (_s, _from, target, _to) in zip(moves, ends, strict=True)
-        ]
+        ],
+        answer=False,
     )
     accounts = await _provider_accounts(
         {owner for *_rest, owner, _frozen in planned}
