@@ -137,10 +137,7 @@ async def post_many(journals: Sequence[JournalLines], *, answer: bool = True) ->
     if len(lines) != len(journals):
         raise LedgerError("one idempotency key twice in one call")
     async with in_transaction() as connection:
-        existing = {
-            journal.idempotency_key: journal
-            for journal in await Journal.filter(idempotency_key__in=list(lines))
-        }
+        existing = await _existing(connection, list(lines))
         for key, stored in existing.items():
             await _check_same(stored, lines[key])
         new = [asked for asked in journals if asked.key not in existing]
@@ -223,6 +220,24 @@ async def _insert_together(
             list(columns[3]),
         ],
     )
+
+
+async def _existing(connection: Any, keys: list[str]) -> dict[str, Journal]:
+    """The journals already written under `keys`. Many keys on PostgreSQL: first which
+    exist, by one array parameter (no SQL text with thousands of parameters to build
+    and plan), then those few read."""
+    if connection.capabilities.dialect == "postgres" and len(keys) > 100:
+        found = await connection.execute_query_dict(
+            "SELECT idempotency_key FROM ledger_journals WHERE idempotency_key = ANY($1::text[])",
+            [keys],
+        )
+        keys = [str(row["idempotency_key"]) for row in found]
+        if not keys:
+            return {}
+    return {
+        journal.idempotency_key: journal
+        for journal in await Journal.filter(idempotency_key__in=keys).using_db(connection)
+    }
 
 
 async def _insert_orm(

@@ -118,3 +118,34 @@ async def test_a_repayment_to_six_holders_costs_the_statements_of_one_to_two(app
     two = await _settled_first_installment(app, scripted, 2)
     six = await _settled_first_installment(app, scripted, 6)
     assert six == two
+
+
+async def test_many_journals_without_an_answer_are_written_once_with_their_running_balances():
+    """A day's batch: more journals than one SQL text should list (found by an array
+    parameter on PostgreSQL), written with `answer=False` (one statement there)."""
+    payer = await _member_with(100_000)
+    payees = [await _member_with(0) for _ in range(3)]
+    journals = [
+        JournalLines(
+            f"many:{n}",
+            "repayment",
+            [(ledger.available(payer), -10), (ledger.available(payees[n % 3]), 10)],
+        )
+        for n in range(150)
+    ]
+    assert await ledger.post_many(journals[:60], answer=False) == []
+    assert await ledger.post_many(journals, answer=False) == []  # 60 known, 90 new
+    payer_rows = (
+        await Posting.filter(account__code=ledger.available(payer))
+        .order_by("id")
+        .values_list("amount", "balance_after")
+    )
+    assert payer_rows[-150:] == [(-10, 100_000 - 10 * n) for n in range(1, 151)]
+    assert await Journal.filter(idempotency_key__startswith="many:").count() == 150
+    assert [await ledger.balance(ledger.available(p)) for p in payees] == [500, 500, 500]
+    with pytest.raises(LedgerError):  # one of the 150 keys again, other postings
+        await ledger.post_many(
+            [*journals[:149], JournalLines("many:149", "repayment", [(FEE, -1), (FEE, 1)])],
+            answer=False,
+        )
+    assert (await ledger.check()).ok
