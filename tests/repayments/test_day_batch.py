@@ -286,3 +286,48 @@ async def test_the_day_batch_leaves_the_books_the_one_loan_path_leaves(
     assert paid_in_sets >= 8
     assert (await Loan.get(id=loans[1].loan.id)).status == LoanStatus.SETTLED
     assert await Repayment.filter(loan_id=loans[3].loan.id, status=RepaymentStatus.REFUSED).exists()
+
+
+async def test_a_balance_spent_under_the_set_sends_its_installments_the_one_loan_way(
+    scripted: dict[str, Any], quiet_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set reads the borrowers' balances before the ledger locks them: when the
+    money is gone by then (here drained inside the set's own transaction, right after
+    its reads), the ledger refuses the whole set, nothing of it stays, and every
+    installment is then settled once by the one-loan path."""
+    from services.repayments import daybatch
+
+    sandbox = quiet_app.state.sandbox.sandbox
+    loans = [await repaying_loan(scripted, sandbox) for _ in range(2)]
+    first = await LoanInstallment.get(loan_id=loans[0].loan.id, number=1)
+    await move_clock_to(first.due_date)
+    read = daybatch._read
+    drained: list[int] = []
+
+    async def read_then_drain(chunk: Any, borrowers: dict[int, int]) -> Any:
+        found = await read(chunk, borrowers)
+        for user_id in sorted(set(borrowers.values())):
+            available = await ledger.balance(ledger.available(user_id))
+            await ledger.post(
+                key=f"drain:{user_id}",
+                kind="test_drain",
+                entries=[(ledger.available(user_id), -available), (ledger.FEE, available)],
+            )
+            drained.append(user_id)
+        return found
+
+    monkeypatch.setattr(daybatch, "_read", read_then_drain)
+    monkeypatch.setattr(get_settings(), "repayment_batch_loans", 2)
+    assert await autodebit.auto_debit_due() == 2
+    assert drained  # the set was tried, and refused
+    assert not await Journal.filter(idempotency_key__startswith="drain:").exists()
+    for repaying in loans:
+        [paid] = await Repayment.filter(loan_id=repaying.loan.id)
+        assert (paid.status, paid.installments) == (RepaymentStatus.DONE, [1])
+        row = await LoanInstallment.get(loan_id=repaying.loan.id, number=1)
+        assert row.status == "PAID"
+        receipts = await Receipt.filter(repayment_id=paid.id, to_reserve=False)
+        assert sum(r.principal_fen + r.interest_fen for r in receipts) == (
+            row.principal_fen + row.interest_fen
+        )
+    assert (await ledger.check()).ok
