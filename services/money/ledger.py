@@ -197,7 +197,9 @@ async def _insert_together(
     """The journals and their postings in one statement on PostgreSQL: the journals
     inserted in a CTE, the postings joined to them by key, in their order."""
     now = datetime.now(UTC)
-    columns = list(zip(*postings, strict=True)) if postings else [[], [], [], []]
+    columns: list[Sequence[Any]] = (
+        list(zip(*postings, strict=True)) if postings else [[], [], [], []]
+    )
     await connection.execute_query(
         "WITH j AS (INSERT INTO ledger_journals"
         " (idempotency_key, kind, memo, business_date, created_at)"
