@@ -269,7 +269,7 @@ async def notify_many(notices: Sequence[tuple[int, str, str, str]]) -> None:
         ],
         [(user_id, kind, title, body, now) for user_id, kind, title, body in notices],
     )
-    await outbox.enqueue_many(
+    await outbox.enqueue_fanout(
         [
             (
                 notices_channel(user_id),

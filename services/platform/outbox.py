@@ -74,6 +74,31 @@ async def enqueue_many(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
     )
 
 
+# One row, many broker messages: a settlement's event for each of a loan's holders is
+# one outbox row, published as the run of messages it holds.
+FANOUT = "outbox.fanout"
+
+
+async def enqueue_fanout(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Write several (channel, payload) broker messages as one event in the caller's
+    transaction: the dispatcher publishes them in their order, in the event's place in
+    the outbox (each member's stream keeps its order). One message: an event of its
+    own. Call `wake()` after the commit."""
+    if len(messages) == 1:
+        await enqueue_many(messages)
+    elif messages:
+        await enqueue_many(
+            [(FANOUT, {"messages": [[channel, payload] for channel, payload in messages]})]
+        )
+
+
+def messages(topic: str, payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The broker messages an event stands for: itself, or those of a fan-out row."""
+    if topic == FANOUT:
+        return [(str(channel), body) for channel, body in payload["messages"]]
+    return [(topic, payload)]
+
+
 def wake() -> None:
     """Tell the dispatcher that new events are committed (this process's, and the
     workers' when this process forwards its wake-ups: services/kit/wakeups.py)."""
@@ -128,7 +153,9 @@ async def _publish(run: list[OutboxEvent], connection: Any) -> list[int]:
     if not run:
         return []
     try:
-        await get_broker().publish_many([(event.topic, event.payload) for event in run])
+        await get_broker().publish_many(
+            [one for event in run for one in messages(event.topic, event.payload)]
+        )
     except Exception as error:
         for event in run:
             await _failed(event, connection, error)

@@ -77,6 +77,8 @@ logger = logging.getLogger(__name__)
 # Claims in one transaction at most: keeps every statement's parameters (a journal key
 # per holder, three per ledger account) far below the drivers' 32,767.
 MAX_CLAIMS = 5_000
+# Loans whose borrower and claim count are read by one statement, before the sets.
+_READ_AT_ONCE = 2_000
 
 
 @dataclass
@@ -99,12 +101,13 @@ async def settle_in_sets(
     the one-loan path, in the job's order. The crashpoint
     `autodebit.after_installment` (detail: installments paid so far) is hit after each
     transaction's commit."""
-    borrowers = dict(
-        await Loan.filter(id__in=sorted({row.loan_id for row in due})).values_list(
-            "id", "borrower_id"
-        )
-    )
-    counts = await _claim_counts(sorted(borrowers))
+    borrowers: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    loan_ids = sorted({row.loan_id for row in due})
+    for start in range(0, len(loan_ids), _READ_AT_ONCE):
+        some = loan_ids[start : start + _READ_AT_ONCE]
+        borrowers.update(await Loan.filter(id__in=some).values_list("id", "borrower_id"))
+        counts.update(await _claim_counts(some))
     left: list[LoanInstallment] = []
     blocked: set[int] = set()  # borrowers with an installment left
     paid = 0
@@ -155,6 +158,8 @@ async def _settle_set(
             return len(plain), left
     except ledger.InsufficientFundsError:
         logger.warning("a day batch of %s installments left to the one-loan path", len(chunk))
+        # Their borrowers' later installments follow them (the one-loan path's order).
+        blocked.update(borrowers[row.loan_id] for row in chunk)
         return 0, list(chunk)
 
 

@@ -79,8 +79,9 @@ async def enqueue(
 
 
 async def enqueue_many(events: Sequence[Event]) -> None:
-    """Write several events in one statement, in order, in the caller's transaction."""
-    await outbox.enqueue_many(
+    """Write several events as one outbox row (`outbox.enqueue_fanout`: published in
+    their order), in the caller's transaction."""
+    await outbox.enqueue_fanout(
         [(repayment_events_channel(event.user_id), event.payload()) for event in events]
     )
 

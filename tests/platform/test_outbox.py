@@ -146,3 +146,37 @@ async def test_broker_events_go_out_in_order_around_handlers_and_a_failed_run_wa
         assert row.next_attempt_at is not None
     finally:
         outbox._handlers.pop("test.handled", None)
+
+
+async def test_a_fanout_row_publishes_its_messages_in_their_order_in_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A settlement's events for a loan's holders are one row (`enqueue_fanout`): the
+    broker gets each message on its own channel, in order, between the events written
+    before and after it; one message alone is an ordinary event."""
+    published: list[tuple[str, dict[str, Any]]] = []
+
+    async def publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
+        published.extend(messages)
+
+    monkeypatch.setattr(get_broker(), "publish_many", publish_many)
+    await outbox.enqueue("member.1.repayments", {"n": 0})
+    await outbox.enqueue_fanout(
+        [("member.2.repayments", {"n": 1}), ("member.3.repayments", {"n": 2})]
+        + [("member.2.repayments", {"n": 3})]
+    )
+    await outbox.enqueue_fanout([("member.4.repayments", {"n": 4})])
+    assert [row.topic for row in await OutboxEvent.all().order_by("id")] == [
+        "member.1.repayments",
+        outbox.FANOUT,
+        "member.4.repayments",
+    ]
+    assert await outbox.dispatch_once() == 3
+    assert published == [
+        ("member.1.repayments", {"n": 0}),
+        ("member.2.repayments", {"n": 1}),
+        ("member.3.repayments", {"n": 2}),
+        ("member.2.repayments", {"n": 3}),
+        ("member.4.repayments", {"n": 4}),
+    ]
+    assert not await OutboxEvent.filter(published_at__isnull=True).exists()

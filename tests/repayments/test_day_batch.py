@@ -39,7 +39,7 @@ from services.identity.permissions import Actor
 from services.kit.settings import get_settings
 from services.money import ledger
 from services.payments.params import open_params
-from services.platform import parameters
+from services.platform import outbox, parameters
 from services.repayments import autodebit
 from tests.conftest import running_app
 from tests.factories import withdraw_confirmed
@@ -87,10 +87,11 @@ async def _books() -> dict[str, Any]:
         )
     streams: dict[str, list[dict[str, Any]]] = {}
     for event in await OutboxEvent.all().order_by("id"):
-        payload = {k: v for k, v in event.payload.items() if k not in ("id", "created_at")}
-        if "at" in payload:
-            payload["at"] = payload["at"][:10]
-        streams.setdefault(event.topic, []).append(_normed(payload, names))
+        for topic, body in outbox.messages(event.topic, event.payload):
+            payload = {k: v for k, v in body.items() if k not in ("id", "created_at")}
+            if "at" in payload:
+                payload["at"] = payload["at"][:10]
+            streams.setdefault(topic, []).append(_normed(payload, names))
     return {
         "repayments": sorted(
             (

@@ -44,7 +44,7 @@ from services.loans.schedule import round_half_up
 from services.money import ledger
 from services.money.money import allocate
 from services.operations import confirmation
-from services.platform import clock, parameters
+from services.platform import clock, outbox, parameters
 from services.repayments import autodebit, overdue, service, split, views
 from services.repayments.due import RepayMode
 from services.repayments.events import repayment_events_channel
@@ -192,8 +192,13 @@ def _sums(parts: list[tuple[int, int, int]]) -> tuple[int, int, int]:
 
 
 async def _events(user_id: int, kind: str) -> list[dict[str, Any]]:
-    rows = await OutboxEvent.filter(topic=repayment_events_channel(user_id)).order_by("id")
-    return [row.payload for row in rows if row.payload["kind"] == kind]
+    channel = repayment_events_channel(user_id)
+    return [
+        payload
+        for row in await OutboxEvent.all().order_by("id")
+        for topic, payload in outbox.messages(row.topic, row.payload)
+        if topic == channel and payload["kind"] == kind
+    ]
 
 
 async def _platform_matches_provider(sandbox: Any) -> None:

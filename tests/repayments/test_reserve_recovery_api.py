@@ -33,7 +33,7 @@ from services.identity.permissions import Actor, Permission
 from services.loans import bid_checks
 from services.money import ledger
 from services.money.money import allocate
-from services.platform import parameters
+from services.platform import outbox, parameters
 from services.repayments import overdue, split
 from services.repayments.due import RepayMode
 from services.repayments.events import repayment_events_channel
@@ -82,8 +82,13 @@ async def _receipts(holder_id: int, *, to_reserve: bool) -> tuple[int, int, int]
 
 async def _received_events(holder_id: int) -> list[dict[str, Any]]:
     """The RECEIVED events written for the holder (the outbox rows, in order)."""
-    rows = await OutboxEvent.filter(topic=repayment_events_channel(holder_id)).order_by("id")
-    return [row.payload for row in rows if row.payload["kind"] == "RECEIVED"]
+    channel = repayment_events_channel(holder_id)
+    return [
+        payload
+        for row in await OutboxEvent.all().order_by("id")
+        for topic, payload in outbox.messages(row.topic, row.payload)
+        if topic == channel and payload["kind"] == "RECEIVED"
+    ]
 
 
 async def _platform_matches_provider(sandbox: Any) -> None:
@@ -250,7 +255,11 @@ async def test_repaying_an_advanced_installment_pays_the_reserve_back_and_holder
             SHARES[index] - advance.principal_fen
         )
     # Nothing on any events channel but the borrower's and the holders'.
-    topics = set(await OutboxEvent.all().values_list("topic", flat=True))
+    topics = {
+        topic
+        for row in await OutboxEvent.all()
+        for topic, _payload in outbox.messages(row.topic, row.payload)
+    }
     members = {repayment_events_channel(uid) for uid in [borrower.id, *lender_ids]}
     assert {t for t in topics if t.endswith(".repayments")} <= members
 
