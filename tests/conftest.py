@@ -160,6 +160,14 @@ async def app(database: str, tmp_path: Path) -> AsyncIterator[object]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
+async def quiet_app(database: str, tmp_path: Path) -> AsyncIterator[object]:
+    """The app with no dispatcher of its own: nothing is sent to the provider and no
+    event published unless the test says so."""
+    async with running_app(tmp_path, background=False) as application:
+        yield application
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

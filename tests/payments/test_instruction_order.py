@@ -21,6 +21,7 @@ from services.payments import gateway, instructions
 from services.payments.provider import ProviderUnavailableError
 from tests.factories import create_funded_member
 from tests.lending import assert_ledger_matches_provider, settle_everything
+from tests.statements import recording_statements
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -129,3 +130,31 @@ async def test_a_backlog_of_one_account_goes_out_in_order_in_one_wake_of_the_dis
     await assert_ledger_matches_provider(
         app.state.sandbox.sandbox, [payer.id, *(payee.id for payee, _p, _c in payees)]
     )
+
+
+async def test_an_open_instructions_parameters_are_read_once_however_many_passes_wait(
+    quiet_app,
+):
+    """The dispatcher's passes read the open instructions on every pass; each one's
+    accounts are decoded from its parameters once (a day's SPLITs carry a part per
+    holder), and the waits are the same on the second pass as on the first."""
+    lender, _phone, _card = await create_funded_member(50_000, name="Lender")
+    borrower, _phone, _card = await create_funded_member(0, name="Borrower")
+    async with in_transaction():
+        frozen = await movements.freeze(user_id=lender.id, amount=30_000, reference="bid-2")
+        paid = await movements.transfer(
+            from_user_id=lender.id,
+            to_user_id=borrower.id,
+            amount=30_000,
+            reference="disburse-2",
+            kind="disbursement",
+            from_frozen=True,
+        )
+    first = await instructions._Holds.read(paid.id)
+    with recording_statements() as again:
+        second = await instructions._Holds.read(paid.id)
+    assert len(again) == 1  # the open instructions; no parameters decoded again
+    assert first.waits(paid.id)
+    assert second.waits(paid.id)
+    assert not second.waits(frozen.id)
+    assert instructions._MOVES[paid.request_id][0] == instructions._MOVES[frozen.request_id][0]

@@ -162,8 +162,11 @@ async def test_a_fanout_row_publishes_its_messages_in_their_order_in_its_place(
     monkeypatch.setattr(get_broker(), "publish_many", publish_many)
     await outbox.enqueue("member.1.repayments", {"n": 0})
     await outbox.enqueue_fanout(
-        [("member.2.repayments", {"n": 1}), ("member.3.repayments", {"n": 2})]
-        + [("member.2.repayments", {"n": 3})]
+        [
+            ("member.2.repayments", {"n": 1}),
+            ("member.3.repayments", {"n": 2}),
+            ("member.2.repayments", {"n": 3}),
+        ]
     )
     await outbox.enqueue_fanout([("member.4.repayments", {"n": 4})])
     assert [row.topic for row in await OutboxEvent.all().order_by("id")] == [

@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from tortoise.transactions import in_transaction
 
 from models.contracts import Contract
@@ -41,7 +38,6 @@ from services.money import ledger
 from services.payments.params import open_params
 from services.platform import outbox, parameters
 from services.repayments import autodebit
-from tests.conftest import running_app
 from tests.factories import withdraw_confirmed
 from tests.lending import deposit_by_card, move_clock_to, ready_lender, repaying_loan
 
@@ -255,14 +251,6 @@ async def _scenario(seed: int, scripted: dict[str, Any], sandbox: Any) -> list[A
     )
     await BankCard.filter(id=card.id).update(status="unbound")
     return loans
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def quiet_app(database: str, tmp_path: Path) -> AsyncIterator[Any]:
-    """The app with no dispatcher of its own: nothing is sent to the provider unless the
-    test says so, so both runs of a day leave their instructions as written."""
-    async with running_app(tmp_path, background=False) as application:
-        yield application
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed_{seed}" for seed in SEEDS])
