@@ -70,7 +70,7 @@ from services.platform import clock, notifier, outbox, parameters
 from services.repayments import daybatch_rows as built
 from services.repayments import events, holdings, policy, quote, split
 from services.repayments.due import _row
-from services.repayments.settlement import _reserve_part
+from services.repayments.settlement import RECEIPT_COLUMNS, _reserve_part
 
 logger = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ async def _write(plain: list[tuple[LoanInstallment, Loan]], found: _Set, today: 
     )
     await insert_rows(
         Receipt,
-        built.RECEIPT_COLUMNS,
+        RECEIPT_COLUMNS,
         [
             (
                 one.repayment_id,

@@ -12,11 +12,12 @@ from datetime import datetime
 
 from models.loans import Loan
 from models.repayments import LoanInstallment, RepaymentKind, RepaymentStatus
-from services.money import ledger, movements
+from services.money import movements
 from services.money.money import format_money
 from services.repayments import events, holdings, policy, quote, split
 from services.repayments.due import _amounts
 from services.repayments.events import RepaymentEventKind
+from services.repayments.settlement import line_record, transfers
 
 
 @dataclass(frozen=True)
@@ -43,35 +44,14 @@ class Settled:
 
 def moves(one: Settled) -> list[movements.Transfer]:
     """The settlement's transfers, as `settlement._move_money` lists them."""
-    borrower_id = one.loan.borrower_id
-    reference = f"repayment:{one.repayment_id}"
-    moves = [
-        movements.Transfer(
-            from_user_id=borrower_id,
-            to_user_id=holder_id,
-            amount=parts.total_fen,
-            reference=f"{reference}:holder:{holder_id}",
-            kind="repayment",
-        )
-        for holder_id, parts in one.per_holder.items()
-        if parts.total_fen
-    ]
-    to_fee = one.line.fee_fen - one.reserve_fen
-    for amount, suffix, platform, kind in (
-        (to_fee, "fee", ledger.FEE, "repayment_fee"),
-        (one.reserve_fen, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
-    ):
-        if amount:
-            moves.append(
-                movements.Transfer(
-                    from_user_id=borrower_id,
-                    to_platform=platform,
-                    amount=amount,
-                    reference=f"{reference}:{suffix}",
-                    kind=kind,
-                )
-            )
-    return moves
+    return transfers(
+        one.loan.borrower_id,
+        f"repayment:{one.repayment_id}",
+        one.per_holder,
+        one.line.fee_fen - one.reserve_fen,
+        one.reserve_fen,
+        0,
+    )
 
 
 def repayment_row(one: Settled, order: Sequence[policy.Part], now: datetime) -> tuple[object, ...]:
@@ -85,16 +65,7 @@ def repayment_row(one: Settled, order: Sequence[policy.Part], now: datetime) -> 
         "reserve_recovery_fen": 0,
         "early_fee_asked_fen": 0,
         "accrued_days": 0,
-        "lines": [
-            {
-                "number": line.number,
-                "principal_fen": line.principal_fen,
-                "interest_fen": line.interest_fen,
-                "fee_fen": line.fee_fen,
-                "penalty_fen": line.penalty_fen,
-                "settles": line.settles,
-            }
-        ],
+        "lines": [line_record(line)],
     }
     return (
         one.loan.id,
@@ -131,18 +102,6 @@ REPAYMENT_COLUMNS = [
     ("details", "jsonb"),
     ("created_at", "timestamptz"),
     ("done_at", "timestamptz"),
-]
-
-RECEIPT_COLUMNS = [
-    ("repayment_id", "bigint"),
-    ("claim_id", "bigint"),
-    ("holder_id", "bigint"),
-    ("loan_id", "bigint"),
-    ("principal_fen", "bigint"),
-    ("interest_fen", "bigint"),
-    ("penalty_fen", "bigint"),
-    ("to_reserve", "boolean"),
-    ("created_at", "timestamptz"),
 ]
 
 

@@ -100,6 +100,20 @@ def _reserve_part(paid_before_fen: int, fee_fen: int, share: Decimal) -> int:
     return int((paid_before_fen + fee_fen) * share) - int(paid_before_fen * share)
 
 
+# A receipt's columns as `insert_rows` writes them (here and in the day's batch).
+RECEIPT_COLUMNS = [
+    ("repayment_id", "bigint"),
+    ("claim_id", "bigint"),
+    ("holder_id", "bigint"),
+    ("loan_id", "bigint"),
+    ("principal_fen", "bigint"),
+    ("interest_fen", "bigint"),
+    ("penalty_fen", "bigint"),
+    ("to_reserve", "boolean"),
+    ("created_at", "timestamptz"),
+]
+
+
 async def _write_receipts(
     repayment: Repayment,
     claims: list[Claim],
@@ -111,17 +125,7 @@ async def _write_receipts(
     what the reserve recovered of its advance (none when nothing); in one statement."""
     await insert_rows(
         Receipt,
-        [
-            ("repayment_id", "bigint"),
-            ("claim_id", "bigint"),
-            ("holder_id", "bigint"),
-            ("loan_id", "bigint"),
-            ("principal_fen", "bigint"),
-            ("interest_fen", "bigint"),
-            ("penalty_fen", "bigint"),
-            ("to_reserve", "boolean"),
-            ("created_at", "timestamptz"),
-        ],
+        RECEIPT_COLUMNS,
         [
             (
                 repayment.id,
@@ -176,21 +180,29 @@ def _still_as_confirmed(repayment: Repayment, found: quote.Quote, amount_fen: in
         )
 
 
-async def _move_money(
-    repayment: Repayment,
+def line_record(line: quote.Line) -> dict[str, object]:
+    """What a repayment records of one installment it paid (`details["lines"]`)."""
+    return {
+        "number": line.number,
+        "principal_fen": line.principal_fen,
+        "interest_fen": line.interest_fen,
+        "fee_fen": line.fee_fen,
+        "penalty_fen": line.penalty_fen,
+        "settles": line.settles,
+    }
+
+
+def transfers(
     borrower_id: int,
+    reference: str,
     per_holder: dict[int, holdings.Parts],
     to_fee: int,
     to_reserve: int,
     recovery: int,
-) -> None:
-    """The settlement's transfers from the borrower's available balance, in its
-    transaction: one per holder, then the fee, the reserve's share of the fees and what
-    the reserve recovers of its advances; a journal each, and together one SPLIT at the
-    provider (all of it moves or none). The crashpoint `repayment.after_transfer`
-    (detail: "repayment") lets the crash tests kill the process with them written and
-    the rest of the settlement not."""
-    reference = f"repayment:{repayment.id}"
+) -> list[movements.Transfer]:
+    """A settlement's transfers from the borrower: one per holder (by holder id), then
+    the fee, the reserve's share of the fees and what the reserve recovers of its
+    advances (each only when not nothing)."""
     moves = [
         movements.Transfer(
             from_user_id=borrower_id,
@@ -217,6 +229,25 @@ async def _move_money(
                     kind=kind,
                 )
             )
+    return moves
+
+
+async def _move_money(
+    repayment: Repayment,
+    borrower_id: int,
+    per_holder: dict[int, holdings.Parts],
+    to_fee: int,
+    to_reserve: int,
+    recovery: int,
+) -> None:
+    """The settlement's transfers from the borrower's available balance, in its
+    transaction: one per holder, then the fee, the reserve's share of the fees and what
+    the reserve recovers of its advances; a journal each, and together one SPLIT at the
+    provider (all of it moves or none). The crashpoint `repayment.after_transfer`
+    (detail: "repayment") lets the crash tests kill the process with them written and
+    the rest of the settlement not."""
+    reference = f"repayment:{repayment.id}"
+    moves = transfers(borrower_id, reference, per_holder, to_fee, to_reserve, recovery)
     await movements.split(moves, reference=reference)
     crashpoints.hit("repayment.after_transfer", "repayment")
 
@@ -344,17 +375,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         "accrued_days": found.accrued_days,
         # What it paid of each installment, and whether it paid it off: the record of an
         # installment paid in parts (its penalty's base changed on each payment day).
-        "lines": [
-            {
-                "number": line.number,
-                "principal_fen": line.principal_fen,
-                "interest_fen": line.interest_fen,
-                "fee_fen": line.fee_fen,
-                "penalty_fen": line.penalty_fen,
-                "settles": line.settles,
-            }
-            for line in paid_lines
-        ],
+        "lines": [line_record(line) for line in paid_lines],
     }
     repayment.done_at = now
     await repayment.save()

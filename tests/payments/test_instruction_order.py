@@ -47,6 +47,23 @@ class FirstFreezeUnavailable:
         return await self.real.transfer(**kwargs)
 
 
+async def _freeze_then_pay(
+    lender_id: int, borrower_id: int, suffix: str
+) -> tuple[PaymentInstruction, PaymentInstruction]:
+    """A bid's freeze and the loan's transfer of the frozen money, in one transaction."""
+    async with in_transaction():
+        frozen = await movements.freeze(user_id=lender_id, amount=30_000, reference=f"bid-{suffix}")
+        paid = await movements.transfer(
+            from_user_id=lender_id,
+            to_user_id=borrower_id,
+            amount=30_000,
+            reference=f"disburse-{suffix}",
+            kind="disbursement",
+            from_frozen=True,
+        )
+    return frozen, paid
+
+
 async def test_a_transfer_of_frozen_money_waits_for_the_freeze_the_provider_missed(app):
     sandbox = app.state.sandbox.sandbox
     lender, _phone, _card = await create_funded_member(50_000, name="Lender")
@@ -54,16 +71,7 @@ async def test_a_transfer_of_frozen_money_waits_for_the_freeze_the_provider_miss
     flaky = FirstFreezeUnavailable(gateway.get_provider())
     gateway.set_provider(flaky)
     try:
-        async with in_transaction():
-            frozen = await movements.freeze(user_id=lender.id, amount=30_000, reference="bid-1")
-            paid = await movements.transfer(
-                from_user_id=lender.id,
-                to_user_id=borrower.id,
-                amount=30_000,
-                reference="disburse-1",
-                kind="disbursement",
-                from_frozen=True,
-            )
+        frozen, paid = await _freeze_then_pay(lender.id, borrower.id, "1")
         await instructions.send_due()
 
         # The freeze met the 503; the transfer was not sent before it.
@@ -140,16 +148,7 @@ async def test_an_open_instructions_parameters_are_read_once_however_many_passes
     holder), and the waits are the same on the second pass as on the first."""
     lender, _phone, _card = await create_funded_member(50_000, name="Lender")
     borrower, _phone, _card = await create_funded_member(0, name="Borrower")
-    async with in_transaction():
-        frozen = await movements.freeze(user_id=lender.id, amount=30_000, reference="bid-2")
-        paid = await movements.transfer(
-            from_user_id=lender.id,
-            to_user_id=borrower.id,
-            amount=30_000,
-            reference="disburse-2",
-            kind="disbursement",
-            from_frozen=True,
-        )
+    frozen, paid = await _freeze_then_pay(lender.id, borrower.id, "2")
     first = await instructions._Holds.read(paid.id)
     with recording_statements() as again:
         second = await instructions._Holds.read(paid.id)
