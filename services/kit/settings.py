@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # CPython's thread switch interval in a serving process, in ms; None: 1 ms on the
     # embedded SQLite database, Python's own (5 ms) otherwise (see `switch_interval`).
     gil_switch_interval_ms: float | None = Field(default=None, gt=0, le=100)
+    # Published outbox events are deleted this many days after (services/jobs/
+    # housekeeping.py); unpublished ones are kept.
+    outbox_keep_days: int = Field(default=7, ge=1)
     # Loans settled to a transaction by the day's auto-debit (services/repayments/
     # daybatch.py); 0: one loan at a time, the one-loan path for every installment.
     repayment_batch_loans: int = Field(default=100, ge=0, le=1000)

@@ -130,3 +130,33 @@ async def test_a_failing_job_lets_go_and_is_tried_again_after_its_period(schedul
     failing[0] = False
     assert await jobs.run_due(now=NOW + timedelta(seconds=600)) == ["counting"]
     assert calls == ["ran", "ran"]
+
+
+async def test_published_outbox_events_go_after_their_days_and_the_unpublished_stay(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from models.messaging import OutboxEvent
+    from services.jobs import housekeeping
+    from services.kit.settings import get_settings
+    from services.platform import outbox
+
+    now = system_now()
+    days = get_settings().outbox_keep_days
+    for name, published in (
+        ("old-1", now - timedelta(days=days, minutes=1)),
+        ("old-2", now - timedelta(days=days + 30)),
+        ("recent", now - timedelta(days=days) + timedelta(minutes=1)),
+        ("waiting", None),
+    ):
+        await OutboxEvent.create(topic=f"test.{name}", payload={}, published_at=published)
+    given_up = await outbox.enqueue("test.given-up", {})
+    await OutboxEvent.filter(id=given_up.id).update(attempts=outbox.MAX_ATTEMPTS)
+    monkeypatch.setattr(housekeeping, "PURGE_BATCH", 1)  # a batch at a time
+
+    assert await housekeeping.purge_published_outbox() == 2
+    assert sorted(await OutboxEvent.all().values_list("topic", flat=True)) == [
+        "test.given-up",
+        "test.recent",
+        "test.waiting",
+    ]
+    assert await housekeeping.purge_published_outbox() == 0
