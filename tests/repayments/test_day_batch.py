@@ -6,12 +6,13 @@ several claims (on one loan and on several), one loan short of the terms to sett
 the run, one borrower without the money and without a card (refused, then overdue: the
 one-loan path's cases), all falling due on the same days. On each due day the day's
 batch runs twice from the same state: first the one-loan path alone
-(REPAYMENT_BATCH_LOANS=0) in a transaction rolled back, then in sets of two loans,
-committed. Every table the settlement writes is compared, normalised only by the
-repayment ids (the sequence is not rolled back): repayments, installments, every
-ledger account's balance, every journal with its postings and running balances, the
-provider instructions with their split, receipts, each member's event stream, notices,
-credit profiles and their history, loan states and the contracts' retention.
+(REPAYMENT_BATCH_LOANS=0) in a transaction rolled back, then in sets (of one loan, of
+three, of all: one size a day), committed. Every table the settlement writes is
+compared, normalised only by the repayment ids (the sequence is not rolled back):
+repayments, installments, every ledger account's balance, every journal with its
+postings and running balances, the provider instructions with their split, receipts,
+each member's event stream, notices, credit profiles and their history, loan states and
+the contracts' retention.
 
 Replay one seed: `pytest tests/repayments/test_day_batch.py -k "seed_7"`.
 """
@@ -260,11 +261,12 @@ async def test_the_day_batch_leaves_the_books_the_one_loan_path_leaves(
     sandbox = quiet_app.state.sandbox.sandbox
     loans = await _scenario(seed, scripted, sandbox)
     paid_in_sets = 0
-    for month in (1, 2, 3):
+    # A set of one loan, of three (a set boundary inside a borrower's day), of all.
+    for month, size in ((1, 1), (2, 3), (3, 100)):
         due = await LoanInstallment.get(loan_id=loans[0].loan.id, number=month)
         await move_clock_to(due.due_date)
         paid, expected = await _one_loan_path_books(monkeypatch)
-        monkeypatch.setattr(get_settings(), "repayment_batch_loans", 2)
+        monkeypatch.setattr(get_settings(), "repayment_batch_loans", size)
         assert await autodebit.auto_debit_due() == paid
         books = await _books()
         for table in expected:
