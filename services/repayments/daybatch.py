@@ -196,7 +196,7 @@ async def _read(chunk: list[LoanInstallment], borrowers: dict[int, int]) -> _Set
             "installment_id", flat=True
         )
     )
-    codes = {ledger.available(user_id): user_id for user_id in set(borrowers.values())}
+    codes = {ledger.available(borrowers[loan_id]): borrowers[loan_id] for loan_id in loan_ids}
     balances = {
         codes[code]: balance
         for code, balance in await LedgerAccount.filter(code__in=sorted(codes)).values_list(
@@ -266,7 +266,8 @@ def _split(
 ) -> built.Settled:
     """One plain installment's split, as `settlement._settle` makes it."""
     rows = found.rows[loan.id]
-    line = quote.apply(quote.whole(_row(row)).total_fen, quote.whole(_row(row)), order)
+    whole = quote.whole(_row(row))
+    line = quote.apply(whole.total_fen, whole, order)
     claims = found.claims[loan.id]
     total_interest = sum(
         one.paid_interest_fen + line.interest_fen
