@@ -14,9 +14,9 @@ path (`autodebit`).
 
 For a set of plain installments (`size` loans, and at most `MAX_CLAIMS` claims, a
 transaction), under the loans' row locks:
-- reads: the loans, their installments, their claims and what each claim's holder has
-  had (receipts and the reserve's advances, summed by the database), the borrowers'
-  balances: six statements whatever the number of loans;
+- reads: the loans, their installments, their claims, what each claim's holder has had
+  (`holdings.had_on_loans`: receipts and the reserve's advances, summed by the
+  database), the borrowers' balances: seven statements whatever the number of loans;
 - the split of each installment among its claims is the same largest-remainder split
   towards the claims' targets as the one-loan path (`split.split_payment`, whose
   reserve parts are nothing for an installment never advanced);
@@ -46,7 +46,7 @@ from decimal import Decimal
 from typing import cast
 
 from tortoise.expressions import F
-from tortoise.functions import Count, Sum
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from models.bids import Claim
@@ -88,7 +88,7 @@ class _Set:
     loans: dict[int, Loan]
     rows: dict[int, list[LoanInstallment]]  # loan id -> installments by number
     claims: dict[int, list[built.Claim]]  # loan id -> claims by id
-    had: dict[int, tuple[int, int]]  # claim id -> (principal, interest) had so far
+    had: dict[int, holdings.Parts]  # claim id -> what its holder has had so far
     advanced: set[int]  # installment ids the reserve advanced
     balances: dict[int, int]  # borrower id -> available
 
@@ -179,18 +179,7 @@ async def _read(chunk: list[LoanInstallment], borrowers: dict[int, int]) -> _Set
         .values_list("id", "loan_id", "holder_id", "principal_fen")
     ):
         claims[loan_id].append(built.Claim(claim_id, holder_id, principal))
-    had: dict[int, tuple[int, int]] = {}
-    for source in (
-        Receipt.filter(loan_id__in=loan_ids, to_reserve=False),
-        ReserveAdvance.filter(loan_id__in=loan_ids),
-    ):
-        for claim_id, principal, interest in await (
-            source.group_by("claim_id")
-            .annotate(p=Sum("principal_fen"), i=Sum("interest_fen"))
-            .values_list("claim_id", "p", "i")
-        ):
-            before = had.get(claim_id, (0, 0))
-            had[claim_id] = (before[0] + int(principal or 0), before[1] + int(interest or 0))
+    had = await holdings.had_on_loans(loan_ids)
     advanced = set(
         await ReserveAdvance.filter(installment_id__in=[row.id for row in chunk]).values_list(
             "installment_id", flat=True
@@ -280,8 +269,8 @@ def _split(
         interest_fen=line.interest_fen,
         penalty_fen=line.penalty_fen,
         principals=[claim.principal_fen for claim in claims],
-        received_principal=[found.had.get(claim.id, (0, 0))[0] for claim in claims],
-        received_interest=[found.had.get(claim.id, (0, 0))[1] for claim in claims],
+        received_principal=[found.had[claim.id].principal_fen for claim in claims],
+        received_interest=[found.had[claim.id].interest_fen for claim in claims],
         total_interest_fen=total_interest,
     )
     per_holder: dict[int, holdings.Parts] = defaultdict(holdings.Parts)

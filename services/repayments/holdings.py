@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
+
+from tortoise.functions import Sum
+from tortoise.queryset import QuerySet
 
 from models.bids import Claim
 from models.repayments import LoanInstallment, Receipt, ReserveAdvance
@@ -44,30 +46,42 @@ class Parts:
         return self.principal_fen + self.interest_fen + self.penalty_fen
 
 
-async def advanced_to_claims(claim_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    """claim id -> (principal, interest) the reserve paid its holder over the loan so far,
-    whether the borrower has repaid it to the reserve yet or not (absent: nothing)."""
-    rows = await ReserveAdvance.filter(claim_id__in=list(claim_ids))
-    answer: dict[int, tuple[int, int]] = {}
-    for row in rows:
-        principal, interest = answer.get(row.claim_id, (0, 0))
-        answer[row.claim_id] = (principal + row.principal_fen, interest + row.interest_fen)
+async def _summed(
+    receipts: QuerySet[Receipt], advances: QuerySet[ReserveAdvance]
+) -> dict[int, Parts]:
+    """Per claim, the `receipts` plus the `advances` (principal and interest), summed by
+    the database: two statements whatever the number of claims and receipts."""
+    answer: dict[int, Parts] = defaultdict(Parts)
+    for claim_id, principal, interest, penalty in await (
+        receipts.group_by("claim_id")
+        .annotate(p=Sum("principal_fen"), i=Sum("interest_fen"), q=Sum("penalty_fen"))
+        .values_list("claim_id", "p", "i", "q")
+    ):
+        answer[int(claim_id)].add(split.Share(int(principal), int(interest), int(penalty)))
+    for claim_id, principal, interest in await (
+        advances.group_by("claim_id")
+        .annotate(p=Sum("principal_fen"), i=Sum("interest_fen"))
+        .values_list("claim_id", "p", "i")
+    ):
+        answer[int(claim_id)].add(split.Share(int(principal), int(interest), 0))
     return answer
 
 
 async def had(claim_ids: list[int]) -> dict[int, Parts]:
     """What each claim's holder has had so far: own receipts plus the reserve's advances
-    (two queries whatever the number of claims)."""
-    answer: dict[int, Parts] = defaultdict(Parts)
-    rows = await Receipt.filter(claim_id__in=claim_ids, to_reserve=False).values_list(
-        "claim_id", "principal_fen", "interest_fen", "penalty_fen"
+    (whether the borrower has repaid those to the reserve yet or not)."""
+    return await _summed(
+        Receipt.filter(claim_id__in=claim_ids, to_reserve=False),
+        ReserveAdvance.filter(claim_id__in=claim_ids),
     )
-    for claim_id, principal, interest, penalty in cast(list[tuple[int, int, int, int]], rows):
-        answer[claim_id].add(split.Share(principal, interest, penalty))
-    advanced = await advanced_to_claims(claim_ids)
-    for claim_id, (principal, interest) in advanced.items():
-        answer[claim_id].add(split.Share(principal, interest, 0))
-    return answer
+
+
+async def had_on_loans(loan_ids: list[int]) -> dict[int, Parts]:
+    """`had` of every claim on `loan_ids` (a day batch's set of loans)."""
+    return await _summed(
+        Receipt.filter(loan_id__in=loan_ids, to_reserve=False),
+        ReserveAdvance.filter(loan_id__in=loan_ids),
+    )
 
 
 async def received(claims: Sequence[Claim]) -> tuple[list[int], list[int]]:
