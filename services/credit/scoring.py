@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -334,18 +334,16 @@ async def on_installments_paid(user_id: int, installment_keys: Sequence[str]) ->
             profile.on_time_count += 1
             old = _rescore(profile, policy, kinds, signals)
             rows.append(
-                CreditLimitChange(
-                    user_id=user_id,
+                _history_row(
+                    profile,
                     kind=CreditChangeKind.ON_TIME,
-                    old_limit_fen=old[2],
-                    new_limit_fen=profile.limit_fen,
-                    old_grade=old[1] or profile.grade,
-                    new_grade=profile.grade,
-                    score=profile.score,
-                    reason=f"Installment {key} repaid on time"[:500],
+                    old_limit=old[2],
+                    new_limit=profile.limit_fen,
+                    reason=f"Installment {key} repaid on time",
                     actor_id=None,
                     event_key=event_key,
-                    created_at=now,
+                    old_grade=old[1],
+                    at=now,
                 )
             )
         if rows:
@@ -404,7 +402,35 @@ async def _record(
     old_grade: str | None = None,
 ) -> CreditLimitChange:
     """A history row; the grade after is the profile's, before it `old_grade` (or the same)."""
-    return await CreditLimitChange.create(
+    row = _history_row(
+        profile,
+        kind=kind,
+        old_limit=old_limit,
+        new_limit=new_limit,
+        reason=reason,
+        actor_id=actor_id,
+        event_key=event_key,
+        old_grade=old_grade,
+        at=await clock.now(),
+    )
+    await row.save()
+    return row
+
+
+def _history_row(
+    profile: CreditProfile,
+    *,
+    kind: CreditChangeKind,
+    old_limit: int,
+    new_limit: int,
+    reason: str,
+    actor_id: int | None,
+    event_key: str | None,
+    old_grade: str | None,
+    at: datetime,
+) -> CreditLimitChange:
+    """`_record`'s row, not saved yet."""
+    return CreditLimitChange(
         user_id=profile.user_id,
         kind=kind,
         old_limit_fen=old_limit,
@@ -415,7 +441,7 @@ async def _record(
         reason=reason[:500],
         actor_id=actor_id,
         event_key=event_key,
-        created_at=await clock.now(),
+        created_at=at,
     )
 
 

@@ -121,19 +121,7 @@ async def insert_rows(
                 [model(**dict(zip(names, row, strict=True))) for row in rows], using_db=connection
             )
             return
-        encode = [pg_type == "jsonb" for _name, pg_type in columns]
-        await insert_unnest(
-            connection,
-            model._meta.db_table,
-            columns,
-            [
-                [
-                    JSON_DUMPS(value) if json else value
-                    for value, json in zip(row, encode, strict=True)
-                ]
-                for row in rows
-            ],
-        )
+        await insert_unnest(connection, model._meta.db_table, columns, _encoded(columns, rows))
 
 
 async def insert_with_ids(
@@ -159,14 +147,19 @@ async def insert_with_ids(
             [table, len(rows)],
         )
         ids = [int(row["id"]) for row in taken]
-        encode = [pg_type == "jsonb" for _name, pg_type in columns]
         await insert_unnest(
             connection,
             table,
             [("id", "bigint"), *columns],
-            [
-                [new_id, *(JSON_DUMPS(v) if js else v for v, js in zip(row, encode, strict=True))]
-                for new_id, row in zip(ids, rows, strict=True)
-            ],
+            [[new_id, *row] for new_id, row in zip(ids, _encoded(columns, rows), strict=True)],
         )
         return ids
+
+
+def _encoded(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """`rows` as `insert_unnest` takes them: the "jsonb" columns' values JSON-encoded."""
+    encode = [pg_type == "jsonb" for _name, pg_type in columns]
+    return [
+        [JSON_DUMPS(value) if json else value for value, json in zip(row, encode, strict=True)]
+        for row in rows
+    ]

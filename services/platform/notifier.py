@@ -240,16 +240,20 @@ async def notify(*, user: User | int, kind: str, title: str, body: str) -> Notic
     user_id = user if isinstance(user, int) else user.id
     notice = await Notice.create(user_id=user_id, kind=kind, title=title, body=body)
     await outbox.enqueue(
-        notices_channel(user_id),
-        {
-            "id": notice.id,
-            "kind": kind,
-            "title": title,
-            "body": body,
-            "created_at": notice.created_at.isoformat(),
-        },
+        notices_channel(user_id), _pushed(notice.id, kind, title, body, notice.created_at)
     )
     return notice
+
+
+def _pushed(notice_id: int, kind: str, title: str, body: str, at: datetime) -> dict[str, Any]:
+    """What the `notifications` subscription pushes of a notice."""
+    return {
+        "id": notice_id,
+        "kind": kind,
+        "title": title,
+        "body": body,
+        "created_at": at.isoformat(),
+    }
 
 
 async def notify_many(notices: Sequence[tuple[int, str, str, str]]) -> None:
@@ -271,16 +275,7 @@ async def notify_many(notices: Sequence[tuple[int, str, str, str]]) -> None:
     )
     await outbox.enqueue_fanout(
         [
-            (
-                notices_channel(user_id),
-                {
-                    "id": notice_id,
-                    "kind": kind,
-                    "title": title,
-                    "body": body,
-                    "created_at": now.isoformat(),
-                },
-            )
+            (notices_channel(user_id), _pushed(notice_id, kind, title, body, now))
             for notice_id, (user_id, kind, title, body) in zip(ids, notices, strict=True)
         ]
     )
