@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -24,7 +25,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -34,6 +36,7 @@ from tortoise import Tortoise
 
 from app import live, shared_streams
 from app.frames import KeepRawSend
+from app.headers import SecurityHeaders
 from schema.build import build_schema
 from schema.context import Context, bearer_token
 from services import jobs
@@ -56,6 +59,9 @@ from services.payments.provider import InvalidCallbackError
 from services.payments.sandbox import SandboxApp, create_sandbox_app
 from services.platform import clock, notifier, oplog, outbox
 
+STATIC = Path(__file__).resolve().parent / "static"
+GRAPHIQL_PAGE = STATIC / "graphiql" / "index.html"
+
 
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
@@ -72,6 +78,11 @@ class GraphQLApp(GraphQL[Context, None]):
         self.settings = settings
         self.live_registry = live.Registry(settings)
         self.shared_streams = shared_streams.SharedStreams(settings)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # strawberry's page loads GraphiQL from a CDN; this one from the app (/static).
+        return GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
     graphql_transport_ws_handler_class = live.TransportWSHandler
     graphql_ws_handler_class = live.LegacyWSHandler
@@ -340,8 +351,15 @@ def create_app(
                 await get_broker().stop()
                 await Tortoise.close_connections()
 
+    # GraphiQL's own files, served by the app (no CDN): only where the console exists.
+    static: list[BaseRoute] = (
+        [Mount("/static/graphiql", StaticFiles(directory=STATIC / "graphiql"))]
+        if settings.dev_tools_enabled
+        else []
+    )
     app = Starlette(
         routes=[
+            *static,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
@@ -359,6 +377,7 @@ def create_app(
         upload_max_bytes=settings.upload_max_body_bytes,
     )
     app.add_middleware(Metrics)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(KeepRawSend)  # outermost: WebSockets' own send (app/frames.py)
     app.state.settings = settings
     return app

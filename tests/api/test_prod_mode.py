@@ -19,6 +19,7 @@ import pytest_asyncio
 from pydantic import ValidationError
 
 from app import create_app
+from app.headers import CONTENT_SECURITY_POLICY
 from services.kit.settings import Settings
 from tests.conftest import DATABASE_URL
 from tests.factories import error_codes
@@ -225,3 +226,14 @@ async def test_dev_and_test_keep_the_development_adapters(monkeypatch):
 async def test_prod_refuses_clock_start():
     with pytest.raises(ValueError, match="refuses CLOCK_START"):
         Settings(**_prod_values(clock_start=date(2026, 12, 3)))
+
+
+async def test_prod_serves_neither_the_console_nor_its_files(prod):
+    script = await prod.get("/static/graphiql/graphiql-3.8.3.min.js")
+    page = await prod.get("/graphql", headers={"Accept": "text/html"})
+
+    assert script.status_code == 404
+    assert "graphiql" not in page.text.lower()
+    # the security headers are on every answer, a refusal included
+    assert script.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert script.headers["x-content-type-options"] == "nosniff"
