@@ -65,6 +65,7 @@ async def _create(data: AnyContractData) -> Contract:
     if existing is not None:
         return _same_order(existing, fingerprint)
     template = await templates.current(kind)
+    await pdf.prepare()  # the font, made once per machine, outside the transaction
     issued_on = await clock.today()
     storage = get_storage()
     stored: str | None = None

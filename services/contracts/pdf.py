@@ -1,14 +1,17 @@
-"""The contract document as a PDF (M3.4), Chinese text included, with no font file.
+"""The contract document as a PDF (M3.4), aiming at PDF/A-2b.
 
-reportlab's built-in CID font `STSong-Light` (Adobe's Song for simplified Chinese, a
-standard font every PDF viewer provides) carries the Chinese, the English and the
-digits. Invariant mode fixes the creation date and document id, so the same elements
+Noto Sans SC Regular (`fonts`: from the font package, instanced once from its variable
+font) carries the Chinese, the English and the digits; reportlab embeds the subset of
+glyphs the document uses with a ToUnicode map, so every viewer draws the same glyphs
+and copying gives the text back. `pdfa` adds the XMP metadata and the sRGB output
+intent. Invariant mode fixes the creation date and document id, so the same elements
 give the same bytes: the hash the parties consent to depends on the content only.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,21 +20,24 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
+from services.contracts import fonts, pdfa
 from services.contracts.templates import Element
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+FONT = fonts.FONT_NAME
+AUTHOR = "LendBridge"
+# reportlab reads a TrueType font's glyphs through one shared file position: one
+# document at a time (a contract takes tens of milliseconds).
+_render_lock = threading.Lock()
 
-_BODY = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=15, wordWrap="CJK")
-_HEADING = ParagraphStyle(
-    "heading", fontName=FONT, fontSize=16, leading=22, alignment=1, spaceAfter=6
-)
-_CELL = ParagraphStyle("cell", fontName=FONT, fontSize=8.5, leading=11, wordWrap="CJK")
+# Every font reportlab would default to (bullets, table cells) is set to ours: PDF/A
+# wants every font embedded, and the standard 14 never are.
+_BASE = ParagraphStyle("base", fontName=FONT, bulletFontName=FONT)
+_BODY = ParagraphStyle("body", _BASE, fontSize=10, leading=15, wordWrap="CJK")
+_HEADING = ParagraphStyle("heading", _BASE, fontSize=16, leading=22, alignment=1, spaceAfter=6)
+_CELL = ParagraphStyle("cell", _BASE, fontSize=8.5, leading=11, wordWrap="CJK")
 
 
 def _escape(text: str) -> str:
@@ -45,6 +51,7 @@ def _table(rows: Sequence[Sequence[str]], width: float) -> Table:
     table.setStyle(
         TableStyle(
             [
+                ("FONT", (0, 0), (-1, -1), FONT),
                 ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#EEEEEE")),
                 ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
@@ -55,6 +62,12 @@ def _table(rows: Sequence[Sequence[str]], width: float) -> Table:
 
 
 def _build(title: str, number: str, elements: Sequence[Element]) -> bytes:
+    fonts.register()
+    with _render_lock:
+        return _layout(title, number, elements)
+
+
+def _layout(title: str, number: str, elements: Sequence[Element]) -> bytes:
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,
@@ -64,11 +77,13 @@ def _build(title: str, number: str, elements: Sequence[Element]) -> bytes:
         topMargin=18 * mm,
         bottomMargin=18 * mm,
         title=title,
-        author="LendBridge",
-        creator="LendBridge",
-        producer="LendBridge",
+        author=AUTHOR,
+        creator=AUTHOR,
+        producer=AUTHOR,
         subject=number,
+        keywords=number,
         invariant=1,
+        initialFontName=FONT,  # not Helvetica, which nobody embeds
     )
     story: list[Flowable] = []
     for element in elements:
@@ -82,6 +97,7 @@ def _build(title: str, number: str, elements: Sequence[Element]) -> bytes:
             story.append(Spacer(1, 2 * mm))
 
     def footer(canvas: Any, doc: Any) -> None:
+        pdfa.mark(canvas, title=title, author=AUTHOR, subject=number, keywords=number, tool=AUTHOR)
         canvas.saveState()
         canvas.setFont(FONT, 8)
         canvas.drawCentredString(A4[0] / 2, 10 * mm, f"{number}  第 {doc.page} 页 Page {doc.page}")
@@ -99,3 +115,10 @@ def render(title: str, number: str, elements: Sequence[Element]) -> bytes:
 async def render_async(title: str, number: str, elements: Sequence[Element]) -> bytes:
     """`render` in a worker thread: a long schedule takes tens of milliseconds."""
     return await anyio.to_thread.run_sync(_build, title, number, list(elements))
+
+
+async def prepare() -> None:
+    """Make the contract font ready (in a worker thread). The first time on a machine
+    (per font package version) it instances the variable font, which takes seconds:
+    call it before opening a transaction that will render a contract."""
+    await anyio.to_thread.run_sync(fonts.register)

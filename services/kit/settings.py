@@ -9,8 +9,9 @@ from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,36 @@ def parse_retired_pii_keys(value: str) -> dict[str, str]:
     return keys
 
 
+# Room left in a 255-character payUrl column for the path and the page's token.
+PUBLIC_URL_MAX_LENGTH = 180
+
+
+def check_public_url(name: str, value: str) -> str:
+    """An http(s) base URL as members' browsers reach it, without its trailing slash:
+    scheme, host and optional port and path; no query, fragment, credentials or spaces.
+    ValueError naming the setting otherwise."""
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or any(character.isspace() for character in url)
+        or len(url) > PUBLIC_URL_MAX_LENGTH
+    ):
+        raise ValueError(
+            f"{name} must be an http:// or https:// URL of at most {PUBLIC_URL_MAX_LENGTH}"
+            " characters, without query or fragment, e.g. https://lendbridge.example"
+        )
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        raise ValueError(f"{name} has a bad port") from None
+    return url
+
+
 class Environment(StrEnum):
     DEV = "dev"
     TEST = "test"
@@ -83,6 +114,9 @@ class Settings(BaseSettings):
     # Published outbox events are deleted this many days after (services/jobs/
     # housekeeping.py); unpublished ones are kept.
     outbox_keep_days: int = Field(default=7, ge=1)
+    # Network access logs (R6): one JSON line per request, a file per UTC day
+    # (services/kit/access_log.py); the retention purge removes days past their period.
+    access_log_dir: str = Field(default=str(ROOT / "var" / "access-log"))
     # Loans settled to a transaction by the day's auto-debit (services/repayments/
     # daybatch.py); 0: one loan at a time, the one-loan path for every installment.
     repayment_batch_loans: int = Field(default=100, ge=0, le=1000)
@@ -114,6 +148,9 @@ class Settings(BaseSettings):
     platform_signing_key: str = DEV_PLATFORM_SIGNING_KEY
     # Uploaded verification materials (services/kit/storage.py).
     storage_dir: str = Field(default=str(ROOT / "var" / "storage"))
+    # The static Regular instance of Noto Sans SC that contract PDFs embed, made once
+    # per font package version from the variable font (services/contracts/fonts.py).
+    font_cache_dir: str = Field(default=str(ROOT / "var" / "cache" / "fonts"))
     # External credit sources (M2.7: credit bureau, court, reputation, industry sharing):
     # "local" (the built-in deterministic implementation) or "package.module:ClassName",
     # a class implementing services.credit.external.ExternalSourceAdapter.
@@ -128,6 +165,12 @@ class Settings(BaseSettings):
     sandbox_database: str = Field(default=str(ROOT / "var" / "sandbox-provider.sqlite3"))
     # Where the sandbox sends callbacks when it runs as its own process.
     platform_callback_url: str = "http://127.0.0.1:8000/webhooks/payments"
+    # The address members' browsers reach this app at: the embedded sandbox bank's
+    # payUrl is built on it. `serve` and `dev` default it to http://<host>:<port>.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # The sandbox provider's own address when it runs as its own process (`python -m app
+    # sandbox`): its payUrls point there. Unset: http://<host>:<port> it listens on.
+    sandbox_public_url: str | None = None
     callback_max_age_seconds: int = 300
     # Withdrawal fee per speed, in fen (platform parameters; runtime editing is M11.3).
     withdraw_fee_t1: int = 0
@@ -137,6 +180,8 @@ class Settings(BaseSettings):
     operation_confirm_minutes: int = 5
 
     access_token_minutes: int = 15
+    # Signed download links (services/downloads.py): minutes from issue to expiry.
+    download_link_minutes: int = Field(default=5, ge=1, le=60)
     refresh_token_days: int = 30
     login_max_failures: int = 5
     login_lock_minutes: int = 15
@@ -216,10 +261,19 @@ class Settings(BaseSettings):
         """`devOutbox`, `devAdvanceClock` and GraphiQL exist only in dev and test."""
         return self.app_env in (Environment.DEV, Environment.TEST)
 
-    @field_validator("pii_lookup_key", "sms_gateway_url", "sms_gateway_key", mode="before")
+    @field_validator(
+        "pii_lookup_key", "sms_gateway_url", "sms_gateway_key", "sandbox_public_url", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_base_url", "sandbox_public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        return check_public_url(str(info.field_name).upper(), value)
 
     @model_validator(mode="after")
     def _check_pii_keys(self) -> Settings:
