@@ -35,6 +35,7 @@ from strawberry.types import ExecutionResult
 from tortoise import Tortoise
 
 from app import live, shared_streams
+from app.access_log import AccessLog
 from app.frames import KeepRawSend
 from app.headers import SecurityHeaders
 from schema.build import build_schema
@@ -378,6 +379,7 @@ def create_app(
     )
     app.add_middleware(Metrics)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog, directory=settings.access_log_dir)  # R6, every request
     app.add_middleware(KeepRawSend)  # outermost: WebSockets' own send (app/frames.py)
     app.state.settings = settings
     return app

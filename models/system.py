@@ -34,11 +34,17 @@ class OperationLogEntry(Model):
 
 
 class OperationLogHead(Model):
-    """The chain's tip: locked to seal, and it catches deletion of the last entries."""
+    """The chain's tip: locked to seal, and it catches deletion of the last entries.
+
+    `pruned_seq` and `pruned_hash` are its foot: the retention purge removes the chain's
+    oldest entries up to `pruned_seq`, whose entry hash it keeps, so the entries left
+    still verify from there (0 and the genesis hash while nothing was pruned)."""
 
     id = fields.IntField(primary_key=True)
     last_seq = fields.BigIntField(default=0)
     last_hash = fields.CharField(max_length=64)
+    pruned_seq = fields.BigIntField(default=0, db_default=0)
+    pruned_hash = fields.CharField(max_length=64, default="0" * 64, db_default="0" * 64)
 
     class Meta:
         table = "operation_log_head"

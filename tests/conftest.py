@@ -42,6 +42,7 @@ os.environ["REDIS_PREFIX"] = f"lendbridge-test-{RUN_ID}:"
 os.environ["SMS_CODE_RESEND_SECONDS"] = "0"
 os.environ["SANDBOX_DATABASE"] = str(_tmp / "sandbox-provider.sqlite3")
 os.environ["STORAGE_DIR"] = str(_tmp / "storage")
+os.environ["ACCESS_LOG_DIR"] = str(_tmp / "access-log")
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402

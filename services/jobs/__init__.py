@@ -49,6 +49,7 @@ def registered() -> dict[str, Job]:
         loans,
         reconciliation,
         repayments,
+        retention,
     )
 
     return _jobs

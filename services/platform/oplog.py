@@ -174,10 +174,12 @@ async def verify(*, batch: int = 1000) -> VerifyReport:
     """Seal what waits, then walk the chain in order and recompute every hash."""
     await seal_all()
     head = await OperationLogHead.get_or_none(id=1)
-    expected_prev = GENESIS
-    expected_seq = 1
+    # The chain starts after what the retention purge removed (`prune_through`).
+    pruned = head.pruned_seq if head else 0
+    expected_prev = head.pruned_hash if head else GENESIS
+    expected_seq = pruned + 1
     checked = 0
-    last_seq = 0
+    last_seq = pruned
     while True:
         entries = await OperationLogEntry.filter(seq__gt=last_seq).order_by("seq").limit(batch)
         if not entries:
@@ -200,9 +202,31 @@ async def verify(*, batch: int = 1000) -> VerifyReport:
             checked += 1
     head_seq = head.last_seq if head else 0
     head_hash = head.last_hash if head else GENESIS
-    if head_seq != checked or head_hash != expected_prev:
-        return VerifyReport(False, checked, checked + 1, "the newest entries were removed")
+    if head_seq != pruned + checked or head_hash != expected_prev:
+        return VerifyReport(False, checked, pruned + checked + 1, "the newest entries were removed")
     return VerifyReport(True, checked, None, None)
+
+
+async def prune_through(seq: int) -> list[int]:
+    """Retention (R6, docs/retention.md): delete the sealed entries up to `seq`, oldest
+    first, keeping the last one's place and hash on the head as the chain's new foot, so
+    the entries left verify as before (an entry removed in the middle would break the
+    chain: only the oldest go). Returns the ids removed (none when `seq` is at or below
+    the foot). Runs under the head's lock, as sealing does."""
+    async with in_transaction():
+        head = await OperationLogHead.filter(id=1).select_for_update().first()
+        if head is None or seq <= head.pruned_seq:
+            return []
+        seq = min(seq, head.last_seq)
+        last = await OperationLogEntry.get_or_none(seq=seq)
+        if last is None or last.entry_hash is None:
+            return []
+        gone = await OperationLogEntry.filter(seq__gt=head.pruned_seq, seq__lte=seq).values_list(
+            "id", flat=True
+        )
+        await OperationLogEntry.filter(seq__gt=head.pruned_seq, seq__lte=seq).delete()
+        await OperationLogHead.filter(id=1).update(pruned_seq=seq, pruned_hash=last.entry_hash)
+    return sorted(int(str(entry_id)) for entry_id in gone)
 
 
 async def list_entries(*, first: int, before_seq: int | None = None) -> Page[OperationLogEntry]:

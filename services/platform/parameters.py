@@ -38,6 +38,7 @@ _DECLARING_MODULES = (
     "services.contracts.policy",
     "services.repayments.policy",
     "services.repayments.overdue_policy",
+    "services.platform.retention",
 )
 
 if TYPE_CHECKING:
