@@ -15,6 +15,7 @@ from schema.errors import resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.types.platform import system as t
 from services.errors import DomainError
+from services.jobs import days
 from services.kit.broker import Gap
 from services.platform import clock, notices, oplog
 
@@ -66,12 +67,33 @@ async def business_clock(info: Info) -> t.BusinessClock:
     return t.BusinessClock(now=now, today=now.date())
 
 
+def _job_run(run: days.JobRun) -> t.ClockJobRun:
+    return t.ClockJobRun(
+        day=run.day,
+        job=run.job,
+        outcome=t.ClockJobOutcome(run.outcome.value),
+        summary=run.summary,
+        error_code=run.error_code,
+        started_at=run.started_at,
+    )
+
+
 async def dev_advance_clock(info: Info, input: t.DevAdvanceClockInput) -> t.DevAdvanceClockResult:
     try:
-        now: datetime = await clock.advance(days=input.days)
+        moved = await days.advance_clock(days=input.days)
     except DomainError as error:
         return t.DevAdvanceClockError.from_domain(error)
-    return t.BusinessClock(now=now, today=now.date())
+    runs = [_job_run(run) for run in moved.runs]
+    return t.BusinessClock(
+        now=moved.now,
+        today=moved.now.date(),
+        advance=t.ClockAdvance(
+            from_day=moved.from_day,
+            days=input.days,
+            job_runs=runs,
+            failed_runs=[run for run in runs if run.outcome != t.ClockJobOutcome.DONE],
+        ),
+    )
 
 
 async def dev_outbox(info: Info, first: int | None = 20) -> list[t.DevMessage]:

@@ -68,10 +68,12 @@ async def _ensure_schedule(jobs: dict[str, Job], now: datetime) -> None:
             await ScheduledJob.create(name=name, next_due_at=now)
 
 
-async def _take(name: str, now: datetime) -> bool:
-    """Take the job's lease if it is due and free (or its holder's lease ran out)."""
+async def _take(name: str, now: datetime, *, ahead: timedelta = timedelta(0)) -> bool:
+    """Take the job's lease if it is due and free (or its holder's lease ran out).
+    `ahead`: take it that much before it is due (the dev clock's day run, for which a
+    day passes at once: `services.jobs.days`)."""
     row = await ScheduledJob.get_or_none(name=name)
-    if row is None or row.next_due_at > now:
+    if row is None or row.next_due_at > now + ahead:
         return False
     if row.holder is not None and row.lease_until is not None and row.lease_until >= now:
         return False
@@ -130,21 +132,35 @@ async def run_due(now: datetime | None = None) -> list[str]:
     for job in jobs.values():
         if not await _take(job.name, now):
             continue
-        renewal = asyncio.create_task(_renew(job.name), name=f"job-lease-{job.name}")
-        error = None
-        try:
-            await job.run()
-        except Exception as failure:
-            logger.exception("job %s failed", job.name)
-            error = f"{type(failure).__name__}: {failure}"
-        finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
-        await _finish(job, now, error)
-        if error is None:
+        _result, failure = await _run_leased(job, now)
+        if failure is None:
             ran.append(job.name)
     return ran
+
+
+async def _run_leased(job: Job, started: datetime) -> tuple[object, Exception | None]:
+    """Run `job`, whose lease this process has just taken, renewing the lease while it
+    runs, then set its next due time (`started` + its period) and let go. Returns what
+    the job returned, or the exception it raised (logged, counted in `failures`)."""
+    renewal = asyncio.create_task(_renew(job.name), name=f"job-lease-{job.name}")
+    result: object = None
+    failure: Exception | None = None
+    try:
+        result = await job.run()
+    except Exception as error:
+        logger.exception("job %s failed", job.name)
+        failure = error
+    finally:
+        renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewal
+    await _finish(job, started, None if failure is None else describe_failure(failure))
+    return result, failure
+
+
+def describe_failure(failure: Exception) -> str:
+    """How a failed run is recorded (`scheduled_jobs.last_error`)."""
+    return f"{type(failure).__name__}: {failure}"
 
 
 async def run_loop(stop: asyncio.Event, tick_seconds: float = 30.0) -> None:

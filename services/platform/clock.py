@@ -24,6 +24,8 @@ from services.kit.broker import get_broker
 from services.kit.settings import get_settings
 
 _VERSION_NAME = "clock"
+# The most days one move may pass (ten years).
+MAX_ADVANCE_DAYS = 3660
 
 
 @dataclass
@@ -83,16 +85,22 @@ async def today() -> date:
     return (await now()).date()
 
 
+def check_advance(days: int) -> None:
+    """Whether the clock may move forward by `days`: DomainError(FORBIDDEN) outside
+    dev/test, DomainError(INVALID, field days) for days outside 1..3660."""
+    if not get_settings().dev_tools_enabled:
+        raise DomainError("The clock can be moved only in dev or test", code="FORBIDDEN")
+    if not 1 <= days <= MAX_ADVANCE_DAYS:
+        raise DomainError(f"days must be between 1 and {MAX_ADVANCE_DAYS}", field="days")
+
+
 async def advance(*, days: int) -> datetime:
     """Move business time forward by whole days (dev/test only; never backwards).
 
     Raises DomainError(FORBIDDEN) outside dev/test and DomainError(INVALID) for
-    days outside 1..3660.
+    days outside 1..3660 (`check_advance`).
     """
-    if not get_settings().dev_tools_enabled:
-        raise DomainError("The clock can be moved only in dev or test", code="FORBIDDEN")
-    if not 1 <= days <= 3660:
-        raise DomainError("days must be between 1 and 3660", field="days")
+    check_advance(days)
     await _state()
     # A conditional UPDATE, not read-add-save: two advances never lose one.
     await ClockState.filter(id=1).update(offset_seconds=F("offset_seconds") + days * 86400)

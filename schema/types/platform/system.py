@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -32,10 +33,57 @@ class OperationLogVerification:
     problem: str | None = strawberry.field(description="What is wrong there.")
 
 
+@strawberry.enum(description="How a job devAdvanceClock ran for a day ended.")
+class ClockJobOutcome(Enum):
+    DONE = strawberry.enum_value("DONE", description="It ran to the end.")
+    FAILED = strawberry.enum_value(
+        "FAILED", description="It raised an error (errorCode); the clock moved on all the same."
+    )
+    BUSY = strawberry.enum_value(
+        "BUSY",
+        description="Another process held it for longer than one lease: not run for this day.",
+    )
+
+
+@strawberry.type(description="One periodic job run for one day by devAdvanceClock.")
+class ClockJobRun:
+    day: date = strawberry.field(description="The business day it ran for.")
+    job: str = strawberry.field(
+        description="The job's name, e.g. repayments_auto_debit, repayments_overdue_daily."
+    )
+    outcome: ClockJobOutcome = strawberry.field(description="How it ended.")
+    summary: str = strawberry.field(
+        description="What it did (e.g. `installments paid: 1`), or the error when it failed."
+    )
+    error_code: str | None = strawberry.field(
+        description="When FAILED or BUSY: the domain error code, JOB_FAILED for any other "
+        "error, JOB_BUSY; null when DONE."
+    )
+    started_at: datetime = strawberry.field(description="Business time it started (UTC).")
+
+
+@strawberry.type(description="What devAdvanceClock did: the days it passed and their jobs.")
+class ClockAdvance:
+    from_day: date = strawberry.field(description="The business date before the move.")
+    days: int = strawberry.field(description="How many days it passed.")
+    job_runs: list[ClockJobRun] = strawberry.field(
+        description="Every job run, day by day, each day's jobs in the order they ran "
+        "(docs/clock.md). A job with nothing to do is listed too."
+    )
+    failed_runs: list[ClockJobRun] = strawberry.field(
+        description="The runs that FAILED or were BUSY (a subset of jobRuns)."
+    )
+
+
 @strawberry.type(description="The business clock: what the platform takes as now.")
 class BusinessClock:
     now: datetime = strawberry.field(description="Business time (UTC).")
     today: date = strawberry.field(description="Business date.")
+    advance: ClockAdvance | None = strawberry.field(
+        default=None,
+        description="From devAdvanceClock: the days it passed and the jobs run for each; "
+        "null from businessClock.",
+    )
 
 
 @strawberry.input(description="Move business time forward (dev and test only).")
@@ -44,7 +92,9 @@ class DevAdvanceClockInput:
 
 
 DevAdvanceClockErrorCode = error_codes(
-    "DevAdvanceClock", ["INVALID", "FORBIDDEN"], "Why the clock did not move."
+    "DevAdvanceClock",
+    ["INVALID", "FORBIDDEN", "BUSY"],
+    "Why the clock did not move (BUSY: another devAdvanceClock is still running its days).",
 )
 DevAdvanceClockError = error_type("DevAdvanceClock", DevAdvanceClockErrorCode, "Not moved.")
 DevAdvanceClockResult = Annotated[
