@@ -1,5 +1,5 @@
 """Command line: `python -m app serve | migrate | worker | seed-demo | rotate-pii |
-export-schema | sandbox | simulate | dev`."""
+export-schema | sandbox | simulate | backup-check | dev`."""
 
 from __future__ import annotations
 
@@ -171,6 +171,24 @@ def _refuse_workers_without_shared_services(workers: int) -> None:
         )
 
 
+def local_url(host: str, port: int) -> str:
+    """http://<host>:<port> as a browser on this machine reaches a server listening
+    there: 127.0.0.1 for the any-address, brackets around an IPv6 address."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _default_public_base_url(host: str, port: int) -> None:
+    """PUBLIC_BASE_URL, unless given (environment or .env), is where this server listens
+    (the embedded sandbox bank's payUrl is built on it); for the processes it starts, too."""
+    if "public_base_url" not in get_settings().model_fields_set:
+        os.environ["PUBLIC_BASE_URL"] = local_url(host, port)
+        get_settings.cache_clear()
+
+
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -201,7 +219,9 @@ def sandbox(host: str, port: int) -> None:
 
     settings = get_settings()
     configure_logging(settings)
-    app = create_sandbox_app(settings, public_url=f"http://{host}:{port}")
+    # Its bank pages (payUrl) are on its own address: SANDBOX_PUBLIC_URL or where it listens.
+    public_url = settings.sandbox_public_url or local_url(host, port)
+    app = create_sandbox_app(settings, public_url=public_url)
     # One process: the sandbox's books are one SQLite connection.
     uvicorn.run(app, host=host, port=port, workers=1, log_config=None)
 
@@ -214,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         from simulation.command import main as simulate
 
         sys.exit(simulate(argv[1:]))
+    if argv[:1] == ["backup-check"]:
+        # Its own parser too (app/backup_check/): bad input is one line, exit status 2.
+        from app.backup_check import main as backup_check
+
+        sys.exit(backup_check(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m app", description="LendBridge platform")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="start the API server")
@@ -235,6 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "simulate", help="simulate a book of loans day by day, checking every invariant"
     )
+    commands.add_parser(
+        "backup-check",
+        help="back up, destroy and restore a seeded scratch platform, check it, time it",
+    )
     dev = commands.add_parser("dev", help="migrate, seed demo data and serve (one command)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -244,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
         environment = server_environment(dict(os.environ))
         if environment is not None:  # start again with it (same process id)
             os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
+    if args.command in _SERVING:
+        _default_public_base_url(args.host, args.port)
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
     elif args.command == "migrate":

@@ -38,6 +38,7 @@ from app import live, shared_streams
 from app.access_log import AccessLog
 from app.frames import KeepRawSend
 from app.headers import SecurityHeaders
+from app.sandbox_bank import SandboxBankPages
 from schema.build import build_schema
 from schema.context import Context, bearer_token
 from services import jobs
@@ -277,7 +278,9 @@ async def _start_provider(
         if response.status_code not in (200, 409):
             raise RuntimeError(f"callback not accepted: HTTP {response.status_code}")
 
-    sandbox = create_sandbox_app(settings, deliver=deliver, today=clock.today)
+    sandbox = create_sandbox_app(
+        settings, deliver=deliver, today=clock.today, public_url=settings.public_base_url
+    )
     await sandbox.start(redelivery_loop=background)
     return HttpPaymentProvider(app=sandbox, settings=settings), sandbox
 
@@ -369,6 +372,7 @@ def create_app(
             Route("/webhooks/payments", payment_webhook, methods=["POST"]),
             Route("/materials/{file_id:int}", material_file),
             Route("/contracts/{contract_id:int}.pdf", contract_document),
+            Route("/sandbox-bank/{page:path}", SandboxBankPages(), methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

@@ -23,6 +23,7 @@ from dataclasses import asdict
 
 from services.kit.settings import Settings, get_settings
 from services.payments.provider import SplitPart
+from services.payments.sandbox.bank_pages import BankPages
 from services.payments.sandbox.common import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -128,7 +129,11 @@ class SandboxApp:
             headers = [
                 (b"content-type", response.content_type.encode()),
                 (b"content-length", str(len(response.body)).encode()),
-                *((name.encode(), value.encode()) for name, value in response.headers.items()),
+                # ASGI header names are lower case (a middleware looks for them so).
+                *(
+                    (name.lower().encode(), value.encode())
+                    for name, value in response.headers.items()
+                ),
             ]
             start = {"type": "http.response.start", "status": response.status, "headers": headers}
             await send(start)
@@ -256,6 +261,8 @@ class SandboxApp:
             route("GET", "/v1/transactions/{request_id}", self._query, platform=True),
             route("GET", "/v1/statements/{day}", self._statement, platform=True),
             route("GET", "/v1/balances", self._balances, platform=True),
+            # The member's pages at the bank (bank_pages.py): HTML, opened by a token.
+            *BankPages(self.sandbox).routes(),
             route("GET", "/sandbox/bank/pay/{request_id}", self._bank_page, platform=False),
             route("POST", "/sandbox/bank/pay/{request_id}", self._bank_pay, platform=False),
             route("POST", "/sandbox/bank/reject/{request_id}", self._bank_reject, platform=False),
@@ -430,7 +437,7 @@ def create_sandbox_app(
     seed: int = 0,
     api_secret: str | None = None,
     webhook_secret: str | None = None,
-    public_url: str = "http://127.0.0.1:8100",
+    public_url: str | None = None,
     request_max_age_seconds: int = REQUEST_MAX_AGE_SECONDS,
     redelivery_interval_seconds: float = 5.0,
     settlement_interval_seconds: float = 60.0,
@@ -439,7 +446,10 @@ def create_sandbox_app(
     file SANDBOX_DATABASE, PROVIDER_API_SECRET for requests, WEBHOOK_SECRET for
     callbacks, which are POSTed to PLATFORM_CALLBACK_URL unless `deliver` is given.
     `today` is the business day (default: the real UTC date), `now` the time stamped on
-    records (default: real UTC time). With no arguments it is the standalone server
+    records (default: real UTC time). `public_url` is where members' browsers reach the
+    bank's pages (bank_pages.py), the base of every pay_url: the app's PUBLIC_BASE_URL
+    when embedded, else SANDBOX_PUBLIC_URL or http://127.0.0.1:8100. With no arguments
+    it is the standalone server
     (`uvicorn --factory services.payments.sandbox:create_sandbox_app`)."""
     settings = settings or get_settings()
     deliverer: HttpCallbackDeliverer | None = None
@@ -456,7 +466,7 @@ def create_sandbox_app(
         now=now,
         faults=faults,
         seed=seed,
-        public_url=public_url,
+        public_url=public_url or settings.sandbox_public_url or "http://127.0.0.1:8100",
     )
     return SandboxApp(
         sandbox,

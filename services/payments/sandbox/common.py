@@ -61,6 +61,15 @@ MOVEMENT_KINDS = (
 )
 
 
+# Where the bank's pages live, on the sandbox's own URL and, embedded, on the app's.
+BANK_PAGES_PREFIX = "/sandbox-bank"
+
+
+def bank_page_token() -> str:
+    """A payment page's token: 256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
 # Kinds whose final state is announced by callback (the others answer synchronously).
 CALLBACK_KINDS = (TransactionKind.DEPOSIT, TransactionKind.WITHDRAW)
 

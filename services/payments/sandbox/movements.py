@@ -16,12 +16,14 @@ from services.payments.provider import (
     WithdrawSpeed,
 )
 from services.payments.sandbox.common import (
+    BANK_PAGES_PREFIX,
     MAX_AMOUNT_FEN,
     InvalidRequestError,
     _check_amount,
     _check_enum,
     _check_text,
     _Outcome,
+    bank_page_token,
     due_day,
 )
 from services.payments.sandbox.engine import SandboxEngine
@@ -40,7 +42,8 @@ class SandboxMovements(SandboxEngine):
         channel: DepositChannel,
         card_id: str | None = None,
     ) -> ProviderResult:
-        """GATEWAY and POS: PENDING with extra pay_url until the bank pays or rejects.
+        """GATEWAY and POS: PENDING with extra pay_url (the bank's page for this payment,
+        opened by its unguessable token) until the bank pays or rejects.
         AUTO_DEBIT: debits a card bound to the account and SUCCEEDS at once (FAILED
         without one). extra: account_id, and pay_url or card_id."""
         account_id = _check_text("account_id", account_id)
@@ -53,7 +56,12 @@ class SandboxMovements(SandboxEngine):
             if await tx.one("SELECT id FROM accounts WHERE id = ?", (account_id,)) is None:
                 return _Outcome(ProviderStatus.FAILED, account_id, reason="unknown account")
             if channel != DepositChannel.AUTO_DEBIT:
-                pay_url = f"{self._public_url}/sandbox/bank/pay/{request_id}"
+                # The member's page at the bank: only its unguessable token opens it.
+                token = bank_page_token()
+                await tx.run(
+                    "INSERT INTO bank_pages (token, request_id) VALUES (?, ?)", (token, request_id)
+                )
+                pay_url = f"{self._public_url}{BANK_PAGES_PREFIX}/pay/{token}"
                 return _Outcome(
                     ProviderStatus.PENDING,
                     account_id,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from services.payments.provider import (
@@ -26,6 +28,21 @@ from services.payments.sandbox.common import (
 from services.payments.sandbox.engine import SandboxEngine
 from services.payments.sandbox.store import Row, Tx
 
+_BANK_PAGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True)
+class BankPayment:
+    """A GATEWAY or POS deposit as the bank's page shows it to the member."""
+
+    request_id: str
+    provider_ref: str
+    channel: DepositChannel
+    amount_fen: int
+    status: ProviderStatus
+    reason: str
+    holder_name: str  # the custody account's holder, as the provider knows them
+
 
 def _parts(row: Row) -> tuple[SplitPart, ...]:
     if row["kind"] != TransactionKind.SPLIT:
@@ -34,6 +51,9 @@ def _parts(row: Row) -> tuple[SplitPart, ...]:
         SplitPart(to_account_id=str(target), amount_fen=int(amount))
         for target, amount in json.loads(row["extra"])["parts"]
     )
+
+
+DECLINED_AT_THE_BANK = "declined by the member at the bank"
 
 
 class SandboxSettlement(SandboxEngine):
@@ -118,6 +138,54 @@ class SandboxSettlement(SandboxEngine):
             return ProviderStatus.FAILED, reason or "rejected by the bank"
 
         return await self._finish_pending(request_id, change)
+
+    async def bank_payment(self, token: str) -> BankPayment | None:
+        """The payment whose bank page `token` opens (see `deposit`); None for a token
+        the sandbox never issued."""
+        if not _BANK_PAGE_TOKEN.fullmatch(token):
+            return None
+        async with self.store.transaction() as tx:
+            row = await tx.one(
+                "SELECT t.*, a.real_name FROM bank_pages p"
+                " JOIN transactions t ON t.request_id = p.request_id"
+                " LEFT JOIN accounts a ON a.id = t.account_id WHERE p.token = ?",
+                (token,),
+            )
+        if row is None:
+            return None
+        return BankPayment(
+            request_id=row["request_id"],
+            provider_ref=row["provider_ref"],
+            channel=DepositChannel(row["mode"]),
+            amount_fen=row["amount_fen"],
+            status=ProviderStatus(row["status"]),
+            reason=row["reason"],
+            holder_name=row["real_name"] or "",
+        )
+
+    async def decide_bank_payment(
+        self, token: str, *, approve: bool
+    ) -> tuple[BankPayment, bool] | None:
+        """The member approves (`bank_pay`) or declines (`bank_reject`) the payment on
+        its page; the callback is delivered before this returns. Returns the payment as
+        it now stands and whether this call decided it: a payment already decided (a
+        second click, another tab) is returned as it is and nothing changes. None for
+        an unknown token."""
+        payment = await self.bank_payment(token)
+        if payment is None or payment.status != ProviderStatus.PENDING:
+            return None if payment is None else (payment, False)
+        try:
+            if approve:
+                await self.bank_pay(payment.request_id)
+            else:
+                await self.bank_reject(payment.request_id, DECLINED_AT_THE_BANK)
+        except StateConflictError:
+            decided = False  # decided meanwhile: the first answer stands
+        else:
+            decided = True
+        now = await self.bank_payment(token)
+        assert now is not None
+        return now, decided
 
     async def settle(self, day: date | None = None) -> list[ProviderResult]:
         """The settlement run of `day` (default: today): every pending withdrawal due on

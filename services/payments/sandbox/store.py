@@ -71,6 +71,14 @@ CREATE TABLE IF NOT EXISTS callbacks (
     created_at TEXT NOT NULL,
     delivered_at TEXT
 );
+-- The bank's payment page of a GATEWAY/POS deposit: its unguessable token (the last
+-- part of pay_url) names one transaction. Written with the transaction, in the same
+-- SQLite transaction (hence the deferred reference).
+CREATE TABLE IF NOT EXISTS bank_pages (
+    token TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE
+        REFERENCES transactions (request_id) DEFERRABLE INITIALLY DEFERRED
+);
 CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     config TEXT NOT NULL
