@@ -34,7 +34,7 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionResult
 from tortoise import Tortoise
 
-from app import live, shared_streams
+from app import downloads, live, shared_streams
 from app.access_log import AccessLog
 from app.frames import KeepRawSend
 from app.headers import SecurityHeaders
@@ -372,6 +372,7 @@ def create_app(
             Route("/webhooks/payments", payment_webhook, methods=["POST"]),
             Route("/materials/{file_id:int}", material_file),
             Route("/contracts/{contract_id:int}.pdf", contract_document),
+            Route("/downloads/{link:path}", downloads.serve),  # signed links
             Route("/sandbox-bank/{page:path}", SandboxBankPages(), methods=["GET", "POST"]),
         ],
         lifespan=lifespan,

@@ -19,6 +19,7 @@ from schema.identity.privacy import PrivacyMutation
 from schema.loans import LoansMutation, LoansQuery, LoansSubscription
 from schema.money.accounts import AccountsMutation, AccountsQuery
 from schema.money.finance import FinanceMutation, FinanceQuery
+from schema.platform.downloads import DownloadsMutation
 from schema.platform.parameters import ParametersMutation, ParametersQuery
 from schema.platform.system import DevMutation, DevQuery, Subscription, SystemQuery
 from schema.repayments.collection import CollectionMutation, CollectionQuery, CollectionSubscription
@@ -61,6 +62,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CollectionMutation,
         ContractsMutation,
         PrivacyMutation,
+        DownloadsMutation,
         ParametersMutation,
     ]
     if settings.dev_tools_enabled:

@@ -289,15 +289,22 @@ async def verify_material(file_id: int) -> MaterialReport:
     return MaterialReport(row.id, True, None)
 
 
-async def read_file(actor: Actor, file_id: int) -> tuple[MaterialFile, bytes]:
-    """A stored file for its owner or a credit officer, checked against its signed hash
-    first. NotFoundError for anyone else (or no such file); MaterialIntegrityError when
-    the record or the bytes no longer match what was signed at receipt."""
+async def get_file(actor: Actor, file_id: int) -> MaterialFile:
+    """A stored file's record, for its owner or a credit officer; NotFoundError for anyone
+    else (or no such file). The single point where material files are scoped to an actor."""
     row = await MaterialFile.get_or_none(id=file_id).prefetch_related("submission")
     if row is None or actor.user_id is None:
         raise NotFoundError("No such file", field="fileId")
     if row.submission.user_id != actor.user_id and not actor.can(Permission.CREDIT_REVIEW):
         raise NotFoundError("No such file", field="fileId")
+    return row
+
+
+async def read_file(actor: Actor, file_id: int) -> tuple[MaterialFile, bytes]:
+    """A stored file for its owner or a credit officer, checked against its signed hash
+    first. NotFoundError for anyone else (or no such file); MaterialIntegrityError when
+    the record or the bytes no longer match what was signed at receipt."""
+    row = await get_file(actor, file_id)
     report = await verify_material(file_id)
     if not report.valid:
         assert report.problem is not None

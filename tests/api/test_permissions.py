@@ -593,6 +593,14 @@ MATRIX += [
 MATRIX += [
     Row("contracts", "{ contracts(first: 1) { totalCount } }", "profile:read", "cs", "partner"),
     Row(
+        "createDownloadLink",
+        'mutation { createDownloadLink(input: {kind: CONTRACT, id: "999999"}) { __typename } }',
+        "profile:read",
+        "cs",
+        "partner",
+        changes_state=False,  # NOT_FOUND: there is no such contract (a link writes nothing)
+    ),
+    Row(
         "contract",
         "query ($id: ID!) { contract(id: $id) { number } }",
         "profile:read",
