@@ -84,15 +84,13 @@ async def dev_advance_clock(info: Info, input: t.DevAdvanceClockInput) -> t.DevA
     except DomainError as error:
         return t.DevAdvanceClockError.from_domain(error)
     runs = [_job_run(run) for run in moved.runs]
-    return t.BusinessClock(
+    return t.ClockAdvanced(
         now=moved.now,
         today=moved.now.date(),
-        advance=t.ClockAdvance(
-            from_day=moved.from_day,
-            days=input.days,
-            job_runs=runs,
-            failed_runs=[run for run in runs if run.outcome != t.ClockJobOutcome.DONE],
-        ),
+        from_day=moved.from_day,
+        days=input.days,
+        job_runs=runs,
+        failed_runs=[run for run in runs if run.outcome != t.ClockJobOutcome.DONE],
     )
 
 

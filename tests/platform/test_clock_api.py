@@ -16,7 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CLOCK = "{ businessClock { today now } }"
 ADVANCE = """mutation ($days: Int!) { devAdvanceClock(input: {days: $days}) {
-  __typename ... on BusinessClock { today } ... on DevAdvanceClockError { code field } } }"""
+  __typename ... on ClockAdvanced { today } ... on DevAdvanceClockError { code field } } }"""
 
 
 async def test_advancing_the_clock_moves_today_for_every_reader(client):

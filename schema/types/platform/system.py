@@ -62,8 +62,13 @@ class ClockJobRun:
     started_at: datetime = strawberry.field(description="Business time it started (UTC).")
 
 
-@strawberry.type(description="What devAdvanceClock did: the days it passed and their jobs.")
-class ClockAdvance:
+@strawberry.type(
+    description="devAdvanceClock moved the clock: where it is now, the days it passed and "
+    "the jobs run for each."
+)
+class ClockAdvanced:
+    now: datetime = strawberry.field(description="Business time after the move (UTC).")
+    today: date = strawberry.field(description="Business date after the move.")
     from_day: date = strawberry.field(description="The business date before the move.")
     days: int = strawberry.field(description="How many days it passed.")
     job_runs: list[ClockJobRun] = strawberry.field(
@@ -79,11 +84,6 @@ class ClockAdvance:
 class BusinessClock:
     now: datetime = strawberry.field(description="Business time (UTC).")
     today: date = strawberry.field(description="Business date.")
-    advance: ClockAdvance | None = strawberry.field(
-        default=None,
-        description="From devAdvanceClock: the days it passed and the jobs run for each; "
-        "null from businessClock.",
-    )
 
 
 @strawberry.input(description="Move business time forward (dev and test only).")
@@ -98,7 +98,7 @@ DevAdvanceClockErrorCode = error_codes(
 )
 DevAdvanceClockError = error_type("DevAdvanceClock", DevAdvanceClockErrorCode, "Not moved.")
 DevAdvanceClockResult = Annotated[
-    BusinessClock | DevAdvanceClockError, strawberry.union("DevAdvanceClockResult")
+    ClockAdvanced | DevAdvanceClockError, strawberry.union("DevAdvanceClockResult")
 ]
 
 
