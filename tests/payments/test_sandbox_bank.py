@@ -301,3 +301,85 @@ async def test_a_public_url_that_is_no_base_url_is_refused_by_name(value: str):
         Settings(public_base_url=value)
     with pytest.raises(ValueError, match="SANDBOX_PUBLIC_URL"):
         Settings(sandbox_public_url=value)
+
+
+async def test_the_pages_web_font_holds_every_character_they_print(bank: Bank):
+    from fontTools.ttLib import TTFont
+
+    from services.payments.sandbox import bank_font
+
+    printed = ""
+    for name, channel, request_id in (
+        ("欧阳娜娜", DepositChannel.GATEWAY, "dep-f1"),
+        ("诸葛亮", DepositChannel.POS, "dep-f2"),
+    ):
+        opened = await bank.provider.open_account(
+            request_id=f"open-{request_id}", member_ref=request_id, real_name=name
+        )
+        account_id = str(opened.extra["account_id"])
+        path = await bank.deposit(request_id, account_id, 987_654_321, channel)
+        printed += (await bank.browser.get(path)).text
+        printed += (await bank.browser.post(path, data={"decision": "maybe"})).text
+        decision = APPROVE if channel == DepositChannel.GATEWAY else DECLINE
+        printed += (await bank.browser.post(path, data=decision)).text
+        printed += (await bank.browser.post(path, data=decision)).text  # already decided
+        printed += (await bank.browser.get(path)).text  # the 404 page
+    assert "欧*" in printed
+    assert "诸*" in printed
+
+    css = (await bank.browser.get("/sandbox-bank/bank.css")).text
+    found = re.search(r'@font-face \{[^}]*src: url\("(font/[^"]+\.woff)"\) format\("woff"\)', css)
+    assert found, css
+    assert f'font-family: "{bank_font.FAMILY}"' in css
+    assert re.search(rf'body \{{[^}}]*font-family: "{bank_font.FAMILY}", ', css)
+    font = await bank.browser.get(f"/sandbox-bank/{found.group(1)}")  # relative to bank.css
+    assert font.status_code == 200
+    assert font.headers["content-type"] == "font/woff"
+    assert font.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert font.content[:4] == b"wOFF"
+    assert len(font.content) < 200_000  # a subset, not the 10 MB font
+
+    import io
+
+    cmap = TTFont(io.BytesIO(font.content)).getBestCmap()
+    missing = sorted({char for char in printed if not char.isspace() and ord(char) not in cmap})
+    assert missing == [], "the pages print characters their font does not have"
+    for surname in "王李张刘陈杨黄赵吴周":
+        assert ord(surname) in cmap
+
+    # Any other name under /font/ (an old version, a guess) is the bank's 404 page.
+    for other in ("font/sandbox-bank-sc-0000000000000000.woff", "font/bank-font.woff", "font/"):
+        assert (await bank.browser.get(f"/sandbox-bank/{other}")).status_code == 404
+
+
+async def test_the_font_subset_is_made_once_per_machine_and_read_once_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from services.contracts import fonts
+    from services.payments.sandbox import bank_font
+
+    static = fonts.static_font_path()
+    monkeypatch.setattr(fonts, "static_font_path", lambda: static)
+    made: list[Path] = []
+    real_make = bank_font.make_subset
+
+    def make(source: Path, target: Path, characters: str) -> None:
+        made.append(target)
+        real_make(source, target, characters)
+
+    monkeypatch.setattr(bank_font, "make_subset", make)
+    monkeypatch.setattr(bank_font, "_font", None)
+    first = bank_font._subset_in(tmp_path, static)
+    again = bank_font._subset_in(tmp_path, static)
+    assert first == again == tmp_path / bank_font.file_name()
+    assert len(made) == 1
+    assert os.listdir(tmp_path) == [first.name]  # no temporary left
+    # The same characters of the same font make the same bytes: the URL's version holds.
+    made_again = tmp_path / "again.woff"
+    real_make(static, made_again, bank_font.page_characters())
+    assert made_again.read_bytes() == first.read_bytes()
+
+    read: list[int] = []
+    monkeypatch.setattr(bank_font, "_cached_subset", lambda: read.append(1) or first)
+    assert bank_font.font_bytes() == bank_font.font_bytes() == first.read_bytes()
+    assert read == [1]

@@ -95,7 +95,14 @@ async def test_approving_a_gateway_deposit_on_the_app_pays_it_once(client, app):
     assert '<dd class="amount">¥1,234.56</dd>' in page.text
     assert "<script" not in page.text
     assert "style=" not in page.text
-    assert (await client.get("/sandbox-bank/bank.css")).status_code == 200
+    css = await client.get("/sandbox-bank/bank.css")
+    assert css.status_code == 200
+    # The pages' CJK web font on the app's URL too, still cached for a year through the
+    # app's header middleware (which adds only headers a response does not have).
+    font_url = "/sandbox-bank/" + css.text.split('src: url("', 1)[1].split('"', 1)[0]
+    font = await client.get(font_url)
+    assert (font.status_code, font.headers["content-type"]) == (200, "font/woff")
+    assert font.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert await _available(client, token) == "0.00"
 
     approved = await client.post(path, data={"decision": "approve"})

@@ -4,6 +4,7 @@ deposit: the `pay_url` the sandbox answers a deposit with.
     GET  /sandbox-bank/pay/{token}   the payment page while the payment is pending
     POST /sandbox-bank/pay/{token}   decision=approve|decline; the result page
     GET  /sandbox-bank/bank.css      the pages' stylesheet
+    GET  /sandbox-bank/font/{name}   their CJK web font, a versioned subset (bank_font.py)
 
 They are served by the sandbox's own ASGI app (`asgi.py`), so they live on the
 sandbox process's URL when it runs on its own, and on the app's URL in the embedded
@@ -21,13 +22,16 @@ nothing. Pages are never cached and send no Referer, so the token leaks nowhere.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
+from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
 from services.payments.provider import DepositChannel, ProviderStatus
+from services.payments.sandbox import bank_font
 from services.payments.sandbox.common import BANK_PAGES_PREFIX
 from services.payments.sandbox.settlement import BankPayment, SandboxSettlement
 from services.payments.sandbox.transport import Request, Response, Route
@@ -50,6 +54,10 @@ PAGE_HEADERS = {
 }
 HTML = "text/html; charset=utf-8"
 STYLESHEET = Path(__file__).with_name("bank_pages.css").read_bytes()
+FONT_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": bank_font.CACHE_CONTROL,
+}
 _FORM = "application/x-www-form-urlencoded"
 _AMOUNT_CLASS = ' class="amount"'
 
@@ -88,10 +96,12 @@ class BankPages:
     def routes(self) -> list[Route]:
         pay = re.compile(re.escape(f"{BANK_PAGES_PREFIX}/pay/") + r"(?P<token>[^/]+)")
         css = re.compile(re.escape(f"{BANK_PAGES_PREFIX}/bank.css"))
+        font = re.compile(re.escape(f"{BANK_PAGES_PREFIX}/font/") + r"(?P<name>[^/]+)")
         return [
             Route("GET", pay, self.page, platform=False),
             Route("POST", pay, self.decide, platform=False),
             Route("GET", css, self.stylesheet, platform=False),
+            Route("GET", font, self.font, platform=False),
         ]
 
     async def page(self, request: Request) -> Response:
@@ -127,7 +137,28 @@ class BankPages:
         return _result_page(payment, decided_now=now)
 
     async def stylesheet(self, _request: Request) -> Response:
-        return Response(200, STYLESHEET, "text/css; charset=utf-8", dict(PAGE_HEADERS))
+        # The first call of a process imports the font's versions (half a second): off the loop.
+        body = await asyncio.to_thread(stylesheet)
+        return Response(200, body, "text/css; charset=utf-8", dict(PAGE_HEADERS))
+
+    async def font(self, request: Request) -> Response:
+        """The web font at its versioned name; any other name is the 404 page."""
+        if request.params["name"] != bank_font.file_name():
+            return not_found_page()
+        try:
+            # The first request of a process reads (or makes) the file, off the loop.
+            body = await asyncio.to_thread(bank_font.font_bytes)
+        except Exception:
+            # The pages still read in the browser's own fonts; never a 500.
+            logger.exception("sandbox bank: the web font cannot be made")
+            return Response(503, b"font unavailable", "text/plain", dict(PAGE_HEADERS))
+        return Response(200, body, bank_font.CONTENT_TYPE, dict(FONT_HEADERS))
+
+
+@cache
+def stylesheet() -> bytes:
+    """bank_pages.css with the web font's versioned file name in its @font-face."""
+    return STYLESHEET.replace(bank_font.CSS_PLACEHOLDER, bank_font.file_name().encode())
 
 
 def not_found_page() -> Response:
