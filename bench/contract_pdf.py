@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python -m bench.contract_pdf [--documents N]`. No database.
 
-A. what `services/contracts/fonts.py` does: instance the whole variable font at wght
+A. what `services/kit/fonts.py` does: instance the whole variable font at wght
    400 once (into a temporary directory here, so the cache in var/ is not touched),
    load it into reportlab once per process, then render each contract;
 B. per document: subset the variable font to the document's characters, instance the
@@ -70,7 +70,7 @@ def run(documents: int) -> dict[str, Any]:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    from services.contracts import fonts
+    from services.kit import fonts
 
     title, elements, characters = _elements()
     source = fonts.variable_font_path()

@@ -23,8 +23,9 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from services.contracts import fonts, pdfa
+from services.contracts import pdfa
 from services.contracts.templates import Element
+from services.kit import fonts
 
 FONT = fonts.FONT_NAME
 AUTHOR = "LendBridge"

@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     # Uploaded verification materials (services/kit/storage.py).
     storage_dir: str = Field(default=str(ROOT / "var" / "storage"))
     # The static Regular instance of Noto Sans SC that contract PDFs embed, made once
-    # per font package version from the variable font (services/contracts/fonts.py).
+    # per font package version from the variable font (services/kit/fonts.py).
     font_cache_dir: str = Field(default=str(ROOT / "var" / "cache" / "fonts"))
     # External credit sources (M2.7: credit bureau, court, reputation, industry sharing):
     # "local" (the built-in deterministic implementation) or "package.module:ClassName",

@@ -24,8 +24,9 @@ from PIL import Image
 from pypdf import PdfReader
 
 from models.contracts import Contract, ContractKind, ContractTemplate
-from services.contracts import access, create_loan_contract, fonts, pdfa, templates
+from services.contracts import access, create_loan_contract, pdfa, templates
 from services.contracts.templates import Element
+from services.kit import fonts
 from services.kit.storage import LocalStorage, set_storage
 from tests.factories import BORROWER_NAME, LENDER_NAMES, full_loan_data
 

@@ -355,7 +355,7 @@ async def test_the_pages_web_font_holds_every_character_they_print(bank: Bank):
 async def test_the_font_subset_is_made_once_per_machine_and_read_once_per_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from services.contracts import fonts
+    from services.kit import fonts
     from services.payments.sandbox import bank_font
 
     static = fonts.static_font_path()

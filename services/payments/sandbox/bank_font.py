@@ -3,7 +3,7 @@
 The pages (bank_pages.py) are read on machines without any CJK system font, where a
 browser draws the Chinese as boxes. So they ship a font, from the same origin as the
 pages (the CSP allows `font-src 'self'`): Noto Sans SC Regular (SIL Open Font License,
-`services.contracts.fonts.licence_path()`), the static instance the contract PDFs embed
+`services.kit.fonts.licence_path()`), the static instance the contract PDFs embed
 (`fonts.static_font_path()`, in FONT_CACHE_DIR), cut down with fontTools to the
 characters the pages can print:
 
@@ -74,7 +74,7 @@ def page_characters() -> str:
 @cache
 def file_name() -> str:
     """The subset's file name: its URL under /sandbox-bank/font/ and its cache file."""
-    from services.contracts import fonts
+    from services.kit import fonts
 
     made_from = f"{fonts.cache_name()}\n{RECIPE}\n{page_characters()}"
     version = hashlib.sha256(made_from.encode()).hexdigest()[:16]
@@ -97,7 +97,7 @@ def make_subset(source: Path, target: Path, characters: str) -> None:
 
 def _cached_subset() -> Path:
     """The subset in the font cache directory, made there if it is not yet."""
-    from services.contracts import fonts
+    from services.kit import fonts
 
     static = fonts.static_font_path()  # seconds the first time on a machine
     try:
