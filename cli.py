@@ -1,5 +1,5 @@
 """Command line: `python -m app serve | migrate | worker | seed-demo | rotate-pii |
-export-schema | sandbox | simulate | backup-check | dev`."""
+export-schema | sandbox | simulate | backup-check | persisted | dev`."""
 
 from __future__ import annotations
 
@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> None:
         "backup-check",
         help="back up, destroy and restore a seeded scratch platform, check it, time it",
     )
+    trusted = commands.add_parser("persisted", help="build or load the persisted queries")
+    trusted.add_argument("action", choices=["build", "load"])
+    trusted.add_argument("file", nargs="?", default=None, help="default persisted/manifest.json")
     dev = commands.add_parser("dev", help="migrate, seed demo data and serve (one command)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -289,8 +292,15 @@ def main(argv: list[str] | None = None) -> None:
         export_schema(args.output)
     elif args.command == "sandbox":
         sandbox(args.host, args.port)
+    elif args.command == "persisted":
+        from app.persisted_command import main as persisted
+
+        sys.exit(persisted(args.action, args.file))
     elif args.command == "dev":
         asyncio.run(migrate())
+        from app.persisted_command import main as persisted
+
+        persisted("load", None)  # the committed persisted queries, if not live already
         # In a process of its own: the seeding runs the app's lifespan (provider,
         # dispatchers), whose asyncio objects must not be left bound to an event loop
         # that is gone when the server's starts.

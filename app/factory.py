@@ -30,11 +30,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import process_result
+from strawberry.http import GraphQLRequestData, process_result
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 from tortoise import Tortoise
 
-from app import downloads, live, shared_streams
+from app import downloads, live, persisted, shared_streams
 from app.access_log import AccessLog
 from app.frames import KeepRawSend
 from app.headers import SecurityHeaders
@@ -80,6 +81,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.settings = settings
         self.live_registry = live.Registry(settings)
         self.shared_streams = shared_streams.SharedStreams(settings)
+        self.persisted = persisted.PersistedRequests(settings)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -91,6 +93,48 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(request=request, response=response, settings=self.settings)
+
+    # Requests by id (app/persisted.py): `documentId` read from the body or the query
+    # string, persisted documents run without parsing or validation per request, GET
+    # answers by id cacheable with ETag / 304.
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return super().should_render_graphql_ide(request) and persisted.wants_ide(
+            request.query_params
+        )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        return persisted.fold_document_id(super().parse_json(data))
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        return persisted.query_params(params, super().parse_json)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        method = request_adapter.method
+        try:
+            document = await self.persisted.document_for(method, request_data)
+        except persisted.Refused as refused:
+            return refused.result(context, sub_response)
+        if document is None:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        return await self.persisted.execute(
+            self.schema, document, method, request_data, context, root_value, sub_response
+        )
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        response = await super().run(request, context, root_value)
+        return (
+            persisted.conditional(request, response) if isinstance(response, Response) else response
+        )
 
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         # Syntax errors (and the token limit, checked while parsing) end the operation

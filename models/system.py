@@ -120,3 +120,16 @@ class ParameterChange(Model):
 
     class Meta:
         table = "parameter_changes"
+
+
+class PersistedManifest(Model):
+    """One loaded version of the persisted-query manifest (trusted documents). The newest
+    version is live: every API process looks for it and switches without a restart."""
+
+    version = fields.IntField(primary_key=True)
+    sha256 = fields.CharField(max_length=64)
+    operations: fields.JSONField[list[dict[str, str]]] = fields.JSONField()
+    loaded_at = fields.DatetimeField()
+
+    class Meta:
+        table = "persisted_manifests"

@@ -34,6 +34,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # The DataLoaders of the operation running (schema.loaders.FreshLoaders renews them).
     loaders: Loaders = field(default_factory=Loaders)
+    # The persisted document this request runs (app/persisted.py), None for a body.
+    persisted: Any = None
     _actor: Actor | None = None
 
     @property

@@ -19,14 +19,13 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from schema.loaders import FreshLoaders
+from schema.persisted import DocumentParserCache, DocumentValidationCache
 from services.identity.permissions import ANONYMOUS
 from services.kit.settings import Settings
 from services.platform import oplog
@@ -39,6 +38,10 @@ PUBLIC_CODES = {
     "FORBIDDEN",
     "BAD_USER_INPUT",
     "PERSISTED_QUERY_NOT_FOUND",
+    "PERSISTED_QUERY_HASH_MISMATCH",
+    "PERSISTED_QUERY_REQUIRED",
+    "PERSISTED_QUERY_INVALID_ID",
+    "METHOD_NOT_ALLOWED",
     "RESYNC",
 }
 
@@ -202,8 +205,8 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         MaskUnexpectedErrors,
         FreshLoaders,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ParserCache(maxsize=256),
+        lambda: DocumentParserCache(maxsize=256),
         lambda: AddValidationRules(frozen_rules),
-        lambda: ValidationCache(maxsize=256),
+        lambda: DocumentValidationCache(maxsize=256),
         OperationLog,
     ]

@@ -196,6 +196,13 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = 100_000
     # Multipart requests (file uploads) may be larger; each kind limits its own files.
     upload_max_body_bytes: int = 64 * 1024 * 1024
+    # Persisted documents (docs/persisted-queries.md): refuse every document body when
+    # on; how often a process looks for a newer manifest version; max-age of public GETs;
+    # how many hashes Automatic Persisted Queries keep per process.
+    persisted_only: bool = False
+    persisted_refresh_seconds: float = Field(default=2.0, ge=0)
+    persisted_public_max_age: int = Field(default=30, ge=0, le=3600)
+    apq_cache_size: int = Field(default=1000, ge=0)
 
     # Outgoing e-mail over SMTP: contracts to their parties (M3.5), members' messages.
     smtp_host: str = "127.0.0.1"
