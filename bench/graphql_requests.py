@@ -10,35 +10,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
+
+from bench.in_process import start_platform, stop_platform
 
 
 async def run(requests: int) -> None:
-    if os.environ.get("BENCH_USE_ENV") != "1":
-        os.environ["DATABASE_URL"] = f"sqlite://{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
-        os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("APP_ENV", "test")
-
     import httpx
-    from tortoise import Tortoise
 
-    import cli
     from app import create_app
     from services.demo import DEMO_PASSWORD, seed_demo_data
-    from services.kit.broker import make_broker, set_broker
-    from services.kit.db import tortoise_config
-    from services.kit.settings import get_settings
 
-    settings = get_settings()
-    await cli.migrate(settings.database_url)
-    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
-    broker = make_broker(settings)
-    await broker.start()
-    set_broker(broker)
+    settings = await start_platform()
     await seed_demo_data()
     app = create_app(settings, own_services=False)
     query = "{ me { roles user { displayName phoneMasked } } }"
@@ -69,8 +53,7 @@ async def run(requests: int) -> None:
             if response.status_code != 200 or "errors" in response.json():
                 raise SystemExit(f"request failed: {response.text}")
         elapsed = time.perf_counter() - started
-    await broker.stop()
-    await Tortoise.close_connections()
+    await stop_platform()
     timings.sort()
     print(f"backend: {settings.database_url.split('://')[0]}, {requests} requests of `me`")
     median = statistics.median(timings) * 1000

@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
+
+from bench.in_process import start_platform, stop_platform
 
 
 async def _rate(requests: int, send: Callable[[int], Awaitable[Any]]) -> float:
@@ -35,29 +34,15 @@ async def _rate(requests: int, send: Callable[[int], Awaitable[Any]]) -> float:
 
 
 async def run(requests: int) -> dict[str, Any]:
-    if os.environ.get("BENCH_USE_ENV") != "1":
-        os.environ["DATABASE_URL"] = f"sqlite://{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
-        os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("APP_ENV", "test")
+    settings = await start_platform()  # before the platform's modules read the settings
 
     import httpx
-    from tortoise import Tortoise
 
-    import cli
     from app import create_app
     from schema.build import build_schema
     from schema.documents import manifest
-    from services.kit.broker import make_broker, set_broker
-    from services.kit.db import tortoise_config
-    from services.kit.settings import get_settings
     from services.money import ledger
 
-    settings = get_settings()
-    await cli.migrate(settings.database_url)
-    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
-    broker = make_broker(settings)
-    await broker.start()
-    set_broker(broker)
     await ledger.ensure_platform_accounts()
     text = manifest.MANIFEST_FILE.read_text(encoding="utf-8")
     await manifest.load(text, build_schema(settings)._schema)
@@ -104,8 +89,7 @@ async def run(requests: int) -> dict[str, Any]:
             results["id_get_rps"] = await _rate(requests, by_id_get)
             results["id_get_304_rps"] = await _rate(requests, by_id_304)
     finally:
-        await broker.stop()
-        await Tortoise.close_connections()
+        await stop_platform()
     return results
 
 
