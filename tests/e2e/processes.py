@@ -27,8 +27,16 @@ from services import jobs
 from services.kit import crashpoints
 from services.kit.settings import get_settings
 from services.payments.sandbox import Sandbox
+from tests.conftest import BACKEND
 
 ROOT = Path(__file__).resolve().parents[2]
+# The marks of a test that runs several platform processes on one database: PostgreSQL
+# only (the embedded SQLite default is one process by design).
+SEVERAL_PROCESSES = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("scripted"),
+    pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL"),
+]
 STARTUP_SECONDS = 20.0
 # A restarted dispatcher retries after the claim's backoff (1 s); the provider's
 # redelivery loop sends held callbacks every 5 s.

@@ -17,8 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from models.payments import InstructionStatus, PaymentInstruction
 from models.repayments import (
     InstallmentStatus,
@@ -31,10 +29,10 @@ from models.repayments import (
 from models.system import ScheduledJob
 from services.money import ledger
 from services.payments.provider import ProviderStatus, TransactionKind
-from tests.conftest import BACKEND
 from tests.e2e.processes import (
     API_ONLY,
     QUICK_WORKERS,
+    SEVERAL_PROCESSES,
     embedded_platform,
     only_job_due,
     outbox_drained,
@@ -45,11 +43,7 @@ from tests.e2e.processes import (
 )
 from tests.lending import RepayingLoan, assert_ledger_matches_provider, move_clock_to, repaying_loan
 
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="session"),
-    pytest.mark.usefixtures("scripted"),
-    pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL"),
-]
+pytestmark = SEVERAL_PROCESSES
 
 AUTO_DEBIT_JOB = "repayments_auto_debit"
 LOANS = 4

@@ -15,19 +15,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from models.loans import Loan, LoanStatus
 from models.messaging import Notice
 from models.payments import BankCard
 from models.repayments import InstallmentStatus, LoanInstallment, Repayment, RepaymentStatus
 from models.system import ScheduledJob
 from services.money import ledger
-from tests.conftest import BACKEND
 from tests.e2e.processes import (
     API_ONLY,
     LONG_AGO,
     QUICK_WORKERS,
+    SEVERAL_PROCESSES,
     embedded_platform,
     gql,
     platform_process,
@@ -37,11 +35,7 @@ from tests.e2e.processes import (
 from tests.factories import PASSWORD, create_staff, withdraw_confirmed
 from tests.lending import move_clock_to, repaying_loan
 
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="session"),
-    pytest.mark.usefixtures("scripted"),
-    pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL"),
-]
+pytestmark = SEVERAL_PROCESSES
 
 LOGIN = """mutation ($phone: String!, $password: String!) {
   login(input: {phone: $phone, password: $password}) { ... on AuthPayload { accessToken } } }"""

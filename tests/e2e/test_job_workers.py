@@ -16,17 +16,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from models.messaging import Notice, OutboxEvent, OutgoingMessage
 from models.repayments import InstallmentStatus, LoanInstallment
 from models.system import ScheduledJob
 from services.kit.security import lookup_hash
-from tests.conftest import BACKEND
 from tests.e2e.processes import (
     API_ONLY,
     LONG_AGO,
     QUICK_WORKERS,
+    SEVERAL_PROCESSES,
     only_job_due,
     platform_process,
     until,
@@ -34,11 +32,7 @@ from tests.e2e.processes import (
 )
 from tests.lending import move_clock_to, repaying_loan
 
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="session"),
-    pytest.mark.usefixtures("scripted"),
-    pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL"),
-]
+pytestmark = SEVERAL_PROCESSES
 
 OVERDUE_JOB = "repayments_overdue_daily"
 LOANS = 4
