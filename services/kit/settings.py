@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from datetime import date
 from enum import StrEnum
@@ -15,6 +16,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
+# Files derived from installed packages (the contract font's static instance), kept per
+# user across checkouts of the repository: $XDG_CACHE_HOME/lendbridge or ~/.cache.
+USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lendbridge"
 
 # Development defaults. They let a fresh checkout start; `APP_ENV=prod` refuses them.
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
@@ -149,8 +153,8 @@ class Settings(BaseSettings):
     # Uploaded verification materials (services/kit/storage.py).
     storage_dir: str = Field(default=str(ROOT / "var" / "storage"))
     # The static Regular instance of Noto Sans SC that contract PDFs embed, made once
-    # per font package version from the variable font (services/kit/fonts.py).
-    font_cache_dir: str = Field(default=str(ROOT / "var" / "cache" / "fonts"))
+    # per machine and font package version from the variable font (services/kit/fonts.py).
+    font_cache_dir: str = Field(default=str(USER_CACHE / "fonts"))
     # External credit sources (M2.7: credit bureau, court, reputation, industry sharing):
     # "local" (the built-in deterministic implementation) or "package.module:ClassName",
     # a class implementing services.credit.external.ExternalSourceAdapter.
