@@ -38,6 +38,7 @@ from services.identity.permissions import Actor
 from services.kit import signing
 from services.kit.security import decrypt_pii
 from services.platform import clock, notifier, outbox, parameters
+from services.platform.retention import add_months
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -52,20 +53,13 @@ def sms_binding(contract: Contract) -> str:
     return f"contract:{contract.id}:{contract.sha256}"
 
 
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
 async def retention_date(contract: Contract, signed_on: date) -> date:
     """R6: kept the retention years (a parameter) after the loan ends. The end is taken
     as the later of the contract's end date (maturity) and the signing day; a loan that
     ends later (overdue) extends it through `extend_retention`."""
     years = (await parameters.get(RETENTION)).years
     ends = date.fromisoformat(str(contract.terms.get("end_date") or signed_on.isoformat()))
-    return _add_years(max(ends, signed_on), years)
+    return add_months(max(ends, signed_on), 12 * years)
 
 
 async def _party_of(contract_id: int, user_id: int | None) -> ContractParty:
@@ -235,7 +229,7 @@ async def extend_retention(*, loan_id: int, ended_on: date) -> int:
     is repaid or written off): the signed contracts of the loan are kept the retention
     years after `ended_on` if that is later than their date. Returns how many moved."""
     years = (await parameters.get(RETENTION)).years
-    until = _add_years(ended_on, years)
+    until = add_months(ended_on, 12 * years)
     return await Contract.filter(
         loan_id=loan_id, status=ContractStatus.SIGNED, retain_until__lt=until
     ).update(retain_until=until)
