@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 import time
 import uuid
@@ -66,6 +67,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 GRAPHIQL_PAGE = STATIC / "graphiql" / "index.html"
 
 
+@functools.cache
+def _graphiql_page() -> str:
+    return GRAPHIQL_PAGE.read_text(encoding="utf-8")
+
+
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -86,7 +92,7 @@ class GraphQLApp(GraphQL[Context, None]):
     @property
     def graphql_ide_html(self) -> str:
         # strawberry's page loads GraphiQL from a CDN; this one from the app (/static).
-        return GRAPHIQL_PAGE.read_text(encoding="utf-8")
+        return _graphiql_page()
 
     graphql_transport_ws_handler_class = live.TransportWSHandler
     graphql_ws_handler_class = live.LegacyWSHandler
