@@ -1,5 +1,5 @@
 """Command line: `python -m app serve | migrate | worker | seed-demo | rotate-pii |
-export-schema | sandbox | simulate | backup-check | persisted | dev`."""
+export-schema | sandbox | simulate | backup-check | persisted | partners | dev`."""
 
 from __future__ import annotations
 
@@ -264,9 +264,19 @@ def main(argv: list[str] | None = None) -> None:
         "backup-check",
         help="back up, destroy and restore a seeded scratch platform, check it, time it",
     )
-    trusted = commands.add_parser("persisted", help="build or load the persisted queries")
-    trusted.add_argument("action", choices=["build", "load"])
-    trusted.add_argument("file", nargs="?", default=None, help="default persisted/manifest.json")
+    trusted = commands.add_parser(
+        "persisted", help="build or load the persisted queries, or write the partner docs"
+    )
+    trusted.add_argument("action", choices=["build", "load", "docs"])
+    trusted.add_argument(
+        "file",
+        nargs="?",
+        default=None,
+        help="default persisted/manifest.json (docs: docs/partner-api.md)",
+    )
+    from app.partners_command import add_arguments as partner_arguments
+
+    partner_arguments(commands)
     dev = commands.add_parser("dev", help="migrate, seed demo data and serve (one command)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -296,6 +306,10 @@ def main(argv: list[str] | None = None) -> None:
         from app.persisted_command import main as persisted
 
         sys.exit(persisted(args.action, args.file))
+    elif args.command == "partners":
+        from app.partners_command import main as partners
+
+        sys.exit(partners(args))
     elif args.command == "dev":
         asyncio.run(migrate())
         from app.persisted_command import main as persisted

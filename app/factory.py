@@ -14,7 +14,7 @@ import functools
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -36,7 +36,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 from tortoise import Tortoise
 
-from app import downloads, live, persisted, shared_streams
+from app import downloads, live, partners, persisted, shared_streams
 from app.access_log import AccessLog
 from app.frames import KeepRawSend
 from app.headers import SecurityHeaders
@@ -56,6 +56,7 @@ from services.kit.logs import configure_logging
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.kit.settings import Settings, get_settings
 from services.money import accounts, ledger
+from services.partners import usage as partner_usage
 from services.payments import callbacks, instructions
 from services.payments.gateway import set_provider
 from services.payments.http_provider import HttpPaymentProvider
@@ -124,6 +125,10 @@ class GraphQLApp(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         method = request_adapter.method
+        if context.partner is not None:
+            return await self._execute_for_partner(
+                method, request_data, context, root_value, sub_response
+            )
         try:
             document = await self.persisted.document_for(method, request_data)
         except persisted.Refused as refused:
@@ -136,8 +141,41 @@ class GraphQLApp(GraphQL[Context, None]):
             self.schema, document, method, request_data, context, root_value, sub_response
         )
 
+    async def _execute_for_partner(
+        self,
+        method: str,
+        request_data: GraphQLRequestData,
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult:
+        """A partner runs a published document of its sets, never a body (app/partners.py)."""
+        try:
+            document = await self.persisted.partner_document(
+                context.partner.sets, method, request_data
+            )
+        except persisted.Refused as refused:
+            await partners.refused(context, refused, None)
+            return refused.result(context, sub_response)
+        result = await self.persisted.execute(
+            self.schema, document, method, request_data, context, root_value, sub_response
+        )
+        await partners.record(context.partner, document.name or "-", partners.outcome_of(result))
+        return result
+
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        response = await super().run(request, context, root_value)
+        try:
+            if (
+                isinstance(request, Request)
+                and context is UNSET
+                and (key := partners.partner_key(request))
+            ):
+                context = await self.get_context(request, response=None)
+                await partners.admit(key, context)
+            response = await super().run(request, context, root_value)
+        except persisted.Refused as refused:  # a partner's key or limits, or a batch
+            await partners.refused(context, refused, None)
+            return partners.refusal_response(refused, context)
         return (
             persisted.conditional(request, response) if isinstance(response, Response) else response
         )
@@ -158,10 +196,22 @@ class BodyLimit:
     """Refuse request bodies over the limit with 413 before they are read into memory.
     Multipart requests (file uploads) have their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_max_bytes: int | None = None,
+        on_refused: Callable[[Scope], Awaitable[None]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.on_refused = on_refused  # told of each 413 (partners' usage counts it)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+        if self.on_refused is not None:
+            await self.on_refused(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -176,7 +226,7 @@ class BodyLimit:
         )
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+            await self._refuse(scope, receive, send)
             return
         seen = 0
 
@@ -192,7 +242,7 @@ class BodyLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+            await self._refuse(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -391,11 +441,15 @@ def create_app(
             tasks += [asyncio.create_task(loop) for loop in _dispatchers(settings, stop)]
         if background and settings.jobs_embedded:
             tasks.append(asyncio.create_task(jobs.run_loop(stop, settings.job_tick_seconds)))
+        if background:  # partners' usage counts, written every few seconds
+            flush_seconds = settings.partner_usage_flush_seconds
+            tasks.append(asyncio.create_task(partner_usage.flush_forever(stop, flush_seconds)))
         try:
             yield
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+            await partner_usage.flush_quietly()
             set_provider(None)
             notifier.set_sms_provider(previous_sms)
             await provider.aclose()
@@ -431,6 +485,7 @@ def create_app(
         BodyLimit,
         max_bytes=settings.graphql_max_body_bytes,
         upload_max_bytes=settings.upload_max_body_bytes,
+        on_refused=functools.partial(partners.count_too_large, settings),
     )
     app.add_middleware(Metrics)
     app.add_middleware(SecurityHeaders)

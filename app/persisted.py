@@ -19,7 +19,7 @@ from typing import Any
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLRequestData
 from strawberry.permission import PermissionExtension
@@ -38,20 +38,28 @@ _ID = re.compile(r"[0-9a-f]{64}")
 
 
 class Refused(Exception):
-    """A request by id refused before anything runs: a typed error, and an HTTP status."""
+    """A request refused before anything runs: a typed error, an HTTP status and headers."""
 
-    def __init__(self, code: str, message: str, status: int = 200) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
+        self.headers = {**(headers or {}), "Cache-Control": "no-store"}
 
     def result(self, context: Any, sub_response: Response) -> ExecutionResult:
         if self.status != 200:
             sub_response.status_code = self.status
-        sub_response.headers["Cache-Control"] = "no-store"
+        sub_response.headers.update(self.headers)
         extensions = {"code": self.code, "traceId": getattr(context, "trace_id", "")}
         return ExecutionResult(
             data=None, errors=[GraphQLError(self.message, extensions=extensions)]
         )
+
+    def response(self, trace_id: str) -> Response:
+        """The whole answer, for refusals before the GraphQL view reads the request."""
+        error = {"message": self.message, "extensions": {"code": self.code, "traceId": trace_id}}
+        return JSONResponse({"data": None, "errors": [error]}, self.status, self.headers)
 
 
 # --- reading the request ---------------------------------------------------------------
@@ -60,9 +68,10 @@ class Refused(Exception):
 def fold_document_id(data: Any) -> Any:
     """Move a top-level `documentId` into the request's extensions, which strawberry
     passes on (its request data has no place for it). An `extensions` that is not an
-    object is left for strawberry to refuse."""
+    object is left for strawberry to refuse. Batches (a JSON list) are refused: one
+    operation per request, so a list of 10,000 ids costs nothing but this answer."""
     if isinstance(data, list):
-        return [fold_document_id(item) for item in data]
+        raise Refused("BATCHING_NOT_SUPPORTED", "Send one operation per request", status=400)
     if isinstance(data, dict) and DOCUMENT_ID in data:
         value = data.pop(DOCUMENT_ID)
         extensions = data.get("extensions")
@@ -177,6 +186,26 @@ class PersistedRequests:
             except GraphQLError as error:
                 raise Refused("GRAPHQL_PARSE_FAILED", error.message) from None
             self.registry.register(document)
+        if method == "GET" and document.type != "query":
+            raise Refused("METHOD_NOT_ALLOWED", "Only queries run by GET", status=405)
+        return document
+
+    async def partner_document(
+        self, allowed_sets: frozenset[str], method: str, request_data: GraphQLRequestData
+    ) -> PersistedDocument:
+        """The published document a partner names, before anything is parsed: a body is
+        never run for a partner (nor registered), an id must be in the live manifest and
+        in one of the partner's sets."""
+        doc_id = _requested_id(request_data.extensions or {})
+        if request_data.query is not None:
+            raise Refused(
+                "PERSISTED_QUERY_NOT_ALLOWED", "Partners send a published document's id only"
+            )
+        document = await self.registry.lookup_trusted(doc_id) if doc_id else None
+        if document is None:
+            raise Refused("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+        if not self.registry.in_sets(document, allowed_sets):
+            raise Refused("PERSISTED_QUERY_NOT_ALLOWED", "This operation is not in your sets")
         if method == "GET" and document.type != "query":
             raise Refused("METHOD_NOT_ALLOWED", "Only queries run by GET", status=405)
         return document

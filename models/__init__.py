@@ -15,4 +15,5 @@ MODEL_MODULES = [
     "models.bids",
     "models.contracts",
     "models.repayments",
+    "models.partners",
 ]

@@ -27,6 +27,9 @@ class ProviderAccount(Model):
     real_name_cipher = fields.TextField(default="", db_default="")
     id_number_cipher = fields.TextField(default="")
     id_number_masked = fields.CharField(max_length=32, default="")
+    # services.kit.security.lookup_hash of the ID number, written with the cipher: finds
+    # the person by their number (an industry credit query, R1) without decrypting rows.
+    id_number_lookup = fields.CharField(max_length=64, null=True, db_index=True)
     status = fields.CharField(max_length=16, default="opening")  # opening / open / failed
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -129,6 +129,8 @@ class PersistedManifest(Model):
     version = fields.IntField(primary_key=True)
     sha256 = fields.CharField(max_length=64)
     operations: fields.JSONField[list[dict[str, str]]] = fields.JSONField()
+    # {set name: [operation names]}: the persisted/<set>/ folders, for partners' allow-lists.
+    sets: fields.JSONField[dict[str, list[str]]] = fields.JSONField(default=dict, db_default="{}")
     loaded_at = fields.DatetimeField()
 
     class Meta:

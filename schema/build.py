@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit.credit import CreditMutation, CreditQuery
 from schema.credit.lending import LendingMutation, LendingQuery
+from schema.credit.sharing import SharingQuery
 from schema.extensions import schema_extensions
 from schema.identity.access import AccessMutation, AccessQuery
 from schema.identity.members import MembersMutation, MembersQuery
@@ -21,6 +22,7 @@ from schema.money.accounts import AccountsMutation, AccountsQuery
 from schema.money.finance import FinanceMutation, FinanceQuery
 from schema.platform.downloads import DownloadsMutation
 from schema.platform.parameters import ParametersMutation, ParametersQuery
+from schema.platform.partners import PartnersQuery
 from schema.platform.system import DevMutation, DevQuery, Subscription, SystemQuery
 from schema.repayments.collection import CollectionMutation, CollectionQuery, CollectionSubscription
 from schema.repayments.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
@@ -43,11 +45,13 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         FinanceQuery,
         CreditQuery,
         LendingQuery,
+        SharingQuery,
         LoansQuery,
         RepaymentsQuery,
         CollectionQuery,
         ContractsQuery,
         ParametersQuery,
+        PartnersQuery,
         SystemQuery,
     ]
     mutations: list[type] = [

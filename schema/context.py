@@ -36,6 +36,8 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     # The persisted document this request runs (app/persisted.py), None for a body.
     persisted: Any = None
+    # The partner whose key this request carries (app/partners.py), None otherwise.
+    partner: Any = None
     _actor: Actor | None = None
 
     @property
@@ -60,6 +62,10 @@ class Context:
     @property
     def cached_actor(self) -> Actor | None:
         return self._actor
+
+    def use_actor(self, actor: Actor) -> None:
+        """The caller, known another way than by an access token (a partner's key)."""
+        self._actor = actor
 
     async def get_actor(self) -> Actor:
         if self._actor is None:

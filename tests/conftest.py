@@ -57,6 +57,8 @@ from services.kit.broker import RedisBroker, make_broker, set_broker  # noqa: E4
 from services.kit.db import tortoise_config  # noqa: E402
 from services.kit.settings import get_settings  # noqa: E402
 from services.money import ledger  # noqa: E402
+from services.partners import keys as partner_keys  # noqa: E402
+from services.partners import usage as partner_usage  # noqa: E402
 from services.platform import clock, parameters  # noqa: E402
 from tests import hang_watch  # noqa: E402
 from tests.factories import ScriptedSources  # noqa: E402
@@ -131,6 +133,8 @@ async def clean_db(database: str) -> AsyncIterator[None]:
     clock.reset_cache()
     parameters.reset_cache()
     permissions.reset_cache()
+    partner_keys.forget_cached_keys()
+    partner_usage.forget_pending()
     await permissions.seed_roles()
     await ledger.ensure_platform_accounts()
     yield

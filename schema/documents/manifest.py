@@ -19,6 +19,9 @@ from services.platform import clock
 FORMAT = "apollo-persisted-query-manifest"
 DOCUMENTS_DIR = ROOT / "persisted"
 MANIFEST_FILE = DOCUMENTS_DIR / "manifest.json"
+# The operation sets (the persisted/<set>/ folders) that partners are allowed by name;
+# written beside the manifest, which keeps Apollo's four keys per operation.
+SETS_FILE_NAME = "sets.json"
 TYPES = ("query", "mutation", "subscription")
 
 
@@ -70,6 +73,39 @@ def read_documents(directory: Path = DOCUMENTS_DIR) -> list[Operation]:
     return [found[name] for name in sorted(found)]
 
 
+def read_sets(directory: Path = DOCUMENTS_DIR) -> dict[str, list[str]]:
+    """{set: [operation names]} from the persisted/<set>/<Name>.graphql files."""
+    sets: dict[str, list[str]] = {}
+    for path in sorted(directory.glob("*/*.graphql")):
+        sets.setdefault(path.parent.name, []).append(path.stem)
+    return {name: sorted(names) for name, names in sorted(sets.items())}
+
+
+def render_sets(sets: dict[str, list[str]]) -> str:
+    return json.dumps({"sets": sets}, indent=2, ensure_ascii=False) + "\n"
+
+
+def parse_sets(text: str, operations: list[Operation]) -> dict[str, list[str]]:
+    """The sets of a sets file, each naming operations of the manifest only."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError as error:
+        raise ManifestError(f"sets: not JSON: {error}") from None
+    sets = data.get("sets") if isinstance(data, dict) else None
+    if not isinstance(sets, dict):
+        raise ManifestError('sets: expected {"sets": {"<set>": ["<operation name>", ...]}}')
+    names = {operation.name for operation in operations}
+    checked: dict[str, list[str]] = {}
+    for set_name, members in sorted(sets.items()):
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise ManifestError(f"sets: {set_name} must be a list of operation names")
+        unknown = sorted(set(members) - names)
+        if unknown:
+            raise ManifestError(f"sets: {set_name} names {', '.join(unknown)}, not in the manifest")
+        checked[set_name] = sorted(set(members))
+    return checked
+
+
 def check_against(schema: GraphQLSchema, operations: list[Operation]) -> None:
     """Refuse operations the schema does not answer (a renamed field, a wrong type)."""
     for operation in operations:
@@ -117,17 +153,20 @@ def parse_manifest(text: str) -> list[Operation]:
     return operations
 
 
-async def load(text: str, schema: GraphQLSchema) -> tuple[int, bool]:
-    """Store the manifest as a new version unless it is the newest already. Returns the
-    live version and whether it is new. Nothing is stored when any operation is refused."""
+async def load(text: str, schema: GraphQLSchema, sets_text: str | None = None) -> tuple[int, bool]:
+    """Store the manifest (and its sets file, if any) as a new version unless it is the
+    newest already. Returns the live version and whether it is new. Nothing is stored
+    when any operation or set is refused."""
     operations = parse_manifest(text)
     check_against(schema, operations)
+    sets = parse_sets(sets_text, operations) if sets_text is not None else {}
     stored = [operation.as_json() for operation in operations]
-    digest = hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()
+    content: Any = stored if not sets else {"operations": stored, "sets": sets}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
     newest = await PersistedManifest.all().order_by("-version").first()
     if newest is not None and newest.sha256 == digest:
         return newest.version, False
     row = await PersistedManifest.create(
-        sha256=digest, operations=stored, loaded_at=await clock.now()
+        sha256=digest, operations=stored, sets=sets, loaded_at=await clock.now()
     )
     return row.version, True

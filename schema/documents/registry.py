@@ -63,6 +63,7 @@ class Registry:
         self.apq_size = apq_size
         self.version = 0
         self.documents: dict[str, PersistedDocument] = {}
+        self.sets: dict[str, frozenset[str]] = {}  # set name -> operation names
         self.registered: OrderedDict[str, PersistedDocument] = OrderedDict()
         self._checked_at: float | None = None
         self._lock: asyncio.Lock | None = None
@@ -73,6 +74,14 @@ class Registry:
         if found is None and (found := self.registered.get(doc_id)) is not None:
             self.registered.move_to_end(doc_id)
         return found
+
+    async def lookup_trusted(self, doc_id: str) -> PersistedDocument | None:
+        """A document of the live manifest version (never one registered by APQ)."""
+        await self.refresh()
+        return self.documents.get(doc_id)
+
+    def in_sets(self, document: PersistedDocument, set_names: frozenset[str]) -> bool:
+        return any(document.name in self.sets.get(name, ()) for name in set_names)
 
     def register(self, document: PersistedDocument) -> None:
         if self.apq_size <= 0:
@@ -98,6 +107,10 @@ class Registry:
             if version != self.version:
                 row = await PersistedManifest.get_or_none(version=version)
                 operations = row.operations if row is not None else []
+                self.sets = {
+                    name: frozenset(members)
+                    for name, members in (row.sets if row is not None else {}).items()
+                }
                 self.documents = {
                     item["id"]: from_body(item["id"], item["body"], trusted=True)
                     for item in operations

@@ -11,4 +11,6 @@ assessment (R4), review, score and limits.
   `freeze()`, `unfreeze()`, `set_temporary_limit()`.
 - `risk_questionnaire`, `risk_assessment`: R4 (`submit_assessment()`,
   `confirm_risk_notice()`, `check_lender_may_bid()`); `eligibility`, `disclosure`.
+- `industry_answers`: the reverse of the industry-sharing source, a partner platform's
+  question about one ID number (`answer_industry_query()`, R1).
 """

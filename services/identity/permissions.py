@@ -185,10 +185,12 @@ class Actor:
     permissions: frozenset[str] = frozenset()
     label: str = "anonymous"
     token_id: str | None = None
+    # A partner's system (services/partners): no user, a key instead of a token.
+    partner_id: int | None = None
 
     @property
     def is_authenticated(self) -> bool:
-        return self.user_id is not None
+        return self.user_id is not None or self.partner_id is not None
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions

@@ -11,3 +11,8 @@ HTTP_LATENCY = Histogram("lendbridge_http_request_seconds", "HTTP request latenc
 GRAPHQL_OPERATIONS = Counter(
     "lendbridge_graphql_operations_total", "GraphQL operations", ["type", "outcome"]
 )
+PARTNER_REQUESTS = Counter(
+    "lendbridge_partner_requests_total",
+    "Partners' requests by outcome (`unknown` partner: a key that does not work)",
+    ["partner", "outcome"],
+)

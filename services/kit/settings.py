@@ -207,6 +207,10 @@ class Settings(BaseSettings):
     persisted_refresh_seconds: float = Field(default=2.0, ge=0)
     persisted_public_max_age: int = Field(default=30, ge=0, le=3600)
     apq_cache_size: int = Field(default=1000, ge=0)
+    # Partners (docs/partners.md): how long a process trusts what it read of a key (a
+    # revocation reaches every process within it); how often usage counts are written.
+    partner_key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    partner_usage_flush_seconds: float = Field(default=5.0, gt=0, le=300)
 
     # Outgoing e-mail over SMTP: contracts to their parties (M3.5), members' messages.
     smtp_host: str = "127.0.0.1"

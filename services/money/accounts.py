@@ -142,6 +142,7 @@ async def open_account(*, actor: Actor, real_name: str, id_number: str) -> Provi
             real_name_masked=mask_name(name),
             real_name_cipher=encrypt_pii(name),
             id_number_cipher=encrypt_pii(id_value),
+            id_number_lookup=lookup_hash(id_value),
             id_number_masked=mask_id_number(id_value),
         )
         await ledger.ensure_member_accounts(actor.user_id)

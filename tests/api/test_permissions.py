@@ -42,8 +42,10 @@ from models.repayments import CollectionRecord
 from models.system import ClockState, PersonalDataReveal, PlatformParameter
 from schema.build import build_schema
 from schema.directives import AllowAnyone, AuthDirective, PublicDirective, RequirePermission
+from schema.documents import manifest
 from services.identity.permissions import DEFAULT_ROLES, Permission
 from services.kit.settings import get_settings
+from services.partners import keys as partner_keys
 from services.platform import clock
 from tests import conftest
 from tests.factories import (
@@ -714,6 +716,23 @@ MATRIX += [
         "auditor",
         changes_state=False,  # NOT_A_COLLECTOR / NOT_FOUND: nothing to assign
     ),
+    # Partner fields: "staff_with" is a partner's key running the document by id (keys
+    # never send bodies); a login holding the partner role is tested in each domain.
+    Row(
+        "industryCreditQuery",
+        "query ($id: String!) { industryCreditQuery(input: {idNumber: $id,"
+        ' purpose: "matrix test"}) { known } }',
+        "partner:query",
+        "partner",
+        "credit",
+    ),
+    Row(
+        "partnerUsage",
+        "{ partnerUsage { day operation outcome count } }",
+        "partner:query",
+        "partner",
+        "credit",
+    ),
 ]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
@@ -779,9 +798,15 @@ async def _state() -> dict[str, Any]:
 
 
 async def _caller(actor: str, row: Row) -> tuple[User | None, str | None]:
-    """A fresh user and token per case (logout revokes the token it is called with)."""
+    """A fresh user and token per case (logout revokes the token it is called with); for
+    a partner field's "staff_with", a partner's key."""
     if actor == "anonymous":
         return None, None
+    if actor == "staff_with" and row.role_with == "partner":
+        issued = await partner_keys.add_partner(
+            code="matrix", name="Matrix", sets=["matrix"], rate_per_minute=100, daily_quota=100
+        )
+        return None, issued.key
     if actor == "member" or (actor == "staff_with" and row.role_with == "member"):
         user, phone = await create_member()
     else:
@@ -796,6 +821,8 @@ def _global_id(user: User) -> str:
 
 
 async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
+    if row.field == "industryCreditQuery":
+        return {"id": new_id_number()}
     if row.field in (
         "revealPersonalData",
         "memberCredit",
@@ -980,7 +1007,10 @@ async def test_permission_matrix(client, row, actor):
     variables = await _variables(row, caller)
     before = await _state()
 
-    body = await gql(client, row.document, variables, token=token)
+    if actor == "staff_with" and row.role_with == "partner":
+        body = await _by_partner_key(client, row, variables, token)
+    else:
+        body = await gql(client, row.document, variables, token=token)
 
     expected = _expected(actor, row)
     if expected is None:
@@ -995,6 +1025,30 @@ async def test_permission_matrix(client, row, actor):
         assert (body["data"] or {}).get(row.field) is None, body
         if row.is_mutation:
             assert await _state() == before, "a refused mutation changed something"
+
+
+async def _by_partner_key(
+    client: httpx.AsyncClient, row: Row, variables: dict[str, Any], key: str | None
+) -> dict[str, Any]:
+    """The row's document published (named Matrix, in the partner's set) and run by id."""
+    document = row.document
+    body = (
+        document.replace("query (", "query Matrix(", 1)
+        if document.startswith("query (")
+        else "query Matrix " + document
+    )
+    operation = manifest.Operation(manifest.document_id(body), "Matrix", "query", body)
+    schema = build_schema(get_settings())._schema
+    await manifest.load(
+        manifest.render([operation]), schema, manifest.render_sets({"matrix": ["Matrix"]})
+    )
+    response = await client.post(
+        "/graphql",
+        json={"documentId": f"sha256:{operation.id}", "variables": variables},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 async def test_matrix_expectations_match_the_roles():

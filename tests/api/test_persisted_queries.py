@@ -87,10 +87,15 @@ def _post_body(form: str, doc_id: str, variables: dict[str, Any]) -> dict[str, A
 
 async def test_the_committed_manifest_matches_the_graphql_files(tmp_path):
     on_disk = manifest.MANIFEST_FILE.read_text(encoding="utf-8")
-    assert build(tmp_path / "manifest.json").endswith("3 operations")
+    count = len(list(manifest.DOCUMENTS_DIR.glob("*/*.graphql")))
+    assert build(tmp_path / "manifest.json").endswith(f": {count} operations")
     assert (tmp_path / "manifest.json").read_text(encoding="utf-8") == on_disk, (
         "persisted/manifest.json is stale: run `.venv/bin/python -m app persisted build`"
     )
+    sets = manifest.DOCUMENTS_DIR / manifest.SETS_FILE_NAME
+    assert (tmp_path / manifest.SETS_FILE_NAME).read_text(encoding="utf-8") == sets.read_text(
+        encoding="utf-8"
+    ), "persisted/sets.json is stale: run `.venv/bin/python -m app persisted build`"
     for operation in OPERATIONS.values():
         assert operation.id == manifest.document_id(operation.body)
 

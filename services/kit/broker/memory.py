@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ class InProcessBroker:
     def __init__(self, *, queue_limit: int = 100) -> None:
         self.fanout = Fanout(queue_limit)
         self._versions: dict[str, int] = defaultdict(int)
+        self._counters = ExpiringCounters()
 
     async def start(self) -> None:
         return None
@@ -50,3 +52,24 @@ class InProcessBroker:
     async def bump(self, name: str) -> int:
         self._versions[name] += 1
         return self._versions[name]
+
+    async def hit(self, name: str, ttl_seconds: int) -> int:
+        return self._counters.hit(name, ttl_seconds)
+
+
+class ExpiringCounters:
+    """Counters that vanish `ttl` seconds after their first hit (monotonic time)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._counts: dict[str, tuple[float, int]] = {}
+        self._limit = limit
+
+    def hit(self, name: str, ttl_seconds: int) -> int:
+        now = time.monotonic()
+        ends, count = self._counts.get(name, (0.0, 0))
+        if ends <= now:
+            if len(self._counts) >= self._limit:
+                self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            ends, count = now + ttl_seconds, 0
+        self._counts[name] = (ends, count + 1)
+        return count + 1

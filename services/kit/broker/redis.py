@@ -34,6 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from services.kit.broker.fanout import RECONNECTED, Fanout, Message
+from services.kit.broker.memory import ExpiringCounters
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class RedisBroker:
         # Outage versions count down from far below anything a cache starts at (-1).
         self._outage_values = -(1 << 40)
         self._pending_bumps: set[str] = set()
+        self._local_hits = ExpiringCounters()
 
     # --- life --------------------------------------------------------------------------
 
@@ -257,6 +259,21 @@ class RedisBroker:
             self._pending_bumps.add(name)
             self._went_down()
             return self._changed()
+
+    async def hit(self, name: str, ttl_seconds: int) -> int:
+        """INCR with the expiry set on the first hit, in one round trip. While Redis is
+        down the count is this process's own (a limit per process rather than none)."""
+        key = f"{self._prefix}hits:{name}"
+        if not self._down():
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.set(key, 0, ex=ttl_seconds, nx=True)  # the expiry, on the first hit
+                    pipe.incr(key)
+                    _, count = await pipe.execute()
+                return int(count)
+            except (RedisError, OSError):
+                self._went_down()
+        return self._local_hits.hit(name, ttl_seconds)
 
     async def _send_pending_bumps(self) -> None:
         for name in sorted(self._pending_bumps):
