@@ -64,6 +64,25 @@ from tests import hang_watch  # noqa: E402
 from tests.factories import ScriptedSources  # noqa: E402
 from tests.hang_watch import pytest_runtest_call  # noqa: E402, F401  (a hook)
 
+# The longest tests start first, so that pytest-xdist spreads them over the workers
+# while the many short ones fill the gaps, instead of one worker finishing alone with a
+# year of simulation (they are collected last, by name). Order within a group is kept.
+_FIRST = (
+    "tests/simulation/test_simulated_year.py",
+    "tests/simulation/test_regressions.py",
+    "tests/simulation/",
+    "tests/e2e/",
+)
+
+
+def _start_rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::")[0]
+    return next((n for n, prefix in enumerate(_FIRST) if path.startswith(prefix)), len(_FIRST))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_start_rank)
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     redis = os.environ.get("REDIS_URL") or "in-process broker"
