@@ -176,6 +176,35 @@ async def test_a_subscription_redis_did_not_take_is_sent_again_after_a_reconnect
             await broker.stop()
 
 
+async def test_a_subscription_whose_sending_never_returns_is_sent_again_after_a_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # CI saw a SUBSCRIBE that never returned (after the idle sweep had unsubscribed every
+    # channel): the subscriber waited forever. Past _SEND_SECONDS the connection is
+    # dropped and the reader subscribes every wanted channel on a new one.
+    monkeypatch.setattr(broker_redis, "_SEND_SECONDS", 0.2)
+    async with private_redis() as server:
+        broker = RedisBroker(server.url, "t:")
+        await broker.start()
+        try:
+            await _until(lambda: broker.listening)
+            assert broker._pubsub is not None
+            stuck = broker._pubsub
+
+            async def never_returns(*_channels: str) -> None:
+                await asyncio.Event().wait()
+
+            monkeypatch.setattr(stuck, "subscribe", never_returns)
+            async with asyncio.timeout(TIMEOUT), broker.subscribe("loan.8.progress") as messages:
+                await _until(lambda: broker.subscribers("loan.8.progress") == 1)
+                assert broker._pubsub is not stuck
+                assert await _next(messages) == RECONNECTED
+                await broker.publish("loan.8.progress", {"bid": 2})
+                assert await _next(messages) == {"bid": 2}
+        finally:
+            await broker.stop()
+
+
 async def test_redis_going_away_keeps_counters_answering_and_subscribers_get_a_gap():
     async with private_redis() as server:
         broker = RedisBroker(server.url, "t:")

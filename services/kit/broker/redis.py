@@ -45,6 +45,11 @@ _CONFIRM_SECONDS = 5.0
 # How often channels no local subscriber wants any more are unsubscribed.
 _IDLE_SWEEP_SECONDS = 30.0
 _MAX_BACKOFF_SECONDS = 2.0
+# The longest a SUBSCRIBE or UNSUBSCRIBE may take to be sent. CI once saw one never
+# return (the pub/sub connection unsubscribed from everything, a subscription sent beside
+# the reader's read): past this, the connection is dropped and the reader reconnects
+# and subscribes every wanted channel again.
+_SEND_SECONDS = 2.0
 
 
 def _keepalive_options() -> dict[int, int]:
@@ -161,8 +166,9 @@ class RedisBroker:
             return  # the reader subscribes every channel when it (re)connects
         self._requested.add(channel)
         try:
-            await pubsub.subscribe(self._prefix + channel)
-        except Exception as error:
+            async with asyncio.timeout(_SEND_SECONDS):
+                await pubsub.subscribe(self._prefix + channel)
+        except Exception as error:  # TimeoutError included
             logger.warning("event broker could not subscribe %s: %s", channel, error)
             self._requested.discard(channel)
             self._send_failed = True  # the reader reconnects and subscribes everything
@@ -235,7 +241,11 @@ class RedisBroker:
             self._requested.discard(channel)
             self._confirmed.pop(channel, None)
         if idle:
-            await pubsub.unsubscribe(*(self._prefix + c for c in idle))
+            try:
+                async with asyncio.timeout(_SEND_SECONDS):
+                    await pubsub.unsubscribe(*(self._prefix + c for c in idle))
+            except TimeoutError:
+                raise _SubscribeFailed("an unsubscription could not be sent") from None
 
     # --- counters ----------------------------------------------------------------------
 
