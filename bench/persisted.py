@@ -9,7 +9,9 @@ DATABASE_URL when BENCH_USE_ENV=1. Prints one JSON line of requests per second:
 - `text_uncached`: the body with a different trailing comment each time, so it is parsed
   and validated on every request (what a cache miss costs);
 - `id_post`, `id_get`: by `documentId`, POST and GET (no parsing, no validation);
-- `id_get_304`: GET with `If-None-Match`, answered 304.
+- `id_get_304`: GET with `If-None-Match`, answered 304;
+- `partner_id_post`: by id with a partner's key (key check, rate limit and quota in the
+  broker, the allow-list, usage counted): what a partner's request costs on top.
 """
 
 from __future__ import annotations
@@ -45,7 +47,17 @@ async def run(requests: int) -> dict[str, Any]:
 
     await ledger.ensure_platform_accounts()
     text = manifest.MANIFEST_FILE.read_text(encoding="utf-8")
-    await manifest.load(text, build_schema(settings)._schema)
+    sets = (manifest.DOCUMENTS_DIR / manifest.SETS_FILE_NAME).read_text(encoding="utf-8")
+    await manifest.load(text, build_schema(settings)._schema, sets)
+    from services.partners import keys
+
+    issued = await keys.add_partner(
+        code="bench",
+        name="Bench",
+        sets=["public"],
+        rate_per_minute=100_000,
+        daily_quota=100_000_000,
+    )
     (market,) = [op for op in manifest.parse_manifest(text) if op.name == "MarketLoans"]
     variables = {"first": 10}
     app = create_app(settings, own_services=False)
@@ -82,12 +94,19 @@ async def run(requests: int) -> dict[str, Any]:
                 headers = {"If-None-Match": etag}
                 await ok(await client.get("/graphql", params=params, headers=headers), 304)
 
+            partner = {"Authorization": f"Bearer {issued.key}"}
+
+            async def by_partner(n: int) -> None:
+                body = {"documentId": f"sha256:{market.id}", "variables": variables}
+                await ok(await client.post("/graphql", json=body, headers=partner))
+
             results["requests"] = requests
             results["text_rps"] = await _rate(requests, as_text)
             results["text_uncached_rps"] = await _rate(requests, as_new_text)
             results["id_post_rps"] = await _rate(requests, by_id_post)
             results["id_get_rps"] = await _rate(requests, by_id_get)
             results["id_get_304_rps"] = await _rate(requests, by_id_304)
+            results["partner_id_post_rps"] = await _rate(requests, by_partner)
     finally:
         await stop_platform()
     return results

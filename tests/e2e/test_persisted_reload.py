@@ -1,11 +1,13 @@
 """A new manifest version goes live in running API processes without a restart (issue 18):
-two real uvicorn processes answer the published operations by id; `python -m app
-persisted load` stores a version with one more operation; both processes answer it
-within their refresh interval, by GET and POST, still the same processes."""
+real uvicorn processes (two on PostgreSQL; on SQLite the one embedded process, which is
+one process by design) answer the published operations by id; `python -m app persisted
+load`, another process, stores a version with one more operation; every API process
+answers it within its refresh interval, by GET and POST, still the same processes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -20,10 +22,8 @@ from tests.conftest import BACKEND
 from tests.e2e.processes import ROOT, Platform, platform_process
 from tests.factories import error_codes
 
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="session"),
-    pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL"),
-]
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+PROCESSES = 2 if BACKEND == "postgres" else 1
 
 COUNT = "query MarketSize {\n  loans { totalCount }\n}\n"
 REFRESH = "0.2"  # seconds between a process's looks at the newest version
@@ -68,12 +68,15 @@ async def test_a_new_manifest_version_goes_live_in_running_processes(tmp_path: P
     ]
     count_id = manifest.document_id(COUNT)
     environment = {"PERSISTED_REFRESH_SECONDS": REFRESH}
-    async with (
-        platform_process(tmp_path / "a.sqlite3", None, environment=environment) as first,
-        platform_process(tmp_path / "b.sqlite3", None, environment=environment) as second,
-    ):
-        pids = (first.process.pid, second.process.pid)
-        for platform in (first, second):
+    async with contextlib.AsyncExitStack() as stack:
+        platforms = [
+            await stack.enter_async_context(
+                platform_process(tmp_path / f"{n}.sqlite3", None, environment=environment)
+            )
+            for n in range(PROCESSES)
+        ]
+        pids = [platform.process.pid for platform in platforms]
+        for platform in platforms:
             assert error_codes(await _by_id(platform, count_id, get=True)) == [
                 "PERSISTED_QUERY_NOT_FOUND"
             ]
@@ -96,7 +99,7 @@ async def test_a_new_manifest_version_goes_live_in_running_processes(tmp_path: P
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DEADLINE
-        for platform in (second, first):
+        for platform in reversed(platforms):
             while error_codes(await _by_id(platform, count_id, get=True)):
                 assert loop.time() < deadline, platform.output()
                 await asyncio.sleep(0.1)
@@ -106,6 +109,5 @@ async def test_a_new_manifest_version_goes_live_in_running_processes(tmp_path: P
             assert await _by_id(platform, count_id, get=False) == {
                 "data": {"loans": {"totalCount": 0}}
             }
-        assert (first.process.pid, second.process.pid) == pids
-        assert first.process.returncode is None
-        assert second.process.returncode is None
+        assert [platform.process.pid for platform in platforms] == pids
+        assert all(platform.process.returncode is None for platform in platforms)
