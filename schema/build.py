@@ -21,11 +21,13 @@ from schema.loans import LoansMutation, LoansQuery, LoansSubscription
 from schema.money.accounts import AccountsMutation, AccountsQuery
 from schema.money.finance import FinanceMutation, FinanceQuery
 from schema.platform.downloads import DownloadsMutation
+from schema.platform.figures import FiguresQuery
 from schema.platform.parameters import ParametersMutation, ParametersQuery
 from schema.platform.partners import PartnersQuery
 from schema.platform.system import DevMutation, DevQuery, Subscription, SystemQuery
 from schema.repayments.collection import CollectionMutation, CollectionQuery, CollectionSubscription
 from schema.repayments.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
+from schema.returns import ReturnsQuery
 from schema.scalars import SCALAR_MAP
 from services.kit.settings import Settings
 
@@ -49,9 +51,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         LoansQuery,
         RepaymentsQuery,
         CollectionQuery,
+        ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
         PartnersQuery,
+        FiguresQuery,
         SystemQuery,
     ]
     mutations: list[type] = [

@@ -26,6 +26,7 @@ public code the client sees the reason, in variables and literals alike.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, NewType
 
@@ -44,6 +45,9 @@ SignedMoney = NewType("SignedMoney", int)
 
 Rate = NewType("Rate", Decimal)
 """An annual rate as a fraction (Decimal) in Python; a string with four places on the wire."""
+
+SignedRate = NewType("SignedRate", Decimal)
+"""A computed rate that may be negative or above 10 (a return: XIRR); four places."""
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 
@@ -99,6 +103,27 @@ def parse_rate_value(value: Any) -> Decimal:
         raise _refuse(error.message) from error
 
 
+def serialize_signed_rate(value: Any) -> str:
+    """Decimal -> "-0.0350" / "12.5000": four places exactly, any sign and size. A float,
+    NaN, infinity or more than four places is a bug upstream (TypeError / ValueError)."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"a SignedRate must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite() or value.quantize(Decimal("0.0001")) != value:
+        raise ValueError(f"rate {value} is not finite with at most four decimal places")
+    text = f"{value:.4f}"
+    return text.removeprefix("-") if value == 0 else text
+
+
+def parse_signed_rate_value(value: Any) -> Decimal:
+    """A JSON string "-0.0350" -> Decimal; at most four places, no exponent."""
+    if not isinstance(value, str) or not _SIGNED_RATE.fullmatch(value):
+        raise _refuse('SignedRate must be a string with four decimal places, like "-0.0350".')
+    return Decimal(value)
+
+
+_SIGNED_RATE = re.compile(r"-?\d{1,6}(\.\d{1,4})?")
+
+
 MONEY: ScalarDefinition = strawberry.scalar(
     name="Money",
     description=(
@@ -135,9 +160,21 @@ RATE: ScalarDefinition = strawberry.scalar(
     parse_value=parse_rate_value,
 )
 
+SIGNED_RATE: ScalarDefinition = strawberry.scalar(
+    name="SignedRate",
+    description=(
+        "A computed rate that may be negative or above 10, such as a return (XIRR), as a "
+        'decimal fraction string with exactly four decimal places: "-0.0350" is -3.5%, '
+        '"0.1200" is 12%. Never a JSON number.'
+    ),
+    serialize=serialize_signed_rate,
+    parse_value=parse_signed_rate_value,
+)
+
 #: Pass as `StrawberryConfig(scalar_map=SCALAR_MAP)` so `Money` / `Rate` annotations work.
 SCALAR_MAP: dict[object, ScalarDefinition] = {
     Money: MONEY,
     SignedMoney: SIGNED_MONEY,
     Rate: RATE,
+    SignedRate: SIGNED_RATE,
 }

@@ -58,6 +58,7 @@ class Permission(StrEnum):
     CONTRACTS_SIGN = "contracts:sign"  # consent to a contract one is a party to
     CONTRACTS_MANAGE = "contracts:manage"  # publish contract templates
     PARTNER_QUERY = "partner:query"
+    ANALYTICS_READ = "analytics:read"  # platform figures and any lender's returns (M12)
 
 
 _SELF = {Permission.PROFILE_READ, Permission.NOTICES_READ, Permission.SESSION_LOGOUT}
@@ -66,6 +67,9 @@ _STAFF_BASE = _SELF | {Permission.CUSTOMERS_READ}
 _CONTRACTS = {Permission.CONTRACTS_READ}
 # Staff who see the overdue list and collection records (docs/decisions.md, "Overdue").
 _COLLECTION = {Permission.COLLECTION_READ}
+# Risk reviewers read the platform and risk figures too (finance, admin and auditor
+# hold analytics:read in their own sets).
+_ANALYTICS = {Permission.ANALYTICS_READ}
 
 DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "member": (
@@ -93,6 +97,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
         "Loan reviewer, level 1",
         True,
         _STAFF_BASE
+        | _ANALYTICS
         | _CONTRACTS
         | _COLLECTION
         | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L1},
@@ -101,6 +106,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
         "Loan reviewer, level 2",
         True,
         _STAFF_BASE
+        | _ANALYTICS
         | _CONTRACTS
         | _COLLECTION
         | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L2},
@@ -109,6 +115,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
         "Loan reviewer, level 3",
         True,
         _STAFF_BASE
+        | _ANALYTICS
         | _CONTRACTS
         | _COLLECTION
         | {Permission.LOAN_REVIEW, Permission.LOAN_REVIEW_L3},
@@ -132,6 +139,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.FINANCE_READ,
             Permission.FINANCE_ADJUST_PROPOSE,
             Permission.FINANCE_ADJUST_APPROVE,
+            Permission.ANALYTICS_READ,
         },
     ),
     "admin": (
@@ -149,6 +157,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.CONTRACTS_READ,
             Permission.CONTRACTS_MANAGE,
             Permission.COLLECTION_READ,
+            Permission.ANALYTICS_READ,
         },
     ),
     "auditor": (
@@ -163,6 +172,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.REPORTS_READ,
             Permission.CONTRACTS_READ,
             Permission.COLLECTION_READ,
+            Permission.ANALYTICS_READ,
         },
     ),
     "partner": ("API client limited to persisted queries", False, {Permission.PARTNER_QUERY}),

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
 from schema.extensions import MaskUnexpectedErrors
@@ -226,3 +227,18 @@ def test_sdl_names_and_describes_the_scalars():
     assert '"1234.56"' in MONEY.description
     assert '"0.1200"' in RATE.description
     assert '"""' in sdl  # descriptions are printed in the SDL
+
+
+def test_a_signed_rate_carries_losses_and_large_returns_with_four_places():
+    from schema.scalars import parse_signed_rate_value, serialize_signed_rate
+
+    assert serialize_signed_rate(Decimal("-0.0350")) == "-0.0350"
+    assert serialize_signed_rate(Decimal("12.5")) == "12.5000"
+    assert serialize_signed_rate(Decimal("-0")) == "0.0000"
+    for wrong in (0.035, Decimal("0.00001"), Decimal("NaN")):
+        with pytest.raises((TypeError, ValueError)):
+            serialize_signed_rate(wrong)
+    assert parse_signed_rate_value("-0.0350") == Decimal("-0.0350")
+    for wrong_input in ("1e-3", "-0.00001", 0.035, "--1"):
+        with pytest.raises(GraphQLError):
+            parse_signed_rate_value(wrong_input)

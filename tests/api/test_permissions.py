@@ -734,6 +734,23 @@ MATRIX += [
         "credit",
     ),
 ]
+MATRIX += [
+    # Investor returns (M12.3): anyone logged in reads their own; the platform's needs
+    # analytics:read (another lender's too: tests/analytics/test_returns.py).
+    Row("lenderReturns", "{ lenderReturns { invested } }", "profile:read", "cs", "partner"),
+    Row("platformReturns", "{ platformReturns { invested } }", "analytics:read", "auditor", "cs"),
+]
+MATRIX += [
+    # Platform and risk figures (M12.1, M12.2): tests/analytics/test_figures.py.
+    Row(
+        "platformFigures",
+        "{ platformFigures { cumulativeVolume } }",
+        "analytics:read",
+        "risk_l1",
+        "cs",
+    ),
+    Row("riskFigures", "{ riskFigures { overdueAmount } }", "analytics:read", "finance", "cs"),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 

@@ -1,0 +1,267 @@
+"""Investor returns (M12.3): each lender's XIRR from their own cash flows, and the
+platform-wide one from every lender's flows pooled, realised and expected, as of a
+business day. Definitions in docs/returns.md.
+
+The flows are read by SQL, summed per day (three statements whatever the size of the
+book): a lender's money out is each claim's principal on the day the loan was disbursed
+(the claim's `created_at`); money in is what they had of it, each receipt's principal,
+interest and penalty (not the `to_reserve` ones: those are the risk reserve's) and each
+risk-reserve advance's principal and interest, by the day it was paid. Lenders pay no
+fee on this platform (the service fee is the borrower's), so no fee flow exists yet.
+
+- realised: the flows to the day, plus the principal still outstanding valued at par
+  on that day (as if sold at par then).
+- expected: the flows to the day, plus what the schedule still owes the holder on loans
+  not in default: each open installment's share (the claim's part of the loan) on its
+  due date, and what fell due and was not had yet on the day itself. A loan is in
+  default once an installment has been unpaid more than 90 days (bucket M3_PLUS):
+  nothing more is expected of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from tortoise import connections
+
+from models.members import User, UserKind
+from models.repayments import InstallmentStatus
+from services.analytics.xirr import xirr
+from services.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from services.identity.permissions import Actor, Permission
+from services.kit.db import param
+from services.platform import clock
+
+# A loan is in default (nothing more expected of it) once an installment has been
+# unpaid this many days past its due date: the M3_PLUS bucket (services.repayments).
+DEFAULT_AFTER_DAYS = 90
+RATE_QUANTUM = Decimal("0.0001")
+
+_PAID = InstallmentStatus.PAID.value
+
+
+@dataclass(frozen=True)
+class LenderReturns:
+    """One lender's (or, with `lender_id` None, every lender's pooled) returns on `as_of`.
+    Amounts in fen; rates annual fractions rounded half-up to four places, None where
+    the XIRR is undefined (no flow, or nothing both lent and had)."""
+
+    lender_id: int | None
+    as_of: date
+    invested_fen: int
+    received_fen: int
+    outstanding_principal_fen: int
+    realised_xirr: Decimal | None
+    expected_xirr: Decimal | None
+
+
+def _day(connection: Any, column: str) -> str:
+    """The UTC business day of a timestamp column, in the connection's dialect."""
+    if connection.capabilities.dialect == "postgres":
+        return f"({column} AT TIME ZONE 'UTC')::date"
+    return f"date({column})"
+
+
+def _day_value(connection: Any, day: date) -> Any:
+    """A day as a query parameter: a date for asyncpg, ISO text for SQLite (which keeps
+    dates as text and whose date adapter is deprecated)."""
+    return day if connection.capabilities.dialect == "postgres" else day.isoformat()
+
+
+def _as_day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _holder(connection: Any, column: str, lender_id: int | None, number: int) -> str:
+    return "" if lender_id is None else f" AND {column} = {param(connection, number)}"
+
+
+def _flows_sql(connection: Any, lender_id: int | None) -> str:
+    """Per day to the as-of day ($1): money lent out, money had, the principal in it."""
+    on = param(connection, 1)
+    stamp = _day(connection, "created_at")
+    return (
+        "SELECT day, SUM(lent) AS lent, SUM(had) AS had, SUM(principal) AS principal FROM ("
+        f" SELECT {stamp} AS day, principal_fen AS lent, 0 AS had, 0 AS principal"
+        f" FROM claims WHERE {stamp} <= {on}{_holder(connection, 'holder_id', lender_id, 2)}"
+        " UNION ALL"
+        f" SELECT {stamp} AS day, 0 AS lent,"
+        " principal_fen + interest_fen + penalty_fen AS had, principal_fen AS principal"
+        f" FROM repayment_receipts WHERE NOT to_reserve AND {stamp} <= {on}"
+        f"{_holder(connection, 'holder_id', lender_id, 2)}"
+        " UNION ALL"
+        f" SELECT {stamp} AS day, 0 AS lent, principal_fen + interest_fen AS had,"
+        " principal_fen AS principal"
+        f" FROM reserve_advances WHERE {stamp} <= {on}"
+        f"{_holder(connection, 'holder_id', lender_id, 2)}"
+        ") flows GROUP BY day ORDER BY day"
+    )
+
+
+def _open_sql(connection: Any, alias: str, on: str) -> str:
+    """Installment `alias` was not yet fully paid on the day `on`."""
+    return f"NOT ({alias}.status = '{_PAID}' AND {alias}.paid_on <= {on})"
+
+
+def _running_sql(connection: Any, lender_id: int | None) -> str:
+    """The claims held on the day ($1) on loans not in default then ($2: the due date
+    before which an installment still open means default)."""
+    on = param(connection, 1)
+    cutoff = param(connection, 2)
+    return (
+        f"{_day(connection, 'c.created_at')} <= {on}"
+        f"{_holder(connection, 'c.holder_id', lender_id, 3)}"
+        " AND NOT EXISTS (SELECT 1 FROM loan_installments d WHERE d.loan_id = c.loan_id"
+        f" AND d.due_date < {cutoff} AND {_open_sql(connection, 'd', on)})"
+    )
+
+
+def _scheduled_sql(connection: Any, lender_id: int | None) -> str:
+    """Per due date after the day: the holders' shares of the installments still open,
+    each share the installment's principal and interest times the claim's part of the
+    loan, truncated to the fen."""
+    on = param(connection, 1)
+    return (
+        "SELECT i.due_date AS day,"
+        " SUM((i.principal_fen + i.interest_fen) * c.principal_fen / l.amount_fen) AS due"
+        " FROM claims c JOIN loans l ON l.id = c.loan_id"
+        " JOIN loan_installments i ON i.loan_id = c.loan_id"
+        f" WHERE {_running_sql(connection, lender_id)}"
+        f" AND i.due_date > {on} AND {_open_sql(connection, 'i', on)}"
+        " GROUP BY i.due_date ORDER BY i.due_date"
+    )
+
+
+def _arrears_sql(connection: Any, lender_id: int | None) -> str:
+    """What the holders are owed on the day and have not had: per claim, its share of
+    the installments fallen due or paid by then less the principal and interest it had
+    by then (never below zero), summed."""
+    on = param(connection, 1)
+    receipts = _day(connection, "r.created_at")
+    advances = _day(connection, "a.created_at")
+    owed = (
+        "(SELECT COALESCE(SUM(i.principal_fen + i.interest_fen), 0) FROM loan_installments i"
+        f" WHERE i.loan_id = c.loan_id AND (i.due_date <= {on}"
+        f" OR NOT {_open_sql(connection, 'i', on)}))"
+        " * c.principal_fen / l.amount_fen"
+    )
+    had = (
+        "(SELECT COALESCE(SUM(r.principal_fen + r.interest_fen), 0) FROM repayment_receipts r"
+        f" WHERE r.claim_id = c.id AND NOT r.to_reserve AND {receipts} <= {on})"
+        " + (SELECT COALESCE(SUM(a.principal_fen + a.interest_fen), 0) FROM reserve_advances a"
+        f" WHERE a.claim_id = c.id AND {advances} <= {on})"
+    )
+    return (
+        "SELECT COALESCE(SUM(CASE WHEN owed > had THEN owed - had ELSE 0 END), 0) AS arrears"
+        f" FROM (SELECT {owed} AS owed, {had} AS had"
+        " FROM claims c JOIN loans l ON l.id = c.loan_id"
+        f" WHERE {_running_sql(connection, lender_id)}) per_claim"
+    )
+
+
+@dataclass(frozen=True)
+class _Book:
+    """What the SQL read: the dated flows to the day, the totals, and what is still to
+    come (arrears on the day, scheduled shares on their due dates)."""
+
+    flows: list[tuple[date, int]]
+    invested_fen: int
+    received_fen: int
+    principal_back_fen: int
+    to_come: list[tuple[date, int]]
+
+
+async def _read(lender_id: int | None, as_of: date) -> _Book:
+    connection = connections.get("default")
+    on = _day_value(connection, as_of)
+    cutoff = _day_value(connection, as_of - timedelta(days=DEFAULT_AFTER_DAYS))
+    holder = [] if lender_id is None else [lender_id]
+    rows = await connection.execute_query_dict(_flows_sql(connection, lender_id), [on, *holder])
+    flows: list[tuple[date, int]] = []
+    invested = received = principal_back = 0
+    for row in rows:
+        lent, had = int(row["lent"]), int(row["had"])
+        invested += lent
+        received += had
+        principal_back += int(row["principal"])
+        flows.append((_as_day(row["day"]), had - lent))
+    scheduled = await connection.execute_query_dict(
+        _scheduled_sql(connection, lender_id), [on, cutoff, *holder]
+    )
+    arrears = await connection.execute_query_dict(
+        _arrears_sql(connection, lender_id), [on, cutoff, *holder]
+    )
+    to_come = [(as_of, int(arrears[0]["arrears"]))]
+    to_come += [(_as_day(row["day"]), int(row["due"])) for row in scheduled]
+    return _Book(flows, invested, received, principal_back, [f for f in to_come if f[1]])
+
+
+def _rate(flows: list[tuple[date, int]]) -> Decimal | None:
+    """The XIRR of the flows as a Decimal rounded half-up to four places (the `Rate`
+    on the wire), None where it is undefined."""
+    found = xirr([(day, float(amount)) for day, amount in flows])
+    if found is None:
+        return None
+    return Decimal(repr(found)).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+async def _figures(lender_id: int | None, as_of: date) -> LenderReturns:
+    book = await _read(lender_id, as_of)
+    outstanding = book.invested_fen - book.principal_back_fen
+    realised = list(book.flows)
+    if outstanding:
+        realised.append((as_of, outstanding))
+    return LenderReturns(
+        lender_id=lender_id,
+        as_of=as_of,
+        invested_fen=book.invested_fen,
+        received_fen=book.received_fen,
+        outstanding_principal_fen=outstanding,
+        realised_xirr=_rate(realised),
+        expected_xirr=_rate(book.flows + book.to_come),
+    )
+
+
+async def _day_asked(as_of: date | None) -> date:
+    """The as-of day: today on the business clock when not given; a day after today is
+    refused (InvalidInputError, field asOf): nothing is known of it yet."""
+    today = await clock.today()
+    if as_of is None:
+        return today
+    if as_of > today:
+        raise InvalidInputError("asOf may not be after today", field="asOf")
+    return as_of
+
+
+async def lender_returns(
+    *, actor: Actor, lender_id: int | None = None, as_of: date | None = None
+) -> LenderReturns:
+    """A lender's returns as of a day (default today). A member reads their own
+    (`lender_id` None or their own id); staff with `analytics:read` read any member's.
+
+    Raises PermissionDeniedError when a member asks for another lender (whether or not
+    that lender exists: ids are not probed this way) or a caller without a user asks at
+    all, NotFoundError when staff ask for an id that is no member, InvalidInputError for
+    a day after today.
+    """
+    if actor.user_id is None:
+        raise PermissionDeniedError("Only a member or staff can read returns")
+    wanted = actor.user_id if lender_id is None else lender_id
+    if wanted != actor.user_id:
+        if not actor.can(Permission.ANALYTICS_READ):
+            raise PermissionDeniedError("You may read only your own returns")
+        if not await User.exists(id=wanted, kind=UserKind.MEMBER):
+            raise NotFoundError("No such lender", field="lenderId")
+    return await _figures(wanted, await _day_asked(as_of))
+
+
+async def platform_returns(*, actor: Actor, as_of: date | None = None) -> LenderReturns:
+    """Every lender's flows pooled into one XIRR, realised and expected, as of a day
+    (default today); `lender_id` is None. Needs `analytics:read` (PermissionDeniedError);
+    InvalidInputError for a day after today."""
+    if not actor.can(Permission.ANALYTICS_READ):
+        raise PermissionDeniedError("Platform returns are for staff with analytics:read")
+    return await _figures(None, await _day_asked(as_of))
