@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -203,6 +204,37 @@ async def test_a_subscription_whose_sending_never_returns_is_sent_again_after_a_
                 assert await _next(messages) == {"bid": 2}
         finally:
             await broker.stop()
+
+
+async def test_stop_ends_the_reader_even_when_a_read_swallows_its_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # CI saw stop() wait forever: the reader was cancelled inside a read whose timeout
+    # expired at the same moment, the cancellation was lost, and the reader read on.
+    async with private_redis() as server:
+        broker = RedisBroker(server.url, "t:")
+        await broker.start()
+        await _until(lambda: broker.listening)
+        pubsub = broker._pubsub
+        assert pubsub is not None
+        original = pubsub.get_message
+        swallowed: list[bool] = []
+
+        async def losing_the_cancellation(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()
+                swallowed.append(True)
+                return None
+
+        monkeypatch.setattr(pubsub, "get_message", losing_the_cancellation)
+        await asyncio.sleep(1.2)  # the reader's next read is the patched one
+        async with asyncio.timeout(TIMEOUT):
+            await broker.stop()
+        assert swallowed == [True]
 
 
 async def test_redis_going_away_keeps_counters_answering_and_subscribers_get_a_gap():

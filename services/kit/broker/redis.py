@@ -50,6 +50,8 @@ _MAX_BACKOFF_SECONDS = 2.0
 # the reader's read): past this, the connection is dropped and the reader reconnects
 # and subscribes every wanted channel again.
 _SEND_SECONDS = 2.0
+# The longest stop() waits for the reader to end (it reads for at most a second).
+_STOP_SECONDS = 3.0
 
 
 def _keepalive_options() -> dict[int, int]:
@@ -97,18 +99,25 @@ class RedisBroker:
         self._outage_values = -(1 << 40)
         self._pending_bumps: set[str] = set()
         self._local_hits = ExpiringCounters()
+        self._stopping = False
 
     # --- life --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._stopping = False
         await self._redis.ping()
         self._ensure_reader()
 
     async def stop(self) -> None:
+        # The flag ends the reader at its next read (within a second) even if the
+        # cancellation is lost: CI saw a reader cancelled during a read whose timeout
+        # expired at the same moment go on reading, and stop() wait for it forever.
+        self._stopping = True
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+                async with asyncio.timeout(_STOP_SECONDS):
+                    await self._reader
             self._reader = None
         await self._redis.aclose()
         await self._listen.aclose()
@@ -180,7 +189,7 @@ class RedisBroker:
     async def _read_forever(self) -> None:
         delay = 0.05
         lost = False
-        while True:
+        while not self._stopping:
             pubsub = self._listen.pubsub()
             try:
                 await pubsub.connect()  # type: ignore[no-untyped-call]
@@ -196,7 +205,8 @@ class RedisBroker:
                 lost = False
                 if channels:
                     self._requested.update(channels)
-                    await pubsub.subscribe(*(self._prefix + c for c in channels))
+                    async with asyncio.timeout(_SEND_SECONDS):
+                        await pubsub.subscribe(*(self._prefix + c for c in channels))
                 delay = 0.05
                 await self._read(pubsub)
             except asyncio.CancelledError:
@@ -217,7 +227,7 @@ class RedisBroker:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + _IDLE_SWEEP_SECONDS
         prefix = len(self._prefix)
-        while True:
+        while not self._stopping:
             if self._send_failed:
                 raise _SubscribeFailed("a subscription could not be sent")
             item = await pubsub.get_message(timeout=1.0)
