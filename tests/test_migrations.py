@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import json
-import os
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +13,8 @@ from tortoise.models import Model
 from models import MODEL_MODULES
 from services.kit.db import tortoise_config
 from services.loans.schedule import CURRENT_SCHEDULE_RULES, ScheduleRules
-from tests.conftest import BACKEND, POSTGRES_SERVER, _admin_execute
+from tests.conftest import BACKEND
+from tests.own_database import run_on_own_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,29 +70,8 @@ async def test_loans_written_before_0020_keep_the_floor_rule(tmp_path):
     """0021 adds `loans.schedule_rules`: a loan already there was published under the
     floor rule of equal principal and keeps it (1), a loan written now gets the
     current rule (2). On a database of its own, migrated in a process of its own."""
-    if BACKEND == "postgres":
-        name = f"lendbridge_test_0020_{uuid.uuid4().hex[:10]}"
-        await _admin_execute(f'CREATE DATABASE "{name}"')
-        url = f"{POSTGRES_SERVER}/{name}"
-    else:
-        url = f"sqlite://{tmp_path / 'before-0021.sqlite3'}"
-    try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.loans_before_0021",
-            url,
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": url},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    finally:
-        if BACKEND == "postgres":
-            await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    assert process.returncode == 0, err.decode()[-4000:]
-    assert json.loads(out.decode().strip().splitlines()[-1]) == {
+    found = await run_on_own_database("tests.loans_before_0021", "0020", tmp_path)
+    assert found == {
         "old": ScheduleRules.FLOOR,
         "new": CURRENT_SCHEDULE_RULES,
     }

@@ -4,11 +4,7 @@ operation log with a keyed hash of the number and never the number itself."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -39,7 +35,6 @@ from services.kit.security import encrypt_pii, lookup_hash
 from services.kit.settings import ROOT, get_settings
 from services.money import accounts
 from services.platform import clock, oplog
-from tests.conftest import BACKEND, POSTGRES_SERVER, _admin_execute
 from tests.factories import (
     create_member,
     create_staff,
@@ -49,6 +44,7 @@ from tests.factories import (
     new_id_number,
     token_for,
 )
+from tests.own_database import run_on_own_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -567,30 +563,10 @@ async def test_accounts_opened_before_0026_get_the_lookup_of_their_number(tmp_pa
     """On a database of its own, migrated in a process of its own: accounts written before
     the column get the lookup of their decrypted number, the platform's own none."""
     numbers = [new_id_number(), _with_check_x()]
-    if BACKEND == "postgres":
-        name = f"lendbridge_test_0026_{uuid.uuid4().hex[:10]}"
-        await _admin_execute(f'CREATE DATABASE "{name}"')
-        url = f"{POSTGRES_SERVER}/{name}"
-    else:
-        url = f"sqlite://{tmp_path / 'before-0026.sqlite3'}"
-    try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.credit.id_lookups_before_0026",
-            url,
-            *numbers,
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": url},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    finally:
-        if BACKEND == "postgres":
-            await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    assert process.returncode == 0, err.decode()[-4000:]
-    assert json.loads(out.decode().strip().splitlines()[-1]) == {
+    found = await run_on_own_database(
+        "tests.credit.id_lookups_before_0026", "0026", tmp_path, *numbers
+    )
+    assert found == {
         "p:fee": None,
         "m:1": lookup_hash(numbers[0]),
         "m:2": lookup_hash(numbers[1]),
