@@ -5,13 +5,14 @@ serves (services/downloads.py), with no bearer token.
 the object; 404 for a genuine link to an object that no longer exists (or a kind there
 is not); 409 when the stored bytes fail their integrity check, as on the bearer-token
 paths. Every refusal is logged by the service. The answer is never cached anywhere
-(`private, no-store`) and sends no Referer onwards.
+(`private, no-store`) and sends no Referer onwards. The staff's CSV exports (issue 19)
+are streamed: the body goes out a page of rows at a time, never whole in memory.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from services import downloads
 from services.downloads import Refusal
@@ -50,4 +51,6 @@ async def serve(request: Request) -> Response:
     }
     if found.sha256:
         headers["X-Content-SHA256"] = found.sha256
+    if found.stream is not None:  # a staff export: sent page by page as it is read
+        return StreamingResponse(found.stream, media_type=found.media_type, headers=headers)
     return Response(found.data, media_type=found.media_type, headers=headers)

@@ -36,8 +36,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 from tortoise import Tortoise
 
-from app import downloads, live, partners, persisted, shared_streams
+from app import disclosures, downloads, live, partners, persisted, shared_streams
 from app.access_log import AccessLog
+from app.dashboard_page import mount_dashboard
 from app.frames import KeepRawSend
 from app.headers import SecurityHeaders
 from app.sandbox_bank import SandboxBankPages
@@ -477,7 +478,9 @@ def create_app(
             Route("/materials/{file_id:int}", material_file),
             Route("/contracts/{contract_id:int}.pdf", contract_document),
             Route("/downloads/{link:path}", downloads.serve),  # signed links
+            Route("/disclosures/{month}.pdf", disclosures.serve),  # R7, for anyone
             Route("/sandbox-bank/{page:path}", SandboxBankPages(), methods=["GET", "POST"]),
+            mount_dashboard(),  # the page, its stylesheet and web font
         ],
         lifespan=lifespan,
     )

@@ -16,4 +16,5 @@ MODEL_MODULES = [
     "models.contracts",
     "models.repayments",
     "models.partners",
+    "models.disclosures",
 ]

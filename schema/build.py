@@ -20,6 +20,8 @@ from schema.identity.privacy import PrivacyMutation
 from schema.loans import LoansMutation, LoansQuery, LoansSubscription
 from schema.money.accounts import AccountsMutation, AccountsQuery
 from schema.money.finance import FinanceMutation, FinanceQuery
+from schema.platform.dashboard import DashboardSubscription
+from schema.platform.disclosures import DisclosuresQuery
 from schema.platform.downloads import DownloadsMutation
 from schema.platform.figures import FiguresQuery
 from schema.platform.parameters import ParametersMutation, ParametersQuery
@@ -56,6 +58,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ParametersQuery,
         PartnersQuery,
         FiguresQuery,
+        DisclosuresQuery,
         SystemQuery,
     ]
     mutations: list[type] = [
@@ -81,7 +84,13 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=merge_types("Mutation", tuple(mutations)),
         subscription=merge_types(
             "Subscription",
-            (Subscription, LoansSubscription, RepaymentsSubscription, CollectionSubscription),
+            (
+                Subscription,
+                LoansSubscription,
+                RepaymentsSubscription,
+                CollectionSubscription,
+                DashboardSubscription,
+            ),
         ),
         extensions=schema_extensions(settings),
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),

@@ -37,6 +37,7 @@ PUBLIC_CODES = {
     "UNAUTHENTICATED",
     "FORBIDDEN",
     "BAD_USER_INPUT",
+    "INTEGRITY",  # a stored record fails its hash or signature check (monthly disclosure)
     "PERSISTED_QUERY_NOT_FOUND",
     "PERSISTED_QUERY_HASH_MISMATCH",
     "PERSISTED_QUERY_REQUIRED",

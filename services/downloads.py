@@ -14,6 +14,10 @@ may *still* read the object: their account is active and the domain's own access
 (a contract's parties and staff with contracts:read; a file's owner and credit officers;
 one's own statement) still lets them. Refusals are logged with their reason.
 
+The staff's CSV exports (issue 19: figures, returns, the overdue list, fund
+transactions) are links of their own kinds whose id is the subject; which permission
+each needs, what it takes and how it is streamed is services/downloads_csv.py.
+
 Expiry is on the wall clock (`system_now`), like every other security timer of the
 platform (tokens, SMS codes, lockouts), not on the business clock, which dev and test
 move by days and which says when money falls due, not how long a credential lives.
@@ -25,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -34,11 +38,12 @@ from urllib.parse import quote, urlencode
 from models.contracts import Contract
 from models.credit import MaterialFile
 from models.members import User
+from services import downloads_csv
 from services.contracts import access as contract_access
 from services.credit import materials
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor, Permission, load_actor
-from services.kit import links
+from services.kit import csv_stream, links
 from services.kit.settings import get_settings
 from services.money import statements
 from services.platform.clock import system_now
@@ -61,6 +66,12 @@ class DownloadKind(StrEnum):
     CONTRACT = "contract"  # a contract's archived PDF (its id)
     MATERIAL = "material"  # a verification file (its id)
     TRANSACTIONS = "transactions"  # the subject's own movements as CSV (id: the subject)
+    # Staff exports as CSV (id: the subject; services/downloads_csv.py), issue 19:
+    PLATFORM_FIGURES = "platform-figures"
+    RISK_FIGURES = "risk-figures"
+    PLATFORM_RETURNS = "platform-returns"
+    OVERDUE_LOANS = "overdue-loans"
+    FUND_TRANSACTIONS = "fund-transactions"
 
 
 class Refusal(StrEnum):
@@ -96,6 +107,7 @@ class Download:
     media_type: str
     filename: str
     sha256: str | None  # the hash on record, for the client to check (files only)
+    stream: AsyncIterator[bytes] | None = None  # a streamed export: its chunks (no `data`)
 
 
 Clock = Callable[[], datetime]
@@ -118,6 +130,8 @@ async def create_link(
     kind: DownloadKind,
     object_id: int | None = None,
     where: statements.TransactionFilter | None = None,
+    as_of: date | None = None,
+    since: date | None = None,
 ) -> DownloadLink:
     """A link to one object the actor may read now, valid for `DOWNLOAD_LINK_MINUTES`.
 
@@ -125,9 +139,15 @@ async def create_link(
     actor's own statement) and may take a filter. Raises InvalidInputError (`id`,
     `filter`) for arguments that do not fit the kind, NotFoundError (`id`) when there is
     no such object or the actor may not read it (the two are not told apart).
+    The staff's exports take no id, and `as_of`, `since`, `where` as downloads_csv says.
     """
     if actor.user_id is None:
         raise NotFoundError("Log in first", field="id")
+    export = downloads_csv.EXPORTS.get(kind.value)
+    if export is not None:
+        return await _export_link(actor, kind, export, object_id, where, as_of, since)
+    if as_of is not None or since is not None:
+        raise InvalidInputError("Only an export of figures takes a day", field="asOf")
     if kind is not DownloadKind.TRANSACTIONS and where is not None:
         raise InvalidInputError("Only a TRANSACTIONS_CSV link takes a filter", field="filter")
     scope = ""
@@ -142,18 +162,48 @@ async def create_link(
         if object_id is None:
             raise InvalidInputError("Give the id of the object", field="id")
         await _check_readable(actor, kind, object_id)
+    extra = _filter_query(where or statements.TransactionFilter())
+    return _signed_link(kind, object_id, actor.user_id, scope, extra if scope else {})
+
+
+async def _export_link(
+    actor: Actor,
+    kind: DownloadKind,
+    export: downloads_csv.Export,
+    object_id: int | None,
+    where: statements.TransactionFilter | None,
+    as_of: date | None,
+    since: date | None,
+) -> DownloadLink:
+    """A staff export's link: no id (it names its subject), the permission now."""
+    assert actor.user_id is not None
+    if object_id is not None:
+        raise InvalidInputError("An export takes no id", field="id")
+    downloads_csv.check_allowed(actor, export)
+    if where is not None and export.takes_filter:
+        where = _checked_filter(where)
+    params = await downloads_csv.checked_params(export, as_of=as_of, since=since, where=where)
+    scope = downloads_csv.scope(params)
+    extra = downloads_csv.query(params)
+    if export.takes_filter:
+        scope += ";" + _filter_scope(params.where)
+        extra |= _filter_query(params.where)
+    return _signed_link(kind, actor.user_id, actor.user_id, scope, extra)
+
+
+def _signed_link(
+    kind: DownloadKind, object_id: int, subject_id: int, scope: str, extra: dict[str, str]
+) -> DownloadLink:
     ttl = timedelta(minutes=get_settings().download_link_minutes)
     expires = math.floor((_clock() + ttl).timestamp())
     claims = links.LinkClaims(
         kind=kind.value,
         object_id=object_id,
-        subject_id=actor.user_id,
+        subject_id=subject_id,
         expires=expires,
         scope=scope,
     )
-    query = {"subject": claims.subject_id, "expires": expires, "signature": links.sign(claims)}
-    if kind is DownloadKind.TRANSACTIONS:
-        query |= _filter_query(where or statements.TransactionFilter())
+    query = {"subject": subject_id, "expires": expires, "signature": links.sign(claims)} | extra
     return DownloadLink(
         path=f"{PREFIX}/{kind.value}/{object_id}?{urlencode(query)}",
         expires_at=datetime.fromtimestamp(expires, tz=UTC),
@@ -215,6 +265,7 @@ class _Link:
     claims: links.LinkClaims
     signature: str
     where: statements.TransactionFilter
+    export: downloads_csv.ExportParams | None = None  # the staff exports' parameters
 
 
 async def open_link(*, path: str, query: Iterable[tuple[str, str]], client: str) -> Download:
@@ -268,9 +319,17 @@ def _parse(path: str, pairs: list[tuple[str, str]]) -> _Link:
         raise _Refused(Refusal.MALFORMED)
     where = statements.TransactionFilter()
     scope = ""
-    if kind is DownloadKind.TRANSACTIONS:
+    export = downloads_csv.EXPORTS.get(kind.value)
+    params = None
+    if kind is DownloadKind.TRANSACTIONS or (export and export.takes_filter):
         where = _parse_filter(values)
         scope = _filter_scope(where)
+    if export is not None:
+        try:
+            params = downloads_csv.parse(export, values, where)
+        except ValueError:
+            raise _Refused(Refusal.MALFORMED) from None
+        scope = downloads_csv.scope(params) + (";" + scope if export.takes_filter else "")
     claims = links.LinkClaims(
         kind=kind.value,
         object_id=int(id_text),
@@ -278,7 +337,7 @@ def _parse(path: str, pairs: list[tuple[str, str]]) -> _Link:
         expires=int(expires),
         scope=scope,
     )
-    return _Link(kind=kind, claims=claims, signature=signature, where=where)
+    return _Link(kind=kind, claims=claims, signature=signature, where=where, export=params)
 
 
 def _parse_filter(values: dict[str, str]) -> statements.TransactionFilter:
@@ -307,11 +366,9 @@ async def _never_revoked(_token_id: str) -> bool:
 async def _serve(link: _Link) -> Download:
     """The object, once the subject is checked again as if they asked with their token."""
     claims = link.claims
-    exists = {
-        DownloadKind.CONTRACT: Contract,
-        DownloadKind.MATERIAL: MaterialFile,
-        DownloadKind.TRANSACTIONS: User,
-    }[link.kind]
+    exists = {DownloadKind.CONTRACT: Contract, DownloadKind.MATERIAL: MaterialFile}.get(
+        link.kind, User
+    )
     if not await exists.exists(id=claims.object_id):
         raise _Refused(Refusal.NOT_FOUND)
     actor = await load_actor(claims.subject_id, is_revoked=_never_revoked)
@@ -321,6 +378,8 @@ async def _serve(link: _Link) -> Download:
         return await _read(link, actor)
     except NotFoundError:
         raise _Refused(Refusal.ACCESS_REVOKED) from None
+    except InvalidInputError:  # a day the figures refuse now (the clock moved back)
+        raise _Refused(Refusal.MALFORMED) from None
     except (contract_access.ContractIntegrityError, materials.MaterialIntegrityError):
         raise _Refused(Refusal.INTEGRITY) from None
 
@@ -333,11 +392,24 @@ async def _read(link: _Link, actor: Actor) -> Download:
     if link.kind is DownloadKind.MATERIAL:
         row, data = await materials.read_file(actor, object_id)
         return Download(data, row.content_type, row.filename, row.sha256)
+    if link.export is not None:
+        return await _read_export(link, link.export, actor)
     # One's own statement only, and only while one may use an account.
     if object_id != actor.user_id or not actor.can(Permission.ACCOUNT_USE):
         raise NotFoundError("No such statement")
     text = await statements.export_csv(actor=actor, where=link.where)
     return Download(text.encode(), "text/csv; charset=utf-8", "transactions.csv", None)
+
+
+async def _read_export(link: _Link, params: downloads_csv.ExportParams, actor: Actor) -> Download:
+    """A staff export, streamed, while the subject still has its permission."""
+    export = downloads_csv.EXPORTS[link.kind.value]
+    if link.claims.object_id != actor.user_id:
+        raise NotFoundError("No such export")
+    downloads_csv.check_allowed(actor, export)
+    chunks = await downloads_csv.open_csv(actor, export, params)
+    name = downloads_csv.filename(export, params)
+    return Download(b"", csv_stream.MEDIA_TYPE, name, None, stream=chunks)
 
 
 def content_disposition(filename: str) -> str:

@@ -15,6 +15,11 @@ _KINDS = {
     t.DownloadKind.CONTRACT: downloads.DownloadKind.CONTRACT,
     t.DownloadKind.MATERIAL: downloads.DownloadKind.MATERIAL,
     t.DownloadKind.TRANSACTIONS_CSV: downloads.DownloadKind.TRANSACTIONS,
+    t.DownloadKind.PLATFORM_FIGURES_CSV: downloads.DownloadKind.PLATFORM_FIGURES,
+    t.DownloadKind.RISK_FIGURES_CSV: downloads.DownloadKind.RISK_FIGURES,
+    t.DownloadKind.PLATFORM_RETURNS_CSV: downloads.DownloadKind.PLATFORM_RETURNS,
+    t.DownloadKind.OVERDUE_LOANS_CSV: downloads.DownloadKind.OVERDUE_LOANS,
+    t.DownloadKind.FUND_TRANSACTIONS_CSV: downloads.DownloadKind.FUND_TRANSACTIONS,
 }
 
 
@@ -44,6 +49,8 @@ async def create_download_link(
             kind=_KINDS[input.kind],
             object_id=_object_id(input.id),
             where=_filter(input.filter),
+            as_of=input.as_of,
+            since=input.since,
         )
     except DomainError as error:
         return t.CreateDownloadLinkError.from_domain(error)

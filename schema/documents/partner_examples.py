@@ -89,14 +89,19 @@ def _example(type_: GraphQLInputType, name: str, hint: str | None, seen: frozens
     return SCALAR_EXAMPLES.get(type_.name, "text")
 
 
+_DATES = ("Date", "DateTime")
+
+
 def _example_or_omit(
     type_: GraphQLInputType, name: str, hint: str | None, default: Any, seen: frozenset[str]
 ) -> Any:
     """A value for one variable or input field (`default` as JSON): its default when it
     has one, else one made from its type. Left out (Undefined) when optional: text (a
     cursor, a free-text filter) and enums (a state filter), where an invented value would
-    only narrow the answer or be refused, and an input object inside another (its fields
-    are listed; filling every level would mix options that exclude each other, or loop)."""
+    only narrow the answer or be refused, and, inside an input object, an input object
+    (its fields are listed; filling every level would mix options that exclude each
+    other, or loop) or a date (a day that only some kinds take: a figures' day on a
+    contract's download link is refused)."""
     if default is not Undefined and default is not None:
         return default
     if isinstance(type_, GraphQLNonNull):
@@ -104,7 +109,7 @@ def _example_or_omit(
     named = get_named_type(type_)
     if isinstance(named, GraphQLEnumType) or named.name == "String":
         return Undefined
-    if isinstance(named, GraphQLInputObjectType) and seen:
+    if seen and (isinstance(named, GraphQLInputObjectType) or named.name in _DATES):
         return Undefined
     return _example(type_, name, hint, seen)
 

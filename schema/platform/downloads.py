@@ -16,7 +16,8 @@ class DownloadsMutation:
         resolver=r.create_download_link,
         extensions=auth(Permission.PROFILE_READ),
         description="A link, valid for a few minutes (DOWNLOAD_LINK_MINUTES), that "
-        "downloads a contract's PDF, a verification file or your statement as CSV without "
-        "a token: for an <a href> or a download manager. Only for what you may read "
-        "(NOT_FOUND otherwise); the bearer-token downloadPath keeps working.",
+        "downloads a contract's PDF, a verification file, your statement or (staff) the "
+        "figures and lists as CSV without a token: for an <a href> or a download manager. "
+        "Only for what you may read (NOT_FOUND otherwise); the bearer-token downloadPath "
+        "keeps working.",
     )

@@ -13,17 +13,36 @@ from services.analytics.window import Dialect
 DONE = "DONE"  # models.repayments.RepaymentStatus.DONE: what moved money
 
 
-def book_cte(sql: Dialect, *, end: int, done: int) -> str:
+def book_cte(sql: Dialect, *, end: int, done: int, day: int | None = None) -> str:
     """`WITH book AS (...)`: id, borrower_id, amount_fen, principal_paid, interest_paid,
     principal_left, interest_left
     of every loan disbursed before the instant parameter `end`; `done` is the parameter
-    holding the DONE repayment status."""
+    holding the DONE repayment status.
+
+    With `day` (the parameter holding the as-of date) also, from the same pass over the
+    installments, principal_due and interest_due (of the installments due before that
+    day) and oldest_unpaid (the due date of the oldest of them not paid by the end of
+    it, NULL when none): what the risk figures age the book by."""
+    late = ""
+    if day is not None:
+        on = sql.date_p(day)
+        late = f""",
+      SUM(CASE WHEN due_date < {on} THEN principal_fen ELSE 0 END) AS principal_due,
+      SUM(CASE WHEN due_date < {on} THEN interest_fen ELSE 0 END) AS interest_due,
+      MIN(CASE WHEN due_date < {on} AND (paid_on IS NULL OR paid_on > {on})
+        THEN due_date END) AS oldest_unpaid"""
+    late_columns = (
+        ",\n    COALESCE(due.principal_due, 0) AS principal_due,"
+        " COALESCE(due.interest_due, 0) AS interest_due, due.oldest_unpaid"
+        if day is not None
+        else ""
+    )
     return f"""WITH book AS (
   SELECT l.id, l.borrower_id, l.amount_fen,
     COALESCE(paid.principal, 0) AS principal_paid,
     COALESCE(paid.interest, 0) AS interest_paid,
     l.amount_fen - COALESCE(paid.principal, 0) AS principal_left,
-    COALESCE(due.interest, 0) - COALESCE(paid.interest, 0) AS interest_left
+    COALESCE(due.interest, 0) - COALESCE(paid.interest, 0) AS interest_left{late_columns}
   FROM loans l
   LEFT JOIN (
     SELECT loan_id, SUM(principal_fen) AS principal, SUM(interest_fen) AS interest
@@ -31,7 +50,8 @@ def book_cte(sql: Dialect, *, end: int, done: int) -> str:
     GROUP BY loan_id
   ) paid ON paid.loan_id = l.id
   LEFT JOIN (
-    SELECT loan_id, SUM(interest_fen) AS interest FROM loan_installments GROUP BY loan_id
+    SELECT loan_id, SUM(interest_fen) AS interest{late}
+    FROM loan_installments GROUP BY loan_id
   ) due ON due.loan_id = l.id
   WHERE l.disbursed_at IS NOT NULL AND l.disbursed_at < {sql.p(end)}
 )"""

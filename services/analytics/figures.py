@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from services.analytics.book import DONE, OUTSTANDING, book_cte
-from services.analytics.window import Dialect, Window, check_window, dialect, ratio, ratio_to
+from services.analytics.window import Dialect, Window, check_window, ratio, ratio_to, reading
 from services.identity.permissions import Actor
 
 #: Places of the amount-weighted average term, in months.
@@ -60,26 +60,31 @@ def _volume_sql(sql: Dialect) -> str:
 
 
 def _book_sql(sql: Dialect) -> str:
+    """One pass over the book for the totals, one grouping by borrower for both
+    concentration figures."""
     return (
         book_cte(sql, end=1, done=2)
-        + f"""
-SELECT
-  (SELECT COALESCE(SUM(CASE WHEN principal_left > 0 THEN principal_left ELSE 0 END), 0)
-     FROM book) AS principal,
-  (SELECT COALESCE(SUM(CASE WHEN interest_left > 0 THEN interest_left ELSE 0 END), 0)
-     FROM book) AS interest,
-  (SELECT COUNT(*) FROM book WHERE {OUTSTANDING}) AS loans,
-  (SELECT COUNT(DISTINCT borrower_id) FROM book WHERE {OUTSTANDING}) AS borrowers,
+        + f""",
+owed AS (
+  SELECT SUM(principal_left) AS owed FROM book WHERE principal_left > 0 GROUP BY borrower_id
+),
+totals AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN principal_left > 0 THEN principal_left ELSE 0 END), 0) AS principal,
+    COALESCE(SUM(CASE WHEN interest_left > 0 THEN interest_left ELSE 0 END), 0) AS interest,
+    COALESCE(SUM(CASE WHEN {OUTSTANDING} THEN 1 ELSE 0 END), 0) AS loans,
+    COUNT(DISTINCT CASE WHEN {OUTSTANDING} THEN borrower_id END) AS borrowers
+  FROM book
+)
+SELECT totals.principal, totals.interest, totals.loans, totals.borrowers,
   (SELECT COUNT(DISTINCT c.holder_id) FROM claims c JOIN book ON book.id = c.loan_id
      WHERE {OUTSTANDING} AND c.created_at < {sql.p(1)}) AS lenders,
   (SELECT COALESCE(SUM(owed), 0) FROM (
-     SELECT SUM(principal_left) AS owed FROM book WHERE principal_left > 0
-     GROUP BY borrower_id ORDER BY owed DESC LIMIT {TOP_BORROWERS}) biggest) AS top_owed,
-  (SELECT COALESCE(MAX(owed), 0) FROM (
-     SELECT SUM(principal_left) AS owed FROM book WHERE principal_left > 0
-     GROUP BY borrower_id) largest) AS largest_owed,
+     SELECT owed FROM owed ORDER BY owed DESC LIMIT {TOP_BORROWERS}) biggest) AS top_owed,
+  (SELECT COALESCE(MAX(owed), 0) FROM owed) AS largest_owed,
   (SELECT COUNT(*) FROM users WHERE kind = {sql.p(3)} AND created_at < {sql.p(1)})
-     AS members"""
+     AS members
+FROM totals"""
     )
 
 
@@ -112,11 +117,12 @@ async def platform_figures(
 
 
 async def _figures(window: Window) -> PlatformFigures:
-    connection, sql = dialect()
-    volume = (
-        await connection.execute_query_dict(_volume_sql(sql), [window.end, window.since_start])
-    )[0]
-    book = (await connection.execute_query_dict(_book_sql(sql), [window.end, DONE, "member"]))[0]
+    async with reading() as (connection, sql):
+        volumes = await connection.execute_query_dict(
+            _volume_sql(sql), [window.end, window.since_start]
+        )
+        books = await connection.execute_query_dict(_book_sql(sql), [window.end, DONE, "member"])
+    volume, book = volumes[0], books[0]
     cumulative = int(volume["volume"])
     outstanding = int(book["principal"])
     return PlatformFigures(

@@ -25,10 +25,9 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from tortoise import connections
-
 from models.members import User, UserKind
 from models.repayments import InstallmentStatus
+from services.analytics.window import reading
 from services.analytics.xirr import xirr
 from services.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from services.identity.permissions import Actor, Permission
@@ -80,23 +79,26 @@ def _holder(connection: Any, column: str, lender_id: int | None, number: int) ->
 
 
 def _flows_sql(connection: Any, lender_id: int | None) -> str:
-    """Per day to the as-of day ($1): money lent out, money had, the principal in it."""
+    """Per day to the as-of day ($1): money lent out, money had, the principal in it.
+    Each table is summed per day first (PostgreSQL then sums each in parallel), the
+    three per-day lists are added up."""
     on = param(connection, 1)
     stamp = _day(connection, "created_at")
     return (
         "SELECT day, SUM(lent) AS lent, SUM(had) AS had, SUM(principal) AS principal FROM ("
-        f" SELECT {stamp} AS day, principal_fen AS lent, 0 AS had, 0 AS principal"
+        f" SELECT {stamp} AS day, SUM(principal_fen) AS lent, 0 AS had, 0 AS principal"
         f" FROM claims WHERE {stamp} <= {on}{_holder(connection, 'holder_id', lender_id, 2)}"
+        f" GROUP BY {stamp}"
         " UNION ALL"
         f" SELECT {stamp} AS day, 0 AS lent,"
-        " principal_fen + interest_fen + penalty_fen AS had, principal_fen AS principal"
+        " SUM(principal_fen + interest_fen + penalty_fen) AS had, SUM(principal_fen) AS principal"
         f" FROM repayment_receipts WHERE NOT to_reserve AND {stamp} <= {on}"
-        f"{_holder(connection, 'holder_id', lender_id, 2)}"
+        f"{_holder(connection, 'holder_id', lender_id, 2)} GROUP BY {stamp}"
         " UNION ALL"
-        f" SELECT {stamp} AS day, 0 AS lent, principal_fen + interest_fen AS had,"
-        " principal_fen AS principal"
+        f" SELECT {stamp} AS day, 0 AS lent, SUM(principal_fen + interest_fen) AS had,"
+        " SUM(principal_fen) AS principal"
         f" FROM reserve_advances WHERE {stamp} <= {on}"
-        f"{_holder(connection, 'holder_id', lender_id, 2)}"
+        f"{_holder(connection, 'holder_id', lender_id, 2)} GROUP BY {stamp}"
         ") flows GROUP BY day ORDER BY day"
     )
 
@@ -138,27 +140,38 @@ def _scheduled_sql(connection: Any, lender_id: int | None) -> str:
 def _arrears_sql(connection: Any, lender_id: int | None) -> str:
     """What the holders are owed on the day and have not had: per claim, its share of
     the installments fallen due or paid by then less the principal and interest it had
-    by then (never below zero), summed."""
+    by then (never below zero), summed. Each side is summed once per loan or per claim
+    and joined to the claims (not a subquery per claim: over a few hundred thousand
+    claims that read the receipts once per claim). For one lender the sums are of
+    their claims' rows only (indexes of 0029); for all of them, of every row."""
     on = param(connection, 1)
+    loans_held = "" if lender_id is None else " AND i.loan_id IN (SELECT loan_id FROM held)"
+    held = "" if lender_id is None else " AND {}.claim_id IN (SELECT id FROM held)"
     receipts = _day(connection, "r.created_at")
     advances = _day(connection, "a.created_at")
-    owed = (
-        "(SELECT COALESCE(SUM(i.principal_fen + i.interest_fen), 0) FROM loan_installments i"
-        f" WHERE i.loan_id = c.loan_id AND (i.due_date <= {on}"
-        f" OR NOT {_open_sql(connection, 'i', on)}))"
-        " * c.principal_fen / l.amount_fen"
-    )
-    had = (
-        "(SELECT COALESCE(SUM(r.principal_fen + r.interest_fen), 0) FROM repayment_receipts r"
-        f" WHERE r.claim_id = c.id AND NOT r.to_reserve AND {receipts} <= {on})"
-        " + (SELECT COALESCE(SUM(a.principal_fen + a.interest_fen), 0) FROM reserve_advances a"
-        f" WHERE a.claim_id = c.id AND {advances} <= {on})"
-    )
     return (
-        "SELECT COALESCE(SUM(CASE WHEN owed > had THEN owed - had ELSE 0 END), 0) AS arrears"
-        f" FROM (SELECT {owed} AS owed, {had} AS had"
-        " FROM claims c JOIN loans l ON l.id = c.loan_id"
-        f" WHERE {_running_sql(connection, lender_id)}) per_claim"
+        "WITH held AS (SELECT c.id, c.loan_id, c.principal_fen FROM claims c"
+        f" WHERE {_running_sql(connection, lender_id)}),"
+        # BIGINT: PostgreSQL's SUM of integers is numeric, and the share below must be
+        # truncated to the fen by integer division on both databases.
+        " owed AS (SELECT i.loan_id, CAST(SUM(i.principal_fen + i.interest_fen) AS BIGINT)"
+        " AS owed"
+        " FROM loan_installments i"
+        f" WHERE (i.due_date <= {on} OR NOT {_open_sql(connection, 'i', on)})"
+        f"{loans_held} GROUP BY i.loan_id),"
+        " had AS (SELECT claim_id, SUM(amount) AS had FROM ("
+        " SELECT r.claim_id, r.principal_fen + r.interest_fen AS amount"
+        f" FROM repayment_receipts r WHERE NOT r.to_reserve AND {receipts} <= {on}"
+        f"{held.format('r')}"
+        " UNION ALL SELECT a.claim_id, a.principal_fen + a.interest_fen AS amount"
+        f" FROM reserve_advances a WHERE {advances} <= {on}{held.format('a')}) flows"
+        " GROUP BY claim_id)"
+        " SELECT COALESCE(SUM(CASE WHEN owed > had THEN owed - had ELSE 0 END), 0) AS arrears"
+        " FROM (SELECT COALESCE(owed.owed, 0) * h.principal_fen / l.amount_fen AS owed,"
+        " COALESCE(had.had, 0) AS had"
+        " FROM held h JOIN loans l ON l.id = h.loan_id"
+        " LEFT JOIN owed ON owed.loan_id = h.loan_id"
+        " LEFT JOIN had ON had.claim_id = h.id) per_claim"
     )
 
 
@@ -175,7 +188,11 @@ class _Book:
 
 
 async def _read(lender_id: int | None, as_of: date) -> _Book:
-    connection = connections.get("default")
+    async with reading() as (connection, _sql):
+        return await _read_on(connection, lender_id, as_of)
+
+
+async def _read_on(connection: Any, lender_id: int | None, as_of: date) -> _Book:
     on = _day_value(connection, as_of)
     cutoff = _day_value(connection, as_of - timedelta(days=DEFAULT_AFTER_DAYS))
     holder = [] if lender_id is None else [lender_id]

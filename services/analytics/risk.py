@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.analytics.book import DONE, OUTSTANDING, book_cte
-from services.analytics.window import Dialect, Window, check_window, dialect, ratio
+from services.analytics.window import Dialect, Window, check_window, ratio, reading
 from services.identity.permissions import Actor
 
 #: Days overdue past which a loan counts as bad debt, and as "over 30" in a vintage.
@@ -98,20 +98,15 @@ def _overdue_sql(sql: Dialect) -> str:
     """Parameters: 1 the window's end (instant), 2 DONE, 3 as_of (date)."""
     day = sql.date_p(3)
     return (
-        book_cte(sql, end=1, done=2)
+        book_cte(sql, end=1, done=2, day=3)
         + f""",
-late AS (
-  SELECT loan_id, SUM(principal_fen) AS principal_due, SUM(interest_fen) AS interest_due,
-    MIN(CASE WHEN paid_on IS NULL OR paid_on > {day} THEN due_date END) AS oldest_unpaid
-  FROM loan_installments WHERE due_date < {day} GROUP BY loan_id
-),
 overdue AS (
   SELECT book.principal_left,
-    {sql.days_between(day, "late.oldest_unpaid")} AS days,
-    {_clamp("late.principal_due - book.principal_paid")} AS principal,
-    {_clamp("late.interest_due - book.interest_paid")} AS interest
-  FROM book JOIN late ON late.loan_id = book.id
-  WHERE late.oldest_unpaid IS NOT NULL AND {OUTSTANDING}
+    {sql.days_between(day, "book.oldest_unpaid")} AS days,
+    {_clamp("book.principal_due - book.principal_paid")} AS principal,
+    {_clamp("book.interest_due - book.interest_paid")} AS interest
+  FROM book
+  WHERE book.oldest_unpaid IS NOT NULL AND {OUTSTANDING}
 )
 SELECT
   {_bucket_columns()},
@@ -218,16 +213,17 @@ async def risk_figures(actor: Actor, as_of: date | None = None) -> RiskFigures:
 
 
 async def _risk(window: Window) -> RiskFigures:
-    connection, sql = dialect()
-    row = (
-        await connection.execute_query_dict(_overdue_sql(sql), [window.end, DONE, window.as_of])
-    )[0]
-    vintage_rows = await connection.execute_query_dict(
-        _vintage_sql(sql), [window.end, window.as_of]
-    )
-    reserve = (
-        await connection.execute_query_dict(_RESERVE_SQL.format(end=sql.p(1)), [window.end])
-    )[0]
+    async with reading() as (connection, sql):
+        rows = await connection.execute_query_dict(
+            _overdue_sql(sql), [window.end, DONE, window.as_of]
+        )
+        vintage_rows = await connection.execute_query_dict(
+            _vintage_sql(sql), [window.end, window.as_of]
+        )
+        reserves = await connection.execute_query_dict(
+            _RESERVE_SQL.format(end=sql.p(1)), [window.end]
+        )
+    row, reserve = rows[0], reserves[0]
     outstanding_principal = int(row["outstanding_principal"])
     outstanding_loans = int(row["outstanding_n"])
     bad = int(row["bad_principal"])

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from services.errors import InvalidInputError
 from services.platform import clock
@@ -157,3 +160,26 @@ class Dialect:
 def dialect() -> tuple[Any, Dialect]:
     connection = connections.get("default")
     return connection, Dialect(connection)
+
+
+# PostgreSQL's JIT compiles a statement whose estimated cost passes jit_above_cost: the
+# figures' aggregates over the whole book pass it, and compiling took longer than
+# running them (3.1 s of 3.6 s for the overdue statement over 100,000 loans,
+# docs/analytics-bench.md). Their sorts and hashes of a few hundred thousand rows spill
+# to disk with the default 4 MB of work_mem.
+_ANALYTICS_SETTINGS = "SET LOCAL jit = off; SET LOCAL work_mem = '32MB'"
+
+
+@contextlib.asynccontextmanager
+async def reading() -> AsyncIterator[tuple[Any, Dialect]]:
+    """The connection and dialect a figure's statements run on: on PostgreSQL one
+    transaction with JIT compilation off and more work_mem (`SET LOCAL`: for this
+    transaction only, whatever the pool's connection does next); on SQLite the
+    connection itself."""
+    connection, sql = dialect()
+    if not sql.postgres:
+        yield connection, sql
+        return
+    async with in_transaction() as transaction:
+        await transaction.execute_script(_ANALYTICS_SETTINGS)
+        yield transaction, sql

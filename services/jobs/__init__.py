@@ -45,6 +45,7 @@ def registered() -> dict[str, Job]:
     from services.jobs import (  # noqa: F401  (register jobs)
         contracts,
         credit,
+        disclosure,
         housekeeping,
         loans,
         reconciliation,

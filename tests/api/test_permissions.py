@@ -48,6 +48,7 @@ from services.kit.settings import get_settings
 from services.partners import keys as partner_keys
 from services.platform import clock
 from tests import conftest
+from tests.analytics.disclosure_helpers import published_month
 from tests.factories import (
     approve_verifications,
     create_member,
@@ -751,6 +752,11 @@ MATRIX += [
     ),
     Row("riskFigures", "{ riskFigures { overdueAmount } }", "analytics:read", "finance", "cs"),
 ]
+MATRIX += [
+    # The monthly disclosure (R7), for anyone: tests/analytics/test_disclosure.py.
+    Row("disclosures", "{ disclosures { month } }", PUBLIC, "admin", "partner"),
+    Row("disclosure", "{ disclosure { month } }", PUBLIC, "admin", "partner"),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -872,6 +878,8 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
     if row.field in ("myAutoBidRule", "disableAutoBidRule") and caller is not None:
         # An enabled rule of the caller's, so there is one to show or to disable.
         await _auto_bid_rule_of(caller)
+    if row.field == "disclosure":
+        await published_month()  # a month published, so there is one to show
     if row.field == "contract":
         # A contract the caller is party to (members see only those); staff see any.
         return {"id": await _contract_of(caller)}

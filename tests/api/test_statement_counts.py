@@ -22,7 +22,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from models.credit import (
     VerificationStatus,
     VerificationSubmission,
 )
+from models.disclosures import MonthlyDisclosure
 from models.finance import Adjustment, AdjustmentStatus, BreakKind, ReconciliationBreak
 from models.loans import Loan, LoanReview, LoanReviewDecision, LoanStatus
 from models.members import User
@@ -84,6 +85,7 @@ from models.repayments import (
 from models.system import ParameterChange
 from schema.build import build_schema
 from schema.documents import manifest
+from services.analytics import disclosure
 from services.contracts.signatures import signed_payload
 from services.credit.catalogue import KINDS
 from services.identity.permissions import ANONYMOUS
@@ -92,6 +94,7 @@ from services.kit.settings import get_settings
 from services.money import ledger
 from services.partners import keys as partner_keys
 from services.platform import clock, oplog
+from tests.analytics.disclosure_helpers import published_month
 from tests.factories import create_member, create_staff, gql, token_for
 from tests.statements import Statement, recording_statements
 
@@ -608,6 +611,48 @@ async def seed_partner_usage(world: World, count: int) -> dict[str, Any]:
     return {}
 
 
+async def seed_disclosures(world: World, count: int) -> dict[str, Any]:
+    """One report built for real (November 2026), then copies of it for the months
+    before, each with its own month, hash and signature (the list checks them)."""
+    if "disclosure" not in world.made:
+        world.made["disclosure"] = (await published_month()).report
+        world.made["disclosure months"] = 1
+        count -= 1
+    template: dict[str, Any] = world.made["disclosure"]
+    for _ in range(count):
+        back = world.made["disclosure months"]
+        month = date(2026 - (back + 1) // 12, (10 - back) % 12 + 1, 1)
+        world.made["disclosure months"] = back + 1
+        report = {**template, "month": disclosure.label(month)}
+        digest = disclosure.report_sha256(report)
+        pdf_hash = "0" * 64
+        await MonthlyDisclosure.create(
+            month=month,
+            as_of=disclosure.month_end(month),
+            report=report,
+            report_sha256=digest,
+            signature=signing.sign(disclosure.signed_payload(digest, pdf_hash, month)),
+            pdf_storage_key=f"seeded-{month}",
+            pdf_sha256=pdf_hash,
+            pdf_size=0,
+            created_at=await _now(),
+        )
+    return {}
+
+
+async def seed_cohorts(world: World, count: int) -> dict[str, Any]:
+    """Loans paid out in `count` more months before this one: one vintage cohort each."""
+    today = await clock.today()
+    for _ in range(count):
+        back = world.made.get("cohorts", 0) + 1
+        world.made["cohorts"] = back
+        year, month = divmod(today.year * 12 + today.month - 1 - back, 12)
+        loan = await _loan(world.other.id, LoanStatus.REPAYING)
+        paid_out = datetime(year, month + 1, 5, 10, tzinfo=UTC)
+        await Loan.filter(id=loan.id).update(disbursed_at=paid_out, closed_at=paid_out)
+    return {}
+
+
 async def seed_outbox(world: World, count: int) -> dict[str, Any]:
     for _ in range(count):
         await OutgoingMessage.create(
@@ -671,6 +716,8 @@ CASES: dict[str, Case] = {
     "myNotices": Case("member", seed_notices, paged=True),
     "devOutbox": Case("anonymous", seed_outbox, paged=True),
     "partnerUsage": Case("partner", seed_partner_usage),
+    "disclosures": Case("anonymous", seed_disclosures, paged=True),
+    "riskFigures": Case("staff", seed_cohorts, rows="vintages"),
 }
 
 # Arguments a field needs that no seed gives (the platform's own lists).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated
 
@@ -24,16 +24,53 @@ class DownloadKind(Enum):
         "TRANSACTIONS_CSV",
         description="Your own movements as CSV (no id; an optional filter), as myTransactionsCsv.",
     )
+    PLATFORM_FIGURES_CSV = strawberry.enum_value(
+        "PLATFORM_FIGURES_CSV",
+        description="platformFigures as CSV, a row per figure (no id; asOf, since): "
+        "staff with analytics:read.",
+    )
+    RISK_FIGURES_CSV = strawberry.enum_value(
+        "RISK_FIGURES_CSV",
+        description="riskFigures as CSV: aging buckets, totals and vintage curves (no id; "
+        "asOf): staff with analytics:read.",
+    )
+    PLATFORM_RETURNS_CSV = strawberry.enum_value(
+        "PLATFORM_RETURNS_CSV",
+        description="Every lender's returns as CSV, then the pooled platformReturns (no id; "
+        "asOf): staff with analytics:read.",
+    )
+    OVERDUE_LOANS_CSV = strawberry.enum_value(
+        "OVERDUE_LOANS_CSV",
+        description="The overdue list (overdueLoans, unfiltered) as CSV at the download "
+        "(no id): staff with collection:read.",
+    )
+    FUND_TRANSACTIONS_CSV = strawberry.enum_value(
+        "FUND_TRANSACTIONS_CSV",
+        description="fundTransactions as CSV, a row per posting (no id; an optional filter: "
+        "journal kinds, from/to business dates): staff with finance:read.",
+    )
 
 
 @strawberry.input(description="Ask for a short-lived link to download something you may read.")
 class CreateDownloadLinkInput:
     kind: DownloadKind = strawberry.field(description="What to download.")
     id: strawberry.ID | None = strawberry.field(
-        default=None, description="The contract's or file's id; none for TRANSACTIONS_CSV."
+        default=None, description="The contract's or file's id; none for the CSV kinds."
     )
     filter: TransactionFilterInput | None = strawberry.field(
-        default=None, description="TRANSACTIONS_CSV only: which movements."
+        default=None,
+        description="TRANSACTIONS_CSV: which movements; FUND_TRANSACTIONS_CSV: which "
+        "transactions (kinds: journal kinds; from/to: business dates).",
+    )
+    as_of: date | None = strawberry.field(
+        default=None,
+        description="The figures' exports only: the business day (default today), fixed "
+        "in the link.",
+    )
+    since: date | None = strawberry.field(
+        default=None,
+        description="PLATFORM_FIGURES_CSV only: the period's first day (default the first "
+        "of asOf's month).",
     )
 
 

@@ -14,34 +14,27 @@ characters the pages can print:
   first character of the compound ones too). A holder whose surname is not among
   them gets that one character from the browser's own fonts.
 
-The subset is a WOFF file (zlib; WOFF2 needs brotli, not a dependency), about 0.1 MB
-against the 10.6 MB static font. It is made once per machine, next to the static font,
-named after what it is made from (the static font's name, the characters and RECIPE),
-and read once per process; its URL carries the same version, so it is served with a
-year-long immutable cache. Making it needs the static font, which a cold FONT_CACHE_DIR
-makes first (seconds); the pages themselves never wait for it: the browser shows its
-own fonts until the web font arrives (`font-display: swap`).
+How the subset is made, cached and versioned is services/kit/web_fonts.py (the
+dashboard's font is made the same way): a WOFF file of about 0.1 MB, made once per
+machine next to the static font, named after what it is made from, read once per
+process, and served at that versioned name with a year-long immutable cache; the pages
+never wait for it (`font-display: swap`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import tempfile
 import threading
-from functools import cache
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from services.kit import web_fonts
 
 # The family name bank_pages.css gives the face: not "Noto Sans SC", so that a machine
 # with that font installed still uses this file and a test can tell which face it sees.
 FAMILY = "Sandbox Bank Sans SC"
 # In bank_pages.css, replaced by the versioned file name when the stylesheet is served.
 CSS_PLACEHOLDER = b"bank-font.woff"
-CONTENT_TYPE = "font/woff"
-CACHE_CONTROL = "public, max-age=31536000, immutable"
+CONTENT_TYPE = web_fonts.CONTENT_TYPE
+CACHE_CONTROL = web_fonts.CACHE_CONTROL
 # Bumped when the way the subset is made changes, so old cache files are not reused.
 RECIPE = 1
 
@@ -66,68 +59,29 @@ PUNCTUATION = "，。、；：？！（）“”‘’《》【】…—·¥￥"
 def page_characters() -> str:
     """Every character the bank pages can print, sorted, without duplicates."""
     source = Path(__file__).with_name("bank_pages.py").read_text(encoding="utf-8")
-    fixed = {char for char in source if ord(char) > 0x7E and not char.isspace()}
-    ascii_printable = {chr(code) for code in range(0x20, 0x7F)}
-    return "".join(sorted(fixed | ascii_printable | set(PUNCTUATION) | set(SURNAMES)))
+    fixed = web_fonts.beyond_ascii(source)
+    return "".join(sorted(fixed | web_fonts.printable_ascii() | set(PUNCTUATION) | set(SURNAMES)))
 
 
-@cache
+WEB_FONT = web_fonts.WebFontSubset(FAMILY, "sandbox-bank-sc", page_characters, RECIPE)
+make_subset = web_fonts.make_subset
+
+
 def file_name() -> str:
     """The subset's file name: its URL under /sandbox-bank/font/ and its cache file."""
-    from services.kit import fonts
-
-    made_from = f"{fonts.cache_name()}\n{RECIPE}\n{page_characters()}"
-    version = hashlib.sha256(made_from.encode()).hexdigest()[:16]
-    return f"sandbox-bank-sc-{version}.woff"
-
-
-def make_subset(source: Path, target: Path, characters: str) -> None:
-    """Write the WOFF subset of the TrueType font `source` holding `characters`."""
-    from fontTools import subset  # type: ignore[import-untyped]
-
-    options = subset.Options()
-    options.flavor = "woff"
-    options.recalc_timestamp = False  # the same bytes from the same font and characters
-    font = subset.load_font(str(source), options, lazy=True)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text=characters)
-    subsetter.subset(font)
-    subset.save_font(font, str(target), options)
+    return WEB_FONT.file_name
 
 
 def _cached_subset() -> Path:
     """The subset in the font cache directory, made there if it is not yet."""
-    from services.kit import fonts
-
-    static = fonts.static_font_path()  # seconds the first time on a machine
-    try:
-        return _subset_in(static.parent, static)
-    except PermissionError as error:  # the static font is there, but read-only for us
-        fallback = Path(tempfile.gettempdir()) / f"lendbridge-fonts-{os.getuid()}"
-        logger.warning("Cannot write to %s (%s): using %s", static.parent, error, fallback)
-        fallback.mkdir(parents=True, exist_ok=True)
-        return _subset_in(fallback, static)
+    return WEB_FONT.cached_path(make_subset)
 
 
 def _subset_in(directory: Path, static: Path) -> Path:
-    target = directory / file_name()
-    if target.exists():
-        return target
-    logger.info("Making the sandbox bank font %s", target)
-    # Processes making it together each write their own temporary file and rename it
-    # into place: the same bytes, and no one reads half a file.
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".woff")
-    os.close(handle)
-    try:
-        make_subset(static, Path(temporary), page_characters())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return WEB_FONT.subset_in(directory, static, make_subset)
 
 
+# Read once per process here (not in WEB_FONT) so the tests can start it afresh.
 _lock = threading.Lock()
 _font: bytes | None = None
 

@@ -1,0 +1,53 @@
+"""The monthly disclosure (R7): one signed report per calendar month, never changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from tortoise.backends.base.client import BaseDBAsyncClient
+
+
+class ImmutableRecordError(Exception):
+    """A published record was about to be written a second time."""
+
+
+class MonthlyDisclosure(Model):
+    """The R7 report of one month as of its last day, as the platform published it.
+
+    `report` holds every item (amounts in fen, rates as decimal strings), `report_sha256`
+    the SHA-256 of its canonical JSON, `signature` the platform's Ed25519 signature over
+    that hash bound to the PDF's hash and the month. The PDF is stored once under
+    `pdf_storage_key`. A row is written once and never updated (`month` is unique, so a
+    second build of the same month writes nothing).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    month = fields.DateField(unique=True)  # the first day of the month reported
+    as_of = fields.DateField()  # the month's last day: the figures are at its end
+    report: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    report_sha256 = fields.CharField(max_length=64)
+    signature = fields.CharField(max_length=128)
+    pdf_storage_key = fields.CharField(max_length=64, unique=True)
+    pdf_sha256 = fields.CharField(max_length=64)
+    pdf_size = fields.BigIntField()
+    created_at = fields.DatetimeField()  # business time of the build
+
+    class Meta:
+        table = "monthly_disclosures"
+
+    async def save(
+        self,
+        using_db: BaseDBAsyncClient | None = None,
+        update_fields: Iterable[str] | None = None,
+        force_create: bool = False,
+        force_update: bool = False,
+    ) -> None:
+        # Published means final: an instance loaded from the table is never saved back.
+        if self._saved_in_db:
+            raise ImmutableRecordError(f"The disclosure of {self.month} is never changed")
+        await super().save(using_db, update_fields, force_create, force_update)
