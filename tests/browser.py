@@ -88,3 +88,32 @@ async def page_on(base_url: str) -> AsyncIterator[Browsing]:
 def screenshot_path(name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name
+
+
+def fonts_ready_script(family: str, text: str) -> str:
+    """A page function: once the page's fonts are loaded, each face's family and status,
+    and whether `family` can draw `text` (document.fonts)."""
+    return (
+        "async () => {\n"
+        "  await document.fonts.ready;\n"
+        "  return {\n"
+        "    faces: [...document.fonts]"
+        ".map(face => [face.family.replaceAll('\"', ''), face.status]),\n"
+        f"    check: document.fonts.check('16px \"{family}\"', '{text}'),\n"
+        "  };\n"
+        "}"
+    )
+
+
+async def fonts_drawing(page: Page, selector: str) -> list[dict[str, object]]:
+    """The fonts Chromium actually drew an element's text with (DevTools protocol)."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("DOM.enable")
+    await cdp.send("CSS.enable")
+    root = await cdp.send("DOM.getDocument")
+    node = await cdp.send(
+        "DOM.querySelector", {"nodeId": root["root"]["nodeId"], "selector": selector}
+    )
+    used = await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})
+    await cdp.detach()
+    return list(used["fonts"])

@@ -28,7 +28,7 @@ import pytest
 from playwright.async_api import Page
 
 from app.dashboard_page import FAMILY
-from tests.browser import page_on, screenshot_path
+from tests.browser import fonts_drawing, fonts_ready_script, page_on, screenshot_path
 from tests.conftest import running_app
 from tests.e2e.processes import platform_process
 from tests.factories import PASSWORD, create_staff, token_for
@@ -46,27 +46,7 @@ WITHIN_MS = 2_000
 LABEL = "逾期分布"
 HEADING = "article.wide-on-phone h2"  # 逾期分布 Overdue by bucket
 
-FONTS_READY = """async () => {
-  await document.fonts.ready;
-  return {
-    faces: [...document.fonts].map(face => [face.family.replaceAll('"', ''), face.status]),
-    check: document.fonts.check('16px "FAMILY"', 'LABEL'),
-  };
-}""".replace("FAMILY", FAMILY).replace("LABEL", LABEL)
-
-
-async def _fonts_drawing(page: Page, selector: str) -> list[dict[str, object]]:
-    """The fonts Chromium actually drew an element's text with (DevTools protocol)."""
-    cdp = await page.context.new_cdp_session(page)
-    await cdp.send("DOM.enable")
-    await cdp.send("CSS.enable")
-    root = await cdp.send("DOM.getDocument")
-    node = await cdp.send(
-        "DOM.querySelector", {"nodeId": root["root"]["nodeId"], "selector": selector}
-    )
-    used = await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})
-    await cdp.detach()
-    return list(used["fonts"])
+FONTS_READY = fonts_ready_script(FAMILY, LABEL)
 
 
 async def _post(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str) -> Any:
@@ -153,7 +133,7 @@ async def test_bids_placed_through_the_api_change_the_tiles_within_two_seconds(
             assert await page.locator("#vintage-chart canvas").count() == 1
             fonts = await page.evaluate(FONTS_READY)
             heading = await page.text_content(HEADING)
-            drawn_with = await _fonts_drawing(page, HEADING)
+            drawn_with = await fonts_drawing(page, HEADING)
 
             shot = tmp_path / "dashboard.png"
             await page.screenshot(path=str(shot), full_page=True)

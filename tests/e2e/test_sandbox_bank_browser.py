@@ -20,7 +20,7 @@ import pytest
 from playwright.async_api import Page
 
 from services.payments.sandbox.bank_font import FAMILY
-from tests.browser import page_on, screenshot_path
+from tests.browser import fonts_drawing, fonts_ready_script, page_on, screenshot_path
 from tests.e2e.processes import gql, platform_process
 from tests.factories import create_member, new_id_number, token_for
 
@@ -36,27 +36,7 @@ ACCOUNT = "{ myAccount { available } }"
 HEADING = "网银支付"
 NO_FONT_HAS_IT = "\U0010fffd"  # a private-use code point: a box in any font
 
-FONTS_READY = """async () => {
-  await document.fonts.ready;
-  return {
-    faces: [...document.fonts].map(face => [face.family.replaceAll('"', ''), face.status]),
-    check: document.fonts.check('16px "FAMILY"', 'HEADING'),
-  };
-}""".replace("FAMILY", FAMILY).replace("HEADING", HEADING)
-
-
-async def _fonts_drawing(page: Page, selector: str) -> list[dict[str, object]]:
-    """The fonts Chromium actually drew an element's text with (DevTools protocol)."""
-    cdp = await page.context.new_cdp_session(page)
-    await cdp.send("DOM.enable")
-    await cdp.send("CSS.enable")
-    root = await cdp.send("DOM.getDocument")
-    node = await cdp.send(
-        "DOM.querySelector", {"nodeId": root["root"]["nodeId"], "selector": selector}
-    )
-    used = await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})
-    await cdp.detach()
-    return list(used["fonts"])
+FONTS_READY = fonts_ready_script(FAMILY, HEADING)
 
 
 async def _glyph_shots(page: Page, characters: list[str]) -> list[bytes]:
@@ -89,7 +69,7 @@ async def test_the_member_approves_on_the_bank_page_in_a_browser(clean_db: None,
                 page = browsing.page
                 await page.goto(f"{platform.base_url}{path}")
                 fonts = await page.evaluate(FONTS_READY)
-                drawn_with = await _fonts_drawing(page, "h1")
+                drawn_with = await fonts_drawing(page, "h1")
                 title = await page.locator("h1").inner_text()
                 *glyphs, tofu = await _glyph_shots(page, [*HEADING, NO_FONT_HAS_IT])
                 amount = await page.locator("dd.amount").inner_text()
