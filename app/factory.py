@@ -156,7 +156,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 context.partner.sets, method, request_data
             )
         except persisted.Refused as refused:
-            await partners.refused(context, refused, None)
+            await partners.refused(context, refused)
             return refused.result(context, sub_response)
         result = await self.persisted.execute(
             self.schema, document, method, request_data, context, root_value, sub_response
@@ -175,7 +175,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 await partners.admit(key, context)
             response = await super().run(request, context, root_value)
         except persisted.Refused as refused:  # a partner's key or limits, or a batch
-            await partners.refused(context, refused, None)
+            await partners.refused(context, refused)
             return partners.refusal_response(refused, context)
         return (
             persisted.conditional(request, response) if isinstance(response, Response) else response

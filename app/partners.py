@@ -17,7 +17,6 @@ from strawberry.types import ExecutionResult
 
 from app.persisted import Refused
 from schema.context import Context, bearer_token
-from schema.documents.registry import PersistedDocument
 from services.kit.metrics import PARTNER_REQUESTS
 from services.kit.settings import Settings
 from services.partners import keys, limits, usage
@@ -68,11 +67,12 @@ def outcome_of(result: ExecutionResult) -> str:
     return "ok"
 
 
-async def refused(context: Any, refusal: Refused, document: PersistedDocument | None) -> None:
+async def refused(context: Any, refusal: Refused) -> None:
+    """Count a refusal for the request's partner, if it is one's (the operation is not
+    known yet: refusals come before a document is taken)."""
     partner = getattr(context, "partner", None)
     if partner is not None:
-        name = document.name if document is not None and document.name else NO_OPERATION
-        await record(partner, name, refusal.code)
+        await record(partner, NO_OPERATION, refusal.code)
 
 
 def refusal_response(refusal: Refused, context: Any) -> Response:

@@ -49,6 +49,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.loans.schedule import LoanTerms, RepaymentMethod, build_schedule, round_half_up
+from services.money.money import allocate
 
 #: Bump when the generator writes different rows: a database kept with `--reuse` from an
 #: older generator is then written again.
@@ -154,19 +155,6 @@ class Expected:
         data["platform"] = Money(**data["platform"])
         data["lender"] = Money(**data["lender"])
         return cls(**data)
-
-
-def split(amount: int, weights: Sequence[int], total: int) -> list[int]:
-    """`amount` in shares proportional to `weights` (adding up to `total`), each the
-    floor of its exact share, the fen left over to the largest remainders (the earlier
-    weight on a tie): the shares add up to `amount`."""
-    shares = [amount * weight // total for weight in weights]
-    left = amount - sum(shares)
-    if left:
-        order = sorted(range(len(weights)), key=lambda k: (-(amount * weights[k] % total), k))
-        for k in order[:left]:
-            shares[k] += 1
-    return shares
 
 
 def _at(day: date, seconds: int) -> datetime:
@@ -565,10 +553,9 @@ class Generator:
         day: date,
     ) -> None:
         weights = [claim.principal for claim in claims]
-        total = sum(weights)
         at = _at(day, 10 * 3600)
         for claim, p, i in zip(
-            claims, split(principal, weights, total), split(interest, weights, total), strict=True
+            claims, allocate(principal, weights), allocate(interest, weights), strict=True
         ):
             chunk.rows["reserve_advances"].append(
                 (
@@ -624,12 +611,11 @@ class Generator:
                 loan_id,
             )
         )
-        total = sum(weights)
         shares = zip(
             claims,
-            split(principal, weights, total),
-            split(interest, weights, total),
-            split(penalty, weights, total),
+            allocate(principal, weights),
+            allocate(interest, weights),
+            allocate(penalty, weights),
             strict=True,
         )
         receipts = chunk.rows["repayment_receipts"]

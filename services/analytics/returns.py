@@ -219,7 +219,7 @@ async def _read_on(connection: Any, lender_id: int | None, as_of: date) -> _Book
 def _rate(flows: list[tuple[date, int]]) -> Decimal | None:
     """The XIRR of the flows as a Decimal rounded half-up to four places (the `Rate`
     on the wire), None where it is undefined."""
-    found = xirr([(day, float(amount)) for day, amount in flows])
+    found = xirr(flows)
     if found is None:
         return None
     return Decimal(repr(found)).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)

@@ -40,21 +40,22 @@ _GRID = (
     1e4,
 )
 
-Flow = tuple[date, float]
+Flow = tuple[date, float]  # the amount: integer fen from the books (exact), or a float
 
 
 def _years(flows: Sequence[Flow]) -> list[tuple[float, float]]:
     """(years since the earliest flow, amount) of each day's flows summed, in date order,
-    days netting to zero left out: the same answer whatever the order of `flows`, and no
-    flows that cancel only in floating point."""
+    days netting to zero left out: the same answer whatever the order of `flows`. Integer
+    amounts are summed as integers, so flows that cancel to the fen cancel exactly; only
+    the sums become floats, for the root-finder."""
     by_day: dict[date, float] = {}
     for day, amount in flows:
-        by_day[day] = by_day.get(day, 0.0) + amount
+        by_day[day] = by_day.get(day, 0) + amount
     start = min(by_day, default=date.min)
     return [
-        ((day - start).days / DAYS_PER_YEAR, amount)
+        ((day - start).days / DAYS_PER_YEAR, float(amount))
         for day, amount in sorted(by_day.items())
-        if amount != 0.0
+        if amount != 0
     ]
 
 
