@@ -140,41 +140,14 @@ def _tables() -> list[str]:
     return sorted(model._meta.db_table for model in Tortoise.apps["models"].values())
 
 
-_EMPTYING: list[str] = []
-
-
-async def _emptying_script(connection: Any) -> str:
-    """What empties the PostgreSQL test database: DELETE from every table with the
-    foreign-key triggers off, then every sequence back to its start, in one round trip
-    (10 ms here, where TRUNCATE of the 60-odd tables, which makes new files for each,
-    takes 90 ms: a minute and more of each PostgreSQL run). The same result: empty
-    tables, ids from 1 again. Without the right to switch the triggers off (a server
-    where the tests' user is not a superuser), TRUNCATE as before."""
-    if not _EMPTYING:
-        rows = await connection.execute_query_dict(
-            "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
-        )
-        sequences = [row["sequencename"] for row in rows]
-        fast = (
-            "SET session_replication_role = replica;"
-            + "".join(f'DELETE FROM "{table}";' for table in _tables())
-            + "".join(f'ALTER SEQUENCE "{name}" RESTART;' for name in sequences)
-            + "SET session_replication_role = origin;"
-        )
-        try:
-            await connection.execute_script(fast)
-        except Exception:  # not allowed here: the slower, always allowed way
-            fast = "TRUNCATE " + ", ".join(_tables()) + " RESTART IDENTITY CASCADE"
-        _EMPTYING.append(fast)
-    return _EMPTYING[0]
-
-
 @pytest_asyncio.fixture(loop_scope="session", autouse=True)
 async def clean_db(database: str) -> AsyncIterator[None]:
     """Every test starts from an empty database with the default roles seeded."""
     connection = connections.get("default")
     if BACKEND == "postgres":
-        await connection.execute_script(await _emptying_script(connection))
+        await connection.execute_script(
+            "TRUNCATE " + ", ".join(_tables()) + " RESTART IDENTITY CASCADE"
+        )
     else:
         # Foreign keys off while emptying: tables are emptied in name order, and some
         # (RESTRICT) reference tables that sort before them.

@@ -284,7 +284,11 @@ async def test_publish_auto_review_two_levels_then_listed(client, sources):
     assert [e["node"]["id"] for e in market["data"]["loans"]["edges"]] == [loan["id"]]
     other = await gql(client, MARKET, {"filter": {"method": "LUMP_SUM"}})
     assert other["data"]["loans"]["totalCount"] == 0
-    titles = await Notice.filter(user_id=borrower_id, kind="loan").values_list("title", flat=True)
+    titles = (
+        await Notice.filter(user_id=borrower_id, kind="loan")
+        .order_by("id")
+        .values_list("title", flat=True)
+    )
     assert titles == ["Loan request received", "Loan review progress", "Loan listed"]
 
 
