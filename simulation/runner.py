@@ -67,7 +67,7 @@ class Summary:
     replay: str = ""
     coverage: dict[str, bool] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
-    books: str = ""  # a digest of every posting in order: a replay gives the same one
+    books: str = ""  # a digest of each day's postings and closing balances: a replay's is the same
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,10 +90,13 @@ async def _counts(summary: Summary) -> None:
 
 
 async def books_digest() -> str:
-    """The books in one short string: every posting (business date, journal kind,
-    account, amount, running balance) in the order written. Two runs that did the same
-    thing in the same order have the same digest."""
-    digest = hashlib.sha256()
+    """The books in one short string: for each business day, the postings written that
+    day (journal kind, account, amount) as a sorted list and each touched account's
+    balance at the end of the day. Two runs that did the same things have the same
+    digest. Two operations raced on purpose (a repayment and a withdrawal confirmed at
+    the same moment) commit in either order on PostgreSQL: that changes posting ids and
+    the running balances between them, never what a day wrote or where it left each
+    account, so neither is in the digest."""
     rows = (
         await Posting.all()
         .order_by("id")
@@ -101,8 +104,15 @@ async def books_digest() -> str:
             "journal__business_date", "journal__kind", "account_id", "amount", "balance_after"
         )
     )
-    for row in rows:
-        digest.update(repr(row).encode())
+    days: dict[Any, tuple[list[tuple[str, int, int]], dict[int, int]]] = {}
+    for day, kind, account_id, amount, balance_after in rows:
+        postings, closing = days.setdefault(day, ([], {}))
+        postings.append((kind, account_id, amount))
+        closing[account_id] = balance_after  # the last one written: the day's closing
+    digest = hashlib.sha256()
+    for day in sorted(days):
+        postings, closing = days[day]
+        digest.update(repr((day, sorted(postings), sorted(closing.items()))).encode())
     return digest.hexdigest()[:16]
 
 

@@ -87,7 +87,8 @@ def test_a_run_prints_its_summary_as_one_json_line_and_leaves_nothing(tmp_path):
 def test_a_replay_does_the_same_thing_in_the_same_order(tmp_path):
     # Seed 4 from 2027-08-31: the provider answers 503 and drops or repeats callbacks, a
     # holder's withdrawal races a repayment, a loan is repaid early. Two runs at once
-    # (so at different speeds) write the same postings in the same order.
+    # (so at different speeds) write the same postings on the same days and leave every
+    # account at the same balance each evening (the raced pair may commit in either order).
     args = ["--seed", "4", "--start", "2027-08-31", "--days", "40", "--members", "14"]
     args += ["--loans", "4", "--quiet"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
