@@ -274,9 +274,11 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="default persisted/manifest.json (docs: docs/partner-api.md)",
     )
+    from app.analytics_command import add_arguments as analytics_arguments
     from app.partners_command import add_arguments as partner_arguments
 
     partner_arguments(commands)
+    analytics_arguments(commands)
     dev = commands.add_parser("dev", help="migrate, seed demo data and serve (one command)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -310,6 +312,10 @@ def main(argv: list[str] | None = None) -> None:
         from app.partners_command import main as partners
 
         sys.exit(partners(args))
+    elif args.command == "analytics":
+        from app.analytics_command import main as analytics
+
+        sys.exit(analytics(args))
     elif args.command == "dev":
         asyncio.run(migrate())
         from app.persisted_command import main as persisted

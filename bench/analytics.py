@@ -24,6 +24,11 @@ scans off) of each table a figure reads, `--repeat` times, median; a figure's
 `ratio_to_scan` is its median over the sum of the scans of the tables it reads (what a
 figure that reads each of them once, with no snapshot, could not beat).
 
+Then the next morning: the clock moved a day on and the book's last day snapshot by the
+`analytics_snapshots` job's function (`snapshot_job_s`), and every figure timed and
+checked again as of that (now closed) day: `closed_day`, what `under_one_second` is
+about. `figures` are the same figures as of the day while it is today, computed live.
+
 Prints ONE JSON line; exits 1 when an answer is wrong (the line says which). A figure
 that does not answer within `--timeout` seconds is cancelled and shown `timed_out`.
 """
@@ -39,6 +44,7 @@ import shutil
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from bench import analytics_book as book
@@ -347,6 +353,13 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     ) as made:
         scanned = await scans(_dsn(run_plan.database_url), args.repeat)
         timings, answers, wrong = await measure(made.expected, args.repeat, args.timeout, scanned)
+        snapshot_s = await snapshot_the_day()
+        closed, closed_answers, closed_wrong = await measure(
+            made.expected, args.repeat, args.timeout, scanned
+        )
+        wrong += [f"closed day: {what}" for what in closed_wrong]
+        if closed_answers != answers:
+            wrong.append(f"closed day: {closed_answers} != {answers}")
     result.update(
         machine=machine_line(made.backend, run_plan),
         as_of=book.AS_OF.isoformat(),
@@ -357,11 +370,29 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         repeat=args.repeat,
         scans=scanned,
         figures=timings,
+        snapshot_job_s=snapshot_s,
+        closed_day=closed,
         answers=answers,
         checks="ok" if not wrong else wrong,
-        under_one_second=all(t.get("max_s", 1e9) < 1 for t in timings.values()),
+        under_one_second=all(t.get("max_s", 1e9) < 1 for t in closed.values()),
+        under_one_second_today_live=all(t.get("max_s", 1e9) < 1 for t in timings.values()),
     )
     return result, not wrong
+
+
+async def snapshot_the_day() -> float:
+    """The next morning: the clock a day on, the book's last day (now closed) snapshot
+    by the job's own function (a snapshot kept by an earlier `--reuse` run removed
+    first); the seconds it took."""
+    from models.disclosures import FigureSnapshot
+    from services.analytics import snapshots
+    from services.platform import clock
+
+    await clock.start_at(book.AS_OF + timedelta(days=1))
+    await FigureSnapshot.filter(day=book.AS_OF).delete()
+    started = time.perf_counter()
+    assert await snapshots.take_day(book.AS_OF)
+    return round(time.perf_counter() - started, 2)
 
 
 def main() -> None:

@@ -1,4 +1,6 @@
-"""The monthly disclosure (R7): one signed report per calendar month, never changed."""
+"""The monthly disclosure (R7): one signed report per calendar month, never changed; and
+the daily snapshots of the platform's figures (M12) that the disclosure and the figure
+queries read for a closed business day."""
 
 from __future__ import annotations
 
@@ -51,3 +53,23 @@ class MonthlyDisclosure(Model):
         if self._saved_in_db:
             raise ImmutableRecordError(f"The disclosure of {self.month} is never changed")
         await super().save(using_db, update_fields, force_create, force_update)
+
+
+class FigureSnapshot(Model):
+    """One figure as of the end of a closed business day, stored the day after.
+
+    The figure is `platform`, `risk` or `platform_returns`, as
+    `services.analytics.snapshots` computed it. `payload` is the figure's dataclass as
+    JSON (amounts in fen as integers, rates as decimal strings, dates ISO). (`day`,
+    `figure`) is unique and a row is never updated: a second run of the job for a day
+    inserts nothing."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.DateField()
+    figure = fields.CharField(max_length=32)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    created_at = fields.DatetimeField()  # business time of the computation
+
+    class Meta:
+        table = "figure_snapshots"
+        unique_together = (("day", "figure"),)

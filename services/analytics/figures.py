@@ -8,10 +8,13 @@ fen; rates and shares are rounded once, half-up, to four places (`window.ratio`)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
+from services.analytics import snapshot_store
 from services.analytics.book import DONE, OUTSTANDING, book_cte
 from services.analytics.window import Dialect, Window, check_window, ratio, ratio_to, reading
 from services.identity.permissions import Actor
@@ -20,6 +23,8 @@ from services.identity.permissions import Actor
 TERM_PLACES = 2
 #: How many of the largest borrowers the concentration figure adds up.
 TOP_BORROWERS = 10
+#: The figure's name in `figure_snapshots`.
+SNAPSHOT = "platform"
 
 
 @dataclass(frozen=True)
@@ -110,36 +115,54 @@ async def platform_figures(
     - related-party loans: the platform has no notion of a related party (no field marks
       one; staff cannot borrow), so these are 0.
 
+    A closed day (before today) is read from its snapshot when the job took one
+    (`services.analytics.snapshots`), the loans disbursed counted again for the period.
     Raises InvalidInputError for a window `window.check_window` refuses.
     """
     window = await check_window(as_of, since)
-    return await _figures(window)
+    if window.closed:
+        taken = await snapshot_store.stored(PlatformFigures, SNAPSHOT, window.as_of)
+        if taken is not None:  # the book from the day's snapshot, the volumes now
+            return dataclasses.replace(taken, since=window.since, **await _volumes(window))
+    return await compute(window)
 
 
-async def _figures(window: Window) -> PlatformFigures:
+async def _volumes(window: Window) -> dict[str, Any]:
+    """The figures of the loans disbursed (one scan of `loans`): all that depends on
+    `since`, so a snapshot of the day serves any period."""
     async with reading() as (connection, sql):
         volumes = await connection.execute_query_dict(
             _volume_sql(sql), [window.end, window.since_start]
         )
-        books = await connection.execute_query_dict(_book_sql(sql), [window.end, DONE, "member"])
-    volume, book = volumes[0], books[0]
+    volume = volumes[0]
     cumulative = int(volume["volume"])
+    return {
+        "cumulative_volume": cumulative,
+        "cumulative_count": int(volume["n"]),
+        "period_volume": int(volume["period_volume"]),
+        "period_count": int(volume["period_n"]),
+        "average_rate": ratio(int(volume["rate_weighted"]), cumulative * 1_000_000),
+        "average_term_months": ratio_to(int(volume["term_weighted"]), cumulative, TERM_PLACES),
+    }
+
+
+async def compute(window: Window) -> PlatformFigures:
+    """The figures computed from the book (what the snapshot job stores for a day)."""
+    volumes = await _volumes(window)
+    async with reading() as (connection, sql):
+        books = await connection.execute_query_dict(_book_sql(sql), [window.end, DONE, "member"])
+    book = books[0]
     outstanding = int(book["principal"])
     return PlatformFigures(
         as_of=window.as_of,
         since=window.since,
-        cumulative_volume=cumulative,
-        cumulative_count=int(volume["n"]),
-        period_volume=int(volume["period_volume"]),
-        period_count=int(volume["period_n"]),
+        **volumes,
         outstanding_principal=outstanding,
         outstanding_interest=int(book["interest"]),
         outstanding_count=int(book["loans"]),
         members=int(book["members"]),
         active_borrowers=int(book["borrowers"]),
         active_lenders=int(book["lenders"]),
-        average_rate=ratio(int(volume["rate_weighted"]), cumulative * 1_000_000),
-        average_term_months=ratio_to(int(volume["term_weighted"]), cumulative, TERM_PLACES),
         top_borrowers_share=ratio(int(book["top_owed"]), outstanding),
         largest_borrower_share=ratio(int(book["largest_owed"]), outstanding),
         related_party_count=0,

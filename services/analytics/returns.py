@@ -27,6 +27,7 @@ from typing import Any
 
 from models.members import User, UserKind
 from models.repayments import InstallmentStatus
+from services.analytics import snapshot_store
 from services.analytics.window import reading
 from services.analytics.xirr import xirr
 from services.errors import InvalidInputError, NotFoundError, PermissionDeniedError
@@ -38,6 +39,8 @@ from services.platform import clock
 # unpaid this many days past its due date: the M3_PLUS bucket (services.repayments).
 DEFAULT_AFTER_DAYS = 90
 RATE_QUANTUM = Decimal("0.0001")
+#: The platform-wide returns' name in `figure_snapshots`.
+SNAPSHOT = "platform_returns"
 
 _PAID = InstallmentStatus.PAID.value
 
@@ -225,7 +228,7 @@ def _rate(flows: list[tuple[date, int]]) -> Decimal | None:
     return Decimal(repr(found)).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
-async def _figures(lender_id: int | None, as_of: date) -> LenderReturns:
+async def compute(lender_id: int | None, as_of: date) -> LenderReturns:
     book = await _read(lender_id, as_of)
     outstanding = book.invested_fen - book.principal_back_fen
     realised = list(book.flows)
@@ -272,13 +275,19 @@ async def lender_returns(
             raise PermissionDeniedError("You may read only your own returns")
         if not await User.exists(id=wanted, kind=UserKind.MEMBER):
             raise NotFoundError("No such lender", field="lenderId")
-    return await _figures(wanted, await _day_asked(as_of))
+    return await compute(wanted, await _day_asked(as_of))
 
 
 async def platform_returns(*, actor: Actor, as_of: date | None = None) -> LenderReturns:
     """Every lender's flows pooled into one XIRR, realised and expected, as of a day
-    (default today); `lender_id` is None. Needs `analytics:read` (PermissionDeniedError);
-    InvalidInputError for a day after today."""
+    (default today); `lender_id` is None. A closed day is read from its snapshot when
+    the job took one (`services.analytics.snapshots`). Needs `analytics:read`
+    (PermissionDeniedError); InvalidInputError for a day after today."""
     if not actor.can(Permission.ANALYTICS_READ):
         raise PermissionDeniedError("Platform returns are for staff with analytics:read")
-    return await _figures(None, await _day_asked(as_of))
+    day = await _day_asked(as_of)
+    if day < await clock.today():  # a closed day: its snapshot, when the job took one
+        taken = await snapshot_store.stored(LenderReturns, SNAPSHOT, day)
+        if taken is not None:
+            return taken
+    return await compute(None, day)

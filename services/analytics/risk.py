@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from services.analytics import snapshot_store
 from services.analytics.book import DONE, OUTSTANDING, book_cte
 from services.analytics.window import Dialect, Window, check_window, ratio, reading
 from services.identity.permissions import Actor
@@ -25,6 +26,8 @@ from services.identity.permissions import Actor
 #: Days overdue past which a loan counts as bad debt, and as "over 30" in a vintage.
 BAD_DEBT_DAYS = 90
 VINTAGE_DAYS = 30
+#: The figure's name in `figure_snapshots`.
+SNAPSHOT = "risk"
 
 # (bucket, lowest days, highest days or None)
 BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -206,13 +209,19 @@ async def risk_figures(actor: Actor, as_of: date | None = None) -> RiskFigures:
     - reserve: advances the risk reserve paid (count, principal + interest) and what it
       recovered of them from borrowers (principal + interest), by then.
 
-    Raises InvalidInputError for a day `window.check_window` refuses.
+    A closed day (before today) is read from its snapshot when the job took one
+    (`services.analytics.snapshots`). Raises InvalidInputError for a day
+    `window.check_window` refuses.
     """
     window = await check_window(as_of)
-    return await _risk(window)
+    if window.closed:
+        taken = await snapshot_store.stored(RiskFigures, SNAPSHOT, window.as_of)
+        if taken is not None:
+            return taken
+    return await compute(window)
 
 
-async def _risk(window: Window) -> RiskFigures:
+async def compute(window: Window) -> RiskFigures:
     async with reading() as (connection, sql):
         rows = await connection.execute_query_dict(
             _overdue_sql(sql), [window.end, DONE, window.as_of]

@@ -38,6 +38,7 @@ class Window:
 
     as_of: date
     since: date
+    closed: bool = False  # as_of is before today: the day is over, its figures final
 
     @property
     def end(self) -> datetime:
@@ -94,7 +95,7 @@ async def check_window(as_of: date | None, since: date | None = None) -> Window:
         raise InvalidInputError(
             f"A period may be at most {MAX_PERIOD_DAYS} days long", field="since"
         )
-    return Window(as_of=as_of, since=since)
+    return Window(as_of=as_of, since=since, closed=as_of < today)
 
 
 def ratio(numerator: int, denominator: int) -> Decimal:

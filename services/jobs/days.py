@@ -46,7 +46,8 @@ DAY = timedelta(days=1)
 # The order of a day's jobs. Loans first (listings whose window closed fail, full ones
 # are paid out), then the auto-debit of the installments due today before the overdue
 # run (which warns about installments due soon: not about one just paid), then the
-# reconciliation of yesterday, credit, e-mails and housekeeping. Jobs not named here
+# reconciliation of yesterday, credit, e-mails and housekeeping; last yesterday's figure
+# snapshots, before the monthly disclosure that reads them. Jobs not named here
 # run after these, in the order they registered.
 DAY_ORDER = (
     "loans_fail_expired_listings",
@@ -59,6 +60,8 @@ DAY_ORDER = (
     "contract_emails",
     "purge_expired_credentials",
     "purge_published_outbox",
+    "analytics_snapshots",
+    "publish_disclosure",
 )
 
 # What the count (or list) a job returns is of, for the summary.
