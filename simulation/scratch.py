@@ -150,12 +150,12 @@ async def database(run: Run, template: str | None = None) -> AsyncIterator[str]:
     `use_environment` first."""
     from tortoise import Tortoise
 
-    import cli
     from services.identity import permissions
     from services.kit.broker import RedisBroker, make_broker, set_broker
     from services.kit.db import tortoise_config
     from services.kit.settings import get_settings
     from services.money import ledger
+    from simulation import migrated
 
     backend = "PostgreSQL" if run.database_name else "SQLite"
     if run.database_name:
@@ -166,8 +166,7 @@ async def database(run: Run, template: str | None = None) -> AsyncIterator[str]:
     broker = None
     try:
         if not template:
-            with contextlib.redirect_stdout(None):  # cli.migrate's "migrated ..." line
-                await cli.migrate(run.database_url)
+            await migrated.migrate(run.database_url)
         await Tortoise.init(config=tortoise_config(run.database_url), _enable_global_fallback=True)
         if run.database_name:
             version = await Tortoise.get_connection("default").execute_query_dict(

@@ -49,7 +49,6 @@ import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 from tortoise import Tortoise, connections  # noqa: E402
 
-import cli  # noqa: E402
 from app import create_app  # noqa: E402
 from services.credit import external  # noqa: E402
 from services.identity import permissions, sms_codes  # noqa: E402
@@ -60,6 +59,7 @@ from services.money import ledger  # noqa: E402
 from services.partners import keys as partner_keys  # noqa: E402
 from services.partners import usage as partner_usage  # noqa: E402
 from services.platform import clock, parameters  # noqa: E402
+from simulation import migrated  # noqa: E402
 from tests import hang_watch  # noqa: E402
 from tests.factories import ScriptedSources  # noqa: E402
 from tests.hang_watch import pytest_runtest_call  # noqa: E402, F401  (a hook)
@@ -119,7 +119,7 @@ async def database() -> AsyncIterator[str]:
         await _admin_execute(
             f'ALTER DATABASE "lendbridge_test_{RUN_ID}" SET synchronous_commit = off'
         )
-    await cli.migrate(DATABASE_URL)
+    await migrated.migrate(DATABASE_URL)  # a new SQLite file: a copy of one migrated before
     await Tortoise.init(config=tortoise_config(DATABASE_URL), _enable_global_fallback=True)
     broker = make_broker(settings)
     await broker.start()
