@@ -103,8 +103,15 @@ class AutoBidQueue(Model):
 
 
 class Claim(Model):
-    """A lender's claim on a disbursed loan: the principal share they lent (architecture:
-    holder, loan, principal share in fen). Repayments are split among holders."""
+    """A lender's holding of a disbursed loan, from a bid or bought on the secondary market.
+
+    `principal_fen` is the principal the holding is to have in all: what was lent (a bid's
+    claim) or bought, less what was sold of it. A claim sold in part is a *line*, whose
+    original claim and the holdings carved from it share its targets (`line_id`, the
+    original claim's id, None on the original itself), each with an interest target
+    (`interest_share_fen`, None while nothing of the line was sold). Repayments are split
+    among the holdings (services.repayments.split). A holding sold whole keeps its row
+    with the principal it had (0 when none was repaid yet) and the buyer gets a new one."""
 
     id = fields.BigIntField(primary_key=True)
     loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
@@ -115,10 +122,14 @@ class Claim(Model):
         "models.User", related_name="claims", on_delete=fields.RESTRICT
     )
     holder_id: int
-    bid_id = fields.BigIntField(unique=True)
+    bid_id = fields.BigIntField(unique=True, null=True)  # None: bought, not bid
     principal_fen = fields.BigIntField()
+    line_id = fields.BigIntField(null=True)
+    interest_share_fen = fields.BigIntField(null=True)
     created_at = fields.DatetimeField()
 
     class Meta:
         table = "claims"
-        constraints = (CheckConstraint(check="principal_fen > 0", name="claim_principal_positive"),)
+        constraints = (
+            CheckConstraint(check="principal_fen >= 0", name="claim_principal_not_negative"),
+        )

@@ -51,6 +51,21 @@ async def test_models_have_no_changes_missing_from_migrations(database):
     assert pending == []
 
 
+async def test_the_indexes_made_by_sql_survive_later_migrations(database):
+    """0029 makes indexes by RunSQL; SQLite makes a table again to alter a column (0031
+    on `claims`), which would lose them unless made again."""
+    spec = importlib.import_module("migrations.0029_analytics_indexes")
+    wanted = {name for name, _table, _column in spec.INDEXES} | {spec.TO_RESERVE}
+    connection = connections.get("default")
+    if BACKEND == "postgres":
+        rows = await connection.execute_query_dict("SELECT indexname AS name FROM pg_indexes")
+    else:
+        rows = await connection.execute_query_dict(
+            "SELECT name FROM sqlite_master WHERE type = 'index'"
+        )
+    assert wanted <= {row["name"] for row in rows}
+
+
 async def test_model_docstrings_have_no_semicolons():
     """Tortoise turns a model's docstring into a table comment and splits migration SQL on
     semicolons, so a semicolon there breaks `migrate` (seen with tortoise-orm 1.1.9)."""

@@ -29,10 +29,10 @@ from models.members import User, UserKind
 from models.repayments import InstallmentStatus
 from services.analytics import snapshot_store
 from services.analytics.window import reading
-from services.analytics.xirr import xirr
 from services.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from services.identity.permissions import Actor, Permission
 from services.kit.db import param
+from services.money.xirr import xirr
 from services.platform import clock
 
 # A loan is in default (nothing more expected of it) once an installment has been

@@ -173,12 +173,12 @@ async def _read(chunk: list[LoanInstallment], borrowers: dict[int, int]) -> _Set
     for row in await LoanInstallment.filter(loan_id__in=loan_ids).order_by("loan_id", "number"):
         rows[row.loan_id].append(row)
     claims: dict[int, list[built.Claim]] = defaultdict(list)
-    for claim_id, loan_id, holder_id, principal in await (
+    for claim_id, loan_id, holder_id, principal, line_id, interest_share in await (
         Claim.filter(loan_id__in=loan_ids)
         .order_by("id")
-        .values_list("id", "loan_id", "holder_id", "principal_fen")
+        .values_list("id", "loan_id", "holder_id", "principal_fen", "line_id", "interest_share_fen")
     ):
-        claims[loan_id].append(built.Claim(claim_id, holder_id, principal))
+        claims[loan_id].append(built.Claim(claim_id, holder_id, principal, line_id, interest_share))
     had = await holdings.had_on_loans(loan_ids)
     advanced = set(
         await ReserveAdvance.filter(installment_id__in=[row.id for row in chunk]).values_list(
@@ -264,13 +264,15 @@ def _split(
         else one.interest_fen
         for one in rows
     )
-    shares = split.split_payment(
+    shares = split.split_holdings(
         principal_fen=line.principal_fen,
         interest_fen=line.interest_fen,
         penalty_fen=line.penalty_fen,
-        principals=[claim.principal_fen for claim in claims],
-        received_principal=[found.had[claim.id].principal_fen for claim in claims],
-        received_interest=[found.had[claim.id].interest_fen for claim in claims],
+        holdings=holdings.as_holdings(
+            claims,
+            [found.had[claim.id].principal_fen for claim in claims],
+            [found.had[claim.id].interest_fen for claim in claims],
+        ),
         total_interest_fen=total_interest,
     )
     per_holder: dict[int, holdings.Parts] = defaultdict(holdings.Parts)

@@ -25,6 +25,8 @@ class Claim:
     id: int
     holder_id: int
     principal_fen: int
+    line_id: int | None = None
+    interest_share_fen: int | None = None
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from tortoise.functions import Sum
 from tortoise.queryset import QuerySet
@@ -89,6 +90,36 @@ async def received(claims: Sequence[Claim]) -> tuple[list[int], list[int]]:
     `claims`: the `received_*` of `split.split_payment`."""
     got = await had([claim.id for claim in claims])
     return [got[c.id].principal_fen for c in claims], [got[c.id].interest_fen for c in claims]
+
+
+class _Holds(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def principal_fen(self) -> int: ...
+    @property
+    def line_id(self) -> int | None: ...
+    @property
+    def interest_share_fen(self) -> int | None: ...
+
+
+def as_holdings(
+    claims: Sequence[_Holds], received_principal: Sequence[int], received_interest: Sequence[int]
+) -> list[split.Holding]:
+    """The claims (models or the day batch's rows) as the split's holdings, with what each
+    has had: a claim is its own line unless it was carved from another (`line_id`)."""
+    return [
+        split.Holding(
+            line=claim.line_id or claim.id,
+            principal_fen=claim.principal_fen,
+            interest_share_fen=claim.interest_share_fen,
+            received_principal=principal,
+            received_interest=interest,
+        )
+        for claim, principal, interest in zip(
+            claims, received_principal, received_interest, strict=True
+        )
+    ]
 
 
 def total_interest(rows: Iterable[LoanInstallment]) -> int:

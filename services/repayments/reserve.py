@@ -124,13 +124,11 @@ async def _advance(installment_id: int) -> int:
         # The advance is split as the borrower's payment of the installment would have
         # been: towards each claim's targets from what its holder has had (`holdings`).
         received_principal, received_interest = await holdings.received(claims)
-        shares = split.split_payment(
+        shares = split.split_holdings(
             principal_fen=principal,
             interest_fen=interest,
             penalty_fen=0,
-            principals=[claim.principal_fen for claim in claims],
-            received_principal=received_principal,
-            received_interest=received_interest,
+            holdings=holdings.as_holdings(claims, received_principal, received_interest),
             total_interest_fen=holdings.total_interest(
                 await LoanInstallment.filter(loan_id=loan.id)
             ),

@@ -76,13 +76,11 @@ def _split_line(
         [advanced.get(claim.id, (0, 0))[1] for claim in claims],
         [recovered.get(claim.id, (0, 0))[1] for claim in claims],
     )
-    holders = split.split_payment(
+    holders = split.split_holdings(
         principal_fen=line.principal_fen - sum(principal_back),
         interest_fen=line.interest_fen - sum(interest_back),
         penalty_fen=line.penalty_fen,
-        principals=[claim.principal_fen for claim in claims],
-        received_principal=received_principal,
-        received_interest=received_interest,
+        holdings=holdings.as_holdings(claims, received_principal, received_interest),
         total_interest_fen=total_interest_fen,
     )
     reserve = [

@@ -25,9 +25,9 @@ from models.repayments import (
     ReserveAdvance,
 )
 from services.analytics import returns
-from services.analytics.xirr import npv, xirr
 from services.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from services.identity.permissions import Actor, Permission
+from services.money.xirr import npv, xirr
 from services.platform import clock
 from tests.factories import create_member, create_staff, error_codes, gql, token_for
 
