@@ -5,8 +5,13 @@ the models' state again for each migration), and the test suite and the simulate
 command make dozens of new databases. The first new SQLite database migrated with a
 given set of migrations is kept in the user's cache (`USER_CACHE/migrated`, named by a
 hash of every file in migrations/ and tortoise's version); later new databases are copies
-of it. A database that is not new, and any PostgreSQL database, is migrated as always.
-Nothing here is for prod: only scratch and test databases are made this way.
+of it. A database that is not new is migrated as always.
+
+On PostgreSQL the test run migrates one template database at its start and names it in
+`TEMPLATE_ENV`; the test databases and the scratch databases of the simulate runs it
+starts are made from it (`CREATE DATABASE ... TEMPLATE`) instead of migrated, and the
+run drops it at its end. Nothing here is for prod: only scratch and test databases are
+made this way.
 """
 
 from __future__ import annotations
@@ -73,3 +78,12 @@ async def migrate(database_url: str) -> None:
     os.close(handle)
     shutil.copyfile(path, temporary)
     os.replace(temporary, cached)  # whole or not at all, whoever else writes it too
+
+
+#: The migrated PostgreSQL database new scratch and test databases are copies of, when
+#: a test run made one (tests/conftest.py).
+TEMPLATE_ENV = "LENDBRIDGE_PG_TEMPLATE"
+
+
+def postgres_template() -> str | None:
+    return os.environ.get(TEMPLATE_ENV) or None

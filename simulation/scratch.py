@@ -159,6 +159,7 @@ async def database(run: Run, template: str | None = None) -> AsyncIterator[str]:
 
     backend = "PostgreSQL" if run.database_name else "SQLite"
     if run.database_name:
+        template = template or migrated.postgres_template()
         copy = f' TEMPLATE "{template}"' if template else ""
         await admin(run, f'CREATE DATABASE "{run.database_name}"{copy}')
     elif template:

@@ -12,10 +12,13 @@ the day the suite runs. Run with another date to show it.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -84,6 +87,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_start_rank)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """On PostgreSQL the run (the xdist controller, or the only process) migrates one
+    template database first: each worker's test database and each simulate run's scratch
+    database is a copy of it (simulation/migrated.py), not migrated again."""
+    if BACKEND != "postgres" or hasattr(config, "workerinput"):
+        return
+    name = f"lendbridge_template_{RUN_ID}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"],
+        env={**os.environ, "DATABASE_URL": f"{POSTGRES_SERVER}/{name}"},
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        raise pytest.UsageError(f"migrating the template database failed:\n{done.stderr}")
+    os.environ[migrated.TEMPLATE_ENV] = name
+    config.stash[_TEMPLATE] = name
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    name = config.stash.get(_TEMPLATE, None)
+    if name:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+_TEMPLATE = pytest.StashKey[str]()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     redis = os.environ.get("REDIS_URL") or "in-process broker"
     return (
@@ -109,8 +144,10 @@ async def database() -> AsyncIterator[str]:
     hang_watch.remember_loop()
     get_settings.cache_clear()
     settings = get_settings()
+    template = migrated.postgres_template() if BACKEND == "postgres" else None
     if BACKEND == "postgres":
-        await _admin_execute(f'CREATE DATABASE "lendbridge_test_{RUN_ID}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await _admin_execute(f'CREATE DATABASE "lendbridge_test_{RUN_ID}"{copy}')
         # A commit here does not wait for its WAL to reach the disk (0.05 ms instead of
         # 0.6 ms on this kind of machine, and the suite commits hundreds of thousands of
         # times). What a commit makes visible to other sessions and processes is the same;
@@ -119,7 +156,8 @@ async def database() -> AsyncIterator[str]:
         await _admin_execute(
             f'ALTER DATABASE "lendbridge_test_{RUN_ID}" SET synchronous_commit = off'
         )
-    await migrated.migrate(DATABASE_URL)  # a new SQLite file: a copy of one migrated before
+    if template is None:  # a new SQLite file: a copy of one migrated before
+        await migrated.migrate(DATABASE_URL)
     await Tortoise.init(config=tortoise_config(DATABASE_URL), _enable_global_fallback=True)
     broker = make_broker(settings)
     await broker.start()
