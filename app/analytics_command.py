@@ -5,15 +5,13 @@ on a book with history (docs/figures.md). Days already taken are left as they ar
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 from datetime import date, timedelta
 from typing import Any
 
+from app import command_runner
 from services.analytics import snapshots
 from services.analytics.window import MAX_PERIOD_DAYS, first_day
-from services.errors import DomainError, InvalidInputError
-from services.kit.settings import get_settings
+from services.errors import InvalidInputError
 from services.platform import clock
 
 
@@ -48,23 +46,5 @@ async def snapshot(first: date, last: date | None) -> str:
     return "\n".join(lines)
 
 
-async def _run(args: argparse.Namespace) -> str:
-    from tortoise import Tortoise
-
-    from services.kit.db import tortoise_config
-
-    await Tortoise.init(config=tortoise_config(get_settings().database_url))
-    try:
-        return await snapshot(args.first, args.last)
-    finally:
-        await Tortoise.close_connections()
-
-
 def main(args: argparse.Namespace) -> int:
-    try:
-        done = asyncio.run(_run(args))
-    except DomainError as error:
-        sys.stderr.write(f"analytics {args.action}: {error.message}\n")
-        return 2
-    sys.stdout.write(done + "\n")
-    return 0
+    return command_runner.run(f"analytics {args.action}", lambda: snapshot(args.first, args.last))

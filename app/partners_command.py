@@ -5,15 +5,13 @@ A new key is printed once, on its own line, and never stored in clear: keep it t
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
+from app import command_runner
 from models.partners import Partner, PartnerKey
 from services.errors import DomainError
-from services.kit.settings import get_settings
 from services.partners import keys, usage
 from services.platform import clock
 
@@ -106,30 +104,7 @@ _ACTIONS: dict[str, Callable[[argparse.Namespace], Awaitable[str]]] = {
 }
 
 
-async def _run(args: argparse.Namespace) -> str:
-    from tortoise import Tortoise
-
-    from services.kit.broker import make_broker, set_broker
-    from services.kit.db import tortoise_config
-
-    settings = get_settings()
-    await Tortoise.init(config=tortoise_config(settings.database_url))
-    broker = make_broker(settings)
-    await broker.start()
-    set_broker(broker)
-    try:
-        return await _ACTIONS[args.action](args)
-    finally:
-        await broker.stop()
-        set_broker(None)
-        await Tortoise.close_connections()
-
-
 def main(args: argparse.Namespace) -> int:
-    try:
-        done = asyncio.run(_run(args))
-    except DomainError as error:
-        sys.stderr.write(f"partners {args.action}: {error.message}\n")
-        return 2
-    sys.stdout.write(done + "\n")
-    return 0
+    return command_runner.run(
+        f"partners {args.action}", lambda: _ACTIONS[args.action](args), broker=True
+    )
