@@ -17,4 +17,5 @@ MODEL_MODULES = [
     "models.repayments",
     "models.partners",
     "models.disclosures",
+    "models.transfers",
 ]
