@@ -150,6 +150,15 @@ async def list_claim(
     return await TransferListing.get(id=int(answer["listing_id"]))
 
 
+async def for_sale(listing: TransferListing) -> int:
+    """What of an open listing can be bought now: what it lists, but never more than the
+    holding still has outstanding less its other open listings (installments paid since
+    it was listed lower the holding's outstanding principal)."""
+    claim = await Claim.get(id=listing.claim_id)
+    left = await _outstanding(claim) - await _listed(claim.id, but=listing.id)
+    return max(0, min(int(listing.principal_fen), left))
+
+
 async def _open_listing(listing_id: int, *, lock: bool) -> TransferListing:
     query = TransferListing.filter(id=listing_id)
     listing = await (query.select_for_update() if lock else query).first()
@@ -227,7 +236,7 @@ async def _check_buyer(
     loan = await _tradeable_loan(listing.loan_id, rules)
     if buyer_id == loan.borrower_id:
         raise _refused("You cannot buy a claim on your own loan", "OWN_LOAN", "listingId")
-    _check_amount(principal, listing.principal_fen, rules, "buy")
+    _check_amount(principal, await for_sale(listing), rules, "buy")
     await eligibility.check_may_lend(buyer_id)
     grade = (await scoring.profile_for(loan.borrower_id)).grade
     await risk_assessment.check_lender_may_bid(
@@ -354,8 +363,9 @@ async def _settle(operation: PendingOperation) -> ClaimTransfer:
             reference=f"{reference}:fee",
             kind="transfer_fee",
         )
+    available = await for_sale(listing)  # checked above: at least the principal bought
     bought = await _carve(listing, transfer.buyer_id, quote.principal_fen, now)
-    listing.principal_fen -= quote.principal_fen
+    listing.principal_fen = available - quote.principal_fen
     listing.sold_fen += quote.principal_fen
     if listing.principal_fen == 0:
         listing.status = ListingStatus.SOLD

@@ -360,3 +360,38 @@ async def test_concurrent_buyers_never_take_more_than_listed(app, scripted):
             assert (await ledger.member_balances(user.id))["available"] == 50_000
     await settle_everything(sandbox)
     await assert_ledger_matches_provider(sandbox, [a.id, *(user.id for user, _ in buyers)])
+
+
+async def test_an_installment_paid_while_listed_lowers_what_can_be_bought(app, scripted):
+    # A lists all they have outstanding; the next installment repays some of it: the
+    # listing offers only what A still has, and buying more is refused, not a crash.
+    sandbox = app.state.sandbox.sandbox
+    made = await repaying_loan(scripted, sandbox, shares=SHARES)
+    (a, _), _b, _c = made.lenders
+    a_claim = await Claim.get(loan_id=made.loan.id, holder_id=a.id)
+    await _pay_on_due(made, sandbox)
+    following = next(row for row in await _rows(made.loan.id) if row.status != "PAID")
+    await move_clock_to(following.due_date - timedelta(days=3))  # listed 30 days: still open
+    had = sum(await Receipt.filter(claim_id=a_claim.id).values_list("principal_fen", flat=True))
+    listing = await _list(a, a_claim.id, a_claim.principal_fen - had)
+    await _pay_on_due(made, sandbox)
+    now_had = sum(await Receipt.filter(claim_id=a_claim.id).values_list("principal_fen", flat=True))
+    left = a_claim.principal_fen - now_had
+    assert left < listing.principal_fen
+    assert await market.for_sale(await TransferListing.get(id=listing.id)) == left
+    buyer = await ready_lender(2_000_000, name="Buyer")
+    with pytest.raises(DomainError) as more:
+        await market.buy(
+            actor=member_actor(buyer[0].id),
+            listing_id=listing.id,
+            principal_fen=listing.principal_fen,
+            version=listing.version,
+            idempotency_key=_key(),
+        )
+    assert more.value.code == "MORE_THAN_AVAILABLE"
+    done = await _buy(buyer, listing.id, left)
+    assert done.principal_fen == left
+    listing = await TransferListing.get(id=listing.id)
+    assert (listing.status, listing.principal_fen) == (ListingStatus.SOLD, 0)
+    await settle_everything(sandbox)
+    await assert_ledger_matches_provider(sandbox, [a.id, buyer[0].id])
