@@ -31,6 +31,7 @@ from schema.repayments.collection import CollectionMutation, CollectionQuery, Co
 from schema.repayments.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
 from schema.returns import ReturnsQuery
 from schema.scalars import SCALAR_MAP
+from schema.transfers import TransfersMutation, TransfersQuery
 from services.kit.settings import Settings
 
 
@@ -53,6 +54,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         LoansQuery,
         RepaymentsQuery,
         CollectionQuery,
+        TransfersQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -71,6 +73,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         LoansMutation,
         RepaymentsMutation,
         CollectionMutation,
+        TransfersMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,

@@ -8,8 +8,10 @@ from strawberry.types import Info
 from models.bids import AutoBidRule, Bid
 from models.payments import BankCard, Deposit, ProviderAccount, Withdrawal
 from models.repayments import Repayment
+from models.transfers import ClaimTransfer
 from resolvers.loans import auto_bid_rule_view, bid_view
 from resolvers.repayments.repayments import repayment_view
+from resolvers.transfers import transfer_view
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, decode_cursor
 from schema.scalars import Money
@@ -164,6 +166,11 @@ async def confirm_operation(info: Info, input: t.ConfirmOperationInput) -> t.Con
             await auto_bid_rule_view(done.target) if isinstance(done.target, AutoBidRule) else None
         ),
         repayment=repayment_view(done.target) if isinstance(done.target, Repayment) else None,
+        claim_transfer=(
+            transfer_view(done.target, done.operation.user_id)
+            if isinstance(done.target, ClaimTransfer)
+            else None
+        ),
     )
 
 

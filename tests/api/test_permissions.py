@@ -594,6 +594,42 @@ MATRIX += [
     ),
 ]
 MATRIX += [
+    Row(
+        "transferListings",
+        "{ transferListings(first: 5) { totalCount } }",
+        PUBLIC,
+        "risk_l1",
+        "partner",
+    ),
+    Row("myTransfers", "{ myTransfers(first: 5) { totalCount } }", "bid:place", "member", "cs"),
+    Row(
+        "listClaimForTransfer",
+        'mutation { listClaimForTransfer(input: {claimId: "999999", principal: "100.00",'
+        ' rate: "-0.0200", idempotencyKey: "list-12345678"}) { __typename } }',
+        "bid:place",
+        "member",
+        "risk_l1",
+        changes_state=False,  # answers NOT_FOUND: there is no such claim
+    ),
+    Row(
+        "buyClaim",
+        'mutation { buyClaim(input: {listingId: "999999", principal: "100.00", version: 1,'
+        ' idempotencyKey: "buy-12345678"}) { __typename } }',
+        "bid:place",
+        "member",
+        "risk_l1",
+        changes_state=False,  # answers NOT_FOUND: there is no such listing
+    ),
+    Row(
+        "cancelTransferListing",
+        'mutation { cancelTransferListing(input: {listingId: "999999"}) { __typename } }',
+        "bid:place",
+        "member",
+        "cs",
+        changes_state=False,  # answers NOT_FOUND: there is no such listing
+    ),
+]
+MATRIX += [
     Row("contracts", "{ contracts(first: 1) { totalCount } }", "profile:read", "cs", "partner"),
     Row(
         "createDownloadLink",

@@ -83,6 +83,7 @@ from models.repayments import (
     RepaymentStatus,
 )
 from models.system import ParameterChange
+from models.transfers import ClaimTransfer, TransferListing, TransferStatus
 from schema.build import build_schema
 from schema.documents import manifest
 from services.analytics import disclosure
@@ -434,6 +435,55 @@ async def seed_receivables(world: World, count: int) -> dict[str, Any]:
     return {}
 
 
+async def _listing(world: World, seller_id: int) -> TransferListing:
+    """An open listing of a claim on a REPAYING loan with its schedule."""
+    now = await _now()
+    loan = await _loan(world.other.id, LoanStatus.REPAYING)
+    await _installments(loan, 3)
+    claim = await Claim.create(
+        loan_id=loan.id, holder_id=seller_id, principal_fen=1_000_000, created_at=now
+    )
+    return await TransferListing.create(
+        claim_id=claim.id,
+        loan_id=loan.id,
+        seller_id=seller_id,
+        principal_fen=500_000,
+        listed_fen=500_000,
+        rate=Decimal("-0.02"),
+        expires_at=now + timedelta(days=30),
+        created_at=now,
+    )
+
+
+async def seed_listings(world: World, count: int) -> dict[str, Any]:
+    for _ in range(count):
+        await _listing(world, world.other.id)
+    return {}
+
+
+async def seed_transfers(world: World, count: int) -> dict[str, Any]:
+    now = await _now()
+    for _ in range(count):
+        listing = await _listing(world, world.other.id)
+        await ClaimTransfer.create(
+            listing_id=listing.id,
+            loan_id=listing.loan_id,
+            seller_id=world.other.id,
+            buyer_id=world.member.id,
+            requested_fen=100_000,
+            listing_version=1,
+            principal_fen=100_000,
+            price_fen=98_000,
+            accrued_interest_fen=300,
+            fee_fen=490,
+            seller_claim_id=listing.claim_id,
+            status=TransferStatus.DONE,
+            created_at=now,
+            decided_at=now,
+        )
+    return {}
+
+
 async def seed_repayments(world: World, count: int) -> dict[str, Any]:
     if "loan" not in world.made:
         world.made["loan"] = await _loan(world.member.id, LoanStatus.REPAYING)
@@ -700,6 +750,8 @@ CASES: dict[str, Case] = {
     "myLoans": Case("member", seed_my_loans),
     "loanReviewQueue": Case("staff", seed_review_queue, paged=True),
     "myBids": Case("member", seed_bids, paged=True),
+    "transferListings": Case("anonymous", seed_listings, paged=True),
+    "myTransfers": Case("member", seed_transfers, paged=True),
     "mySchedule": Case("member", seed_schedule, rows="installments"),
     "myReceivables": Case("member", seed_receivables),
     "myRepayments": Case("member", seed_repayments, paged=True),

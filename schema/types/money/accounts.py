@@ -12,6 +12,7 @@ from schema.errors import error_codes, error_type
 from schema.scalars import Money
 from schema.types.loans import AutoBidRule, BidType
 from schema.types.repayments.repayments import Repayment
+from schema.types.transfers import ClaimTransfer
 
 
 @strawberry.enum(description="State of the member's virtual account at the payment provider.")
@@ -215,6 +216,9 @@ class OperationConfirmed:
     repayment: Repayment | None = strawberry.field(
         description="For repayments: the repayment, settled."
     )
+    claim_transfer: ClaimTransfer | None = strawberry.field(
+        description="For purchases of claims (buyClaim): the purchase, done."
+    )
 
 
 ConfirmOperationErrorCode = error_codes(
@@ -241,6 +245,12 @@ ConfirmOperationErrorCode = error_codes(
         "NOTHING_DUE",
         "LOAN_NOT_REPAYING",
         "AMOUNT_CHANGED",
+        "LISTING_NOT_OPEN",
+        "LISTING_CHANGED",
+        "OWN_LISTING",
+        "LOAN_OVERDUE",
+        "MORE_THAN_AVAILABLE",
+        "BELOW_MINIMUM_UNIT",
     ],
     "Why nothing was carried out (a bid or repayment refused here is REFUSED: nothing "
     "frozen or moved; LENDING_VERIFICATION_REQUIRED: see missingVerifications).",

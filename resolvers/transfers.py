@@ -1,0 +1,168 @@
+"""The secondary market (issue 20): listings, purchases, a member's transfers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from models.transfers import ClaimTransfer
+from schema.pagination import Connection, build_connection, clamp_first, cursor_key
+from schema.scalars import Money, Rate, SignedRate
+from schema.types import transfers as t
+from services.errors import DomainError, NotFoundError
+from services.transfers import market, views
+
+
+def _id(value: strawberry.ID, field: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as error:
+        raise NotFoundError("Not found", field=field) from error
+    if number <= 0:
+        raise NotFoundError("Not found", field=field)
+    return number
+
+
+def listing_view(found: views.ListingView) -> t.TransferListing:
+    row = found.listing
+    return t.TransferListing(
+        id=strawberry.ID(str(row.id)),
+        loan_id=strawberry.ID(str(row.loan_id)),
+        status=t.TransferListingStatus(str(row.status)),
+        principal=Money(row.principal_fen),
+        listed=Money(row.listed_fen),
+        sold=Money(row.sold_fen),
+        rate=SignedRate(Decimal(row.rate).quantize(Decimal("0.0001"))),
+        price=Money(found.price_fen),
+        loan_annual_rate=Rate(found.loan_annual_rate),
+        remaining_installments=found.remaining_installments,
+        next_due_date=found.next_due_date,
+        buyer_xirr=SignedRate(found.buyer_xirr) if found.buyer_xirr is not None else None,
+        version=row.version,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+    )
+
+
+def transfer_view(row: ClaimTransfer, viewer_id: int | None) -> t.ClaimTransfer:
+    return t.ClaimTransfer(
+        id=strawberry.ID(str(row.id)),
+        listing_id=strawberry.ID(str(row.listing_id)),
+        loan_id=strawberry.ID(str(row.loan_id)),
+        side=t.TransferSide.BOUGHT if row.buyer_id == viewer_id else t.TransferSide.SOLD,
+        requested=Money(row.requested_fen),
+        principal=Money(row.principal_fen),
+        price=Money(row.price_fen),
+        accrued_interest=Money(row.accrued_interest_fen),
+        fee=Money(row.fee_fen),
+        status=t.ClaimTransferStatus(str(row.status)),
+        refusal=row.refusal or None,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+    )
+
+
+async def transfer_listings(
+    info: Info,
+    first: int | None = 20,
+    after: str | None = None,
+    min_rate: SignedRate | None = None,
+    max_rate: SignedRate | None = None,
+    min_loan_rate: Rate | None = None,
+    max_loan_rate: Rate | None = None,
+) -> Connection[t.TransferListing]:
+    size = clamp_first(first)
+    page = await views.open_listings(
+        views.ListingFilter(
+            min_loan_rate=min_loan_rate,
+            max_loan_rate=max_loan_rate,
+            min_rate=min_rate,
+            max_rate=max_rate,
+        ),
+        first=size + 1,
+        before_id=cursor_key(after),
+    )
+    return build_connection(
+        page.rows,
+        first=size,
+        total=page.total,
+        has_previous=after is not None,
+        key=lambda found: found.listing.id,
+        node=listing_view,
+    )
+
+
+async def my_transfers(
+    info: Info,
+    first: int | None = 20,
+    after: str | None = None,
+    side: t.TransferSide | None = None,
+) -> Connection[t.ClaimTransfer]:
+    actor = await info.context.get_actor()
+    assert actor.user_id is not None
+    size = clamp_first(first)
+    page = await views.transfers_of(
+        actor.user_id,
+        side=side.value if side else None,
+        first=size + 1,
+        before_id=cursor_key(after),
+    )
+    return build_connection(
+        page.rows,
+        first=size,
+        total=page.total,
+        has_previous=after is not None,
+        key=lambda row: row.id,
+        node=lambda row: transfer_view(row, actor.user_id),
+    )
+
+
+async def list_claim_for_transfer(
+    info: Info, input: t.ListClaimForTransferInput
+) -> t.ListClaimForTransferResult:
+    try:
+        listing = await market.list_claim(
+            actor=await info.context.get_actor(),
+            claim_id=_id(input.claim_id, "claimId"),
+            principal_fen=input.principal,
+            rate=Decimal(input.rate),
+            idempotency_key=input.idempotency_key,
+        )
+    except DomainError as error:
+        return t.ListClaimError.from_domain(error)
+    (found,) = await views.views_of([listing])
+    return t.TransferListed(listing=listing_view(found))
+
+
+async def buy_claim(info: Info, input: t.BuyClaimInput) -> t.BuyClaimResult:
+    actor = await info.context.get_actor()
+    try:
+        transfer = await market.buy(
+            actor=actor,
+            listing_id=_id(input.listing_id, "listingId"),
+            principal_fen=input.principal,
+            version=input.version,
+            idempotency_key=input.idempotency_key,
+        )
+    except DomainError as error:
+        return t.BuyClaimError.from_domain(error)
+    assert transfer.operation_id is not None
+    return t.ClaimPurchaseAsked(
+        transfer=transfer_view(transfer, actor.user_id),
+        operation_id=strawberry.ID(str(transfer.operation_id)),
+    )
+
+
+async def cancel_transfer_listing(
+    info: Info, input: t.CancelTransferListingInput
+) -> t.CancelTransferListingResult:
+    try:
+        listing = await market.cancel_listing(
+            actor=await info.context.get_actor(), listing_id=_id(input.listing_id, "listingId")
+        )
+    except DomainError as error:
+        return t.CancelTransferListingError.from_domain(error)
+    (found,) = await views.views_of([listing])
+    return t.TransferListingCancelled(listing=listing_view(found))
