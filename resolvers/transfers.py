@@ -31,7 +31,7 @@ def listing_view(found: views.ListingView) -> t.TransferListing:
         id=strawberry.ID(str(row.id)),
         loan_id=strawberry.ID(str(row.loan_id)),
         status=t.TransferListingStatus(str(row.status)),
-        principal=Money(row.principal_fen),
+        principal=Money(found.for_sale_fen),
         listed=Money(row.listed_fen),
         sold=Money(row.sold_fen),
         rate=SignedRate(Decimal(row.rate).quantize(Decimal("0.0001"))),

@@ -25,7 +25,10 @@ class TransferListing:
     id: strawberry.ID = strawberry.field(description="Listing id.")
     loan_id: strawberry.ID = strawberry.field(description="The loan the claim is on.")
     status: TransferListingStatus = strawberry.field(description="Where it is.")
-    principal: Money = strawberry.field(description="The principal still for sale.")
+    principal: Money = strawberry.field(
+        description="The principal still for sale: what is listed, never more than the "
+        "holding still has outstanding (an installment paid lowers it); 0 once it ended."
+    )
     listed: Money = strawberry.field(description="The principal listed at first.")
     sold: Money = strawberry.field(description="The principal sold so far.")
     rate: SignedRate = strawberry.field(

@@ -153,7 +153,8 @@ async def list_claim(
 async def for_sale(listing: TransferListing) -> int:
     """What of an open listing can be bought now: what it lists, but never more than the
     holding still has outstanding less its other open listings (installments paid since
-    it was listed lower the holding's outstanding principal)."""
+    it was listed lower the holding's outstanding principal). `views._for_sale` is the
+    same for a page of listings."""
     claim = await Claim.get(id=listing.claim_id)
     left = await _outstanding(claim) - await _listed(claim.id, but=listing.id)
     return max(0, min(int(listing.principal_fen), left))

@@ -1,6 +1,7 @@
 """What the market shows: open listings with their public figures (no borrower identity)
 and a member's purchases and sales, a page at a time in a constant number of statements
-(the listings, their loans, the loans' installments: three, whatever the page size)."""
+(the listings; their holdings, what those had and their open listings; their loans and
+the loans' installments: the same number whatever the page size)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from typing import Generic, TypeVar
 
 from tortoise.expressions import Q, Subquery
 
+from models.bids import Claim
 from models.loans import Loan
 from models.repayments import InstallmentStatus, LoanInstallment
 from models.transfers import ClaimTransfer, ListingStatus, TransferListing
 from services.platform import clock, parameters
+from services.repayments import holdings
 from services.transfers import policy, pricing
 
 _RATE_QUANTUM = Decimal("0.0001")
@@ -33,6 +36,7 @@ class ListingFilter:
 @dataclass(frozen=True)
 class ListingView:
     listing: TransferListing
+    for_sale_fen: int  # what can be bought now (`market.for_sale`)
     loan_annual_rate: Decimal
     remaining_installments: int
     next_due_date: date | None
@@ -56,19 +60,24 @@ def _xirr(value: float | None) -> Decimal | None:
 
 
 def _view(
-    listing: TransferListing, loan: Loan, rows: list[LoanInstallment], fee: Decimal, now: datetime
+    listing: TransferListing,
+    for_sale: int,
+    loan: Loan,
+    rows: list[LoanInstallment],
+    fee: Decimal,
+    now: datetime,
 ) -> ListingView:
     open_rows = [row for row in rows if row.status != InstallmentStatus.PAID]
-    price = pricing.half_up(Fraction(listing.principal_fen) * (1 + Fraction(listing.rate)))
+    price = pricing.half_up(Fraction(for_sale) * (1 + Fraction(listing.rate)))
     xirr = None
-    if open_rows and listing.principal_fen:
+    if open_rows and for_sale:
         following = open_rows[0]
         earlier = [row.due_date for row in rows if row.number < following.number]
         start = earlier[-1] if earlier else (loan.disbursed_at or loan.closed_at or now).date()
         outstanding = loan.amount_fen - sum(row.paid_principal_fen for row in rows)
-        if 0 < listing.principal_fen <= outstanding:
+        if 0 < for_sale <= outstanding:
             quote = pricing.quote(
-                principal_fen=listing.principal_fen,
+                principal_fen=for_sale,
                 rate=Decimal(listing.rate),
                 fee_rate=fee,
                 loan_outstanding_fen=outstanding,
@@ -79,7 +88,7 @@ def _view(
                 pricing.buyer_xirr(
                     quote.buyer_pays_fen,
                     now.date(),
-                    listing.principal_fen,
+                    for_sale,
                     outstanding,
                     [
                         (
@@ -93,6 +102,7 @@ def _view(
             )
     return ListingView(
         listing=listing,
+        for_sale_fen=for_sale,
         loan_annual_rate=Decimal(loan.annual_rate),
         remaining_installments=len(open_rows),
         next_due_date=open_rows[0].due_date if open_rows else None,
@@ -101,10 +111,32 @@ def _view(
     )
 
 
+async def _for_sale(listings: list[TransferListing]) -> dict[int, int]:
+    """`market.for_sale` of each listing, for all of them in four statements: what it
+    lists, never more than its holding still has outstanding less the holding's other
+    open listings (an installment paid since it was listed lowers what it offers)."""
+    claim_ids = sorted({listing.claim_id for listing in listings})
+    claims = {claim.id: claim for claim in await Claim.filter(id__in=claim_ids)}
+    had = await holdings.had(claim_ids)
+    listed: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for listing_id, claim_id, principal in await TransferListing.filter(
+        claim_id__in=claim_ids, status=ListingStatus.OPEN
+    ).values_list("id", "claim_id", "principal_fen"):
+        listed[claim_id].append((listing_id, principal))
+    found = {}
+    for listing in listings:
+        claim = claims[listing.claim_id]
+        others = sum(p for i, p in listed[claim.id] if i != listing.id)
+        left = claim.principal_fen - had[claim.id].principal_fen - others
+        found[listing.id] = max(0, min(listing.principal_fen, left))
+    return found
+
+
 async def views_of(listings: list[TransferListing]) -> list[ListingView]:
-    """The listings with their figures: two statements for any number of them."""
+    """The listings with their figures: six statements for any number of them."""
     if not listings:
         return []
+    for_sale = await _for_sale(listings)
     loan_ids = sorted({listing.loan_id for listing in listings})
     loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
     schedules: dict[int, list[LoanInstallment]] = defaultdict(list)
@@ -113,7 +145,14 @@ async def views_of(listings: list[TransferListing]) -> list[ListingView]:
     fee = (await parameters.get(policy.RULES)).fee_rate
     now = await clock.now()
     return [
-        _view(listing, loans[listing.loan_id], schedules[listing.loan_id], fee, now)
+        _view(
+            listing,
+            for_sale[listing.id] if listing.status == ListingStatus.OPEN else 0,
+            loans[listing.loan_id],
+            schedules[listing.loan_id],
+            fee,
+            now,
+        )
         for listing in listings
     ]
 

@@ -33,7 +33,7 @@ from services.money.money import allocate
 from services.operations import confirmation
 from services.platform import clock
 from services.repayments.due import RepayMode
-from services.transfers import market
+from services.transfers import market, views
 from tests.conftest import BACKEND
 from tests.lending import (
     assert_ledger_matches_provider,
@@ -379,6 +379,8 @@ async def test_an_installment_paid_while_listed_lowers_what_can_be_bought(app, s
     left = a_claim.principal_fen - now_had
     assert left < listing.principal_fen
     assert await market.for_sale(await TransferListing.get(id=listing.id)) == left
+    (shown,) = await views.views_of([await TransferListing.get(id=listing.id)])
+    assert shown.for_sale_fen == left  # what the market shows too
     buyer = await ready_lender(2_000_000, name="Buyer")
     with pytest.raises(DomainError) as more:
         await market.buy(
