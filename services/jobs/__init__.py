@@ -52,6 +52,7 @@ def registered() -> dict[str, Job]:
         reconciliation,
         repayments,
         retention,
+        transfers,
     )
 
     return _jobs

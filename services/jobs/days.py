@@ -74,6 +74,7 @@ LABELS = {
     "contract_emails": "contract e-mails sent",
     "purge_published_outbox": "outbox events deleted",
     "daily_reconciliation": "days reconciled",
+    "transfers_end_listings": "listings ended",
 }
 # A date inside a dataclass's repr (the overdue run's report), shown as ISO.
 _DATE_REPR = re.compile(r"datetime\.date\((\d+), (\d+), (\d+)\)")

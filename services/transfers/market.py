@@ -64,15 +64,23 @@ async def _listed(claim_id: int, *, but: int | None = None) -> int:
     return sum(cast(list[int], await rows.values_list("principal_fen", flat=True)))
 
 
+def tradeable_statuses(rules: policy.Rules) -> tuple[LoanStatus, ...]:
+    """The loan statuses whose claims may be listed and bought."""
+    if rules.allow_overdue:
+        return (LoanStatus.REPAYING, LoanStatus.OVERDUE)
+    return (LoanStatus.REPAYING,)
+
+
 async def _tradeable_loan(loan_id: int, rules: policy.Rules) -> Loan:
     loan = await Loan.get(id=loan_id)
-    if loan.status != LoanStatus.REPAYING:
-        raise _refused(f"The loan is {loan.status.lower()}", "LOAN_NOT_REPAYING", "claimId")
-    overdue = await LoanInstallment.filter(
-        loan_id=loan_id, status=InstallmentStatus.OVERDUE
-    ).exists()
+    overdue = (
+        loan.status == LoanStatus.OVERDUE
+        or await LoanInstallment.filter(loan_id=loan_id, status=InstallmentStatus.OVERDUE).exists()
+    )
     if overdue and not rules.allow_overdue:
         raise _refused("A claim of an overdue loan cannot be sold", "LOAN_OVERDUE", "claimId")
+    if loan.status not in tradeable_statuses(rules):
+        raise _refused(f"The loan is {loan.status.lower()}", "LOAN_NOT_REPAYING", "claimId")
     return loan
 
 
@@ -407,3 +415,34 @@ async def _describe(operation: PendingOperation) -> str:
 register_operation(
     BUY_OPERATION, execute=_settle, refuse=_refuse, cancel=_cancel, describe=_describe
 )
+
+
+# --- ending listings -----------------------------------------------------------------------
+
+
+async def end_listings() -> int:
+    """End every open listing that can no longer sell (the daily job): expired, on a loan
+    no longer REPAYING (settled, defaulted), or on an overdue loan when the rules do not
+    allow those; ENDED with the reason, its version moved. How many it ended."""
+    rules = await parameters.get(policy.RULES)
+    now = await clock.now()
+    ended = 0
+    for listing in await TransferListing.filter(status=ListingStatus.OPEN).order_by("id"):
+        reason = ""
+        if listing.expires_at <= now:
+            reason = "EXPIRED"
+        else:
+            try:
+                await _tradeable_loan(listing.loan_id, rules)
+            except DomainError as error:
+                reason = error.code
+        if not reason:
+            continue
+        changed = await TransferListing.filter(id=listing.id, status=ListingStatus.OPEN).update(
+            status=ListingStatus.ENDED,
+            end_reason=reason,
+            ended_at=now,
+            version=listing.version + 1,
+        )
+        ended += changed
+    return ended

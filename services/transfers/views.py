@@ -20,7 +20,7 @@ from models.repayments import InstallmentStatus, LoanInstallment
 from models.transfers import ClaimTransfer, ListingStatus, TransferListing
 from services.platform import clock, parameters
 from services.repayments import holdings
-from services.transfers import policy, pricing
+from services.transfers import market, policy, pricing
 
 _RATE_QUANTUM = Decimal("0.0001")
 
@@ -160,8 +160,14 @@ async def views_of(listings: list[TransferListing]) -> list[ListingView]:
 async def open_listings(
     where: ListingFilter, *, first: int, before_id: int | None
 ) -> Page[ListingView]:
-    """Open, unexpired listings, newest first, filtered; `first` rows after `before_id`."""
-    query = TransferListing.filter(status=ListingStatus.OPEN, expires_at__gt=await clock.now())
+    """Open, unexpired listings of loans whose claims may be sold (REPAYING, or OVERDUE
+    where the rules allow it), newest first, filtered; `first` rows after `before_id`."""
+    statuses = market.tradeable_statuses(await parameters.get(policy.RULES))
+    query = TransferListing.filter(
+        status=ListingStatus.OPEN,
+        expires_at__gt=await clock.now(),
+        loan_id__in=Subquery(Loan.filter(status__in=statuses).values("id")),
+    )
     if where.min_rate is not None:
         query = query.filter(rate__gte=where.min_rate)
     if where.max_rate is not None:

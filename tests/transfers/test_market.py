@@ -397,3 +397,31 @@ async def test_an_installment_paid_while_listed_lowers_what_can_be_bought(app, s
     assert (listing.status, listing.principal_fen) == (ListingStatus.SOLD, 0)
     await settle_everything(sandbox)
     await assert_ledger_matches_provider(sandbox, [a.id, buyer[0].id])
+
+
+async def test_listings_that_can_no_longer_sell_are_ended_once(app, scripted):
+    sandbox = app.state.sandbox.sandbox
+    made = await repaying_loan(scripted, sandbox, shares=SHARES)
+    (a, _), (b, _), _c = made.lenders
+    a_claim = await Claim.get(loan_id=made.loan.id, holder_id=a.id)
+    b_claim = await Claim.get(loan_id=made.loan.id, holder_id=b.id)
+    await _pay_on_due(made, sandbox)
+    expiring = await _list(a, a_claim.id, 50_000)
+    await move_clock_to(expiring.expires_at.date() + timedelta(days=1))
+    lasting = await _list(b, b_claim.id, 50_000)
+    assert await market.end_listings() == 1
+    expired = await TransferListing.get(id=expiring.id)
+    assert (expired.status, expired.end_reason, expired.version) == (
+        ListingStatus.ENDED,
+        "EXPIRED",
+        2,
+    )
+    assert await market.end_listings() == 0  # a second run changes nothing
+    # Repaid early in full: the loan is settled, the other listing cannot sell either.
+    await deposit_by_card(made.borrower.id, 1_500_000)
+    await repay_confirmed(made.borrower.id, made.borrower_phone, made.loan.id, RepayMode.EARLY_FULL)
+    await settle_everything(sandbox)
+    assert (await views.open_listings(views.ListingFilter(), first=10, before_id=None)).total == 0
+    assert await market.end_listings() == 1
+    ended = await TransferListing.get(id=lasting.id)
+    assert (ended.status, ended.end_reason) == (ListingStatus.ENDED, "LOAN_NOT_REPAYING")
