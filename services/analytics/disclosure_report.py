@@ -31,11 +31,13 @@ from services.platform import parameters
 from services.platform.parameters import Param
 from services.repayments.overdue_policy import PENALTY_RATE
 from services.repayments.policy import EARLY_FEE
+from services.transfers.policy import RULES as TRANSFER_RULES
 
 T = TypeVar("T")
 
 #: Bumped when an item is added, removed or redefined: readers of old reports know.
-REPORT_VERSION = 1
+#: 2: the fee schedule has the claim transfer fee (TRANSFER_FEE, issue 20).
+REPORT_VERSION = 2
 
 #: The disclosure job acts as the platform itself, holding only what the figures need.
 SYSTEM_ACTOR = Actor(
@@ -127,11 +129,13 @@ async def fee_schedule(end: datetime) -> list[dict[str, Any]]:
     """What borrowers, lenders and every member are charged, as in force at `end`: the
     borrower's monthly service fee (`loans.fees`), early-repayment fee
     (`repayments.earlyFee`) and daily penalty interest (`repayments.penaltyDailyRate`),
-    no fee to lenders (none exists on this platform), and the withdrawal fee per speed
+    no fee to lenders for lending or on money received, the seller's claim transfer fee
+    (`transfers.rules`), and the withdrawal fee per speed
     (settings `WITHDRAW_FEE_*`, which have no history: the values of the build)."""
     service = await value_as_of(FEE_TERMS, end)
     early = await value_as_of(EARLY_FEE, end)
     penalty = await value_as_of(PENALTY_RATE, end)
+    transfer = await value_as_of(TRANSFER_RULES, end)
     fees = [
         _fee(
             "SERVICE_FEE",
@@ -174,6 +178,16 @@ async def fee_schedule(end: datetime) -> list[dict[str, Any]]:
                 "Nothing is charged for lending or on money received",
             ),
             rate=Decimal(0),
+        ),
+        _fee(
+            "TRANSFER_FEE",
+            "LENDER",
+            name=("债权转让手续费", "Claim transfer fee"),
+            basis=(
+                "在二级市场出售债权时，按成交价格乘以费率向卖方收取",  # noqa: RUF001
+                "A share of the price of a claim sold on the secondary market, paid by the seller",
+            ),
+            rate=transfer.fee_rate,
         ),
     ]
     for speed, name_zh, name_en in (

@@ -206,7 +206,7 @@ async def _recomputed(as_of: date) -> dict[str, Any]:
     over_90 = [entry for entry in late if entry[0] > 90]
     advances = [row for row in await ReserveAdvance.all() if row.created_at < end]
     return {
-        "version": 1,
+        "version": 2,
         "month": f"{as_of:%Y-%m}",
         "as_of": as_of.isoformat(),
         "cumulative_amount_fen": sum(loan.amount_fen for loan in loans),
@@ -244,6 +244,7 @@ EXPECTED_FEES_SHORT = [
     _fee("EARLY_REPAYMENT_FEE", "BORROWER", "0.0200", None),
     _fee("PENALTY_INTEREST", "BORROWER", "0.0005", None),
     _fee("LENDER_FEE", "LENDER", "0.0000", None),
+    _fee("TRANSFER_FEE", "LENDER", "0.0050", None),
     _fee("WITHDRAWAL_T1", "MEMBER", None, 0),
     _fee("WITHDRAWAL_T0", "MEMBER", None, 100),
     _fee("WITHDRAWAL_REALTIME", "MEMBER", None, 200),
@@ -460,6 +461,7 @@ async def test_the_public_queries_answer_anonymously(client):
         ("EARLY_REPAYMENT_FEE", "BORROWER", "0.0200", None),
         ("PENALTY_INTEREST", "BORROWER", "0.0005", None),
         ("LENDER_FEE", "LENDER", "0.0000", None),
+        ("TRANSFER_FEE", "LENDER", "0.0050", None),
         ("WITHDRAWAL_T1", "MEMBER", None, "0.00"),
         ("WITHDRAWAL_T0", "MEMBER", None, "1.00"),
         ("WITHDRAWAL_REALTIME", "MEMBER", None, "2.00"),

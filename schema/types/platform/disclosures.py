@@ -21,7 +21,8 @@ class FeePayer(Enum):
 class DisclosedFee:
     code: str = strawberry.field(
         description="SERVICE_FEE, EARLY_REPAYMENT_FEE, PENALTY_INTEREST, LENDER_FEE, "
-        "WITHDRAWAL_T1, WITHDRAWAL_T0 or WITHDRAWAL_REALTIME."
+        "TRANSFER_FEE (from report version 2), WITHDRAWAL_T1, WITHDRAWAL_T0 or "
+        "WITHDRAWAL_REALTIME."
     )
     payer: FeePayer = strawberry.field(description="Who pays it (MEMBER: any member).")
     name_zh: str = strawberry.field(description="The fee's name in Chinese.")
