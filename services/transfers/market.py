@@ -204,22 +204,30 @@ class _Terms:
     rows: list[LoanInstallment]
 
 
+def accrual(
+    loan: Loan, rows: list[LoanInstallment], on: datetime
+) -> tuple[pricing.Period, int] | None:
+    """The installment period a purchase at `on` falls in (from the last due date, or the
+    disbursement, to the next open installment's due date) and the loan's outstanding
+    principal; None when no installment is open. `rows` by number."""
+    open_rows = [row for row in rows if row.status != InstallmentStatus.PAID]
+    if not open_rows:
+        return None
+    following = open_rows[0]
+    earlier = [row.due_date for row in rows if row.number < following.number]
+    start = earlier[-1] if earlier else (loan.disbursed_at or loan.closed_at or on).date()
+    outstanding = loan.amount_fen - sum(row.paid_principal_fen for row in rows)
+    return pricing.Period(start, following.due_date, following.interest_fen), outstanding
+
+
 async def _terms(listing: TransferListing, principal: int, on: datetime) -> _Terms:
     """The quote for `principal` of `listing` at the moment `on`."""
     loan = await Loan.get(id=listing.loan_id)
     rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
-    open_rows = [row for row in rows if row.status != InstallmentStatus.PAID]
-    if not open_rows:
+    found = accrual(loan, rows, on)
+    if found is None:
         raise _refused("The loan is settled", "LOAN_NOT_REPAYING", "listingId")
-    following = open_rows[0]
-    earlier = [row.due_date for row in rows if row.number < following.number]
-    disbursed = (loan.disbursed_at or loan.closed_at or on).date()
-    period = pricing.Period(
-        start=earlier[-1] if earlier else disbursed,
-        due=following.due_date,
-        interest_fen=following.interest_fen,
-    )
-    outstanding = loan.amount_fen - sum(row.paid_principal_fen for row in rows)
+    period, outstanding = found
     quote = pricing.quote(
         principal_fen=principal,
         rate=listing.rate,

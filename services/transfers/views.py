@@ -70,18 +70,16 @@ def _view(
     open_rows = [row for row in rows if row.status != InstallmentStatus.PAID]
     price = pricing.half_up(Fraction(for_sale) * (1 + Fraction(listing.rate)))
     xirr = None
-    if open_rows and for_sale:
-        following = open_rows[0]
-        earlier = [row.due_date for row in rows if row.number < following.number]
-        start = earlier[-1] if earlier else (loan.disbursed_at or loan.closed_at or now).date()
-        outstanding = loan.amount_fen - sum(row.paid_principal_fen for row in rows)
-        if 0 < for_sale <= outstanding:
+    found = market.accrual(loan, rows, now) if for_sale else None
+    if found is not None:
+        period, outstanding = found
+        if for_sale <= outstanding:
             quote = pricing.quote(
                 principal_fen=for_sale,
                 rate=Decimal(listing.rate),
                 fee_rate=fee,
                 loan_outstanding_fen=outstanding,
-                period=pricing.Period(start, following.due_date, following.interest_fen),
+                period=period,
                 on=now.date(),
             )
             xirr = _xirr(
