@@ -64,6 +64,7 @@ from services.payments.http_provider import HttpPaymentProvider
 from services.payments.provider import InvalidCallbackError
 from services.payments.sandbox import SandboxApp, create_sandbox_app
 from services.platform import clock, notifier, oplog, outbox
+from services.transfers import ending as _ending  # noqa: F401  (reprices listings on payments)
 from services.transfers import market as _market  # noqa: F401  (registers buyClaim's confirmation)
 
 STATIC = Path(__file__).resolve().parent / "static"

@@ -38,7 +38,7 @@ from services.kit.settings import Settings
 logger = logging.getLogger(__name__)
 
 # Root subscription fields that are public and answer the same to every viewer.
-SHAREABLE_FIELDS = frozenset({"bidProgress"})
+SHAREABLE_FIELDS = frozenset({"bidProgress", "transferMarketEvents"})
 
 RESYNC_PAYLOAD = json.dumps(
     {

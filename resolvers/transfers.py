@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
 from strawberry.types import Info
 
 from models.transfers import ClaimTransfer
+from schema.errors import BadUserInputError, resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, Rate, SignedRate
 from schema.types import transfers as t
+from services.credit.policy import GRADES
 from services.errors import DomainError, NotFoundError
-from services.transfers import market, views
+from services.kit.broker.fanout import Gap
+from services.transfers import events, market, views
 
 
 def _id(value: strawberry.ID, field: str) -> int:
@@ -40,6 +45,8 @@ def listing_view(found: views.ListingView) -> t.TransferListing:
         remaining_installments=found.remaining_installments,
         next_due_date=found.next_due_date,
         buyer_xirr=SignedRate(found.buyer_xirr) if found.buyer_xirr is not None else None,
+        seller_xirr=SignedRate(found.seller_xirr) if found.seller_xirr is not None else None,
+        grade=found.grade,
         version=row.version,
         expires_at=row.expires_at,
         created_at=row.created_at,
@@ -72,24 +79,39 @@ async def transfer_listings(
     max_rate: SignedRate | None = None,
     min_loan_rate: Rate | None = None,
     max_loan_rate: Rate | None = None,
+    grades: list[str] | None = None,
+    min_remaining_installments: int | None = None,
+    max_remaining_installments: int | None = None,
+    min_buyer_xirr: SignedRate | None = None,
+    sort: t.TransferListingSort = t.TransferListingSort.NEWEST,
 ) -> Connection[t.TransferListing]:
     size = clamp_first(first)
+    if grades is not None:
+        grades = [grade.strip().upper() for grade in grades]
+        unknown = sorted(set(grades) - set(GRADES))
+        if unknown or len(grades) > len(GRADES):
+            raise BadUserInputError(f"Grades are {', '.join(GRADES)}", field="grades")
     page = await views.open_listings(
         views.ListingFilter(
             min_loan_rate=min_loan_rate,
             max_loan_rate=max_loan_rate,
             min_rate=min_rate,
             max_rate=max_rate,
+            grades=tuple(grades) if grades is not None else None,
+            min_remaining=min_remaining_installments,
+            max_remaining=max_remaining_installments,
+            min_buyer_xirr=min_buyer_xirr,
         ),
         first=size + 1,
-        before_id=cursor_key(after),
+        after=cursor_key(after),
+        sort=views.ListingSort(sort.value),
     )
     return build_connection(
         page.rows,
         first=size,
         total=page.total,
         has_previous=after is not None,
-        key=lambda found: found.listing.id,
+        key=lambda found: found.key,
         node=listing_view,
     )
 
@@ -166,3 +188,93 @@ async def cancel_transfer_listing(
         return t.CancelTransferListingError.from_domain(error)
     (found,) = await views.views_of([listing])
     return t.TransferListingCancelled(listing=listing_view(found))
+
+
+async def transfer_market_events(info: Info) -> AsyncGenerator[t.TransferMarketEvent]:
+    async for event in events.stream():
+        if isinstance(event, Gap):
+            yield resync(event)
+            continue
+        principal = event.get("principal_fen")
+        yield t.TransferMarketEvent(
+            kind=t.TransferMarketEventKind(event["kind"]),
+            listing_id=strawberry.ID(str(event["listing_id"])),
+            loan_id=strawberry.ID(str(event["loan_id"])),
+            status=t.TransferListingStatus(event["status"]),
+            for_sale=Money(event["for_sale_fen"]),
+            listed=Money(event["listed_fen"]),
+            sold=Money(event["sold_fen"]),
+            rate=SignedRate(Decimal(event["rate"]).quantize(Decimal("0.0001"))),
+            version=event["version"],
+            principal=Money(principal) if principal is not None else None,
+            reason=event.get("reason") or None,
+            at=datetime.fromisoformat(event["at"]),
+        )
+
+
+async def my_transfer_listings(
+    info: Info,
+    first: int | None = 20,
+    after: str | None = None,
+    status: t.TransferListingStatus | None = None,
+) -> Connection[t.TransferListing]:
+    actor = await info.context.get_actor()
+    assert actor.user_id is not None
+    size = clamp_first(first)
+    page = await views.listings_of(
+        actor.user_id,
+        status=status.value if status else None,
+        first=size + 1,
+        before_id=cursor_key(after),
+    )
+    return build_connection(
+        page.rows,
+        first=size,
+        total=page.total,
+        has_previous=after is not None,
+        key=lambda found: found.listing.id,
+        node=listing_view,
+    )
+
+
+def transfer_record(row: ClaimTransfer) -> t.ClaimTransferRecord:
+    return t.ClaimTransferRecord(
+        id=strawberry.ID(str(row.id)),
+        listing_id=strawberry.ID(str(row.listing_id)),
+        loan_id=strawberry.ID(str(row.loan_id)),
+        seller_id=strawberry.ID(str(row.seller_id)),
+        buyer_id=strawberry.ID(str(row.buyer_id)),
+        requested=Money(row.requested_fen),
+        principal=Money(row.principal_fen),
+        price=Money(row.price_fen),
+        accrued_interest=Money(row.accrued_interest_fen),
+        fee=Money(row.fee_fen),
+        status=t.ClaimTransferStatus(str(row.status)),
+        refusal=row.refusal or None,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+    )
+
+
+async def claim_transfers(
+    info: Info,
+    first: int | None = 20,
+    after: str | None = None,
+    loan_id: strawberry.ID | None = None,
+    status: t.ClaimTransferStatus | None = None,
+) -> Connection[t.ClaimTransferRecord]:
+    size = clamp_first(first)
+    page = await views.every_transfer(
+        loan_id=_id(loan_id, "loanId") if loan_id is not None else None,
+        status=status.value if status else None,
+        first=size + 1,
+        before_id=cursor_key(after),
+    )
+    return build_connection(
+        page.rows,
+        first=size,
+        total=page.total,
+        has_previous=after is not None,
+        key=lambda row: row.id,
+        node=transfer_record,
+    )

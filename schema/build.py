@@ -31,7 +31,7 @@ from schema.repayments.collection import CollectionMutation, CollectionQuery, Co
 from schema.repayments.repayments import RepaymentsMutation, RepaymentsQuery, RepaymentsSubscription
 from schema.returns import ReturnsQuery
 from schema.scalars import SCALAR_MAP
-from schema.transfers import TransfersMutation, TransfersQuery
+from schema.transfers import TransfersMutation, TransfersQuery, TransfersSubscription
 from services.kit.settings import Settings
 
 
@@ -93,6 +93,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
                 RepaymentsSubscription,
                 CollectionSubscription,
                 DashboardSubscription,
+                TransfersSubscription,
             ),
         ),
         extensions=schema_extensions(settings),

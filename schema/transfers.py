@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from resolvers import transfers as r
@@ -16,13 +18,24 @@ class TransfersQuery:
     transfer_listings: Connection[t.TransferListing] = strawberry.field(
         resolver=r.transfer_listings,
         extensions=public(),
-        description="Open listings of claims for sale, newest first, filtered by the "
-        "listing's discount or premium and the loan's annual rate; public figures only.",
+        description="Open listings of claims for sale, filtered by the listing's discount "
+        "or premium, the loan's annual rate, the borrower's grade, the installments left and "
+        "the buyer's XIRR at the price; newest first or as `sort` says; public figures only.",
     )
     my_transfers: Connection[t.ClaimTransfer] = strawberry.field(
         resolver=r.my_transfers,
         extensions=auth(Permission.BID_PLACE),
         description="Your purchases and your sales, newest first (side: one of them).",
+    )
+    my_transfer_listings: Connection[t.TransferListing] = strawberry.field(
+        resolver=r.my_transfer_listings,
+        extensions=auth(Permission.BID_PLACE),
+        description="Your own listings, newest first (status: only those).",
+    )
+    claim_transfers: Connection[t.ClaimTransferRecord] = strawberry.field(
+        resolver=r.claim_transfers,
+        extensions=auth(Permission.FINANCE_READ),
+        description="Every purchase on the market with both parties, newest first (staff).",
     )
 
 
@@ -44,3 +57,17 @@ class TransfersMutation:
         extensions=auth(Permission.BID_PLACE),
         description="End one of your open listings.",
     )
+
+
+@strawberry.type
+class TransfersSubscription:
+    @strawberry.subscription(
+        extensions=public(),
+        description="Listings listed, repriced, sold, cancelled and ended, as it happens; "
+        "public figures only.",
+    )
+    async def transfer_market_events(
+        self, info: strawberry.Info
+    ) -> AsyncGenerator[t.TransferMarketEvent, None]:
+        async for event in r.transfer_market_events(info):
+            yield event

@@ -1,8 +1,11 @@
 """`python -m app simulate`: one run, or a sweep of many, each on a scratch platform.
 
     python -m app simulate --seed 7 --start 2027-01-31 [--days 365] [--members 60
-        --loans 24] [--scenario wide|classic]
-    python -m app simulate --sweep 300 [--from-seed 1] [--jobs 2] [--days 365]
+        --loans 24] [--scenario wide|classic] [--transfers]
+    python -m app simulate --sweep 300 [--from-seed 1] [--jobs 2] [--days 365] [--transfers]
+
+`--transfers` switches the secondary market on (`wide` only): lenders list and buy
+claims every day (`simulation/trading.py`).
 
 SQLite and the in-process broker by default; with DATABASE_URL naming a PostgreSQL
 server (and REDIS_URL) each run makes its own database there (and its own Redis key
@@ -65,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--days", type=_count, default=365)
     found.add_argument("--members", type=_count)
     found.add_argument("--loans", type=_count)
+    found.add_argument(
+        "--transfers", action="store_true", help="lenders trade claims (the secondary market)"
+    )
     found.add_argument("--sweep", type=_count, help="run this many (seed, start) pairs")
     found.add_argument("--from-seed", type=_count, default=1, help="the sweep's first seed")
     found.add_argument("--jobs", type=_count, default=os.cpu_count() or 1)
@@ -90,6 +96,7 @@ def _config(args: argparse.Namespace, seed: int, start: date) -> RunConfig:
         scenario=args.scenario,
         members=args.members,
         loans=args.loans,
+        transfers=args.transfers,
     )
 
 
@@ -189,6 +196,8 @@ async def _one_process(
         words += ["--members", str(members)]
     if args.loans is not None:
         words += ["--loans", str(args.loans)]
+    if args.transfers:
+        words.append("--transfers")
     process = await asyncio.create_subprocess_exec(
         *words, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
@@ -215,6 +224,7 @@ async def _one_process(
                 scenario=args.scenario,
                 members=members,
                 loans=args.loans,
+                transfers=args.transfers,
             ).replay(),
         }
     return answer

@@ -40,6 +40,7 @@ class RunConfig:
     scenario: str = "wide"
     members: int | None = None  # None: the scenario's own
     loans: int | None = None
+    transfers: bool = False  # lenders trade claims on the secondary market (`wide` only)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -53,6 +54,8 @@ class RunConfig:
             (50, 20),
         ):
             raise ConfigError("the classic scenario is 50 members and 20 loans, as it ran")
+        if self.transfers and self.scenario != "wide":
+            raise ConfigError("--transfers runs in the wide scenario only")
         if self.loans is not None and self.loans < 1:
             raise ConfigError(f"--loans must be at least 1: {self.loans}")
         if self.members is not None and self.members < (self.loans or 1) + 2:
@@ -72,6 +75,8 @@ class RunConfig:
             words += ["--members", str(self.members)]
         if self.loans is not None:
             words += ["--loans", str(self.loans)]
+        if self.transfers:
+            words.append("--transfers")
         command = shlex.join(words)
         if postgres:
             command = "DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL " + command

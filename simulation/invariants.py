@@ -30,6 +30,11 @@ first one broken raises `Broken(name, detail)`, which the run reports with its d
   on what was unpaid that day (`overdue.penalty_with_payments`, from the payments its
   repayments record); what is unpaid is what the payments left; a loan is SETTLED
   exactly when every installment is paid.
+- `claims.outstanding_adds_up` and the holdings' own checks when claims are traded
+  (`simulation.holding_checks`): the claims invariants above are checked per *line* (a
+  claim and the holdings carved from it; a claim never sold is a line of one), and per
+  holding: never more principal than its target, the holdings' outstanding principal
+  adds up to the loan's, exact targets once the loan is settled.
 - `reserve.accounts_for_itself`: the reserve's balance is its funding plus its fee
   shares plus what borrowers paid back of advances less what it advanced; never below
   zero.
@@ -60,20 +65,11 @@ from services.money import ledger
 from services.platform import parameters
 from services.repayments import overdue, split
 from services.repayments.overdue_policy import PENALTY_RATE, PENALTY_SCALE
+from simulation import holding_checks
+from simulation.broken import Broken, holds
+from simulation.holding_checks import by_line, holding_rows
 
-
-class Broken(AssertionError):
-    """An invariant does not hold: `name` says which, `detail` what was seen."""
-
-    def __init__(self, name: str, detail: str) -> None:
-        super().__init__(f"{name}: {detail}")
-        self.name = name
-        self.detail = detail
-
-
-def holds(condition: bool, name: str, detail: object) -> None:
-    if not condition:
-        raise Broken(name, str(detail))
+__all__ = ["Book", "Broken", "check_all", "holds"]
 
 
 @dataclass
@@ -228,11 +224,18 @@ async def _seen(loan_ids: list[int]) -> _Seen:
 
 
 async def _claims(loan_ids: list[int]) -> None:
+    """The claims invariants per line (a claim never sold is a line of one), then the
+    holdings' own (`simulation.holding_checks`)."""
+    every_holding = await holding_rows(loan_ids)
+    line_of = {holding.id: holding.line for holding in every_holding}
+    principal_of_line: dict[int, int] = defaultdict(int)
+    loan_of_line: dict[int, int] = {}
+    for holding in every_holding:
+        principal_of_line[holding.line] += holding.principal_fen
+        loan_of_line[holding.line] = holding.loan_id
     claims = [
-        _ClaimRow(*row)
-        for row in await Claim.filter(loan_id__in=loan_ids)
-        .order_by("id")
-        .values_list("id", "loan_id", "principal_fen")
+        _ClaimRow(line, loan_of_line[line], principal)
+        for line, principal in sorted(principal_of_line.items())
     ]
     repayments = [
         _RepaymentRow(*row)
@@ -243,7 +246,16 @@ async def _claims(loan_ids: list[int]) -> None:
     rows = await LoanInstallment.filter(loan_id__in=loan_ids).values_list(
         "loan_id", "interest_fen", "status"
     )
-    seen = await _seen(loan_ids)
+    raw = await _seen(loan_ids)
+    seen = _Seen(
+        got=defaultdict(lambda: [0, 0, 0], by_line(raw.got, line_of)),
+        holder_got=defaultdict(lambda: [0, 0], by_line(raw.holder_got, line_of)),
+        by_repayment=raw.by_repayment,
+        penalty_by=defaultdict(
+            int, {k: v[0] for k, v in by_line(_listed(raw.penalty_by), line_of).items()}
+        ),
+        interest_by=defaultdict(lambda: [0, 0], by_line(raw.interest_by, line_of)),
+    )
     principal_of = {claim.id: claim.principal_fen for claim in claims}
     whole_of: dict[int, int] = defaultdict(int)
     per_loan: dict[int, list[_ClaimRow]] = defaultdict(list)
@@ -287,6 +299,17 @@ async def _claims(loan_ids: list[int]) -> None:
         _one_loan(loan_id, held, seen, paid[loan_id], lines[loan_id], interest_charged[loan_id])
         if settled[loan_id]:
             _settled_loan(loan_id, held, seen, interest_charged[loan_id], last[loan_id])
+    holding_checks.check(
+        every_holding,
+        holding_checks.Received(got=raw.got, had=raw.holder_got),
+        await holding_checks.read_loans(loan_ids),
+        [loan_id for loan_id in per_loan if settled[loan_id]],
+        interest_charged,
+    )
+
+
+def _listed(amounts: dict[Any, int]) -> dict[Any, list[int]]:
+    return {found: [amount] for found, amount in amounts.items()}
 
 
 def _one_loan(

@@ -46,6 +46,7 @@ from services.repayments.due import RepayMode
 from simulation.classic import RATES, set_reserve, uneven_shares
 from simulation.config import RunConfig
 from simulation.people import Person, code_for, member_actor
+from simulation.trading import Trading
 from simulation.world import (
     Borrowing,
     Profile,
@@ -86,6 +87,7 @@ class Wide:
         self.members = config.members or max(MEMBERS, self.loans + 2)
         self.reserve_off_on = 0
         self.reserve_on_again = 0
+        self.trading = Trading(world) if config.transfers else None
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -128,6 +130,8 @@ class Wide:
         for borrowing in world.borrowings:
             if borrowing.loan_id and not borrowing.done:
                 await self._act(borrowing, today)
+        if self.trading is not None:
+            await self.trading.day(today)
         await lenders_withdraw(world, fee_counted=True)
         await settle(world)
         if await ledger.balance(ledger.RISK_RESERVE) < RESERVE_LOW:
@@ -366,4 +370,6 @@ class Wide:
             wanted["200 distinct holders of one loan"] = (
                 stats["most holders of a loan"] >= CROWD_CLAIMS
             )
+        if self.trading is not None:
+            wanted |= await self.trading.coverage()
         return wanted

@@ -12,6 +12,15 @@ from schema.errors import error_codes, error_type
 from schema.scalars import Money, Rate, SignedRate
 
 
+@strawberry.enum(description="The order of transferListings.")
+class TransferListingSort(Enum):
+    NEWEST = "NEWEST"
+    BUYER_XIRR = "BUYER_XIRR"
+    DISCOUNT = "DISCOUNT"
+    REMAINING_TERM = "REMAINING_TERM"
+    LOAN_RATE = "LOAN_RATE"
+
+
 @strawberry.enum(description="Where a listing is.")
 class TransferListingStatus(Enum):
     OPEN = "OPEN"
@@ -46,9 +55,17 @@ class TransferListing:
         "interest accrued today, from their part of each open installment on its due date "
         "(four places, half-up); null when it is undefined."
     )
+    seller_xirr: SignedRate | None = strawberry.field(
+        description="The annual rate the seller realises on the holding if all it still has "
+        "outstanding sells at this rate today: what it cost them (lent, or bought), every "
+        "payment they had of it, earlier sales of parts of it, and this sale's price and "
+        "accrued interest less the fee (four places, half-up); null when undefined."
+    )
+    grade: str = strawberry.field(description="The borrower's credit grade now.")
     version: int = strawberry.field(
-        description="The version of its terms: pass it to buyClaim (a repricing or an end "
-        "changes it, another buyer's purchase does not)."
+        description="The version of its terms: pass it to buyClaim (cancelling or ending it "
+        "changes it; another buyer's purchase, or an installment paid, which lowers what is "
+        "for sale, does not)."
     )
     expires_at: datetime = strawberry.field(description="Open until (UTC).")
     created_at: datetime = strawberry.field(description="Listed at (UTC).")
@@ -193,3 +210,54 @@ CancelTransferListingResult = Annotated[
     TransferListingCancelled | CancelTransferListingError,
     strawberry.union("CancelTransferListingResult"),
 ]
+
+
+@strawberry.enum(description="What happened to a listing.")
+class TransferMarketEventKind(Enum):
+    LISTED = "LISTED"
+    REPRICED = "REPRICED"
+    SOLD = "SOLD"
+    CANCELLED = "CANCELLED"
+    ENDED = "ENDED"
+
+
+@strawberry.type(
+    description="A change on the secondary market, as it is committed. Public figures only."
+)
+class TransferMarketEvent:
+    kind: TransferMarketEventKind = strawberry.field(description="What happened.")
+    listing_id: strawberry.ID = strawberry.field(description="The listing.")
+    loan_id: strawberry.ID = strawberry.field(description="The loan the claim is on.")
+    status: TransferListingStatus = strawberry.field(description="The listing's status now.")
+    for_sale: Money = strawberry.field(
+        description="What can be bought now (0 once sold out, cancelled or ended)."
+    )
+    listed: Money = strawberry.field(description="The principal listed at first.")
+    sold: Money = strawberry.field(description="The principal sold so far.")
+    rate: SignedRate = strawberry.field(description="The discount (negative) or premium.")
+    version: int = strawberry.field(description="The listing's version (buyClaim's `version`).")
+    principal: Money | None = strawberry.field(description="SOLD: the principal bought.")
+    reason: str | None = strawberry.field(
+        description="ENDED: EXPIRED, LOAN_NOT_REPAYING or LOAN_OVERDUE."
+    )
+    at: datetime = strawberry.field(description="When (UTC, business clock).")
+
+
+@strawberry.type(description="A purchase on the market as staff see it: both parties.")
+class ClaimTransferRecord:
+    id: strawberry.ID = strawberry.field(description="Purchase id.")
+    listing_id: strawberry.ID = strawberry.field(description="The listing.")
+    loan_id: strawberry.ID = strawberry.field(description="The loan.")
+    seller_id: strawberry.ID = strawberry.field(description="The seller (a member id).")
+    buyer_id: strawberry.ID = strawberry.field(description="The buyer (a member id).")
+    requested: Money = strawberry.field(description="The principal asked for.")
+    principal: Money = strawberry.field(description="The principal bought (0 until done).")
+    price: Money = strawberry.field(description="The price of it (0 until done).")
+    accrued_interest: Money = strawberry.field(
+        description="The seller's interest accrued to the day, paid by the buyer."
+    )
+    fee: Money = strawberry.field(description="The platform's fee, paid by the seller.")
+    status: ClaimTransferStatus = strawberry.field(description="Where it is.")
+    refusal: str | None = strawberry.field(description="Why it was refused at confirmation.")
+    created_at: datetime = strawberry.field(description="Asked at (UTC).")
+    decided_at: datetime | None = strawberry.field(description="Done or refused at (UTC).")

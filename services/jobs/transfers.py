@@ -1,14 +1,14 @@
 """The secondary market's housekeeping (issue 20): open listings that can no longer sell
-(expired, on a loan settled, defaulted or overdue) are ended (`market.end_listings`).
+(expired, on a loan settled, defaulted or overdue) are ended (`ending.end_listings`).
 Idempotent: an ended listing is not open any more, so a second run ends nothing."""
 
 from __future__ import annotations
 
 from services.jobs.registry import register
-from services.transfers import market
+from services.transfers import ending
 
 
 @register("transfers_end_listings", every_seconds=3_600)
 async def transfers_end_listings() -> int:
     """End the open listings that can no longer sell; how many."""
-    return await market.end_listings()
+    return await ending.end_listings()

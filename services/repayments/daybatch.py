@@ -334,6 +334,9 @@ async def _write(plain: list[tuple[LoanInstallment, Loan]], found: _Set, today: 
         ],
     )
     await events.enqueue_many([event for one in settled for event in built.member_events(one, now)])
+    await holdings.principal_paid(
+        sorted({one.loan.id for one in settled if any(s.principal_fen for s in one.shares)})
+    )
     paid_by: dict[int, list[built.Settled]] = defaultdict(list)
     for one in settled:
         paid_by[one.loan.borrower_id].append(one)

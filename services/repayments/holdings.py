@@ -17,7 +17,7 @@ cannot take a fen back: a claim then received one fen more principal than it hol
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -126,3 +126,23 @@ def total_interest(rows: Iterable[LoanInstallment]) -> int:
     """The loan's whole interest as it now stands (a paid installment's interest is what
     was charged for it): the base of the claims' interest targets."""
     return sum(row.interest_fen for row in rows)
+
+
+# --- what was paid of principal -----------------------------------------------------------
+
+# Called in the transaction that pays principal to a loan's holdings (a repayment's
+# settlement, the day batch, the reserve's advance) with the loans concerned: what each
+# holding has outstanding just fell (the secondary market reprices its open listings).
+_principal_paid_hooks: list[Callable[[Sequence[int]], Awaitable[None]]] = []
+
+
+def on_principal_paid(hook: Callable[[Sequence[int]], Awaitable[None]]) -> None:
+    _principal_paid_hooks.append(hook)
+
+
+async def principal_paid(loan_ids: Sequence[int]) -> None:
+    """Tell the hooks, in the caller's transaction, that principal of `loan_ids` was
+    paid to their holdings (call `outbox.wake()` after the commit)."""
+    if loan_ids:
+        for hook in _principal_paid_hooks:
+            await hook(loan_ids)

@@ -178,6 +178,8 @@ async def _advance(installment_id: int) -> int:
                         amount_fen=part_p + part_i,
                     )
                     made += 1
+                if made and principal:
+                    await holdings.principal_paid([loan.id])
         except InsufficientFundsError:
             logger.warning("risk reserve short for installment %s of loan %s", row.number, loan.id)
             return 0

@@ -354,6 +354,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     await _write_receipts(repayment, claims, per_claim, recovered, now)
     if principal_paid:
         await scoring.restore_limit(borrower_id, principal_paid)
+        await holdings.principal_paid([loan.id])
 
     amounts = _amounts(found)
     repayment.status = RepaymentStatus.DONE

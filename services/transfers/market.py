@@ -40,9 +40,9 @@ from services.money.idempotency import run_once, validate_key
 from services.money.money import format_money
 from services.operations.confirmation import open_operation, send_operation_code
 from services.operations.registry import register_operation
-from services.platform import clock, parameters
+from services.platform import clock, outbox, parameters
 from services.repayments import holdings, split
-from services.transfers import policy, pricing
+from services.transfers import events, policy, pricing
 
 BUY_OPERATION = "buyClaim"
 
@@ -71,7 +71,7 @@ def tradeable_statuses(rules: policy.Rules) -> tuple[LoanStatus, ...]:
     return (LoanStatus.REPAYING,)
 
 
-async def _tradeable_loan(loan_id: int, rules: policy.Rules) -> Loan:
+async def tradeable_loan(loan_id: int, rules: policy.Rules) -> Loan:
     loan = await Loan.get(id=loan_id)
     overdue = (
         loan.status == LoanStatus.OVERDUE
@@ -124,7 +124,7 @@ async def list_claim(
             claim = await Claim.filter(id=claim_id).select_for_update().first()
             if claim is None or claim.holder_id != seller_id:
                 raise NotFoundError("No such claim of yours", field="claimId")
-            await _tradeable_loan(claim.loan_id, rules)
+            await tradeable_loan(claim.loan_id, rules)
             now = await clock.now()
             if now - claim.created_at < timedelta(days=rules.min_days_held):
                 raise _refused(
@@ -144,6 +144,7 @@ async def list_claim(
                 expires_at=now + timedelta(days=rules.listing_days),
                 created_at=now,
             )
+            await events.enqueue(events.MarketEventKind.LISTED, listing, for_sale_fen=principal_fen)
             answer = {"listing_id": listing.id}
             await once.complete(answer)
         return answer
@@ -155,13 +156,14 @@ async def list_claim(
         request={"claim_id": claim_id, "principal": principal_fen, "rate": str(rate)},
         execute=execute,
     )
+    outbox.wake()
     return await TransferListing.get(id=int(answer["listing_id"]))
 
 
 async def for_sale(listing: TransferListing) -> int:
     """What of an open listing can be bought now: what it lists, but never more than the
     holding still has outstanding less its other open listings (installments paid since
-    it was listed lower the holding's outstanding principal). `views._for_sale` is the
+    it was listed lower the holding's outstanding principal). `views._held` is the
     same for a page of listings."""
     claim = await Claim.get(id=listing.claim_id)
     left = await _outstanding(claim) - await _listed(claim.id, but=listing.id)
@@ -191,6 +193,8 @@ async def cancel_listing(*, actor: Actor, listing_id: int) -> TransferListing:
         listing.ended_at = await clock.now()
         listing.version += 1
         await listing.save(update_fields=["status", "ended_at", "version"])
+        await events.enqueue(events.MarketEventKind.CANCELLED, listing, for_sale_fen=0)
+    outbox.wake()
     return listing
 
 
@@ -220,8 +224,10 @@ def accrual(
     return pricing.Period(start, following.due_date, following.interest_fen), outstanding
 
 
-async def _terms(listing: TransferListing, principal: int, on: datetime) -> _Terms:
-    """The quote for `principal` of `listing` at the moment `on`."""
+async def terms_at(listing: TransferListing, principal: int, on: datetime) -> _Terms:
+    """The terms of buying `principal` of `listing` at the moment `on` (its `quote`:
+    price, accrued interest, fee, what the buyer pays). DomainError LOAN_NOT_REPAYING
+    when the loan has nothing left to pay."""
     loan = await Loan.get(id=listing.loan_id)
     rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
     found = accrual(loan, rows, on)
@@ -250,7 +256,7 @@ async def _check_buyer(
         )
     if buyer_id == listing.seller_id:
         raise _refused("You cannot buy your own listing", "OWN_LISTING", "listingId")
-    loan = await _tradeable_loan(listing.loan_id, rules)
+    loan = await tradeable_loan(listing.loan_id, rules)
     if buyer_id == loan.borrower_id:
         raise _refused("You cannot buy a claim on your own loan", "OWN_LOAN", "listingId")
     _check_amount(principal, await for_sale(listing), rules, "buy")
@@ -259,7 +265,7 @@ async def _check_buyer(
     await risk_assessment.check_lender_may_bid(
         buyer_id, principal, grade, await lender_outstanding(buyer_id)
     )
-    terms = await _terms(listing, principal, await clock.now())
+    terms = await terms_at(listing, principal, await clock.now())
     balance = (await ledger.member_balances(buyer_id))["available"]
     if balance < terms.quote.buyer_pays_fen:
         raise _refused(
@@ -388,6 +394,12 @@ async def _settle(operation: PendingOperation) -> ClaimTransfer:
         listing.status = ListingStatus.SOLD
         listing.ended_at = now
     await listing.save(update_fields=["principal_fen", "sold_fen", "status", "ended_at"])
+    await events.enqueue(
+        events.MarketEventKind.SOLD,
+        listing,
+        for_sale_fen=listing.principal_fen,
+        principal_fen=quote.principal_fen,
+    )
     transfer.status = TransferStatus.DONE
     transfer.principal_fen = quote.principal_fen
     transfer.price_fen = quote.price_fen
@@ -423,34 +435,3 @@ async def _describe(operation: PendingOperation) -> str:
 register_operation(
     BUY_OPERATION, execute=_settle, refuse=_refuse, cancel=_cancel, describe=_describe
 )
-
-
-# --- ending listings -----------------------------------------------------------------------
-
-
-async def end_listings() -> int:
-    """End every open listing that can no longer sell (the daily job): expired, on a loan
-    no longer REPAYING (settled, defaulted), or on an overdue loan when the rules do not
-    allow those; ENDED with the reason, its version moved. How many it ended."""
-    rules = await parameters.get(policy.RULES)
-    now = await clock.now()
-    ended = 0
-    for listing in await TransferListing.filter(status=ListingStatus.OPEN).order_by("id"):
-        reason = ""
-        if listing.expires_at <= now:
-            reason = "EXPIRED"
-        else:
-            try:
-                await _tradeable_loan(listing.loan_id, rules)
-            except DomainError as error:
-                reason = error.code
-        if not reason:
-            continue
-        changed = await TransferListing.filter(id=listing.id, status=ListingStatus.OPEN).update(
-            status=ListingStatus.ENDED,
-            end_reason=reason,
-            ended_at=now,
-            version=listing.version + 1,
-        )
-        ended += changed
-    return ended

@@ -603,6 +603,20 @@ MATRIX += [
     ),
     Row("myTransfers", "{ myTransfers(first: 5) { totalCount } }", "bid:place", "member", "cs"),
     Row(
+        "myTransferListings",
+        "{ myTransferListings(first: 5) { totalCount } }",
+        "bid:place",
+        "member",
+        "cs",
+    ),
+    Row(
+        "claimTransfers",
+        "{ claimTransfers(first: 5) { totalCount } }",
+        "finance:read",
+        "finance",
+        "cs",
+    ),
+    Row(
         "listClaimForTransfer",
         'mutation { listClaimForTransfer(input: {claimId: "999999", principal: "100.00",'
         ' rate: "-0.0200", idempotencyKey: "list-12345678"}) { __typename } }',

@@ -461,6 +461,12 @@ async def seed_listings(world: World, count: int) -> dict[str, Any]:
     return {}
 
 
+async def seed_my_listings(world: World, count: int) -> dict[str, Any]:
+    for _ in range(count):
+        await _listing(world, world.member.id)
+    return {}
+
+
 async def seed_transfers(world: World, count: int) -> dict[str, Any]:
     now = await _now()
     for _ in range(count):
@@ -752,6 +758,8 @@ CASES: dict[str, Case] = {
     "myBids": Case("member", seed_bids, paged=True),
     "transferListings": Case("anonymous", seed_listings, paged=True),
     "myTransfers": Case("member", seed_transfers, paged=True),
+    "myTransferListings": Case("member", seed_my_listings, paged=True),
+    "claimTransfers": Case("staff", seed_transfers, paged=True),
     "mySchedule": Case("member", seed_schedule, rows="installments"),
     "myReceivables": Case("member", seed_receivables),
     "myRepayments": Case("member", seed_repayments, paged=True),

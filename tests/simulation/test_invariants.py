@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import pytest
 
+from simulation.holding_checks import HoldingRow, Loans, Received, check
 from simulation.invariants import Broken, _ClaimRow, _Seen, _settled_loan
 
 
@@ -49,3 +50,59 @@ def test_a_fen_above_the_share_given_by_the_last_payment_is_still_caught():
     # Here the last repayment itself pays the holder of A a fen past its share.
     with pytest.raises(Broken, match="exact_once_settled"):
         _settled_loan(1, HELD, _books(last_to_a=(1, 1), last_to_b=(3, 0)), 10, 9)
+
+
+# --- holdings (issue 20): hand-made books of a loan whose claim was sold in part --------
+
+# Loan 1 lent 300 fen: claim 1 (100, never sold) and claim 2 (200), of which 80 fen were
+# sold to holding 3 when claim 2 had had 40 of principal: claim 2's target became 120.
+# Its interest target was 20 (of the loan's 30): 12 stay with claim 2, 8 go with the part
+# sold. The borrower has since paid 60 of principal: 20 to claim 1, 40 to claim 2.
+SOLD = [
+    HoldingRow(1, 1, 100, None, None),
+    HoldingRow(2, 1, 120, None, 12),
+    HoldingRow(3, 1, 80, 2, 8),
+]
+OPEN = Loans(lent={1: 300}, owed={1: 240})
+
+
+def _received(got: dict[int, list[int]]) -> Received:
+    return Received(got=got, had={claim: parts[:2] for claim, parts in got.items()})
+
+
+def test_the_holdings_outstanding_adds_up_to_the_loans():
+    check(SOLD, _received({1: [20, 0, 0], 2: [40, 0, 0]}), OPEN, [], {1: 30})
+
+
+def test_a_fen_of_principal_paid_to_no_one_is_caught():
+    # Holding 3 credited a fen the borrower never paid: every line-level sum that reads
+    # the receipts alone would move with it, the loan's outstanding does not.
+    with pytest.raises(Broken, match="outstanding_adds_up"):
+        check(SOLD, _received({1: [20, 0, 0], 2: [40, 0, 0], 3: [1, 0, 0]}), OPEN, [], {1: 30})
+
+
+def test_a_carve_that_makes_principal_out_of_nothing_is_caught():
+    made_up = [*SOLD[:2], HoldingRow(3, 1, 81, 2, 8)]
+    with pytest.raises(Broken, match="outstanding_adds_up"):
+        check(made_up, _received({1: [20, 0, 0], 2: [40, 0, 0]}), OPEN, [], {1: 30})
+
+
+def test_a_holding_paid_past_its_principal_is_caught():
+    with pytest.raises(Broken, match="principal_within_claim"):
+        check(SOLD, _received({1: [20, 0, 0], 2: [121, 0, 0]}), OPEN, [], {1: 30})
+
+
+SETTLED = Loans(lent={1: 300}, owed={1: 0})
+
+
+def test_a_settled_line_pays_each_holding_exactly_its_targets():
+    exact = {1: [100, 10, 0], 2: [120, 12, 0], 3: [80, 8, 0]}
+    check(SOLD, _received(exact), SETTLED, [1], {1: 30})
+
+
+def test_a_fen_moved_between_holdings_of_one_line_is_caught():
+    # The line (claims 2 and 3) still had exactly its 200 and 20: only the holdings'
+    # own targets see the buyer short of a fen of interest.
+    moved = {1: [100, 10, 0], 2: [120, 13, 0], 3: [80, 7, 0]}
+    with pytest.raises(Broken, match="exact_once_settled"):
+        check(SOLD, _received(moved), SETTLED, [1], {1: 30})

@@ -50,6 +50,7 @@ def _left_behind(tmp_path: Path) -> list[str]:
         ["--seed", "1", "--start", "2027-01-31", "--members", "3", "--loans", "5"],
         ["--seed", "1", "--start", "2027-01-31", "--scenario", "nope"],
         ["--seed", "1", "--start", "2027-01-31", "--scenario", "classic", "--loans", "3"],
+        ["--seed", "1", "--start", "2027-01-31", "--scenario", "classic", "--transfers"],
         ["--sweep", "2", "--seed", "1"],
         ["--sweep", "0"],
     ],

@@ -33,7 +33,7 @@ from services.money.money import allocate
 from services.operations import confirmation
 from services.platform import clock
 from services.repayments.due import RepayMode
-from services.transfers import market, views
+from services.transfers import ending, market, views
 from tests.conftest import BACKEND
 from tests.lending import (
     assert_ledger_matches_provider,
@@ -409,19 +409,19 @@ async def test_listings_that_can_no_longer_sell_are_ended_once(app, scripted):
     expiring = await _list(a, a_claim.id, 50_000)
     await move_clock_to(expiring.expires_at.date() + timedelta(days=1))
     lasting = await _list(b, b_claim.id, 50_000)
-    assert await market.end_listings() == 1
+    assert await ending.end_listings() == 1
     expired = await TransferListing.get(id=expiring.id)
     assert (expired.status, expired.end_reason, expired.version) == (
         ListingStatus.ENDED,
         "EXPIRED",
         2,
     )
-    assert await market.end_listings() == 0  # a second run changes nothing
+    assert await ending.end_listings() == 0  # a second run changes nothing
     # Repaid early in full: the loan is settled, the other listing cannot sell either.
     await deposit_by_card(made.borrower.id, 1_500_000)
     await repay_confirmed(made.borrower.id, made.borrower_phone, made.loan.id, RepayMode.EARLY_FULL)
     await settle_everything(sandbox)
-    assert (await views.open_listings(views.ListingFilter(), first=10, before_id=None)).total == 0
-    assert await market.end_listings() == 1
+    assert (await views.open_listings(views.ListingFilter(), first=10, after=None)).total == 0
+    assert await ending.end_listings() == 1
     ended = await TransferListing.get(id=lasting.id)
     assert (ended.status, ended.end_reason) == (ListingStatus.ENDED, "LOAN_NOT_REPAYING")
