@@ -83,6 +83,16 @@ class AutoBidRule(Model):
     keep_balance_fen = fields.BigIntField(default=0)
     queue_position = fields.BigIntField(null=True, db_index=True)
     opted_in_at = fields.DatetimeField(null=True)  # the one-time SMS confirmation
+    # The secondary market (issue 20), opt-in: buy listings whose loan fits the rule (its
+    # rate, its installments left as the term, method, grade), at most this premium
+    # (a discount is negative), at least this XIRR for the buyer at the price, and
+    # (when set) never a claim of a loan overdue now.
+    market_enabled = fields.BooleanField(default=False, db_default=False)
+    market_max_premium = fields.DecimalField(
+        max_digits=8, decimal_places=6, default=0, db_default=0
+    )
+    market_min_xirr = fields.DecimalField(max_digits=8, decimal_places=6, default=0, db_default=0)
+    market_skip_overdue = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

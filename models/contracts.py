@@ -32,6 +32,8 @@ class PartyRole(StrEnum):
 class ConsentMethod(StrEnum):
     SMS_CODE = "SMS_CODE"  # a one-time code bound to the contract and its hash
     BID_CONFIRMATION = "BID_CONFIRMATION"  # the lender's SMS-confirmed bid
+    PURCHASE_CONFIRMATION = "PURCHASE_CONFIRMATION"  # the buyer's SMS-confirmed purchase
+    LISTING = "LISTING"  # the seller listed the claim on these terms
 
 
 class EmailStatus(StrEnum):

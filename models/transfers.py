@@ -46,6 +46,7 @@ class TransferListing(Model):
     expires_at = fields.DatetimeField()
     created_at = fields.DatetimeField()
     ended_at = fields.DatetimeField(null=True)
+    auto_buy_done_at = fields.DatetimeField(null=True)  # the rules were served, once
 
     class Meta:
         table = "transfer_listings"
@@ -89,6 +90,7 @@ class ClaimTransfer(Model):
     )
     refusal = fields.CharField(max_length=64, default="")
     operation_id = fields.UUIDField(null=True)
+    auto_rule_id = fields.BigIntField(null=True)  # bought by this auto-bid rule, no code
     created_at = fields.DatetimeField()
     decided_at = fields.DatetimeField(null=True)
 

@@ -15,7 +15,7 @@ from models.loans import Loan, LoanReviewDecision, LoanStatus
 from resolvers.credit.credit import disclosure_view
 from schema.errors import BadUserInputError, resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
-from schema.scalars import Money, Rate
+from schema.scalars import Money, Rate, SignedRate
 from schema.types import loans as t
 from schema.types.credit.credit import BorrowerDisclosure
 from services.credit import disclosure
@@ -332,6 +332,13 @@ async def auto_bid_rule_view(row: AutoBidRule) -> t.AutoBidRule:
         keep_balance=Money(row.keep_balance_fen),
         queue_place=await autobid.queue_place(row),
         updated_at=row.updated_at,
+        secondary_market=t.SecondaryMarketRule(
+            max_premium=SignedRate(Decimal(row.market_max_premium).quantize(Decimal("0.0001"))),
+            min_buyer_xirr=SignedRate(Decimal(row.market_min_xirr).quantize(Decimal("0.0001"))),
+            skip_overdue=row.market_skip_overdue,
+        )
+        if row.market_enabled
+        else None,
     )
 
 
@@ -348,6 +355,13 @@ async def set_auto_bid_rule(info: Info, input: t.AutoBidRuleInput) -> t.SetAutoB
                 methods=tuple(method.value for method in input.methods),
                 amount_per_loan_fen=input.amount_per_loan,
                 keep_balance_fen=input.keep_balance,
+                market=autobid.MarketSettings(
+                    max_premium=Decimal(input.secondary_market.max_premium),
+                    min_xirr=Decimal(input.secondary_market.min_buyer_xirr),
+                    skip_overdue=input.secondary_market.skip_overdue,
+                )
+                if input.secondary_market is not None
+                else None,
             ),
         )
     except DomainError as error:

@@ -17,7 +17,7 @@ from schema.types import transfers as t
 from services.credit.policy import GRADES
 from services.errors import DomainError, NotFoundError
 from services.kit.broker.fanout import Gap
-from services.transfers import events, market, views
+from services.transfers import contracting, events, market, views
 
 
 def _id(value: strawberry.ID, field: str) -> int:
@@ -53,8 +53,12 @@ def listing_view(found: views.ListingView) -> t.TransferListing:
     )
 
 
-def transfer_view(row: ClaimTransfer, viewer_id: int | None) -> t.ClaimTransfer:
+def transfer_view(
+    row: ClaimTransfer, viewer_id: int | None, contract_id: int | None = None
+) -> t.ClaimTransfer:
     return t.ClaimTransfer(
+        contract_id=strawberry.ID(str(contract_id)) if contract_id is not None else None,
+        automatic=row.auto_rule_id is not None,
         id=strawberry.ID(str(row.id)),
         listing_id=strawberry.ID(str(row.listing_id)),
         loan_id=strawberry.ID(str(row.loan_id)),
@@ -131,13 +135,14 @@ async def my_transfers(
         first=size + 1,
         before_id=cursor_key(after),
     )
+    contracts = await contracting.contract_ids_of([row.id for row in page.rows])
     return build_connection(
         page.rows,
         first=size,
         total=page.total,
         has_previous=after is not None,
         key=lambda row: row.id,
-        node=lambda row: transfer_view(row, actor.user_id),
+        node=lambda row: transfer_view(row, actor.user_id, contracts.get(row.id)),
     )
 
 
@@ -237,8 +242,10 @@ async def my_transfer_listings(
     )
 
 
-def transfer_record(row: ClaimTransfer) -> t.ClaimTransferRecord:
+def transfer_record(row: ClaimTransfer, contract_id: int | None) -> t.ClaimTransferRecord:
     return t.ClaimTransferRecord(
+        contract_id=strawberry.ID(str(contract_id)) if contract_id is not None else None,
+        automatic=row.auto_rule_id is not None,
         id=strawberry.ID(str(row.id)),
         listing_id=strawberry.ID(str(row.listing_id)),
         loan_id=strawberry.ID(str(row.loan_id)),
@@ -270,11 +277,12 @@ async def claim_transfers(
         first=size + 1,
         before_id=cursor_key(after),
     )
+    contracts = await contracting.contract_ids_of([row.id for row in page.rows])
     return build_connection(
         page.rows,
         first=size,
         total=page.total,
         has_previous=after is not None,
         key=lambda row: row.id,
-        node=transfer_record,
+        node=lambda row: transfer_record(row, contracts.get(row.id)),
     )

@@ -40,6 +40,8 @@ class ContractPartyRole(Enum):
 class ConsentMethod(Enum):
     SMS_CODE = "SMS_CODE"
     BID_CONFIRMATION = "BID_CONFIRMATION"
+    PURCHASE_CONFIRMATION = "PURCHASE_CONFIRMATION"
+    LISTING = "LISTING"
 
 
 @strawberry.type(description="A party as the contract names it (masked).")

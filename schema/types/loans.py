@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 
 from schema.errors import error_codes, error_type
-from schema.scalars import Money, Rate
+from schema.scalars import Money, Rate, SignedRate
 from schema.types.credit.credit import BorrowerDisclosure
 
 
@@ -369,6 +369,9 @@ class AutoBidRule:
     queue_place: int | None = strawberry.field(
         description="1 when served first at the next listing; null while not enabled."
     )
+    secondary_market: SecondaryMarketRule | None = strawberry.field(
+        description="What the rule buys on the secondary market; null: it does not."
+    )
     updated_at: datetime = strawberry.field(description="Last changed (UTC).")
 
 
@@ -389,6 +392,39 @@ class AutoBidRuleInput:
     )
     keep_balance: Money = strawberry.field(
         description="Available balance never bid away (0.00 for none)."
+    )
+    secondary_market: SecondaryMarketRuleInput | None = strawberry.field(
+        default=None, description="Buy on the secondary market too (opt-in); null: do not."
+    )
+
+
+@strawberry.type(description="What a rule buys on the secondary market.")
+class SecondaryMarketRule:
+    max_premium: SignedRate = strawberry.field(
+        description="The highest premium over the principal paid (a discount is negative)."
+    )
+    min_buyer_xirr: SignedRate = strawberry.field(
+        description="The lowest XIRR at the price a purchase must earn."
+    )
+    skip_overdue: bool = strawberry.field(description="Never a claim of a loan overdue now.")
+
+
+@strawberry.input(
+    description="Buy on the secondary market too: listings whose loan fits the rule (its "
+    "rate, the installments left as its term, method, grade), within these limits; the same "
+    "amount per loan (counting what you already hold of it), balance to keep, R4 cap and "
+    "queue as primary bids."
+)
+class SecondaryMarketRuleInput:
+    max_premium: SignedRate = strawberry.field(
+        description="-0.9000 to 0.5000; the market's own bounds bind too (e.g. -0.0200: "
+        "only at 2 % off or deeper)."
+    )
+    min_buyer_xirr: SignedRate = strawberry.field(
+        description="The lowest XIRR at the price, with the interest accrued that day."
+    )
+    skip_overdue: bool = strawberry.field(
+        default=True, description="Never buy a claim of a loan overdue now."
     )
 
 

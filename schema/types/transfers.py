@@ -102,6 +102,12 @@ class ClaimTransfer:
     refusal: str | None = strawberry.field(description="Why it was refused at confirmation.")
     created_at: datetime = strawberry.field(description="Asked at (UTC).")
     decided_at: datetime | None = strawberry.field(description="Done or refused at (UTC).")
+    contract_id: strawberry.ID | None = strawberry.field(
+        description="Its claim transfer contract (contract), once made after the purchase."
+    )
+    automatic: bool = strawberry.field(
+        description="Bought by an automatic bidding rule (no SMS code: the rule's opt-in)."
+    )
 
 
 @strawberry.input(description="Offer principal of one of your claims for sale.")
@@ -261,3 +267,9 @@ class ClaimTransferRecord:
     refusal: str | None = strawberry.field(description="Why it was refused at confirmation.")
     created_at: datetime = strawberry.field(description="Asked at (UTC).")
     decided_at: datetime | None = strawberry.field(description="Done or refused at (UTC).")
+    contract_id: strawberry.ID | None = strawberry.field(
+        description="Its claim transfer contract (contract), once made after the purchase."
+    )
+    automatic: bool = strawberry.field(
+        description="Bought by an automatic bidding rule (no SMS code: the rule's opt-in)."
+    )

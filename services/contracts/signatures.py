@@ -2,11 +2,13 @@
 
 A consent records who agreed to the document with which SHA-256, when (business clock),
 from which address and how: `SMS_CODE` (a one-time code bound to the contract and its
-hash, any party) or `BID_CONFIRMATION` (a lender's SMS-confirmed bid, recorded by the
-loans code). When the last party has consented, in the same transaction, the platform
-signs "sha256:<hex>:contract:<number>" with its Ed25519 key (services/kit/signing), the
-contract becomes SIGNED and its retention date is set (R6). Anyone can then check a file
-or a hash with `verify_document`.
+hash, any party), `BID_CONFIRMATION` (a lender's SMS-confirmed bid, recorded by the
+loans code), `PURCHASE_CONFIRMATION` (a buyer's SMS-confirmed purchase of a claim) or
+`LISTING` (the seller listed the claim on the terms sold), the last two recorded by the
+secondary market's code (services/transfers/contracting.py). When the last party has
+consented, in the same transaction, the platform signs "sha256:<hex>:contract:<number>"
+with its Ed25519 key (services/kit/signing), the contract becomes SIGNED and its
+retention date is set (R6). Anyone can then check a file or a hash with `verify_document`.
 """
 
 from __future__ import annotations
@@ -73,6 +75,14 @@ async def _party_of(contract_id: int, user_id: int | None) -> ContractParty:
     return party
 
 
+# The methods only one role may consent by (any party may consent by SMS code).
+_METHOD_ROLES = {
+    ConsentMethod.BID_CONFIRMATION: PartyRole.LENDER,
+    ConsentMethod.PURCHASE_CONFIRMATION: PartyRole.BUYER,
+    ConsentMethod.LISTING: PartyRole.SELLER,
+}
+
+
 # Called in the consenting transaction (e.g. the loans service disburses a loan once its
 # borrower has signed). Each gets the contract and the new consent.
 _consent_hooks: list[Callable[[Contract, ContractConsent], Awaitable[None]]] = []
@@ -93,7 +103,8 @@ async def record_consent(
     """Record that a party agrees to the contract's document; sign it once all have.
 
     Idempotent per party: a second call returns the first consent. `BID_CONFIRMATION`
-    is for lenders only, with the confirmed bid as `reference`.
+    is for lenders only, with the confirmed bid as `reference`; `PURCHASE_CONFIRMATION`
+    for the buyer, `LISTING` for the seller of a claim transfer.
     Raises NotFoundError (no such contract, or the user is not a party) and
     DomainError(METHOD_NOT_ALLOWED).
     """
@@ -102,9 +113,10 @@ async def record_consent(
         if contract is None:
             raise NotFoundError("No such contract", field="contractId")
         party = await _party_of(contract.id, user_id)
-        if method == ConsentMethod.BID_CONFIRMATION and party.role != PartyRole.LENDER:
+        role = _METHOD_ROLES.get(method)
+        if role is not None and party.role != role:
             raise DomainError(
-                "Only a lender consents through a confirmed bid",
+                f"Only the {role.lower()} may consent by {method}",
                 code="METHOD_NOT_ALLOWED",
                 field="method",
             )

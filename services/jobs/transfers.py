@@ -5,6 +5,12 @@ Idempotent: an ended listing is not open any more, so a second run ends nothing.
 from __future__ import annotations
 
 from services.jobs.registry import register
+
+# Imported so that a worker dispatching the outbox knows the handlers that make each
+# purchase's contract and serve the automatic buyers of a new listing (each registers
+# when its module is imported).
+from services.transfers import autobuy as autobuy
+from services.transfers import contracting as contracting
 from services.transfers import ending
 
 

@@ -64,6 +64,22 @@ MAX_TERM_MONTHS = 360
 _COUNTER_ID = 1
 
 
+MAX_PREMIUM = Decimal("0.5")  # the bounds a rule may name; the market's own rules bind
+MIN_PREMIUM = Decimal("-0.9")
+XIRR_BOUNDS = (Decimal("-0.9"), Decimal("10"))
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    """Buying on the secondary market (issue 20), opt-in: at most `max_premium` over the
+    principal (a discount is negative), at least `min_xirr` for the buyer at the price,
+    and with `skip_overdue` never a claim of a loan overdue now."""
+
+    max_premium: Decimal
+    min_xirr: Decimal
+    skip_overdue: bool = True
+
+
 @dataclass(frozen=True)
 class RuleSettings:
     """What a member asks for; amounts in fen, rates nominal annual."""
@@ -76,6 +92,7 @@ class RuleSettings:
     methods: tuple[str, ...]
     amount_per_loan_fen: int
     keep_balance_fen: int
+    market: MarketSettings | None = None  # None: the rule does not buy on the market
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,16 @@ def validate(settings: RuleSettings) -> RuleSettings:
     validate_amount(settings.amount_per_loan_fen, field="amountPerLoan")
     if not 0 <= settings.keep_balance_fen <= MAX_AMOUNT:
         raise InvalidInputError("The balance to keep must be 0.00 or more", field="keepBalance")
+    market = settings.market
+    if market is not None:
+        if not MIN_PREMIUM <= market.max_premium <= MAX_PREMIUM:
+            raise InvalidInputError(
+                f"The premium runs from {MIN_PREMIUM} to {MAX_PREMIUM}", field="maxPremium"
+            )
+        if not XIRR_BOUNDS[0] <= market.min_xirr <= XIRR_BOUNDS[1]:
+            raise InvalidInputError(
+                f"The XIRR runs from {XIRR_BOUNDS[0]} to {XIRR_BOUNDS[1]}", field="minBuyerXirr"
+            )
     return RuleSettings(
         min_rate=settings.min_rate,
         max_rate=settings.max_rate,
@@ -117,10 +144,11 @@ def validate(settings: RuleSettings) -> RuleSettings:
         methods=tuple(method for method in methods if method in settings.methods),
         amount_per_loan_fen=settings.amount_per_loan_fen,
         keep_balance_fen=settings.keep_balance_fen,
+        market=market,
     )
 
 
-async def _lock_counter() -> AutoBidQueue:
+async def lock_counter() -> AutoBidQueue:
     """The queue counter, locked until the caller's transaction ends (created on first
     use, above any position already handed out)."""
     counter = await AutoBidQueue.filter(id=_COUNTER_ID).select_for_update().first()
@@ -139,7 +167,7 @@ async def _lock_counter() -> AutoBidQueue:
     return counter
 
 
-async def _to_the_back(counter: AutoBidQueue, rule: AutoBidRule) -> None:
+async def to_the_back(counter: AutoBidQueue, rule: AutoBidRule) -> None:
     """Give `rule` the next position (the caller holds the counter's lock)."""
     counter.last_position += 1
     await counter.save(update_fields=["last_position"])
@@ -156,6 +184,12 @@ def _apply(rule: AutoBidRule, settings: RuleSettings) -> None:
     rule.methods = list(settings.methods)
     rule.amount_per_loan_fen = settings.amount_per_loan_fen
     rule.keep_balance_fen = settings.keep_balance_fen
+    market = settings.market
+    rule.market_enabled = market is not None
+    if market is not None:
+        rule.market_max_premium = market.max_premium
+        rule.market_min_xirr = market.min_xirr
+        rule.market_skip_overdue = market.skip_overdue
 
 
 async def set_rule(actor: Actor, settings: RuleSettings) -> Saved:
@@ -170,7 +204,7 @@ async def set_rule(actor: Actor, settings: RuleSettings) -> Saved:
     now = await clock.now()
     operation: PendingOperation | None = None
     async with in_transaction():
-        counter = await _lock_counter()
+        counter = await lock_counter()
         rule = await AutoBidRule.filter(user_id=user_id).select_for_update().first()
         if rule is None:
             rule = AutoBidRule(user_id=user_id, created_at=now, enabled=False)
@@ -192,7 +226,7 @@ async def set_rule(actor: Actor, settings: RuleSettings) -> Saved:
         elif not rule.enabled:
             rule.enabled = True
             await rule.save(update_fields=["enabled"])
-            await _to_the_back(counter, rule)
+            await to_the_back(counter, rule)
     if operation is not None:
         await send_operation_code(operation)
     return Saved(rule=await AutoBidRule.get(id=rule.id), operation=operation)
@@ -211,13 +245,13 @@ async def _confirm_opt_in(operation: PendingOperation) -> AutoBidRule:
     the confirming transaction), if they still have the verifications required for
     lending (LENDING_VERIFICATION_REQUIRED otherwise: nothing changes)."""
     await eligibility.check_may_lend(operation.user_id)
-    counter = await _lock_counter()
+    counter = await lock_counter()
     rule = await AutoBidRule.filter(id=operation.target_id).select_for_update().get()
     rule.opted_in_at = await clock.now()
     rule.enabled = True
     rule.updated_at = rule.opted_in_at
     await rule.save(update_fields=["opted_in_at", "enabled", "updated_at"])
-    await _to_the_back(counter, rule)
+    await to_the_back(counter, rule)
     return rule
 
 
@@ -291,7 +325,7 @@ async def run_auto_bids(loan_id: int) -> list[Bid]:
             return placed
         share_left = await auto_share_fen(loan)
         grade = (await scoring.profile_for(loan.borrower_id)).grade
-        counter = await _lock_counter()
+        counter = await lock_counter()
         rules = (
             await AutoBidRule.filter(enabled=True, queue_position__isnull=False)
             .order_by("queue_position", "id")
@@ -334,7 +368,7 @@ async def run_auto_bids(loan_id: int) -> list[Bid]:
                 # ...): its savepoint is undone, the rule keeps its place.
                 logger.info("auto-bid rule %s skipped on loan %s: %s", rule.id, loan.id, error.code)
                 continue
-            await _to_the_back(counter, rule)
+            await to_the_back(counter, rule)
             placed.append(accepted.bid)
             share_left -= accepted.bid.amount_fen
             loan = accepted.loan

@@ -28,7 +28,7 @@ from services.platform import clock, notifier, outbox
 FULL_TOPIC = "loan.full"
 
 
-async def _party(role: PartyRole, user_id: int, amount_fen: int | None) -> ContractParty:
+async def masked_party(role: PartyRole, user_id: int, amount_fen: int | None) -> ContractParty:
     account = await ProviderAccount.get_or_none(owner_code=f"m:{user_id}")
     return ContractParty(
         role=role,
@@ -81,9 +81,10 @@ async def contract_data(loan: Loan) -> LoanContractData:
         term_months=loan.term_months,
         method=loan.method,
         purpose=loan.purpose,
-        borrower=await _party(PartyRole.BORROWER, loan.borrower_id, None),
+        borrower=await masked_party(PartyRole.BORROWER, loan.borrower_id, None),
         lenders=[
-            await _party(PartyRole.LENDER, lender_id, amount) for lender_id, amount in lent.items()
+            await masked_party(PartyRole.LENDER, lender_id, amount)
+            for lender_id, amount in lent.items()
         ],
         schedule=[
             ScheduleLine(

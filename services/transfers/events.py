@@ -21,6 +21,11 @@ from services.kit.broker import Message, get_broker
 from services.platform import clock, outbox
 
 MARKET_CHANNEL = "transfers.market"
+# A new listing, for the automatic buyers (`services.transfers.autobuy`): an outbox
+# event with a handler, not a broker message.
+LISTED_TOPIC = "transfers.listed"
+# A purchase done, for its contract (`services.transfers.contracting`).
+CONTRACT_TOPIC = "transfers.contract"
 
 
 class MarketEventKind(StrEnum):

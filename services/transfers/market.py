@@ -145,6 +145,7 @@ async def list_claim(
                 created_at=now,
             )
             await events.enqueue(events.MarketEventKind.LISTED, listing, for_sale_fen=principal_fen)
+            await outbox.enqueue(events.LISTED_TOPIC, {"listing_id": listing.id})
             answer = {"listing_id": listing.id}
             await once.complete(answer)
         return answer
@@ -360,10 +361,10 @@ async def _carve(listing: TransferListing, buyer_id: int, principal: int, now: d
     )
 
 
-async def _settle(operation: PendingOperation) -> ClaimTransfer:
-    """The SMS code was right: the purchase, in the confirming transaction."""
-    transfer = await ClaimTransfer.get(id=operation.target_id)
-    listing = await _open_listing(transfer.listing_id, lock=True)
+async def _complete(transfer: ClaimTransfer, listing: TransferListing) -> ClaimTransfer:
+    """The purchase, in the caller's transaction, the listing row locked: checked again,
+    quoted now, paid, the holding carved; its contract is made after the commit by the
+    event's handler, not here under the listing's lock (`services.transfers.contracting`)."""
     terms = await _check_buyer(
         transfer.buyer_id, listing, transfer.requested_fen, transfer.listing_version
     )
@@ -408,7 +409,37 @@ async def _settle(operation: PendingOperation) -> ClaimTransfer:
     transfer.buyer_claim_id = bought.id
     transfer.decided_at = now
     await transfer.save()
+    await outbox.enqueue(events.CONTRACT_TOPIC, {"transfer_id": transfer.id})
     return transfer
+
+
+async def _settle(operation: PendingOperation) -> ClaimTransfer:
+    """The SMS code was right: the purchase, in the confirming transaction."""
+    transfer = await ClaimTransfer.get(id=operation.target_id)
+    listing = await _open_listing(transfer.listing_id, lock=True)
+    return await _complete(transfer, listing)
+
+
+async def purchase_now(
+    *, buyer_id: int, listing: TransferListing, principal_fen: int, rule_id: int
+) -> ClaimTransfer:
+    """A purchase without an SMS code, in the caller's transaction: an automatic bidding
+    rule's (`services.transfers.autobuy`), whose opt-in was confirmed by SMS. Every check
+    of a purchase holds; DomainError as `buy` and nothing written on a refusal (the
+    caller's savepoint)."""
+    locked = await _open_listing(listing.id, lock=True)
+    transfer = await ClaimTransfer.create(
+        listing_id=locked.id,
+        loan_id=locked.loan_id,
+        seller_id=locked.seller_id,
+        buyer_id=buyer_id,
+        requested_fen=principal_fen,
+        listing_version=locked.version,
+        seller_claim_id=locked.claim_id,
+        auto_rule_id=rule_id,
+        created_at=await clock.now(),
+    )
+    return await _complete(transfer, locked)
 
 
 async def _refuse(operation: PendingOperation, error: DomainError) -> None:

@@ -15,6 +15,7 @@ at 18 % over 6), one installment paid on each, three listings at -5 %, +1 % and 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -26,8 +27,8 @@ from models.credit import CreditProfile
 from models.loans import Loan
 from models.repayments import Receipt
 from models.transfers import ClaimTransfer, TransferListing, TransferStatus
-from services.platform import clock
-from services.transfers import market, views
+from services.platform import clock, outbox
+from services.transfers import contracting, market, views
 from services.transfers.views import ListingFilter, ListingSort
 from tests.factories import create_staff, gql, token_for
 from tests.lending import member_actor, ready_lender, repaying_loan
@@ -175,7 +176,8 @@ async def test_the_sellers_realised_xirr_matches_a_bisection(app, scripted):
 MY_LISTINGS = """query ($status: TransferListingStatus) { myTransferListings(first: 10,
   status: $status) { totalCount edges { node { id status principal sellerXirr grade } } } }"""
 STAFF = """query ($loan: ID) { claimTransfers(first: 10, loanId: $loan) { totalCount edges {
-  node { sellerId buyerId principal price accruedInterest fee status } } } }"""
+  node { sellerId buyerId principal price accruedInterest fee status automatic
+  contractId } } } }"""
 BAD_GRADES = """{ transferListings(first: 5, grades: ["Z"]) { totalCount } }"""
 SORTED = """{ transferListings(first: 1, sort: DISCOUNT) { edges { cursor node { id rate } } } }"""
 
@@ -186,6 +188,12 @@ async def test_sellers_and_staff_see_their_side_through_the_api(app, client, scr
     listing = made["listings"]["a"]
     buyer = await ready_lender(1_000_000, name="Buyer")
     done = await _buy(buyer, listing.id, 50_000)
+    for _ in range(100):  # its contract, made after the commit (here or by the app)
+        if await contracting.contract_ids_of([done.id]):
+            break
+        await outbox.dispatch_once()
+        await asyncio.sleep(0.05)
+    (contract_id,) = (await contracting.contract_ids_of([done.id])).values()
     (_lender, a_phone) = made["long"].lenders[0]
     mine = (await gql(client, MY_LISTINGS, token=await token_for(a_phone)))["data"]
     nodes = [edge["node"] for edge in mine["myTransferListings"]["edges"]]
@@ -210,6 +218,8 @@ async def test_sellers_and_staff_see_their_side_through_the_api(app, client, scr
         "accruedInterest": f"{Decimal(done.accrued_interest_fen) / 100:.2f}",
         "fee": f"{Decimal(done.fee_fen) / 100:.2f}",
         "status": "DONE",
+        "automatic": False,
+        "contractId": str(contract_id),
     }
     refused = await gql(client, BAD_GRADES)
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
