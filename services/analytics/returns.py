@@ -4,16 +4,24 @@ business day. Definitions in docs/returns.md.
 
 The flows are read by SQL, summed per day (three statements whatever the size of the
 book): a lender's money out is each claim's principal on the day the loan was disbursed
-(the claim's `created_at`); money in is what they had of it, each receipt's principal,
-interest and penalty (not the `to_reserve` ones: those are the risk reserve's) and each
-risk-reserve advance's principal and interest, by the day it was paid. Lenders pay no
-fee on this platform (the service fee is the borrower's), so no fee flow exists yet.
+(the claim's `created_at`; the parts of it sold since included) and each holding bought
+on the secondary market at what it cost (price and accrued interest) on the day bought;
+money in is what they had of it, each receipt's principal, interest and penalty (not the
+`to_reserve` ones: those are the risk reserve's), each risk-reserve advance's principal
+and interest, by the day it was paid, and each sale's price and accrued interest less
+the transfer fee (the one fee a lender pays) on the day sold. The principal outstanding
+is counted at par: what came into the book (a claim's principal, a holding bought) less
+what went out (principal had, principal sold).
 
 - realised: the flows to the day, plus the principal still outstanding valued at par
   on that day (as if sold at par then).
 - expected: the flows to the day, plus what the schedule still owes the holder on loans
   not in default: each open installment's share (the claim's part of the loan) on its
-  due date, and what fell due and was not had yet on the day itself. A loan is in
+  due date, and what fell due and was not had yet on the day itself. A holding of a
+  claim sold in part takes its principal target's part of the loan: the holdings of one
+  line add up to the claim's share exactly (the pooled figures are exact), but between
+  seller and buyer this splits the line's future flows by principal targets, not by
+  what each still has outstanding (docs/secondary-market.md). A loan is in
   default once an installment has been unpaid more than 90 days (bucket M3_PLUS):
   nothing more is expected of it.
 """
@@ -82,24 +90,52 @@ def _holder(connection: Any, column: str, lender_id: int | None, number: int) ->
 
 
 def _flows_sql(connection: Any, lender_id: int | None) -> str:
-    """Per day to the as-of day ($1): money lent out, money had, the principal in it.
-    Each table is summed per day first (PostgreSQL then sums each in parallel), the
-    three per-day lists are added up."""
+    """Per day to the as-of day ($1): money lent out, money had, and the principal (at
+    par) that came into and went out of the book. Each source is summed per day first
+    (PostgreSQL then sums each in parallel), the per-day lists are added up.
+
+    - a claim from a bid (`line_id` null): its principal, the parts sold since included,
+      lent on the day the loan was disbursed (the claim's `created_at`);
+    - a holding bought on the market: the price and accrued interest paid, on the day of
+      the purchase (its principal at par comes in);
+    - a sale: the price and accrued interest less the fee, had on that day (the principal
+      sold goes out);
+    - receipts (not the reserve's) and the reserve's advances: had on their days."""
     on = param(connection, 1)
     stamp = _day(connection, "created_at")
+    claim_day = _day(connection, "c.created_at")
+    decided = _day(connection, "decided_at")
+    done = "status = 'DONE'"
     return (
-        "SELECT day, SUM(lent) AS lent, SUM(had) AS had, SUM(principal) AS principal FROM ("
-        f" SELECT {stamp} AS day, SUM(principal_fen) AS lent, 0 AS had, 0 AS principal"
-        f" FROM claims WHERE {stamp} <= {on}{_holder(connection, 'holder_id', lender_id, 2)}"
-        f" GROUP BY {stamp}"
+        "SELECT day, SUM(lent) AS lent, SUM(had) AS had, SUM(par_in) AS par_in,"
+        " SUM(par_out) AS par_out FROM ("
+        f" SELECT {claim_day} AS day, SUM(c.principal_fen + COALESCE(s.sold, 0)) AS lent,"
+        " 0 AS had, SUM(c.principal_fen + COALESCE(s.sold, 0)) AS par_in, 0 AS par_out"
+        " FROM claims c LEFT JOIN (SELECT seller_claim_id, SUM(principal_fen) AS sold"
+        f" FROM claim_transfers WHERE {done} GROUP BY seller_claim_id) s"
+        " ON s.seller_claim_id = c.id"
+        f" WHERE c.line_id IS NULL AND {claim_day} <= {on}"
+        f"{_holder(connection, 'c.holder_id', lender_id, 2)} GROUP BY {claim_day}"
+        " UNION ALL"
+        f" SELECT {decided} AS day, SUM(price_fen + accrued_interest_fen) AS lent, 0 AS had,"
+        " SUM(principal_fen) AS par_in, 0 AS par_out"
+        f" FROM claim_transfers WHERE {done} AND {decided} <= {on}"
+        f"{_holder(connection, 'buyer_id', lender_id, 2)} GROUP BY {decided}"
+        " UNION ALL"
+        f" SELECT {decided} AS day, 0 AS lent,"
+        " SUM(price_fen + accrued_interest_fen - fee_fen) AS had, 0 AS par_in,"
+        " SUM(principal_fen) AS par_out"
+        f" FROM claim_transfers WHERE {done} AND {decided} <= {on}"
+        f"{_holder(connection, 'seller_id', lender_id, 2)} GROUP BY {decided}"
         " UNION ALL"
         f" SELECT {stamp} AS day, 0 AS lent,"
-        " SUM(principal_fen + interest_fen + penalty_fen) AS had, SUM(principal_fen) AS principal"
+        " SUM(principal_fen + interest_fen + penalty_fen) AS had, 0 AS par_in,"
+        " SUM(principal_fen) AS par_out"
         f" FROM repayment_receipts WHERE NOT to_reserve AND {stamp} <= {on}"
         f"{_holder(connection, 'holder_id', lender_id, 2)} GROUP BY {stamp}"
         " UNION ALL"
         f" SELECT {stamp} AS day, 0 AS lent, SUM(principal_fen + interest_fen) AS had,"
-        " SUM(principal_fen) AS principal"
+        " 0 AS par_in, SUM(principal_fen) AS par_out"
         f" FROM reserve_advances WHERE {stamp} <= {on}"
         f"{_holder(connection, 'holder_id', lender_id, 2)} GROUP BY {stamp}"
         ") flows GROUP BY day ORDER BY day"
@@ -186,7 +222,7 @@ class _Book:
     flows: list[tuple[date, int]]
     invested_fen: int
     received_fen: int
-    principal_back_fen: int
+    outstanding_fen: int  # principal at par still in the book
     to_come: list[tuple[date, int]]
 
 
@@ -201,12 +237,12 @@ async def _read_on(connection: Any, lender_id: int | None, as_of: date) -> _Book
     holder = [] if lender_id is None else [lender_id]
     rows = await connection.execute_query_dict(_flows_sql(connection, lender_id), [on, *holder])
     flows: list[tuple[date, int]] = []
-    invested = received = principal_back = 0
+    invested = received = outstanding = 0
     for row in rows:
         lent, had = int(row["lent"]), int(row["had"])
         invested += lent
         received += had
-        principal_back += int(row["principal"])
+        outstanding += int(row["par_in"]) - int(row["par_out"])
         flows.append((_as_day(row["day"]), had - lent))
     scheduled = await connection.execute_query_dict(
         _scheduled_sql(connection, lender_id), [on, cutoff, *holder]
@@ -216,7 +252,7 @@ async def _read_on(connection: Any, lender_id: int | None, as_of: date) -> _Book
     )
     to_come = [(as_of, int(arrears[0]["arrears"]))]
     to_come += [(_as_day(row["day"]), int(row["due"])) for row in scheduled]
-    return _Book(flows, invested, received, principal_back, [f for f in to_come if f[1]])
+    return _Book(flows, invested, received, outstanding, [f for f in to_come if f[1]])
 
 
 def _rate(flows: list[tuple[date, int]]) -> Decimal | None:
@@ -230,7 +266,7 @@ def _rate(flows: list[tuple[date, int]]) -> Decimal | None:
 
 async def compute(lender_id: int | None, as_of: date) -> LenderReturns:
     book = await _read(lender_id, as_of)
-    outstanding = book.invested_fen - book.principal_back_fen
+    outstanding = book.outstanding_fen
     realised = list(book.flows)
     if outstanding:
         realised.append((as_of, outstanding))

@@ -68,22 +68,19 @@ class _LoanView:
     next_due_date: date | None
 
 
-async def _loan_views(loan_ids: list[int]) -> dict[int, _LoanView]:
+async def _loan_views(loan_ids: list[int], had: dict[int, holdings.Parts]) -> dict[int, _LoanView]:
     """`_LoanView` of each loan, from two queries whatever the number of loans: all their
-    claims (in id order, the split's order) and all their installments (in number order)."""
-    claims = await (
-        Claim.filter(loan_id__in=loan_ids)
-        .order_by("loan_id", "id")
-        .values_list("loan_id", "id", "principal_fen")
-    )
+    claims (in id order, the split's order) and all their installments (in number order);
+    `had` is what every holding of them had (`holdings.had_on_loans`)."""
+    claims = await Claim.filter(loan_id__in=loan_ids).order_by("loan_id", "id")
     rows = await (
         LoanInstallment.filter(loan_id__in=loan_ids)
         .order_by("loan_id", "number")
         .values_list("loan_id", "interest_fen", "status", "due_date")
     )
-    claims_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for loan_id, claim_id, principal in cast(list[tuple[int, int, int]], claims):
-        claims_of[loan_id].append((claim_id, principal))
+    claims_of: dict[int, list[Claim]] = defaultdict(list)
+    for claim in claims:
+        claims_of[claim.loan_id].append(claim)
     interest: dict[int, int] = defaultdict(int)
     next_due: dict[int, date] = {}
     for loan_id, row_interest, status, due_date in cast(list[tuple[int, int, str, date]], rows):
@@ -91,20 +88,31 @@ async def _loan_views(loan_ids: list[int]) -> dict[int, _LoanView]:
         if status != InstallmentStatus.PAID:
             next_due.setdefault(loan_id, due_date)
     return {
-        loan_id: _loan_view(claims_of[loan_id], interest[loan_id], next_due.get(loan_id))
+        loan_id: _loan_view(claims_of[loan_id], had, interest[loan_id], next_due.get(loan_id))
         for loan_id in loan_ids
     }
 
 
 def _loan_view(
-    claims: list[tuple[int, int]], total_interest_fen: int, next_due_date: date | None
+    claims: list[Claim],
+    had: dict[int, holdings.Parts],
+    total_interest_fen: int,
+    next_due_date: date | None,
 ) -> _LoanView:
-    """The view of a loan from its claims (id, principal; in id order) and its interest."""
-    targets = split.interest_targets(total_interest_fen, [principal for _id, principal in claims])
+    """The view of a loan from its claims (in id order), what each had and its whole
+    interest: each holding's interest target as the split pays it
+    (`split.interest_entitlements`: a claim never sold, its largest-remainder share of the
+    whole; a holding of a claim sold in part, its part of that claim's share)."""
+    targets = split.interest_entitlements(
+        holdings.as_holdings(
+            claims,
+            [had[claim.id].principal_fen for claim in claims],
+            [had[claim.id].interest_fen for claim in claims],
+        ),
+        total_interest_fen,
+    )
     return _LoanView(
-        interest_targets={
-            claim_id: target for (claim_id, _p), target in zip(claims, targets, strict=True)
-        },
+        interest_targets={claim.id: target for claim, target in zip(claims, targets, strict=True)},
         next_due_date=next_due_date,
     )
 
@@ -137,8 +145,8 @@ async def receivables_of(user_id: int) -> list[Receivable]:
         return []
     loan_ids = sorted({claim.loan_id for claim in held})
     loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
-    views = await _loan_views(loan_ids)
-    had = await holdings.had([claim.id for claim in held])
+    had = await holdings.had_on_loans(loan_ids)
+    views = await _loan_views(loan_ids, had)
     return [
         _receivable(claim, loans[claim.loan_id], views[claim.loan_id], had[claim.id])
         for claim in held

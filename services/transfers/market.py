@@ -330,14 +330,13 @@ async def buy(
 
 async def _carve(listing: TransferListing, buyer_id: int, principal: int, now: datetime) -> Claim:
     """The seller's holding less `principal`, the buyer's new holding of the same line,
-    every holding of the line given its interest target (`split.carve`)."""
+    every holding of the line given its interest target (`split.carve`). Every holding of
+    the loan is passed: the line's interest target is its share of the loan's whole, as
+    the split pays it (given the line alone, the line would be taken for the whole loan
+    and its holdings' stored targets would be out of scale, though in proportion)."""
     seller = await Claim.get(id=listing.claim_id)
     line = seller.line_id or seller.id
-    claims = [
-        claim
-        for claim in await Claim.filter(loan_id=listing.loan_id).order_by("id")
-        if (claim.line_id or claim.id) == line
-    ]
+    claims = await Claim.filter(loan_id=listing.loan_id).order_by("id")
     received_principal, received_interest = await holdings.received(claims)
     total_interest = holdings.total_interest(await LoanInstallment.filter(loan_id=listing.loan_id))
     fixed, carved = split.carve(
@@ -347,9 +346,10 @@ async def _carve(listing: TransferListing, buyer_id: int, principal: int, now: d
         total_interest,
     )
     for claim, holding in zip(claims, fixed, strict=True):
-        await Claim.filter(id=claim.id).update(
-            principal_fen=holding.principal_fen, interest_share_fen=holding.interest_share_fen
-        )
+        if holding.line == line:
+            await Claim.filter(id=claim.id).update(
+                principal_fen=holding.principal_fen, interest_share_fen=holding.interest_share_fen
+            )
     return await Claim.create(
         loan_id=listing.loan_id,
         holder_id=buyer_id,

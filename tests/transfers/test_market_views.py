@@ -27,7 +27,9 @@ from models.credit import CreditProfile
 from models.loans import Loan
 from models.repayments import Receipt
 from models.transfers import ClaimTransfer, TransferListing, TransferStatus
+from services.analytics import returns
 from services.platform import clock, outbox
+from services.repayments.views import receivables_of
 from services.transfers import contracting, market, views
 from services.transfers.views import ListingFilter, ListingSort
 from tests.factories import create_staff, gql, token_for
@@ -228,3 +230,58 @@ async def test_sellers_and_staff_see_their_side_through_the_api(app, client, scr
     query = SORTED.replace("first: 1,", f'first: 1, after: "{first["cursor"]}",')
     second = (await gql(client, query))["data"]["transferListings"]["edges"][0]
     assert second["node"]["id"] == str(made["listings"]["c"].id)
+
+
+async def test_receivables_of_seller_and_buyer_add_up_to_the_claim_before_the_sale(app, scripted):
+    made = await _market(app, scripted)
+    a, claim = made["a"], made["a_claim"]
+
+    async def expected(user_id: int) -> tuple[int, int]:
+        rows = [r for r in await receivables_of(user_id) if r.loan.id == claim.loan_id]
+        return (
+            sum(r.expected_principal_fen for r in rows),
+            sum(r.expected_interest_fen for r in rows),
+        )
+
+    before = await expected(a.id)
+    buyer = await ready_lender(1_000_000, name="Buyer")
+    done = await _buy(buyer, made["listings"]["a"].id, 70_000)
+    seller_after, buyer_after = await expected(a.id), await expected(buyer[0].id)
+    # The sale moves principal and interest to come from the seller to the buyer, to the
+    # fen: together they still expect exactly what the claim expected.
+    assert buyer_after[0] == done.principal_fen == 70_000
+    assert (seller_after[0] + buyer_after[0], seller_after[1] + buyer_after[1]) == before
+    bought = await Claim.get(id=done.buyer_claim_id)
+    assert buyer_after[1] == bought.interest_share_fen > 0
+
+
+async def test_returns_count_a_purchase_as_lent_and_a_sale_as_had(app, scripted):
+    made = await _market(app, scripted)
+    a = made["a"]
+    today = await clock.today()
+    before = await returns.compute(a.id, today)
+    platform_before = await returns.compute(None, today)
+    assert before.invested_fen == 600_000  # what A lent
+    buyer = await ready_lender(1_000_000, name="Buyer")
+    done = await _buy(buyer, made["listings"]["a"].id, 70_000)
+    cost = done.price_fen + done.accrued_interest_fen
+    seller = await returns.compute(a.id, today)
+    bought = await returns.compute(buyer[0].id, today)
+    platform = await returns.compute(None, today)
+    # The seller still lent 600,000.00 on the loan's day; the sale is money had today and
+    # 700.00 of principal left their book. The buyer lent what they paid, today, for
+    # 700.00 of principal at par.
+    assert (seller.invested_fen, seller.received_fen, seller.outstanding_principal_fen) == (
+        600_000,
+        before.received_fen + cost - done.fee_fen,
+        before.outstanding_principal_fen - 70_000,
+    )
+    assert (bought.invested_fen, bought.received_fen, bought.outstanding_principal_fen) == (
+        cost,
+        0,
+        70_000,
+    )
+    # All lenders pooled: the money changed hands among them, the fee left them.
+    assert platform.invested_fen - platform_before.invested_fen == cost
+    assert platform.received_fen - platform_before.received_fen == cost - done.fee_fen
+    assert platform.outstanding_principal_fen == platform_before.outstanding_principal_fen
