@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -53,26 +54,31 @@ def listing_view(found: views.ListingView) -> t.TransferListing:
     )
 
 
+def _purchase_fields(row: ClaimTransfer, contract_id: int | None) -> dict[str, Any]:
+    """What a purchase shows to its parties and to staff alike."""
+    return {
+        "id": strawberry.ID(str(row.id)),
+        "listing_id": strawberry.ID(str(row.listing_id)),
+        "loan_id": strawberry.ID(str(row.loan_id)),
+        "requested": Money(row.requested_fen),
+        "principal": Money(row.principal_fen),
+        "price": Money(row.price_fen),
+        "accrued_interest": Money(row.accrued_interest_fen),
+        "fee": Money(row.fee_fen),
+        "status": t.ClaimTransferStatus(str(row.status)),
+        "refusal": row.refusal or None,
+        "created_at": row.created_at,
+        "decided_at": row.decided_at,
+        "contract_id": strawberry.ID(str(contract_id)) if contract_id is not None else None,
+        "automatic": row.auto_rule_id is not None,
+    }
+
+
 def transfer_view(
     row: ClaimTransfer, viewer_id: int | None, contract_id: int | None = None
 ) -> t.ClaimTransfer:
-    return t.ClaimTransfer(
-        contract_id=strawberry.ID(str(contract_id)) if contract_id is not None else None,
-        automatic=row.auto_rule_id is not None,
-        id=strawberry.ID(str(row.id)),
-        listing_id=strawberry.ID(str(row.listing_id)),
-        loan_id=strawberry.ID(str(row.loan_id)),
-        side=t.TransferSide.BOUGHT if row.buyer_id == viewer_id else t.TransferSide.SOLD,
-        requested=Money(row.requested_fen),
-        principal=Money(row.principal_fen),
-        price=Money(row.price_fen),
-        accrued_interest=Money(row.accrued_interest_fen),
-        fee=Money(row.fee_fen),
-        status=t.ClaimTransferStatus(str(row.status)),
-        refusal=row.refusal or None,
-        created_at=row.created_at,
-        decided_at=row.decided_at,
-    )
+    side = t.TransferSide.BOUGHT if row.buyer_id == viewer_id else t.TransferSide.SOLD
+    return t.ClaimTransfer(side=side, **_purchase_fields(row, contract_id))
 
 
 async def transfer_listings(
@@ -244,22 +250,9 @@ async def my_transfer_listings(
 
 def transfer_record(row: ClaimTransfer, contract_id: int | None) -> t.ClaimTransferRecord:
     return t.ClaimTransferRecord(
-        contract_id=strawberry.ID(str(contract_id)) if contract_id is not None else None,
-        automatic=row.auto_rule_id is not None,
-        id=strawberry.ID(str(row.id)),
-        listing_id=strawberry.ID(str(row.listing_id)),
-        loan_id=strawberry.ID(str(row.loan_id)),
         seller_id=strawberry.ID(str(row.seller_id)),
         buyer_id=strawberry.ID(str(row.buyer_id)),
-        requested=Money(row.requested_fen),
-        principal=Money(row.principal_fen),
-        price=Money(row.price_fen),
-        accrued_interest=Money(row.accrued_interest_fen),
-        fee=Money(row.fee_fen),
-        status=t.ClaimTransferStatus(str(row.status)),
-        refusal=row.refusal or None,
-        created_at=row.created_at,
-        decided_at=row.decided_at,
+        **_purchase_fields(row, contract_id),
     )
 
 
