@@ -193,14 +193,18 @@ _RESET_SEQUENCES = (
 _fast_empty = True
 
 
+def _non_empty() -> str:
+    """One statement naming the tables that have rows."""
+    return " UNION ALL ".join(
+        f"SELECT '{table}' AS name WHERE EXISTS (SELECT 1 FROM \"{table}\")" for table in _tables()
+    )
+
+
 async def _empty_postgres(connection: Any) -> None:
     global _fast_empty
     tables = _tables()
     if _fast_empty:
-        probe = " UNION ALL ".join(
-            f"SELECT '{table}' AS name WHERE EXISTS (SELECT 1 FROM \"{table}\")" for table in tables
-        )
-        full = [row["name"] for row in await connection.execute_query_dict(probe)]
+        full = [row["name"] for row in await connection.execute_query_dict(_non_empty())]
         deletes = "".join(f'DELETE FROM "{table}"; ' for table in full)
         try:
             await connection.execute_script(
@@ -222,7 +226,8 @@ async def clean_db(database: str) -> AsyncIterator[None]:
         await _empty_postgres(connection)
     else:
         # Foreign keys off while emptying: tables are emptied in name order, and some
-        # (RESTRICT) reference tables that sort before them.
+        # (RESTRICT) reference tables that sort before them. (Deleting only the tables
+        # with rows, as on PostgreSQL, saves nothing measurable here.)
         await connection.execute_script("PRAGMA foreign_keys = OFF")
         try:
             for table in _tables():

@@ -364,7 +364,13 @@ async def _carve(listing: TransferListing, buyer_id: int, principal: int, now: d
 async def _complete(transfer: ClaimTransfer, listing: TransferListing) -> ClaimTransfer:
     """The purchase, in the caller's transaction, the listing row locked: checked again,
     quoted now, paid, the holding carved; its contract is made after the commit by the
-    event's handler, not here under the listing's lock (`services.transfers.contracting`)."""
+    event's handler, not here under the listing's lock (`services.transfers.contracting`).
+
+    The loan's row is locked first, as a repayment's settlement, the day batch and the
+    reserve's advance lock it: a purchase carves the holding from what it has had, so a
+    payment to the same loan must not be split among the holdings meanwhile (it waits,
+    and is then split among the holdings as carved). Locks: the listing, then the loan."""
+    await Loan.filter(id=listing.loan_id).select_for_update().first()
     terms = await _check_buyer(
         transfer.buyer_id, listing, transfer.requested_fen, transfer.listing_version
     )

@@ -32,8 +32,10 @@ from services.money import ledger
 from services.money.money import allocate
 from services.operations import confirmation
 from services.platform import clock
+from services.repayments import service as repayments_service
 from services.repayments.due import RepayMode
 from services.transfers import ending, market, views
+from simulation import holding_checks
 from tests.conftest import BACKEND
 from tests.lending import (
     assert_ledger_matches_provider,
@@ -425,3 +427,75 @@ async def test_listings_that_can_no_longer_sell_are_ended_once(app, scripted):
     assert await ending.end_listings() == 1
     ended = await TransferListing.get(id=lasting.id)
     assert (ended.status, ended.end_reason) == (ListingStatus.ENDED, "LOAN_NOT_REPAYING")
+
+
+async def test_a_purchase_and_a_repayment_at_the_same_moment_keep_every_holding_exact(
+    app, scripted
+):
+    # A lists all they have outstanding; on the due date the buyer's purchase and the
+    # borrower's installment are confirmed at the same moment, three times over. The
+    # purchase locks the loan as a settlement does: the payment is split among the
+    # holdings as they were before the sale or after it, never half of each, so no
+    # holding ever had more principal than it is to have, and the holdings' outstanding
+    # principal adds up to the loan's.
+    sandbox = app.state.sandbox.sandbox
+    made = await repaying_loan(scripted, sandbox, shares=SHARES)
+    (a, _), _b, _c = made.lenders
+    a_claim = await Claim.get(loan_id=made.loan.id, holder_id=a.id)
+    buyer = await ready_lender(2_000_000, name="Buyer")
+    await _pay_on_due(made, sandbox)
+    for _round in range(3):
+        following = next(row for row in await _rows(made.loan.id) if row.status != "PAID")
+        await move_clock_to(following.due_date)
+        had = sum(await Receipt.filter(claim_id=a_claim.id).values_list("principal_fen", flat=True))
+        await a_claim.refresh_from_db()
+        listing = await _list(a, a_claim.id, (a_claim.principal_fen - had) // 2)
+        await deposit_by_card(made.borrower.id, 200_000)
+        asked_repay = await repayments_service.repay(
+            actor=member_actor(made.borrower.id),
+            loan_id=made.loan.id,
+            mode=RepayMode.NEXT,
+            count=None,
+            idempotency_key=_key(),
+        )
+        repay_code = await code_for(made.borrower_phone)
+        asked_buy = await market.buy(
+            actor=member_actor(buyer[0].id),
+            listing_id=listing.id,
+            principal_fen=listing.principal_fen,
+            version=listing.version,
+            idempotency_key=_key(),
+        )
+        buy_code = await code_for(buyer[1])
+        outcomes = await asyncio.gather(
+            confirmation.confirm_operation(
+                actor=member_actor(made.borrower.id),
+                operation_id=str(asked_repay.operation_id),
+                code=repay_code,
+            ),
+            confirmation.confirm_operation(
+                actor=member_actor(buyer[0].id),
+                operation_id=str(asked_buy.operation_id),
+                code=buy_code,
+            ),
+            return_exceptions=True,
+        )
+        refused = [o for o in outcomes if isinstance(o, BaseException)]
+        # The payment lowers A's outstanding under what was listed only if it came
+        # first; then the purchase is refused, told why.
+        assert all(isinstance(o, DomainError) and o.code == "MORE_THAN_AVAILABLE" for o in refused)
+        await settle_everything(sandbox)
+        rows = await holding_checks.holding_rows([made.loan.id])
+        got: dict[int, list[int]] = {}
+        for claim_id, principal in await Receipt.filter(loan_id=made.loan.id).values_list(
+            "claim_id", "principal_fen"
+        ):
+            got.setdefault(claim_id, [0, 0, 0])[0] += principal
+        holding_checks.check(
+            rows,
+            holding_checks.Received(got=got, had={k: v[:2] for k, v in got.items()}),
+            await holding_checks.read_loans([made.loan.id]),
+            [],
+            {},
+        )
+    await assert_ledger_matches_provider(sandbox, [a.id, buyer[0].id, made.borrower.id])
