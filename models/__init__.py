@@ -18,4 +18,5 @@ MODEL_MODULES = [
     "models.partners",
     "models.disclosures",
     "models.transfers",
+    "models.collateral",
 ]

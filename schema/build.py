@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from schema.collateral import CollateralMutation, CollateralQuery
 from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit.credit import CreditMutation, CreditQuery
 from schema.credit.lending import LendingMutation, LendingQuery
@@ -55,6 +56,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         RepaymentsQuery,
         CollectionQuery,
         TransfersQuery,
+        CollateralQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -74,6 +76,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         RepaymentsMutation,
         CollectionMutation,
         TransfersMutation,
+        CollateralMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,

@@ -20,6 +20,7 @@ from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
 from models.bids import AutoBidRule, Bid
+from models.collateral import CollateralItem, CollateralValuation
 from models.contracts import Contract, ContractConsent, ContractEmail, ContractTemplate
 from models.credit import (
     CreditLimitChange,
@@ -603,6 +604,31 @@ MATRIX += [
     ),
     Row("myTransfers", "{ myTransfers(first: 5) { totalCount } }", "bid:place", "member", "cs"),
     Row(
+        "collateralItems",
+        "query ($loan: ID!) { collateralItems(loanId: $loan) { loanId loanToValue } }",
+        "profile:read",
+        "risk_l1",
+        "partner",
+    ),
+    Row(
+        "addCollateralItem",
+        "mutation ($loan: ID!) { addCollateralItem(input: {loanId: $loan, kind: PROPERTY,"
+        ' description: "A flat", registrationNumber: "R-2", registrationAuthority:'
+        ' "Registry", lienRank: 1}) { __typename ... on CollateralItemAdded { item { id } } } }',
+        "loan:review",
+        "risk_l1",
+        "finance",
+    ),
+    Row(
+        "addCollateralValuation",
+        "mutation ($item: ID!) { addCollateralValuation(input: {itemId: $item, appraiser:"
+        ' "Appraiser Co", method: "MARKET", value: "1000.00", valuedOn: "2026-12-01"}) {'
+        " __typename ... on CollateralValued { loanToValue } } }",
+        "loan:review",
+        "risk_l1",
+        "finance",
+    ),
+    Row(
         "myTransferListings",
         "{ myTransferListings(first: 5) { totalCount } }",
         "bid:place",
@@ -856,6 +882,10 @@ async def _state() -> dict[str, Any]:
         "risk_assessments": await RiskAssessment.all().count(),
         "risk_notice_confirmations": await RiskNoticeConfirmation.all().count(),
         "loans": sorted(await Loan.all().values_list("id", "status", "collector_id")),
+        "collateral": (
+            await CollateralItem.all().count(),
+            await CollateralValuation.all().count(),
+        ),
         "loan_reviews": await LoanReview.all().count(),
         "bids": await Bid.all().count(),
         "auto_bid_rules": sorted(
@@ -910,6 +940,27 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"id": str((await MaterialFile.get(id=int(file_id))).submission_id)}
     if row.field == "loan":
         return {"id": str(await _loan(listed=True))}
+    if row.field == "collateralItems":
+        # A member sees the collateral of their own loan; reviewers see any.
+        mine = caller is not None and caller.kind == "member"
+        return {"loan": str(await _loan(listed=True, borrower_id=caller.id if mine else None))}
+    if row.field == "addCollateralItem":
+        return {"loan": str(await _loan(listed=True))}
+    if row.field == "addCollateralValuation":
+        loan_id = await _loan(listed=True)
+        item = await CollateralItem.create(
+            loan_id=loan_id,
+            owner_id=(await Loan.get(id=loan_id)).borrower_id,
+            kind="PROPERTY",
+            description="A flat",
+            registration_number="R-1",
+            registration_authority="Registry",
+            lien_rank=1,
+            recorded_by=1,
+            created_at=await clock.now(),
+            updated_at=await clock.now(),
+        )
+        return {"item": str(item.id)}
     if row.field == "reviewLoan":
         return {"id": str(await _loan(listed=False))}
     if row.field == "assignRoles":
@@ -943,14 +994,16 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
     return {}
 
 
-async def _loan(*, listed: bool) -> int:
-    """Another member's loan, listed or waiting for level 1 (written directly: the flow
-    has its own tests)."""
+async def _loan(*, listed: bool, borrower_id: int | None = None) -> int:
+    """Another member's loan (or `borrower_id`'s), listed or waiting for level 1 (written
+    directly: the flow has its own tests)."""
     from decimal import Decimal
 
-    borrower, _phone = await create_member()
+    if borrower_id is None:
+        borrower, _phone = await create_member()
+        borrower_id = borrower.id
     loan = await Loan.create(
-        borrower_id=borrower.id,
+        borrower_id=borrower_id,
         amount_fen=100_000,
         annual_rate=Decimal("0.12"),
         term_months=12,

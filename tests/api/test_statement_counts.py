@@ -45,6 +45,7 @@ from strawberry import relay
 
 from models.access import Role
 from models.bids import Bid, BidSource, BidStatus, Claim
+from models.collateral import CollateralItem, CollateralValuation
 from models.contracts import (
     ConsentMethod,
     Contract,
@@ -320,6 +321,39 @@ async def seed_my_credit(world: World, count: int) -> dict[str, Any]:
 async def seed_member_credit(world: World, count: int) -> dict[str, Any]:
     await _credit_history(world.member.id, count)
     return {"userId": str(relay.GlobalID("User", str(world.member.id)))}
+
+
+async def seed_collateral(world: World, count: int) -> dict[str, Any]:
+    """`count` items on the member's loan, each with two valuations."""
+    if "collateral_loan" not in world.made:
+        world.made["collateral_loan"] = await _loan(world.member.id, LoanStatus.LISTED)
+    loan = world.made["collateral_loan"]
+    now = await _now()
+    for number in range(count):
+        item = await CollateralItem.create(
+            loan_id=loan.id,
+            owner_id=world.member.id,
+            kind="PROPERTY",
+            description=f"Item {number}",
+            registration_number=f"R-{number}",
+            registration_authority="Registry",
+            lien_rank=1,
+            recorded_by=world.member.id,
+            created_at=now,
+            updated_at=now,
+        )
+        for value in (100_000, 90_000):
+            await CollateralValuation.create(
+                item_id=item.id,
+                loan_id=loan.id,
+                appraiser="Appraiser",
+                method="MARKET",
+                value_fen=value,
+                valued_on=now.date(),
+                recorded_by=world.member.id,
+                created_at=now,
+            )
+    return {"loanId": str(loan.id)}
 
 
 async def seed_listed(world: World, count: int) -> dict[str, Any]:
@@ -762,6 +796,7 @@ CASES: dict[str, Case] = {
     "claimTransfers": Case("staff", seed_transfers, paged=True),
     "mySchedule": Case("member", seed_schedule, rows="installments"),
     "myReceivables": Case("member", seed_receivables),
+    "collateralItems": Case("member", seed_collateral, rows="items"),
     "myRepayments": Case("member", seed_repayments, paged=True),
     "overdueLoans": Case("staff", seed_overdue, paged=True),
     "collectionRecords": Case("staff", seed_collection_records),

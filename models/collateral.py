@@ -1,0 +1,77 @@
+"""Collateral (issue 21, M8.1-M8.2): items pledged for a loan and their valuations."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.migrations.constraints import CheckConstraint
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.loans import Loan
+
+
+class CollateralKind(StrEnum):
+    PROPERTY = "PROPERTY"
+    VEHICLE = "VEHICLE"
+    EQUITY = "EQUITY"
+    RECEIVABLE = "RECEIVABLE"
+    DEPOSIT = "DEPOSIT"
+
+
+class CollateralStatus(StrEnum):
+    PLEDGED = "PLEDGED"
+    RELEASED = "RELEASED"  # the lien lifted (the loan repaid, or replaced)
+    TRANSFERRED = "TRANSFERRED"  # rights transferred (to a guarantor, the holders)
+    IN_DISPOSAL = "IN_DISPOSAL"
+    DISPOSED = "DISPOSED"
+
+
+class CollateralItem(Model):
+    """An item pledged or mortgaged for a loan (M8.1): what it is, whose it is, where its
+    lien is registered and at which rank."""
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="collateral_items", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    owner_id = fields.BigIntField()  # a member: the borrower or a third party
+    kind = fields.CharEnumField(CollateralKind, max_length=16)
+    description = fields.CharField(max_length=500)
+    registration_number = fields.CharField(max_length=64)
+    registration_authority = fields.CharField(max_length=128)
+    lien_rank = fields.IntField()
+    status = fields.CharEnumField(CollateralStatus, max_length=16, default=CollateralStatus.PLEDGED)
+    recorded_by = fields.BigIntField()
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "collateral_items"
+        constraints = (CheckConstraint(check="lien_rank >= 1", name="collateral_lien_rank"),)
+
+
+class CollateralValuation(Model):
+    """One valuation of an item (M8.2): by whom, how, what it is worth on which day, and
+    the report. The latest (by day, then as recorded) is the item's value."""
+
+    id = fields.BigIntField(primary_key=True)
+    item: fields.ForeignKeyRelation[CollateralItem] = fields.ForeignKeyField(
+        "models.CollateralItem", related_name="valuations", on_delete=fields.RESTRICT
+    )
+    item_id: int
+    loan_id = fields.BigIntField(db_index=True)
+    appraiser = fields.CharField(max_length=128)
+    method = fields.CharField(max_length=32)
+    value_fen = fields.BigIntField()
+    valued_on = fields.DateField()
+    report_ref = fields.CharField(max_length=256, default="")
+    recorded_by = fields.BigIntField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "collateral_valuations"
+        constraints = (CheckConstraint(check="value_fen > 0", name="collateral_value_positive"),)
