@@ -6,21 +6,16 @@ import strawberry
 from strawberry.types import Info
 
 from models.collateral import CollateralItem, CollateralKind, CollateralValuation
+from resolvers.ids import number_of
 from schema.errors import BadUserInputError
 from schema.scalars import Money, SignedRate
 from schema.types import collateral as t
 from services.collateral import items
-from services.errors import DomainError, NotFoundError
+from services.errors import DomainError
 
 
 def _id(value: strawberry.ID, field: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as error:
-        raise NotFoundError("Not found", field=field) from error
-    if number <= 0:
-        raise NotFoundError("Not found", field=field)
-    return number
+    return number_of(value, field)
 
 
 def _valuation(row: CollateralValuation) -> t.CollateralValuation:

@@ -13,13 +13,14 @@ from strawberry.types import Info
 from models.bids import AutoBidRule, Bid, BidSource, BidStatus
 from models.loans import Loan, LoanReviewDecision, LoanStatus
 from resolvers.credit.credit import disclosure_view
+from resolvers.ids import number_of
 from schema.errors import BadUserInputError, resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, Rate, SignedRate
 from schema.types import loans as t
 from schema.types.credit.credit import BorrowerDisclosure
 from services.credit import disclosure
-from services.errors import DomainError, NotFoundError, PermissionDeniedError
+from services.errors import DomainError, PermissionDeniedError
 from services.identity.permissions import Actor
 from services.kit.broker import Gap
 from services.loans import autobid, bid_views, bidding, policy, requests, review
@@ -29,13 +30,7 @@ from services.platform import clock, parameters
 
 
 def _loan_id(value: strawberry.ID, field: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as error:
-        raise NotFoundError("No such loan", field=field) from error
-    if number <= 0:
-        raise NotFoundError("No such loan", field=field)
-    return number
+    return number_of(value, field, what="No such loan")
 
 
 def _loan(row: Loan, actor: Actor, now: datetime, shown: BorrowerDisclosure | None) -> t.Loan:

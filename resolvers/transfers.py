@@ -11,24 +11,19 @@ import strawberry
 from strawberry.types import Info
 
 from models.transfers import ClaimTransfer
+from resolvers.ids import number_of
 from schema.errors import BadUserInputError, resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money, Rate, SignedRate
 from schema.types import transfers as t
 from services.credit.policy import GRADES
-from services.errors import DomainError, NotFoundError
+from services.errors import DomainError
 from services.kit.broker.fanout import Gap
 from services.transfers import contracting, events, market, views
 
 
 def _id(value: strawberry.ID, field: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as error:
-        raise NotFoundError("Not found", field=field) from error
-    if number <= 0:
-        raise NotFoundError("Not found", field=field)
-    return number
+    return number_of(value, field)
 
 
 def listing_view(found: views.ListingView) -> t.TransferListing:

@@ -14,13 +14,14 @@ from models.members import User
 from models.repayments import CollectionKind
 from models.repayments import CollectionRecord as CollectionRecordRow
 from resolvers.identity.access import decode_user_id
+from resolvers.ids import number_of
 from schema.errors import BadUserInputError, resync
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
 from schema.types.credit.credit import MemberRef
 from schema.types.loans import LoanStatus as LoanStatusType
 from schema.types.repayments import collection as t
-from services.errors import DomainError, NotFoundError
+from services.errors import DomainError
 from services.kit.broker import Gap
 from services.repayments import collection
 from services.repayments.events import overdue_stream
@@ -28,13 +29,7 @@ from services.repayments.overdue_policy import Bucket
 
 
 def _loan_id(value: strawberry.ID) -> int:
-    try:
-        number = int(value)
-    except ValueError as error:
-        raise NotFoundError("No such loan", field="loanId") from error
-    if number <= 0:
-        raise NotFoundError("No such loan", field="loanId")
-    return number
+    return number_of(value, "loanId", what="No such loan")
 
 
 def _global_user_id(user_id: int) -> strawberry.ID:
