@@ -40,29 +40,29 @@ async def _flows(claims: dict[int, Claim], loans: dict[int, Loan]) -> dict[int, 
         assert row.decided_at is not None
         sold_principal[row.seller_claim_id] += row.principal_fen
         flows[row.seller_claim_id].append(
-            (row.decided_at.date(), float(row.price_fen + row.accrued_interest_fen - row.fee_fen))
+            (row.decided_at.date(), row.price_fen + row.accrued_interest_fen - row.fee_fen)
         )
     for row in await ClaimTransfer.filter(status=TransferStatus.DONE, buyer_claim_id__in=ids):
         assert row.decided_at is not None
         assert row.buyer_claim_id is not None
         bought.add(row.buyer_claim_id)
         flows[row.buyer_claim_id].append(
-            (row.decided_at.date(), -float(row.price_fen + row.accrued_interest_fen))
+            (row.decided_at.date(), -(row.price_fen + row.accrued_interest_fen))
         )
     for claim_id, claim in claims.items():
         if claim_id in bought:
             continue
         loan = loans[claim.loan_id]
         lent_on = (loan.disbursed_at or claim.created_at).date()
-        flows[claim_id].append((lent_on, -float(claim.principal_fen + sold_principal[claim_id])))
+        flows[claim_id].append((lent_on, -(claim.principal_fen + sold_principal[claim_id])))
     for claim_id, at, principal, interest, penalty in await Receipt.filter(
         claim_id__in=ids, to_reserve=False
     ).values_list("claim_id", "created_at", "principal_fen", "interest_fen", "penalty_fen"):
-        flows[int(claim_id)].append((at.date(), float(principal + interest + penalty)))
+        flows[int(claim_id)].append((at.date(), int(principal + interest + penalty)))
     for claim_id, at, principal, interest in await ReserveAdvance.filter(
         claim_id__in=ids
     ).values_list("claim_id", "created_at", "principal_fen", "interest_fen"):
-        flows[int(claim_id)].append((at.date(), float(principal + interest)))
+        flows[int(claim_id)].append((at.date(), int(principal + interest)))
     return flows
 
 
@@ -94,6 +94,6 @@ async def seller_xirrs(
             period=period,
             on=now.date(),
         )
-        sale = float(quote.seller_receives_fen)
+        sale = quote.seller_receives_fen
         found[listing.id] = xirr([*flows[listing.claim_id], (now.date(), sale)])
     return found

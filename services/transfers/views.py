@@ -161,11 +161,20 @@ async def _held(listings: list[TransferListing]) -> _Held:
     return _Held(claims=claims, outstanding=outstanding, for_sale=for_sale)
 
 
-async def views_of(listings: list[TransferListing]) -> list[ListingView]:
-    """The listings with their figures, the seller's realised XIRR and the borrower's
-    grade: twelve statements for any number of them."""
-    if not listings:
-        return []
+@dataclass(frozen=True)
+class _Book:
+    """What the figures of a set of listings are computed from."""
+
+    held: _Held
+    loans: dict[int, Loan]
+    schedules: dict[int, list[LoanInstallment]]
+    grades: dict[int, str]  # borrower id -> grade now
+    fee: Decimal
+    now: datetime
+
+
+async def _book(listings: list[TransferListing]) -> _Book:
+    """Eight statements for any number of listings."""
     held = await _held(listings)
     loan_ids = sorted({listing.loan_id for listing in listings})
     loans = {loan.id: loan for loan in await Loan.filter(id__in=loan_ids)}
@@ -178,26 +187,54 @@ async def views_of(listings: list[TransferListing]) -> list[ListingView]:
         ).values_list("user_id", "grade")
     )
     fee = (await parameters.get(policy.RULES)).fee_rate
-    now = await clock.now()
-    sellers = await realised.seller_xirrs(
-        listings, held.claims, held.outstanding, loans, schedules, fee, now
-    )
+    return _Book(held, loans, schedules, grades, fee, await clock.now())
+
+
+def _views(book: _Book, listings: list[TransferListing]) -> list[ListingView]:
+    """The listings' figures without the seller's XIRR (`_with_seller_xirr` adds it)."""
     return [
         replace(
             _view(
                 listing,
-                held.for_sale[listing.id] if listing.status == ListingStatus.OPEN else 0,
-                loans[listing.loan_id],
-                schedules[listing.loan_id],
-                fee,
-                now,
+                book.held.for_sale[listing.id] if listing.status == ListingStatus.OPEN else 0,
+                book.loans[listing.loan_id],
+                book.schedules[listing.loan_id],
+                book.fee,
+                book.now,
             ),
-            seller_xirr=_xirr(sellers[listing.id]),
-            grade=str(grades.get(loans[listing.loan_id].borrower_id, "")),
+            grade=str(book.grades.get(book.loans[listing.loan_id].borrower_id, "")),
             key=listing.id,
         )
         for listing in listings
     ]
+
+
+async def _with_seller_xirr(book: _Book, views: list[ListingView]) -> list[ListingView]:
+    """`views` with the seller's realised XIRR (four statements and one XIRR each): for
+    the rows shown only, not for every candidate a sorted page looks at."""
+    if not views:
+        return []
+    listings = [view.listing for view in views]
+    shown = {listing.claim_id for listing in listings}
+    sellers = await realised.seller_xirrs(
+        listings,
+        {claim_id: claim for claim_id, claim in book.held.claims.items() if claim_id in shown},
+        book.held.outstanding,
+        book.loans,
+        book.schedules,
+        book.fee,
+        book.now,
+    )
+    return [replace(view, seller_xirr=_xirr(sellers[view.listing.id])) for view in views]
+
+
+async def views_of(listings: list[TransferListing]) -> list[ListingView]:
+    """The listings with their figures, the seller's realised XIRR and the borrower's
+    grade: twelve statements for any number of them."""
+    if not listings:
+        return []
+    book = await _book(listings)
+    return await _with_seller_xirr(book, _views(book, listings))
 
 
 # The keyset of a sorted page: (sort value, listing id) in one integer, ascending.
@@ -281,14 +318,16 @@ async def open_listings(
         rows = await query.order_by("-id").limit(first)
         return Page(rows=await views_of(rows), total=total)
     candidates = await query.order_by("-id").limit(MAX_SCANNED)
-    kept = [view for view in await views_of(candidates) if _keeps(view, where)]
-    if sort == ListingSort.NEWEST:
-        ordered = kept  # newest first already; the key is the id, descending
-        page = [view for view in ordered if after is None or view.listing.id < after]
+    if not candidates:
+        return Page(rows=[], total=0)
+    book = await _book(candidates)
+    kept = [view for view in _views(book, candidates) if _keeps(view, where)]
+    if sort == ListingSort.NEWEST:  # newest first already; the key is the id, descending
+        page = [view for view in kept if after is None or view.listing.id < after]
     else:
         keyed = sorted((replace(view, key=sort_key(view, sort)) for view in kept), key=_by_key)
         page = [view for view in keyed if after is None or view.key > after]
-    return Page(rows=page[:first], total=len(kept))
+    return Page(rows=await _with_seller_xirr(book, page[:first]), total=len(kept))
 
 
 def _by_key(view: ListingView) -> int:
