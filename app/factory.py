@@ -64,10 +64,7 @@ from services.payments.http_provider import HttpPaymentProvider
 from services.payments.provider import InvalidCallbackError
 from services.payments.sandbox import SandboxApp, create_sandbox_app
 from services.platform import clock, notifier, oplog, outbox
-from services.transfers import autobuy as _autobuy  # noqa: F401  (auto-buys new listings)
-from services.transfers import contracting as _contracting  # noqa: F401  (purchases' contracts)
-from services.transfers import ending as _ending  # noqa: F401  (reprices listings on payments)
-from services.transfers import market as _market  # noqa: F401  (registers buyClaim's confirmation)
+from services.transfers import handlers as _market_handlers  # noqa: F401  (registers them)
 
 STATIC = Path(__file__).resolve().parent / "static"
 GRAPHIQL_PAGE = STATIC / "graphiql" / "index.html"

@@ -54,15 +54,37 @@ async def holding_rows(loan_ids: list[int]) -> list[HoldingRow]:
     return [HoldingRow(*row) for row in rows]
 
 
+def _line_key(found: Any, line_of: dict[int, int]) -> Any:
+    return (found[0], line_of[found[1]]) if isinstance(found, tuple) else line_of[found]
+
+
 def by_line(per_claim: dict[Any, list[int]], line_of: dict[int, int]) -> dict[Any, list[int]]:
     """Amounts keyed by claim (or by (repayment, claim)) summed per line instead."""
     summed: dict[Any, list[int]] = {}
     for found, amounts in per_claim.items():
-        line = (found[0], line_of[found[1]]) if isinstance(found, tuple) else line_of[found]
-        into = summed.setdefault(line, [0] * len(amounts))
+        into = summed.setdefault(_line_key(found, line_of), [0] * len(amounts))
         for index, amount in enumerate(amounts):
             into[index] += amount
     return summed
+
+
+def one_by_line(per_claim: dict[Any, int], line_of: dict[int, int]) -> dict[Any, int]:
+    """`by_line` of single amounts."""
+    summed: dict[Any, int] = defaultdict(int)
+    for found, amount in per_claim.items():
+        summed[_line_key(found, line_of)] += amount
+    return summed
+
+
+def lines(held: list[HoldingRow]) -> list[tuple[int, int, int]]:
+    """(line, loan, principal) of each line in line order: a line's principal is the sum
+    of its holdings' principal targets, the original claim's principal."""
+    principal: dict[int, int] = defaultdict(int)
+    loan_of: dict[int, int] = {}
+    for holding in held:
+        principal[holding.line] += holding.principal_fen
+        loan_of[holding.line] = holding.loan_id
+    return [(line, loan_of[line], fen) for line, fen in sorted(principal.items())]
 
 
 @dataclass

@@ -228,15 +228,7 @@ async def _claims(loan_ids: list[int]) -> None:
     holdings' own (`simulation.holding_checks`)."""
     every_holding = await holding_rows(loan_ids)
     line_of = {holding.id: holding.line for holding in every_holding}
-    principal_of_line: dict[int, int] = defaultdict(int)
-    loan_of_line: dict[int, int] = {}
-    for holding in every_holding:
-        principal_of_line[holding.line] += holding.principal_fen
-        loan_of_line[holding.line] = holding.loan_id
-    claims = [
-        _ClaimRow(line, loan_of_line[line], principal)
-        for line, principal in sorted(principal_of_line.items())
-    ]
+    claims = [_ClaimRow(*line) for line in holding_checks.lines(every_holding)]
     repayments = [
         _RepaymentRow(*row)
         for row in await Repayment.filter(loan_id__in=loan_ids, status="DONE").values_list(
@@ -251,9 +243,7 @@ async def _claims(loan_ids: list[int]) -> None:
         got=defaultdict(lambda: [0, 0, 0], by_line(raw.got, line_of)),
         holder_got=defaultdict(lambda: [0, 0], by_line(raw.holder_got, line_of)),
         by_repayment=raw.by_repayment,
-        penalty_by=defaultdict(
-            int, {k: v[0] for k, v in by_line(_listed(raw.penalty_by), line_of).items()}
-        ),
+        penalty_by=defaultdict(int, holding_checks.one_by_line(raw.penalty_by, line_of)),
         interest_by=defaultdict(lambda: [0, 0], by_line(raw.interest_by, line_of)),
     )
     principal_of = {claim.id: claim.principal_fen for claim in claims}
@@ -306,10 +296,6 @@ async def _claims(loan_ids: list[int]) -> None:
         [loan_id for loan_id in per_loan if settled[loan_id]],
         interest_charged,
     )
-
-
-def _listed(amounts: dict[Any, int]) -> dict[Any, list[int]]:
-    return {found: [amount] for found, amount in amounts.items()}
 
 
 def _one_loan(

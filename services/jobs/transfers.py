@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from services.jobs.registry import register
 
-# Imported so that a worker dispatching the outbox knows the handlers that make each
-# purchase's contract and serve the automatic buyers of a new listing (each registers
-# when its module is imported).
-from services.transfers import autobuy as autobuy
-from services.transfers import contracting as contracting
-from services.transfers import ending
+# `handlers`: so that a worker dispatching the outbox knows the market's handlers.
+from services.transfers import ending, handlers
 
 
 @register("transfers_end_listings", every_seconds=3_600)
 async def transfers_end_listings() -> int:
     """End the open listings that can no longer sell; how many."""
     return await ending.end_listings()
+
+
+__all__ = ["handlers", "transfers_end_listings"]
