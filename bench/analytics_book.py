@@ -94,7 +94,7 @@ REPAYMENT_COLUMNS = (
 ).split()
 RECEIPT_COLUMNS = (
     "id holder_id loan_id principal_fen interest_fen penalty_fen created_at claim_id"
-    " repayment_id to_reserve"
+    " repayment_id to_reserve recoverer"
 ).split()
 ADVANCE_COLUMNS = (
     "id holder_id principal_fen interest_fen created_at claim_id installment_id loan_id"
@@ -633,6 +633,7 @@ class Generator:
                         claim.id,
                         repayment_id,
                         True,
+                        "p:risk_reserve",
                     )
                 )
                 self.expected.reserve_recovered += p + i
@@ -649,6 +650,7 @@ class Generator:
                             claim.id,
                             repayment_id,
                             False,
+                            None,
                         )
                     )
                     self._had(claim.holder_id, pen, 0)
@@ -665,6 +667,7 @@ class Generator:
                         claim.id,
                         repayment_id,
                         False,
+                        None,
                     )
                 )
                 self._had(claim.holder_id, p + i + pen, p)

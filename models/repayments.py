@@ -123,10 +123,14 @@ class Repayment(Model):
 class Receipt(Model):
     """What one claim holder received of one repayment (largest-remainder shares).
 
-    `to_reserve` rows are the principal and interest of installments the risk reserve
-    advanced (`ReserveAdvance`): the borrower paid them to `p:risk_reserve`, not to the
-    holder, who had them from the reserve already. A claim can have one row of each kind
-    per repayment.
+    `to_reserve` rows are a recovery: the parts of installments someone advanced to the
+    holders (`ReserveAdvance`: the risk reserve, or a guarantee company compensating),
+    which the borrower paid to that payer, `recoverer` (its ledger code, e.g.
+    `p:risk_reserve` or `g:<company id>`), not to the holder, who had them already. The
+    column keeps its first name: a recovery was the reserve's before guarantors existed.
+    `recoverer` is NULL exactly on the holder's own receipts (one writer,
+    `settlement._write_receipts`, and the simulation's `claims.*` checks hold that). A
+    claim can have one own row and one row per recoverer per repayment.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -144,6 +148,7 @@ class Receipt(Model):
     interest_fen = fields.BigIntField()
     penalty_fen = fields.BigIntField()
     to_reserve = fields.BooleanField(default=False, db_default=False)
+    recoverer = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -176,11 +181,42 @@ class CollectionRecord(Model):
         table = "collection_records"
 
 
+class InstallmentAdvance(Model):
+    """Someone paid the holders an overdue installment's unpaid parts and is owed them
+    from then on (`services.repayments.advances`): the risk reserve's advance
+    (`repayments.reserveAdvance`, off by default: R5) or a guarantee company's
+    compensation (代偿). One row per installment (an installment is advanced once, by one
+    payer): what was advanced of each part in all, and what the borrower had paid of each
+    before, from which the borrower's later payments are routed (`advances.py`). The
+    per-holder parts are the `ReserveAdvance` rows of the installment."""
+
+    id = fields.BigIntField(primary_key=True)
+    loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
+        "models.Loan", related_name="installment_advances", on_delete=fields.RESTRICT
+    )
+    loan_id: int
+    installment: fields.OneToOneRelation[LoanInstallment] = fields.OneToOneField(
+        "models.LoanInstallment", related_name="advance", on_delete=fields.RESTRICT
+    )
+    installment_id: int
+    recoverer = fields.CharField(max_length=32)
+    principal_fen = fields.BigIntField()
+    interest_fen = fields.BigIntField()
+    penalty_fen = fields.BigIntField(default=0)
+    paid_principal_before_fen = fields.BigIntField()
+    paid_interest_before_fen = fields.BigIntField()
+    penalty_paid_before_fen = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "installment_advances"
+
+
 class ReserveAdvance(Model):
-    """The risk reserve paid one claim holder their share of an overdue installment's
-    unpaid principal and interest, and holds that part of the claim from then on
-    (`repayments.reserveAdvance`, off by default: R5). The borrower's later payment of
-    that share is the reserve's, not the holder's."""
+    """One claim holder's part of an advanced installment (`InstallmentAdvance`): paid to
+    them by `recoverer` (the risk reserve, or a guarantee company), which holds that part
+    of the claim from then on. The borrower's later payment of it is the recoverer's, not
+    the holder's. (The table keeps its first name: the reserve was the only payer.)"""
 
     id = fields.BigIntField(primary_key=True)
     loan: fields.ForeignKeyRelation[Loan] = fields.ForeignKeyField(
@@ -196,8 +232,12 @@ class ReserveAdvance(Model):
     )
     claim_id: int
     holder_id = fields.BigIntField(db_index=True)
+    recoverer = fields.CharField(
+        max_length=32, default="p:risk_reserve", db_default="p:risk_reserve"
+    )
     principal_fen = fields.BigIntField()
     interest_fen = fields.BigIntField()
+    penalty_fen = fields.BigIntField(default=0, db_default=0)
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -65,7 +65,7 @@ from services.money import ledger
 from services.platform import parameters
 from services.repayments import overdue, split
 from services.repayments.overdue_policy import PENALTY_RATE, PENALTY_SCALE
-from simulation import holding_checks
+from simulation import advance_checks, holding_checks
 from simulation.broken import Broken, holds
 from simulation.holding_checks import by_line, holding_rows
 
@@ -101,7 +101,7 @@ async def check_all(book: Book, sandbox: Any, today: date) -> None:
     partly = await _installments(book.loan_ids, today)
     book.most_paid_in_part = max(book.most_paid_in_part, partly)
     if changed:
-        await _reserve(book)
+        await advance_checks.reserve(book)
     else:
         book.quiet_days += 1
     book.last_state = state
@@ -195,13 +195,24 @@ async def _seen(loan_ids: list[int]) -> _Seen:
         interest_by=defaultdict(lambda: [0, 0]),
     )
     receipts = await Receipt.filter(loan_id__in=loan_ids).values_list(
-        "claim_id", "repayment_id", "principal_fen", "interest_fen", "penalty_fen", "to_reserve"
+        "claim_id",
+        "repayment_id",
+        "principal_fen",
+        "interest_fen",
+        "penalty_fen",
+        "to_reserve",
+        "recoverer",
     )
-    for claim_id, repayment_id, principal, interest, penalty, to_reserve in cast(
-        list[tuple[int, int, int, int, int, bool]], receipts
+    for claim_id, repayment_id, principal, interest, penalty, to_reserve, recoverer in cast(
+        list[tuple[int, int, int, int, int, bool, str | None]], receipts
     ):
         parts = (principal, interest, penalty)
         holds(min(parts) >= 0, "split.shares_never_negative", (claim_id, repayment_id, parts))
+        holds(
+            bool(to_reserve) == (recoverer is not None),
+            "split.parts_add_up",
+            f"a recovery receipt names no recoverer, or a holder's names one: {claim_id}",
+        )
         for index, part in enumerate(parts):
             seen.got[claim_id][index] += part
             seen.by_repayment[repayment_id][index] += part
@@ -209,7 +220,7 @@ async def _seen(loan_ids: list[int]) -> _Seen:
         seen.interest_by[(repayment_id, claim_id)][0] += interest
         if not to_reserve:
             seen.interest_by[(repayment_id, claim_id)][1] += interest
-        if to_reserve:
+        if recoverer == ledger.RISK_RESERVE:
             holds(penalty == 0, "split.parts_add_up", f"penalty to the reserve: {claim_id}")
         else:
             seen.holder_got[claim_id][0] += principal
@@ -444,51 +455,3 @@ async def _installments(loan_ids: list[int], today: date) -> int:
                 f"loan {loan_id} {loan.status} with {open_by_loan[loan_id]} open",
             )
     return partly
-
-
-async def _reserve(book: Book) -> None:
-    details = cast(
-        list[dict[str, Any]],
-        await Repayment.filter(status="DONE").values_list("details", flat=True),
-    )
-    fee_shares = sum(int(detail.get("reserve_fen", 0)) for detail in details)
-    recovered = sum(
-        principal + interest
-        for principal, interest in await Receipt.filter(to_reserve=True).values_list(
-            "principal_fen", "interest_fen"
-        )
-    )
-    amounts = await ReserveAdvance.all().values_list("principal_fen", "interest_fen")
-    advanced = sum(principal + interest for principal, interest in amounts)
-    balance = await ledger.balance(ledger.RISK_RESERVE)
-    expected = book.reserve_funded_fen + fee_shares + recovered - advanced
-    holds(
-        balance == expected and balance >= 0,
-        "reserve.accounts_for_itself",
-        f"balance {balance}; funding {book.reserve_funded_fen} + fee shares {fee_shares} "
-        f"+ recovered {recovered} - advanced {advanced} = {expected}",
-    )
-    new = await ReserveAdvance.filter(id__gt=book.last_advance_checked).order_by("id")
-    due = dict(
-        cast(
-            list[tuple[int, date]],
-            await LoanInstallment.filter(id__in=[a.installment_id for a in new]).values_list(
-                "id", "due_date"
-            ),
-        )
-    )
-    for advance in new:
-        late = (advance.created_at.date() - due[advance.installment_id]).days
-        holds(
-            late >= book.advance_after_days,
-            "reserve.advances_on_time",
-            f"advance {advance.id} after {late} days",
-        )
-        pair = (advance.installment_id, advance.claim_id)
-        holds(
-            pair not in book.advances_checked,
-            "reserve.advances_on_time",
-            f"advanced twice: {pair}",
-        )
-        book.advances_checked.add(pair)
-        book.last_advance_checked = advance.id

@@ -7,9 +7,10 @@ book): a lender's money out is each claim's principal on the day the loan was di
 (the claim's `created_at`; the parts of it sold since included) and each holding bought
 on the secondary market at what it cost (price and accrued interest) on the day bought;
 money in is what they had of it, each receipt's principal, interest and penalty (not the
-`to_reserve` ones: those are the risk reserve's), each risk-reserve advance's principal
-and interest, by the day it was paid, and each sale's price and accrued interest less
-the transfer fee (the one fee a lender pays) on the day sold. The principal outstanding
+`to_reserve` ones: those are the recoveries of whoever advanced), each advance's
+principal, interest and penalty (the risk reserve's or a guarantor's), by the day paid,
+and each sale's price and accrued interest less the transfer fee (the one fee a lender
+pays) on the day sold. The principal outstanding
 is counted at par: what came into the book (a claim's principal, a holding bought) less
 what went out (principal had, principal sold).
 
@@ -134,7 +135,8 @@ def _flows_sql(connection: Any, lender_id: int | None) -> str:
         f" FROM repayment_receipts WHERE NOT to_reserve AND {stamp} <= {on}"
         f"{_holder(connection, 'holder_id', lender_id, 2)} GROUP BY {stamp}"
         " UNION ALL"
-        f" SELECT {stamp} AS day, 0 AS lent, SUM(principal_fen + interest_fen) AS had,"
+        f" SELECT {stamp} AS day, 0 AS lent,"
+        " SUM(principal_fen + interest_fen + penalty_fen) AS had,"
         " 0 AS par_in, SUM(principal_fen) AS par_out"
         f" FROM reserve_advances WHERE {stamp} <= {on}"
         f"{_holder(connection, 'holder_id', lender_id, 2)} GROUP BY {stamp}"

@@ -156,11 +156,12 @@ ORDER BY c.cohort, e.mob"""
 
 
 _RESERVE_SQL = (
-    "SELECT (SELECT COUNT(*) FROM reserve_advances WHERE created_at < {end}) AS n,"
+    "SELECT (SELECT COUNT(*) FROM reserve_advances WHERE created_at < {end}"
+    "  AND recoverer = 'p:risk_reserve') AS n,"
     " (SELECT COALESCE(SUM(principal_fen + interest_fen), 0) FROM reserve_advances"
-    "  WHERE created_at < {end}) AS advanced,"
+    "  WHERE created_at < {end} AND recoverer = 'p:risk_reserve') AS advanced,"
     " (SELECT COALESCE(SUM(principal_fen + interest_fen), 0) FROM repayment_receipts"
-    "  WHERE to_reserve AND created_at < {end}) AS recovered"
+    "  WHERE to_reserve AND created_at < {end} AND recoverer = 'p:risk_reserve') AS recovered"
 )
 
 

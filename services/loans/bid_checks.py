@@ -31,7 +31,7 @@ _OUTSTANDING_SQL = (
 async def lender_outstanding(user_id: int) -> int:
     """What a lender has at stake (R4 cap): accepted bids not yet disbursed, plus the
     principal of claims held less the principal already repaid to them: by the borrower,
-    or advanced by the risk reserve (the reserve's later recovery of an advance, a
+    or advanced by the risk reserve or a guarantor (the later recovery of an advance, a
     `to_reserve` receipt, is that same principal and is not counted again). One
     statement, in the caller's transaction if there is one."""
     connection = connections.get("default")

@@ -326,6 +326,7 @@ async def _write(plain: list[tuple[LoanInstallment, Loan]], found: _Set, today: 
                 part.interest_fen,
                 part.penalty_fen,
                 False,
+                None,
                 now,
             )
             for one in settled

@@ -52,7 +52,7 @@ def moves(one: Settled) -> list[movements.Transfer]:
         one.per_holder,
         one.line.fee_fen - one.reserve_fen,
         one.reserve_fen,
-        0,
+        {},
     )
 
 

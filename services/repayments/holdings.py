@@ -2,9 +2,10 @@
 loan's money starts from (a repayment's settlement, the risk reserve's advance) and the
 holder's views show.
 
-A holder has had their own receipts plus every advance the risk reserve paid them
-(`reserve_advances` rows). The receipts `to_reserve` are the reserve recovering those
-advances from the borrower: the same money again, never counted a second time.
+A holder has had their own receipts plus every advance paid them (`reserve_advances`
+rows: the risk reserve's, or a guarantee company's compensation; `advances.py`). The
+receipts `to_reserve` are the payer recovering those advances from the borrower: the
+same money again, never counted a second time.
 
 Every split of a loan's principal and interest goes *towards the claims' targets* from
 this reading (`services.repayments.split`): the settlement of a repayment and the
@@ -50,7 +51,7 @@ class Parts:
 async def _summed(
     receipts: QuerySet[Receipt], advances: QuerySet[ReserveAdvance]
 ) -> dict[int, Parts]:
-    """Per claim, the `receipts` plus the `advances` (principal and interest), summed by
+    """Per claim, the `receipts` plus the `advances` (every part), summed by
     the database: two statements whatever the number of claims and receipts."""
     answer: dict[int, Parts] = defaultdict(Parts)
     for claim_id, principal, interest, penalty in await (
@@ -59,18 +60,18 @@ async def _summed(
         .values_list("claim_id", "p", "i", "q")
     ):
         answer[int(claim_id)].add(split.Share(int(principal), int(interest), int(penalty)))
-    for claim_id, principal, interest in await (
+    for claim_id, principal, interest, penalty in await (
         advances.group_by("claim_id")
-        .annotate(p=Sum("principal_fen"), i=Sum("interest_fen"))
-        .values_list("claim_id", "p", "i")
+        .annotate(p=Sum("principal_fen"), i=Sum("interest_fen"), q=Sum("penalty_fen"))
+        .values_list("claim_id", "p", "i", "q")
     ):
-        answer[int(claim_id)].add(split.Share(int(principal), int(interest), 0))
+        answer[int(claim_id)].add(split.Share(int(principal), int(interest), int(penalty)))
     return answer
 
 
 async def had(claim_ids: list[int]) -> dict[int, Parts]:
-    """What each claim's holder has had so far: own receipts plus the reserve's advances
-    (whether the borrower has repaid those to the reserve yet or not)."""
+    """What each claim's holder has had so far: own receipts plus every advance (whether
+    the borrower has repaid those to the payer yet or not)."""
     return await _summed(
         Receipt.filter(claim_id__in=claim_ids, to_reserve=False),
         ReserveAdvance.filter(claim_id__in=claim_ids),

@@ -6,6 +6,7 @@ confirmed, split each installment among the claims, move the money, write the re
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,65 +30,67 @@ from services.loans.states import LoanEvent, transition
 from services.money import ledger, movements
 from services.money.money import format_money
 from services.platform import clock, notifier, parameters
-from services.repayments import events, holdings, overdue, policy, quote, split
-from services.repayments import reserve as reserve_advances
+from services.repayments import advances, events, holdings, overdue, policy, quote, split
 from services.repayments.due import _amounts, _quote, _repayable, _settled_numbers
 from services.repayments.events import RepaymentEventKind
 
 
 @dataclass(frozen=True)
 class _LineSplit:
-    """One line's money per claim: to the holder, and to the reserve (its advance)."""
+    """One line's money per claim: to the holder, and to whoever advanced the
+    installment (`recoverer`; None when nobody did)."""
 
     holders: list[split.Share]
-    reserve: list[split.Share]
+    recovered: list[split.Share]
+    recoverer: str | None
 
 
-def _back_to_reserve(paid_fen: int, advanced: list[int], recovered: list[int]) -> list[int]:
+def _back_to_recoverer(paid_fen: int, advanced: list[int], recovered: list[int]) -> list[int]:
     """Per claim, what of `paid_fen` (one part paid of an advanced installment) goes back
-    to the reserve: up to what it still lacks of that part, split towards what it advanced
-    of each claim (`split.toward`: targets `advanced`, received `recovered`)."""
+    to its recoverer: up to what it still lacks of that part, split towards what it
+    advanced of each claim (`split.toward`: targets `advanced`, received `recovered`)."""
     lacking = sum(max(0, gave - got) for gave, got in zip(advanced, recovered, strict=True))
     return split.toward(min(paid_fen, lacking), advanced, recovered)
 
 
 def _split_line(
     line: quote.Line,
-    advanced: dict[int, tuple[int, int]],
-    recovered: dict[int, tuple[int, int]],
+    advance: advances.AdvanceOf | None,
+    recovered: dict[int, advances.Triple],
     claims: list[Claim],
     received_principal: list[int],
     received_interest: list[int],
     total_interest_fen: int,
 ) -> _LineSplit:
-    """Share one installment's payment. The principal and interest the reserve advanced
-    of it (`advanced`: claim id -> parts; `recovered`: what it has had back of them)
-    go back to it first, each part towards the advanced parts per claim, so the payment
-    that completes the installment gives each claim exactly the rest of its advance
-    (`reserve.py`); the rest (all of it for an installment not advanced, the penalty
-    alone for one advanced) is split among the holders towards their targets."""
-    principal_back = _back_to_reserve(
-        line.principal_fen,
-        [advanced.get(claim.id, (0, 0))[0] for claim in claims],
-        [recovered.get(claim.id, (0, 0))[0] for claim in claims],
-    )
-    interest_back = _back_to_reserve(
-        line.interest_fen,
-        [advanced.get(claim.id, (0, 0))[1] for claim in claims],
-        [recovered.get(claim.id, (0, 0))[1] for claim in claims],
-    )
+    """Share one installment's payment. The parts someone advanced of it (`advance`;
+    `recovered`: claim id -> what it has had back) go back to it first, each part
+    towards the advanced parts per claim, so the payment that completes the installment
+    gives each claim exactly the rest of its advance (`advances.py`); the rest (all of it
+    for an installment not advanced; the parts not covered, and penalty beyond what was
+    covered) is split among the holders towards their targets."""
+    per_claim = advance.per_claim if advance else {}
+    back = [
+        _back_to_recoverer(
+            paid,
+            [per_claim.get(claim.id, advances.NOTHING)[part] for claim in claims],
+            [recovered.get(claim.id, advances.NOTHING)[part] for claim in claims],
+        )
+        for part, paid in enumerate((line.principal_fen, line.interest_fen, line.penalty_fen))
+    ]
     holders = split.split_holdings(
-        principal_fen=line.principal_fen - sum(principal_back),
-        interest_fen=line.interest_fen - sum(interest_back),
-        penalty_fen=line.penalty_fen,
+        principal_fen=line.principal_fen - sum(back[0]),
+        interest_fen=line.interest_fen - sum(back[1]),
+        penalty_fen=line.penalty_fen - sum(back[2]),
         holdings=holdings.as_holdings(claims, received_principal, received_interest),
         total_interest_fen=total_interest_fen,
     )
-    reserve = [
-        split.Share(principal_fen=principal, interest_fen=interest, penalty_fen=0)
-        for principal, interest in zip(principal_back, interest_back, strict=True)
+    to_recoverer = [
+        split.Share(principal_fen=principal, interest_fen=interest, penalty_fen=penalty)
+        for principal, interest, penalty in zip(*back, strict=True)
     ]
-    return _LineSplit(holders=holders, reserve=reserve)
+    return _LineSplit(
+        holders=holders, recovered=to_recoverer, recoverer=advance.recoverer if advance else None
+    )
 
 
 def _reserve_part(paid_before_fen: int, fee_fen: int, share: Decimal) -> int:
@@ -108,6 +111,7 @@ RECEIPT_COLUMNS = [
     ("interest_fen", "bigint"),
     ("penalty_fen", "bigint"),
     ("to_reserve", "boolean"),
+    ("recoverer", "varchar"),
     ("created_at", "timestamptz"),
 ]
 
@@ -116,28 +120,35 @@ async def _write_receipts(
     repayment: Repayment,
     claims: list[Claim],
     to_holders: list[holdings.Parts],
-    to_reserve: list[holdings.Parts],
+    recovered: dict[str, list[holdings.Parts]],
     now: datetime,
 ) -> None:
-    """A Receipt per claim with what its holder got, and one `to_reserve` per claim with
-    what the reserve recovered of its advance (none when nothing); in one statement."""
+    """A Receipt per claim with what its holder got, and per recoverer one per claim
+    with what it recovered of its advance (`to_reserve` set, `recoverer` named; none
+    when nothing); in one statement."""
+    rows = [(index, parts, None) for index, parts in enumerate(to_holders)] + [
+        (index, parts, recoverer)
+        for recoverer, per_claim in sorted(recovered.items())
+        for index, parts in enumerate(per_claim)
+    ]
+    rows.sort(key=lambda row: (row[0], row[2] or ""))
     await insert_rows(
         Receipt,
         RECEIPT_COLUMNS,
         [
             (
                 repayment.id,
-                claim.id,
-                claim.holder_id,
+                claims[index].id,
+                claims[index].holder_id,
                 repayment.loan_id,
                 parts.principal_fen,
                 parts.interest_fen,
                 parts.penalty_fen,
-                recovered,
+                recoverer is not None,
+                recoverer,
                 now,
             )
-            for claim, holder, reserve in zip(claims, to_holders, to_reserve, strict=True)
-            for parts, recovered in ((holder, False), (reserve, True))
+            for index, parts, recoverer in rows
             if parts.total_fen
         ],
     )
@@ -196,11 +207,11 @@ def transfers(
     per_holder: dict[int, holdings.Parts],
     to_fee: int,
     to_reserve: int,
-    recovery: int,
+    recoveries: Mapping[str, int],
 ) -> list[movements.Transfer]:
     """A settlement's transfers from the borrower: one per holder (by holder id), then
-    the fee, the reserve's share of the fees and what the reserve recovers of its
-    advances (each only when not nothing)."""
+    the fee, the reserve's share of the fees and what each recoverer gets back of its
+    advances (the reserve's first; each only when not nothing)."""
     moves = [
         movements.Transfer(
             from_user_id=borrower_id,
@@ -212,11 +223,21 @@ def transfers(
         for holder_id, parts in sorted(per_holder.items())
         if parts.total_fen
     ]
-    for amount, suffix, platform, kind in (
+    paid = [
         (to_fee, "fee", ledger.FEE, "repayment_fee"),
         (to_reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
-        (recovery, "reserve-recovery", ledger.RISK_RESERVE, "reserve_recovery"),
-    ):
+        (
+            recoveries.get(ledger.RISK_RESERVE, 0),
+            "reserve-recovery",
+            ledger.RISK_RESERVE,
+            "reserve_recovery",
+        ),
+    ] + [
+        (amount, f"recovery:{code}", code, "guarantee_recovery")
+        for code, amount in sorted(recoveries.items())
+        if code != ledger.RISK_RESERVE
+    ]
+    for amount, suffix, platform, kind in paid:
         if amount:
             moves.append(
                 movements.Transfer(
@@ -236,16 +257,16 @@ async def _move_money(
     per_holder: dict[int, holdings.Parts],
     to_fee: int,
     to_reserve: int,
-    recovery: int,
+    recoveries: Mapping[str, int],
 ) -> None:
     """The settlement's transfers from the borrower's available balance, in its
     transaction: one per holder, then the fee, the reserve's share of the fees and what
-    the reserve recovers of its advances; a journal each, and together one SPLIT at the
-    provider (all of it moves or none). The crashpoint `repayment.after_transfer`
+    the recoverers get back of their advances; a journal each, and together one SPLIT at
+    the provider (all of it moves or none). The crashpoint `repayment.after_transfer`
     (detail: "repayment") lets the crash tests kill the process with them written and
     the rest of the settlement not."""
     reference = f"repayment:{repayment.id}"
-    moves = transfers(borrower_id, reference, per_holder, to_fee, to_reserve, recovery)
+    moves = transfers(borrower_id, reference, per_holder, to_fee, to_reserve, recoveries)
     await movements.split(moves, reference=reference)
     crashpoints.hit("repayment.after_transfer", "repayment")
 
@@ -281,11 +302,11 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     claims = await Claim.filter(loan_id=loan.id).order_by("id")
     received_principal, received_interest = await holdings.received(claims)
     by_number = {row.number: row for row in rows}
-    advances = await reserve_advances.advanced_by_installment(
+    advanced = await advances.advanced_by_installment(
         by_number[line.number].id for line in found.lines
     )
-    # What the reserve has had back of each advanced installment, before this repayment.
-    back = await reserve_advances.recovered_of_loan(loan.id, rows) if advances else {}
+    # What each recoverer has had back of each advanced installment, before this payment.
+    back = await advances.recovered_of_loan(loan.id, rows) if advanced else {}
     paid_lines = [quote.apply(line.total_fen, line, order) for line in found.lines]
     # The loan's whole interest once this repayment is made (an early repayment charges
     # less than scheduled; a partial payment changes nothing of it): the interest
@@ -299,14 +320,14 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     )
 
     per_claim = [holdings.Parts() for _ in claims]
-    recovered = [holdings.Parts() for _ in claims]
+    recovered: dict[str, list[holdings.Parts]] = {}
     per_holder: dict[int, holdings.Parts] = defaultdict(holdings.Parts)
     fees = reserve = principal_paid = 0
     for line in paid_lines:
         row = by_number[line.number]
         shares = _split_line(
             line,
-            advances.get(row.id, {}),
+            advanced.get(row.id),
             back.get(row.id, {}),
             claims,
             received_principal,
@@ -314,14 +335,17 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
             total_interest,
         )
         line_holders: dict[int, holdings.Parts] = defaultdict(holdings.Parts)
-        for index, (claim, share, to_reserve) in enumerate(
-            zip(claims, shares.holders, shares.reserve, strict=True)
+        if shares.recoverer is not None:
+            recovered.setdefault(shares.recoverer, [holdings.Parts() for _ in claims])
+        for index, (claim, share, back_part) in enumerate(
+            zip(claims, shares.holders, shares.recovered, strict=True)
         ):
-            # The reserve's parts are in `received_*` already (from the advance).
+            # The recoverer's parts are in `received_*` already (from the advance).
             received_principal[index] += share.principal_fen
             received_interest[index] += share.interest_fen
             per_claim[index].add(share)
-            recovered[index].add(to_reserve)
+            if shares.recoverer is not None:
+                recovered[shares.recoverer][index].add(back_part)
             per_holder[claim.holder_id].add(share)
             line_holders[claim.holder_id].add(share)
         fees += line.fee_fen
@@ -349,9 +373,15 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         )
 
     to_fee = fees - reserve + found.early_fee_fen
-    recovery = sum(parts.total_fen for parts in recovered)
-    await _move_money(repayment, borrower_id, per_holder, to_fee, reserve, recovery)
+    recoveries = {
+        code: sum(parts.total_fen for parts in per_claim_back)
+        for code, per_claim_back in recovered.items()
+    }
+    await _move_money(repayment, borrower_id, per_holder, to_fee, reserve, recoveries)
     await _write_receipts(repayment, claims, per_claim, recovered, now)
+    await advances.recovered(
+        {code: {loan.id: amount} for code, amount in recoveries.items() if amount}
+    )
     if principal_paid:
         await scoring.restore_limit(borrower_id, principal_paid)
         await holdings.principal_paid([loan.id])
@@ -369,7 +399,19 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         **repayment.details,
         "allocation_order": [str(part) for part in order],
         "reserve_fen": reserve,
-        "reserve_recovery_fen": recovery,
+        "reserve_recovery_fen": recoveries.get(ledger.RISK_RESERVE, 0),
+        # Guarantors' recoveries (absent when none, as the day's batch leaves it).
+        **(
+            {"recoveries_fen": others}
+            if (
+                others := {
+                    code: amount
+                    for code, amount in recoveries.items()
+                    if amount and code != ledger.RISK_RESERVE
+                }
+            )
+            else {}
+        ),
         "early_fee_asked_fen": found.early_fee_asked_fen,
         "accrued_days": found.accrued_days,
         # What it paid of each installment, and whether it paid it off: the record of an

@@ -59,10 +59,10 @@ async def _flows(claims: dict[int, Claim], loans: dict[int, Loan]) -> dict[int, 
         claim_id__in=ids, to_reserve=False
     ).values_list("claim_id", "created_at", "principal_fen", "interest_fen", "penalty_fen"):
         flows[int(claim_id)].append((at.date(), int(principal + interest + penalty)))
-    for claim_id, at, principal, interest in await ReserveAdvance.filter(
+    for claim_id, at, principal, interest, penalty in await ReserveAdvance.filter(
         claim_id__in=ids
-    ).values_list("claim_id", "created_at", "principal_fen", "interest_fen"):
-        flows[int(claim_id)].append((at.date(), int(principal + interest)))
+    ).values_list("claim_id", "created_at", "principal_fen", "interest_fen", "penalty_fen"):
+        flows[int(claim_id)].append((at.date(), int(principal + interest + penalty)))
     return flows
 
 

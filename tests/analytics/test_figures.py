@@ -221,6 +221,7 @@ async def _book() -> None:
         interest_fen=1_250,
         penalty_fen=0,
         to_reserve=True,
+        recoverer="p:risk_reserve",
         created_at=_at(_month(5, 10)),
     )
 

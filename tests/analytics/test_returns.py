@@ -245,7 +245,7 @@ async def _book(today: date) -> dict[str, Any]:
         interest_fen=2_000,
         created_at=_at(d(-140)),
     )
-    await _receipt(l_three, d(-130), 50_000, 2_000, to_reserve=True)
+    await _receipt(l_three, d(-130), 50_000, 2_000, to_reserve=True, recoverer="p:risk_reserve")
     return {
         "lender": lender.id,
         "other": other.id,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from services.repayments import overdue, quote, reserve, split
 from services.repayments.policy import Part
-from services.repayments.settlement import _back_to_reserve, _reserve_part
+from services.repayments.settlement import _back_to_recoverer, _reserve_part
 
 ORDER = [Part.PENALTY, Part.INTEREST, Part.PRINCIPAL, Part.FEE]
 DUE = date(2026, 3, 10)
@@ -158,14 +158,14 @@ def test_the_reserve_recovers_towards_what_it_advanced_of_each_claim():
     advanced = [300, 200, 1]
     recovered = [0, 0, 0]
     for payment in (100, 250, 151):
-        back = _back_to_reserve(payment, advanced, recovered)
+        back = _back_to_recoverer(payment, advanced, recovered)
         assert sum(back) == payment
         recovered = [a + b for a, b in zip(recovered, back, strict=True)]
         assert all(0 <= got <= gave for got, gave in zip(recovered, advanced, strict=True))
     assert recovered == advanced
     # Beyond what it lacks, the rest is not the reserve's; not advanced, nothing.
-    assert _back_to_reserve(50, [10, 20], [10, 0]) == [0, 20]
-    assert _back_to_reserve(50, [0, 0], [0, 0]) == [0, 0]
+    assert _back_to_recoverer(50, [10, 20], [10, 0]) == [0, 20]
+    assert _back_to_recoverer(50, [0, 0], [0, 0]) == [0, 0]
     assert split.toward(7, [3, 4], [0, 0]) == [3, 4]
 
 
