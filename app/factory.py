@@ -48,6 +48,7 @@ from services import jobs
 from services.contracts import access as contract_access
 from services.credit import materials
 from services.errors import NotFoundError
+from services.guarantees import compensation as _guarantees  # noqa: F401  (registers hooks)
 from services.health import readiness
 from services.identity import auth
 from services.kit import wakeups

@@ -19,4 +19,5 @@ MODEL_MODULES = [
     "models.disclosures",
     "models.transfers",
     "models.collateral",
+    "models.guarantees",
 ]

@@ -21,6 +21,8 @@ class AccountKind(StrEnum):
     RISK_RESERVE = "risk_reserve"
     GUARANTEE_FUND = "guarantee_fund"
     MARGIN = "margin"
+    GUARANTOR_AVAILABLE = "guarantor_available"  # g:<company>
+    GUARANTOR_MARGIN = "guarantor_margin"  # g:<company>:margin
     BANK = "bank"
     SUSPENSE = "suspense"
 

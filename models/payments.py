@@ -99,6 +99,9 @@ class Deposit(Model):
     status = fields.CharField(max_length=16, default="PENDING")  # PENDING / PAID / FAILED
     request_id = fields.CharField(max_length=64, unique=True)
     pay_url = fields.CharField(max_length=255, default="")
+    # Whose account it goes to when not the member's own: a guarantee company's
+    # (`g:<id>`), deposited by one of its staff (`user`).
+    owner_code = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     settled_at = fields.DatetimeField(null=True)
 

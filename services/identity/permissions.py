@@ -47,7 +47,9 @@ class Permission(StrEnum):
     CASES_MANAGE = "cases:manage"
     COLLECTION_READ = "collection:read"  # the overdue list, collection records, events
     COLLECTION_WRITE = "collection:write"
-    GUARANTEE_MANAGE = "guarantee:manage"
+    GUARANTEE_MANAGE = "guarantee:manage"  # act for one's own guarantee company
+    GUARANTEE_READ = "guarantee:read"  # a company's book: policies, margin, compensations
+    GUARANTORS_MANAGE = "guarantors:manage"  # register guarantee companies and their staff
     FINANCE_READ = "finance:read"
     FINANCE_ADJUST_PROPOSE = "finance:adjust:propose"
     FINANCE_ADJUST_APPROVE = "finance:adjust:approve"
@@ -86,7 +88,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "guarantor": (
         "Staff of a guarantee company",
         True,
-        _SELF | {Permission.GUARANTEE_MANAGE, Permission.CONTRACTS_SIGN},
+        _SELF | {Permission.GUARANTEE_MANAGE, Permission.GUARANTEE_READ, Permission.CONTRACTS_SIGN},
     ),
     "cs": (
         "Customer service",
@@ -140,6 +142,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.FINANCE_ADJUST_PROPOSE,
             Permission.FINANCE_ADJUST_APPROVE,
             Permission.ANALYTICS_READ,
+            Permission.GUARANTEE_READ,
         },
     ),
     "admin": (
@@ -158,6 +161,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.CONTRACTS_MANAGE,
             Permission.COLLECTION_READ,
             Permission.ANALYTICS_READ,
+            Permission.GUARANTORS_MANAGE,
         },
     ),
     "auditor": (
@@ -173,6 +177,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.CONTRACTS_READ,
             Permission.COLLECTION_READ,
             Permission.ANALYTICS_READ,
+            Permission.GUARANTEE_READ,
         },
     ),
     "partner": ("API client limited to persisted queries", False, {Permission.PARTNER_QUERY}),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import date
 
+# `compensation`: so that a worker's overdue run has the guarantors' compensation hook.
+from services.guarantees import compensation
 from services.jobs.registry import register
 from services.platform import clock
 from services.repayments import autodebit, overdue
@@ -30,3 +32,6 @@ async def overdue_daily() -> str:
     report = await overdue.run_daily(today)
     _last_day[:] = [today]
     return repr(report)
+
+
+__all__ = ["compensation"]

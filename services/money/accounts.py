@@ -91,8 +91,8 @@ def validate_amount(amount: int, *, field: str = "amount") -> int:
     return amount
 
 
-async def _member_account(user_id: int) -> ProviderAccount:
-    account = await ProviderAccount.get_or_none(owner_code=f"m:{user_id}")
+async def _member_account(user_id: int, owner_code: str | None = None) -> ProviderAccount:
+    account = await ProviderAccount.get_or_none(owner_code=owner_code or f"m:{user_id}")
     if account is None or account.status != "open" or not account.provider_account_id:
         raise DomainError("Open your custody account first", code="ACCOUNT_NOT_OPEN")
     return account
@@ -258,20 +258,22 @@ async def deposit(
     channel: DepositChannel,
     idempotency_key: str,
     card_id: int | None = None,
+    owner_code: str | None = None,
 ) -> Deposit:
     """Start a deposit. Gateway and POS deposits wait for the bank (pay_url); an
     auto-debit of a bound card completes at once. The ledger moves only when the
     provider confirms the money arrived.
 
     Raises InvalidInputError, DomainError ACCOUNT_NOT_OPEN / CARD_NOT_BOUND and the
-    idempotency errors.
+    idempotency errors. `owner_code`: into that organisation's account instead (a
+    guarantee company's, by its staff: `services.guarantees`; gateway or POS only).
     """
     assert actor.user_id is not None
     user_id: int = actor.user_id
     validate_amount(amount)
 
     async def execute(claim: idempotency.Claim) -> dict[str, Any]:
-        account = await _member_account(user_id)
+        account = await _member_account(user_id, owner_code)
         params: dict[str, Any] = {
             "account_id": account.provider_account_id,
             "channel": str(channel),
@@ -282,7 +284,11 @@ async def deposit(
         async with in_transaction():
             request_id = uuid.uuid4().hex
             row = await Deposit.create(
-                user_id=actor.user_id, amount=amount, channel=str(channel), request_id=request_id
+                user_id=actor.user_id,
+                amount=amount,
+                channel=str(channel),
+                request_id=request_id,
+                owner_code=owner_code,
             )
             instruction = await instructions.create(
                 kind=TransactionKind.DEPOSIT,
@@ -303,7 +309,12 @@ async def deposit(
         user_id=actor.user_id,
         key=idempotency_key,
         operation="deposit",
-        request={"amount": amount, "channel": str(channel), "card_id": card_id},
+        request={
+            "amount": amount,
+            "channel": str(channel),
+            "card_id": card_id,
+            **({"owner": owner_code} if owner_code else {}),
+        },
         execute=execute,
     )
     return await Deposit.get(id=answer["deposit_id"])
@@ -316,7 +327,10 @@ async def _deposit_outcome(instruction: PaymentInstruction, outcome: Outcome) ->
         await ledger.post(
             key=f"deposit:{row.id}",
             kind="deposit_paid",
-            entries=[(ledger.available(row.user_id), row.amount), (ledger.BANK, -row.amount)],
+            entries=[
+                (row.owner_code or ledger.available(row.user_id), row.amount),
+                (ledger.BANK, -row.amount),
+            ],
             memo=f"deposit {row.channel}",
         )
         await Deposit.filter(id=row.id).update(status="PAID", settled_at=system_now())

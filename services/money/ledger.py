@@ -78,6 +78,20 @@ async def ensure_platform_accounts() -> None:
         )
 
 
+def org_margin(code: str) -> str:
+    """The margin account of an organisation's account `code` (`g:<id>`)."""
+    return f"{code}:margin"
+
+
+async def ensure_org_accounts(code: str) -> None:
+    """Create a guarantee company's available (`g:<id>`) and margin accounts if missing."""
+    for account, kind in (
+        (code, AccountKind.GUARANTOR_AVAILABLE),
+        (org_margin(code), AccountKind.GUARANTOR_MARGIN),
+    ):
+        await LedgerAccount.get_or_create(code=account, defaults={"kind": kind})
+
+
 async def ensure_member_accounts(user_id: int) -> None:
     """Create a member's available, frozen and withdrawing accounts if missing."""
     for suffix, kind in _MEMBER_KINDS.items():

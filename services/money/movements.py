@@ -88,6 +88,37 @@ async def unfreeze(*, user_id: int, amount: int, reference: str) -> PaymentInstr
     )
 
 
+async def freeze_org(*, code: str, amount: int, reference: str) -> PaymentInstruction:
+    """An organisation's available (`g:<id>`) → its margin (`g:<id>:margin`): FREEZE on
+    its custody account. Raises InsufficientFundsError."""
+    await ledger.post(
+        key=reference,
+        kind="margin_fund",
+        entries=[(code, -amount), (ledger.org_margin(code), amount)],
+    )
+    return await instructions.create(
+        kind=TransactionKind.FREEZE,
+        business_ref=f"movement:{reference}",
+        amount=amount,
+        params={"account_id": await _provider_account(code), "owner": code},
+    )
+
+
+async def unfreeze_org(*, code: str, amount: int, reference: str) -> PaymentInstruction:
+    """An organisation's margin → its available: UNFREEZE on its custody account."""
+    await ledger.post(
+        key=reference,
+        kind="margin_release",
+        entries=[(ledger.org_margin(code), -amount), (code, amount)],
+    )
+    return await instructions.create(
+        kind=TransactionKind.UNFREEZE,
+        business_ref=f"movement:{reference}",
+        amount=amount,
+        params={"account_id": await _provider_account(code), "owner": code},
+    )
+
+
 @dataclass(frozen=True)
 class Transfer:
     """One transfer of `transfers`: the same arguments as `transfer`."""

@@ -128,6 +128,13 @@ async def check_balances(
         )
     for code in PLATFORM_OWNERS:
         owners[code] = _Owner(labels=(code, f"{code}:frozen"), ledger=(balances.get(code, 0), 0))
+    # Guarantee companies: the custody account's available and its frozen margin.
+    for code in balances:
+        if code.startswith("g:") and not code.endswith(":margin"):
+            margin = ledger.org_margin(code)
+            owners[code] = _Owner(
+                labels=(code, margin), ledger=(balances.get(code, 0), balances.get(margin, 0))
+            )
     by_account: dict[str, _Owner] = {}
     for owner_code, account_id in custody.items():
         owner = owners.get(owner_code)

@@ -40,7 +40,7 @@ code takes as well. Days overdue = today - due date; penalty counts the payment 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -311,6 +311,16 @@ async def _tell_raised(loan: Loan, row: LoanInstallment, borrower: User, days: i
     )
 
 
+# Called by the daily run after the reserve's advance, with the day: what the domains above
+# do once the day's penalties are accrued (a guarantor's compensation). Registered there.
+_daily_hooks: list[Callable[[date], Awaitable[None]]] = []
+
+
+def on_daily(hook: Callable[[date], Awaitable[None]]) -> Callable[[date], Awaitable[None]]:
+    _daily_hooks.append(hook)
+    return hook
+
+
 async def run_daily(today: date | None = None) -> DailyReport:
     """The daily overdue run for `today` (default: the business clock's today)."""
     today = today or await clock.today()
@@ -323,6 +333,8 @@ async def run_daily(today: date | None = None) -> DailyReport:
         await age_loan(loan_id, today, report)
         crashpoints.hit("overdue.after_loan", str(number))
     report.advanced = await reserve.advance_overdue(today)
+    for hook in _daily_hooks:
+        await hook(today)
     outbox.wake()
     logger.info("overdue run %s: %s", today.isoformat(), report)
     return report
