@@ -7,7 +7,7 @@ verifications, written directly: the review path has its own tests)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -74,8 +74,10 @@ async def listed_loan(
     rate: str = "0.1200",
     term: int = 12,
     method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT,
+    before_review: Callable[[Loan], Awaitable[None]] | None = None,
 ) -> Loan:
-    """Publish, pass levels 1 and 2 (two reviewers), listed now."""
+    """Publish, pass levels 1 and 2 (two reviewers), listed now. `before_review` runs on
+    the published loan before the reviewers (a guarantee asked and issued, say)."""
     loan = await requests.publish(
         member_actor(borrower_id),
         requests.LoanRequest(
@@ -91,6 +93,8 @@ async def listed_loan(
         idempotency_key=f"publish-{uuid.uuid4().hex[:16]}",
     )
     assert loan.status == "PENDING_REVIEW", (loan.status, loan.auto_review)
+    if before_review is not None:
+        await before_review(loan)
     for level, permission in ((1, Permission.LOAN_REVIEW_L1), (2, Permission.LOAN_REVIEW_L2)):
         staff, _phone = await create_staff(f"risk_l{level}")
         reviewer = Actor(
@@ -183,6 +187,7 @@ async def repaying_loan(
     term: int = 12,
     method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT,
     lenders: Sequence[tuple[User, str]] | None = None,
+    before_review: Callable[[Loan], Awaitable[None]] | None = None,
 ) -> RepayingLoan:
     """A loan of sum(shares) fen, one lender per share, listed, filled (bidding.accept),
     signed, disbursed and settled at the provider, REPAYING with its installments.
@@ -194,7 +199,13 @@ async def repaying_loan(
     applied only to a loan still DISBURSED."""
     borrower, phone = await verified_borrower(scripted)
     loan = await listed_loan(
-        borrower.id, sum(shares), min_bid_fen=min(shares), rate=rate, term=term, method=method
+        borrower.id,
+        sum(shares),
+        min_bid_fen=min(shares),
+        rate=rate,
+        term=term,
+        method=method,
+        before_review=before_review,
     )
     bidders = []
     for number, share in enumerate(shares, start=1):
