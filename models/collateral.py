@@ -75,3 +75,77 @@ class CollateralValuation(Model):
     class Meta:
         table = "collateral_valuations"
         constraints = (CheckConstraint(check="value_fen > 0", name="collateral_value_positive"),)
+
+
+class TransferTo(StrEnum):
+    HOLDERS = "HOLDERS"  # the claim holders, on default
+    TRUSTEE = "TRUSTEE"  # a trustee for the holders, on default
+    GUARANTOR = "GUARANTOR"  # the guarantee company that compensated
+
+
+class TransferStatus(StrEnum):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+
+
+class CollateralTransfer(Model):
+    """A transfer of the rights in an item (M8.3): asked by one staff member, approved
+    by another who may (`collateral.disposal`)."""
+
+    id = fields.BigIntField(primary_key=True)
+    item: fields.ForeignKeyRelation[CollateralItem] = fields.ForeignKeyField(
+        "models.CollateralItem", related_name="transfers", on_delete=fields.RESTRICT
+    )
+    item_id: int
+    loan_id = fields.BigIntField(db_index=True)
+    to_kind = fields.CharEnumField(TransferTo, max_length=16)
+    to_name = fields.CharField(max_length=128, default="")
+    reason = fields.CharField(max_length=500)
+    status = fields.CharEnumField(TransferStatus, max_length=16, default=TransferStatus.REQUESTED)
+    requested_by = fields.BigIntField()
+    approved_by = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField()
+    approved_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "collateral_transfers"
+
+
+class DisposalStatus(StrEnum):
+    RECORDED = "RECORDED"  # the net proceeds asked of the provider, not arrived yet
+    DISTRIBUTED = "DISTRIBUTED"  # arrived, paid towards the loan, any surplus the owner's
+    FAILED = "FAILED"  # the proceeds did not arrive: the item is TRANSFERRED again
+
+
+class CollateralDisposal(Model):
+    """The sale of a transferred item (M8.4) and where its net proceeds went: `applied_fen`
+    paid towards the loan by a COLLATERAL repayment, `surplus_fen` left to the owner."""
+
+    id = fields.BigIntField(primary_key=True)
+    item: fields.ForeignKeyRelation[CollateralItem] = fields.ForeignKeyField(
+        "models.CollateralItem", related_name="disposals", on_delete=fields.RESTRICT
+    )
+    item_id: int
+    loan_id = fields.BigIntField(db_index=True)
+    owner_id = fields.BigIntField()
+    buyer = fields.CharField(max_length=128)
+    price_fen = fields.BigIntField()
+    costs_fen = fields.BigIntField()
+    net_fen = fields.BigIntField()
+    sold_on = fields.DateField()
+    status = fields.CharEnumField(DisposalStatus, max_length=16, default=DisposalStatus.RECORDED)
+    repayment_id = fields.BigIntField(null=True, unique=True)
+    applied_fen = fields.BigIntField(default=0)
+    surplus_fen = fields.BigIntField(default=0)
+    recorded_by = fields.BigIntField()
+    created_at = fields.DatetimeField()
+    distributed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "collateral_disposals"
+        constraints = (
+            CheckConstraint(
+                check="costs_fen >= 0 AND net_fen > 0 AND net_fen = price_fen - costs_fen",
+                name="collateral_disposal_net",
+            ),
+        )

@@ -80,6 +80,9 @@ class RepaymentKind(StrEnum):
     EARLY_FULL = "EARLY_FULL"  # everything left, interest to the repayment date
     AUTO_DEBIT = "AUTO_DEBIT"  # the due installment by signed auto-debit of the card
     AMOUNT = "AMOUNT"  # an amount towards what has fallen due: may leave one partly paid
+    # A collateral's sale proceeds towards everything owed, the rest accelerated
+    # (`services.collateral.disposal`): paid by the item's owner, may leave some unpaid.
+    COLLATERAL = "COLLATERAL"
 
 
 class RepaymentStatus(StrEnum):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from datetime import date
 
-# `compensation`: so that a worker's overdue run has the guarantors' compensation hook.
+# `compensation`: so that a worker's overdue run has the guarantors' compensation hook;
+# `collateral`: so that it knows the outcome of a disposal's proceeds.
+from services import collateral
 from services.guarantees import compensation
 from services.jobs.registry import register
 from services.platform import clock
@@ -34,4 +36,4 @@ async def overdue_daily() -> str:
     return repr(report)
 
 
-__all__ = ["compensation"]
+__all__ = ["collateral", "compensation"]

@@ -5,6 +5,7 @@ by asking (`service`), settling (`settlement`) and the auto-debit (`autodebit`).
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, cast
 
@@ -110,6 +111,25 @@ async def _quote(
     if kind == RepaymentKind.INSTALLMENTS:
         return quote.next_installments(views, int(details.get("count", 1)))
     terms = terms_of(loan)
+    if kind == RepaymentKind.COLLATERAL:
+        # Everything owed, the rest accelerated with interest to today and no early
+        # fee; the proceeds pay it oldest first, each installment in the allocation order.
+        whole = quote.early_full(
+            views,
+            today=await clock.today(),
+            start=_start(loan),
+            amount_fen=loan.amount_fen,
+            annual_rate=terms.annual_rate,
+            day_count=terms.day_count,
+            early_fee_share=Decimal(0),
+            paid_flows=[],
+        )
+        owed = sum(line.total_fen for line in whole.lines)
+        amount = min(int(details["amount_fen"]), owed)
+        if amount <= 0:
+            return quote.Quote(lines=[])
+        order = (await parameters.get(policy.ALLOCATION_ORDER)).order
+        return quote.towards_due(whole.lines, amount, order)
     share = (await parameters.get(policy.EARLY_FEE)).share
     return quote.early_full(
         views,

@@ -288,7 +288,9 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     if confirmed_amount_fen is not None:
         _still_as_confirmed(repayment, found, confirmed_amount_fen)
     borrower_id = loan.borrower_id
-    available = await ledger.balance(ledger.available(borrower_id))
+    # Who pays: the borrower, or for a collateral's proceeds the item's owner.
+    payer_id = int(repayment.details.get("payer_id", borrower_id))
+    available = await ledger.balance(ledger.available(payer_id))
     if available < found.total_fen:
         raise DomainError(
             f"Only {format_money(available)} is available; {format_money(found.total_fen)} is due",
@@ -377,7 +379,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         code: sum(parts.total_fen for parts in per_claim_back)
         for code, per_claim_back in recovered.items()
     }
-    await _move_money(repayment, borrower_id, per_holder, to_fee, reserve, recoveries)
+    await _move_money(repayment, payer_id, per_holder, to_fee, reserve, recoveries)
     await _write_receipts(repayment, claims, per_claim, recovered, now)
     await advances.recovered(
         {code: {loan.id: amount} for code, amount in recoveries.items() if amount}
