@@ -34,6 +34,7 @@ class ConsentMethod(StrEnum):
     BID_CONFIRMATION = "BID_CONFIRMATION"  # the lender's SMS-confirmed bid
     PURCHASE_CONFIRMATION = "PURCHASE_CONFIRMATION"  # the buyer's SMS-confirmed purchase
     LISTING = "LISTING"  # the seller listed the claim on these terms
+    POLICY_ISSUE = "POLICY_ISSUE"  # the guarantor issued the guarantee policy on these terms
 
 
 class EmailStatus(StrEnum):

@@ -157,17 +157,23 @@ async def assert_ledger_matches_provider(sandbox: Any, user_ids: list[int]) -> N
 
 
 async def borrower_signs(loan_id: int, borrower_id: int, phone: str) -> None:
-    """The borrower signs the loan contract with the SMS code (the contract is made when
-    the loan fills; the outbox event or the job makes it if it is not there yet)."""
+    """The borrower signs the loan contract (and a guarantee contract of the loan) with
+    the SMS code (the contracts are made when the loan fills; the outbox event or the
+    job makes them if they are not there yet)."""
+    from models.contracts import Contract, ContractKind
     from services.contracts import signatures
     from services.loans import contracting
 
     contract = await contracting.contract_for_full_loan(await Loan.get(id=loan_id))
     actor = member_actor(borrower_id)
-    await signatures.request_signature(actor=actor, contract_id=contract.id)
-    await signatures.sign(
-        actor=actor, contract_id=contract.id, code=await code_for(phone), client_ip="127.0.0.1"
-    )
+    # A guaranteed loan's guarantee contract first: the loan contract's signature then
+    # finds both signed and the loan is paid out.
+    guarantees = await Contract.filter(loan_id=loan_id, kind=ContractKind.GUARANTEE)
+    for one in [*guarantees, contract]:
+        await signatures.request_signature(actor=actor, contract_id=one.id)
+        await signatures.sign(
+            actor=actor, contract_id=one.id, code=await code_for(phone), client_ip="127.0.0.1"
+        )
 
 
 @dataclass

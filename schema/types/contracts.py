@@ -42,6 +42,7 @@ class ConsentMethod(Enum):
     BID_CONFIRMATION = "BID_CONFIRMATION"
     PURCHASE_CONFIRMATION = "PURCHASE_CONFIRMATION"
     LISTING = "LISTING"
+    POLICY_ISSUE = "POLICY_ISSUE"
 
 
 @strawberry.type(description="A party as the contract names it (masked).")

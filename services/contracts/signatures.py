@@ -80,6 +80,7 @@ _METHOD_ROLES = {
     ConsentMethod.BID_CONFIRMATION: PartyRole.LENDER,
     ConsentMethod.PURCHASE_CONFIRMATION: PartyRole.BUYER,
     ConsentMethod.LISTING: PartyRole.SELLER,
+    ConsentMethod.POLICY_ISSUE: PartyRole.GUARANTOR,
 }
 
 
@@ -229,11 +230,20 @@ async def sign(*, actor: Actor, contract_id: int, code: str, client_ip: str) -> 
 
 
 async def borrower_signed(loan_id: int) -> bool:
-    """Has the borrower consented to the loan's contract? Disbursement waits for it."""
+    """Has the borrower consented to the loan's contract, and to every other contract of
+    the loan naming them (a guarantee contract)? Disbursement waits for it."""
     contract = await Contract.get_or_none(kind=ContractKind.LOAN, order_key=f"loan:{loan_id}")
     if contract is None:
         return False
-    return await ContractConsent.exists(contract_id=contract.id, role=PartyRole.BORROWER)
+    naming = await ContractParty.filter(
+        contract__loan_id=loan_id,
+        contract__kind__in=[ContractKind.LOAN, ContractKind.GUARANTEE],
+        role=PartyRole.BORROWER,
+    ).values_list("contract_id", flat=True)
+    consented = await ContractConsent.filter(
+        contract_id__in=list(naming), role=PartyRole.BORROWER
+    ).values_list("contract_id", flat=True)
+    return contract.id in set(consented) and set(naming) <= set(consented)
 
 
 async def extend_retention(*, loan_id: int, ended_on: date) -> int:

@@ -11,6 +11,7 @@ consent; when it comes, the disbursement is queued in the same transaction.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
 
@@ -103,9 +104,19 @@ async def contract_data(loan: Loan) -> LoanContractData:
     )
 
 
+# Called with the full loan after its contract is made (idempotent, as this is): the
+# domains above add the loan's other contracts (a guarantee contract). Registered there.
+_full_hooks: list[Callable[[Loan], Awaitable[None]]] = []
+
+
+def on_full_contract(hook: Callable[[Loan], Awaitable[None]]) -> Callable[[Loan], Awaitable[None]]:
+    _full_hooks.append(hook)
+    return hook
+
+
 async def contract_for_full_loan(loan: Loan) -> Contract:
     """Make (or find) the contract, record every lender's bid confirmation as consent,
-    and ask the borrower to sign. Idempotent."""
+    and ask the borrower to sign; then the hooks' contracts. Idempotent."""
     contract = await create_loan_contract(await contract_data(loan))
     first_bid: dict[int, int] = {}
     for bid in await Bid.filter(
@@ -128,6 +139,8 @@ async def contract_for_full_loan(loan: Loan) -> Contract:
             body=f"Loan {loan.id} is fully funded. Sign contract {contract.number} "
             "(requestContractSignature, then signContract) and the money is paid out.",
         )
+    for hook in _full_hooks:
+        await hook(loan)
     return contract
 
 

@@ -27,10 +27,19 @@ from typing import Any
 
 import pytest
 
+from models.contracts import (
+    Contract,
+    ContractConsent,
+    ContractKind,
+    ContractParty,
+    ContractStatus,
+)
 from models.guarantees import Coverage, GuaranteeCompensation, GuaranteePolicy, PolicyStatus
 from models.loans import Loan
 from models.payments import PaymentInstruction, ProviderAccount
 from models.repayments import InstallmentAdvance, LoanInstallment, Receipt, ReserveAdvance
+from services.contracts import access as contract_access
+from services.contracts import signatures
 from services.guarantees import companies, policies
 from services.identity.permissions import Actor, Permission
 from services.money import ledger
@@ -133,6 +142,34 @@ async def test_the_guarantor_pays_the_holders_after_30_days_and_the_borrower_rep
     lender_ids = [user.id for user, _phone in made.lenders]
     policy = await GuaranteePolicy.get(loan_id=made.loan.id)
     assert (policy.margin_at_issue_fen, policy.required_at_issue_fen) == (200_000, 100_000)
+    # The policy follows its loan (on any reading and every day): the loan is disbursed.
+    await policies.follow_loans()
+    policy = await GuaranteePolicy.get(id=policy.id)
+    assert policy.status == PolicyStatus.ACTIVE
+    # The guarantee contract: borrower, guarantor (the company) and the three lenders,
+    # all consented, signed by the platform, the archived file verifiable.
+    guarantee = await Contract.get(loan_id=made.loan.id, kind=ContractKind.GUARANTEE)
+    assert guarantee.status == ContractStatus.SIGNED
+    parties = await ContractParty.filter(contract_id=guarantee.id).order_by("id")
+    assert sorted(str(p.role) for p in parties) == [
+        "BORROWER",
+        "GUARANTOR",
+        "LENDER",
+        "LENDER",
+        "LENDER",
+    ]
+    assert next(p for p in parties if p.role == "GUARANTOR").name_masked == "Anxin Guarantee Co."
+    consents = {
+        str(c.role): str(c.method) for c in await ContractConsent.filter(contract_id=guarantee.id)
+    }
+    assert consents == {
+        "BORROWER": "SMS_CODE",
+        "GUARANTOR": "POLICY_ISSUE",
+        "LENDER": "BID_CONFIRMATION",
+    }
+    document = await contract_access.archived_document(guarantee)
+    assert (await signatures.verify_document(data=document)).valid
+    assert (await signatures.verify_document(data=document[:-1] + b"x")).valid is False
     first = await LoanInstallment.get(loan_id=made.loan.id, number=1)
     assert (first.principal_fen, first.interest_fen, first.fee_fen) == (162_548, 10_000, 3_000)
     before = {uid: await ledger.balance(ledger.available(uid)) for uid in lender_ids}
