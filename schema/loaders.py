@@ -18,6 +18,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
 from models.loans import LoanReview
+from services.guarantees import views as guarantee_views
 from services.loans import review
 
 
@@ -30,16 +31,32 @@ def _loan_reviews_loader() -> DataLoader[int, list[LoanReview]]:
     return DataLoader(load_fn=_loan_reviews)
 
 
+async def _loan_guarantees(
+    loan_ids: Sequence[int],
+) -> list[guarantee_views.LoanGuarantee | None]:
+    found = await guarantee_views.guarantees_of(loan_ids)
+    return [found.get(loan_id) for loan_id in loan_ids]
+
+
+def _loan_guarantees_loader() -> DataLoader[int, guarantee_views.LoanGuarantee | None]:
+    return DataLoader(load_fn=_loan_guarantees)
+
+
 @dataclass
 class Loaders:
     """The DataLoaders of one operation, by relation."""
 
     loan_reviews: DataLoader[int, list[LoanReview]] = field(default_factory=_loan_reviews_loader)
+    loan_guarantees: DataLoader[int, guarantee_views.LoanGuarantee | None] = field(
+        default_factory=_loan_guarantees_loader
+    )
 
     def forget_loan(self, loan_id: int) -> None:
         """Drop what was loaded for a loan a mutation changed (nothing if none was)."""
         with contextlib.suppress(KeyError):  # DataLoader.clear raises for a key not loaded
             self.loan_reviews.clear(loan_id)
+        with contextlib.suppress(KeyError):
+            self.loan_guarantees.clear(loan_id)
 
 
 class FreshLoaders(SchemaExtension):
