@@ -15,6 +15,7 @@ from schema.credit.credit import CreditMutation, CreditQuery
 from schema.credit.lending import LendingMutation, LendingQuery
 from schema.credit.sharing import SharingQuery
 from schema.extensions import schema_extensions
+from schema.guarantees import GuaranteesMutation, GuaranteesQuery
 from schema.identity.access import AccessMutation, AccessQuery
 from schema.identity.members import MembersMutation, MembersQuery
 from schema.identity.privacy import PrivacyMutation
@@ -57,6 +58,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CollectionQuery,
         TransfersQuery,
         CollateralQuery,
+        GuaranteesQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -77,6 +79,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CollectionMutation,
         TransfersMutation,
         CollateralMutation,
+        GuaranteesMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,

@@ -28,6 +28,7 @@ from models.credit import (
     VerificationReview,
     VerificationSubmission,
 )
+from models.guarantees import GuaranteeCompany, GuaranteePolicy, GuarantorStaff
 from models.lending import RiskAssessment, RiskNoticeConfirmation
 from models.loans import Loan, LoanReview, LoanStatus
 from models.members import User
@@ -833,6 +834,95 @@ MATRIX += [
     Row("disclosures", "{ disclosures { month } }", PUBLIC, "admin", "partner"),
     Row("disclosure", "{ disclosure { month } }", PUBLIC, "admin", "partner"),
 ]
+MATRIX += [
+    # Guarantees (issue 21): the flows are tests/guarantees/test_guarantees_api.py. Staff
+    # callers act for a company with a request waiting (`_guarantee_company`).
+    Row(
+        "guaranteePolicies",
+        "{ guaranteePolicies(first: 5) { totalCount } }",
+        "profile:read",
+        "guarantor",
+        "partner",
+    ),
+    Row(
+        "guarantorExposure",
+        "{ guarantorExposure { exposure requiredMargin } }",
+        "guarantee:read",
+        "guarantor",
+        "cs",
+    ),
+    Row(
+        "requestGuarantee",
+        "mutation ($loan: ID!, $company: ID!) { requestGuarantee(input: {loanId: $loan,"
+        " companyId: $company}) { __typename ... on GuaranteeRequested { policy { id } } } }",
+        "loan:publish",
+        "member",
+        "risk_l1",
+    ),
+    Row(
+        "issueGuaranteePolicy",
+        "mutation ($policy: ID!) { issueGuaranteePolicy(input: {policyId: $policy,"
+        " coverage: PRINCIPAL, coversPenalty: false, triggerDays: 30, mayDrawMargin: true})"
+        " { __typename } }",
+        "guarantee:manage",
+        "guarantor",
+        "finance",
+        changes_state=False,  # MARGIN_INSUFFICIENT: the company has no margin
+    ),
+    Row(
+        "declineGuaranteeRequest",
+        "mutation ($policy: ID!) { declineGuaranteeRequest(input: {policyId: $policy,"
+        ' reason: "matrix test"}) { __typename ... on GuaranteeRequestDeclined'
+        " { policy { status } } } }",
+        "guarantee:manage",
+        "guarantor",
+        "auditor",
+    ),
+    Row(
+        "createGuaranteeCompany",
+        'mutation { createGuaranteeCompany(input: {name: "Matrix Guarantee Co.",'
+        ' licenceNumber: "GL-MATRIX-1"}) { __typename ... on GuaranteeCompanyCreated'
+        " { company { id } } } }",
+        "guarantors:manage",
+        "admin",
+        "finance",
+    ),
+    Row(
+        "addGuarantorStaff",
+        "mutation ($company: ID!, $userId: ID!) { addGuarantorStaff(input: {companyId:"
+        " $company, userId: $userId}) { __typename ... on GuarantorStaffAdded { userId } } }",
+        "guarantors:manage",
+        "admin",
+        "auditor",
+    ),
+    Row(
+        "depositToGuarantor",
+        'mutation { depositToGuarantor(input: {amount: "10.00", channel: GATEWAY,'
+        ' idempotencyKey: "k-12345678"}) { __typename ... on DepositStarted'
+        " { deposit { payUrl } } } }",
+        "guarantee:manage",
+        "guarantor",
+        "finance",
+    ),
+    Row(
+        "fundGuaranteeMargin",
+        'mutation { fundGuaranteeMargin(input: {amount: "10.00",'
+        ' idempotencyKey: "k-12345678"}) { __typename } }',
+        "guarantee:manage",
+        "guarantor",
+        "cs",
+        changes_state=False,  # INSUFFICIENT_FUNDS: nothing was deposited
+    ),
+    Row(
+        "releaseGuaranteeMargin",
+        'mutation { releaseGuaranteeMargin(input: {amount: "10.00",'
+        ' idempotencyKey: "k-12345678"}) { __typename } }',
+        "guarantee:manage",
+        "guarantor",
+        "risk_l1",
+        changes_state=False,  # MARGIN_BELOW_REQUIRED: there is no margin to release
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -897,6 +987,11 @@ async def _state() -> dict[str, Any]:
         "contract_emails": await ContractEmail.all().count(),
         "contract_templates": await ContractTemplate.all().count(),
         "collection_records": await CollectionRecord.all().count(),
+        "guarantees": (
+            sorted(await GuaranteeCompany.all().values_list("id", "status")),
+            sorted(await GuarantorStaff.all().values_list("company_id", "user_id")),
+            sorted(await GuaranteePolicy.all().values_list("id", "status", "version")),
+        ),
     }
 
 
@@ -961,6 +1056,19 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
             updated_at=await clock.now(),
         )
         return {"item": str(item.id)}
+    if row.field in _ACTING_FOR_A_COMPANY:
+        _company_id, policy_id = await _guarantee_company(caller)
+        return {"policy": str(policy_id)} if "$policy" in row.document else {}
+    if row.field == "requestGuarantee":
+        # The caller's own loan in review when a member (another member's otherwise).
+        mine = caller is not None and caller.kind == "member"
+        company_id, _policy_id = await _guarantee_company(None)
+        loan_id = await _loan(listed=False, borrower_id=caller.id if mine else None)
+        return {"loan": str(loan_id), "company": str(company_id)}
+    if row.field == "addGuarantorStaff":
+        company_id, _policy_id = await _guarantee_company(None)
+        target, _phone = await create_staff("guarantor")
+        return {"company": str(company_id), "userId": _global_id(target)}
     if row.field == "reviewLoan":
         return {"id": str(await _loan(listed=False))}
     if row.field == "assignRoles":
@@ -1022,6 +1130,41 @@ async def _loan(*, listed: bool, borrower_id: int | None = None) -> int:
         created_at=await clock.now(),
     )
     return loan.id
+
+
+_ACTING_FOR_A_COMPANY = {
+    "guaranteePolicies",
+    "guarantorExposure",
+    "issueGuaranteePolicy",
+    "declineGuaranteeRequest",
+    "depositToGuarantor",
+    "fundGuaranteeMargin",
+    "releaseGuaranteeMargin",
+}
+
+
+async def _guarantee_company(caller: User | None) -> tuple[int, int]:
+    """A guarantee company (custody account open at the provider, no money) with a
+    borrower's request on a loan in review; a staff caller acts for it (written directly:
+    only guarantors may, which the flows test). Returns the company and policy ids."""
+    from services.guarantees import companies
+    from services.identity.permissions import Actor
+
+    company = await companies.create_company(
+        actor=Actor(kind="staff"), name="Matrix Guarantor Ltd.", licence_number="GL-MATRIX-0"
+    )
+    if caller is not None and caller.kind == "staff":
+        await GuarantorStaff.create(
+            company_id=company.id, user_id=caller.id, created_at=await clock.now()
+        )
+    loan_id = await _loan(listed=False)
+    policy = await GuaranteePolicy.create(
+        loan_id=loan_id,
+        company_id=company.id,
+        requested_by=(await Loan.get(id=loan_id)).borrower_id,
+        created_at=await clock.now(),
+    )
+    return company.id, policy.id
 
 
 async def _repaying_loan_of(caller: User | None) -> int:
