@@ -94,6 +94,9 @@ class GuaranteePolicy(Model):
     covers_penalty = fields.BooleanField(default=False)
     trigger_days = fields.IntField(null=True)
     may_draw_margin = fields.BooleanField(default=True)
+    # The guarantee fee: this share of the loan's amount a month, paid by the borrower
+    # with each installment (part of its fee) to the company; counts in the R3 cost.
+    fee_rate = fields.DecimalField(max_digits=8, decimal_places=6, default=0, db_default=0)
     issued_by = fields.BigIntField(null=True)
     issued_at = fields.DatetimeField(null=True)
     decline_reason = fields.CharField(max_length=500, default="")

@@ -43,6 +43,9 @@ class LoanInstallment(Model):
     principal_fen = fields.BigIntField()
     interest_fen = fields.BigIntField()
     fee_fen = fields.BigIntField()
+    # Of `fee_fen`, the guarantee company's fee (the rest is the platform's service fee);
+    # the company's ledger code is the loan's fee_terms["guarantee_fee_to"].
+    guarantee_fee_fen = fields.BigIntField(default=0, db_default=0)
     status = fields.CharEnumField(
         InstallmentStatus, max_length=8, default=InstallmentStatus.PENDING, db_index=True
     )

@@ -6,7 +6,10 @@ their loan while it is in review; the company issues (within its margin) or decl
 - `issue`: the company's staff, a REQUESTED policy of their own company (another
   company's is `POLICY_NOT_FOUND`, never saying whose), the loan still in review
   (`LOAN_ALREADY_LISTED`: lenders bid on fixed terms), coverage, penalty cover, trigger
-  days (`guarantees.triggerDays` bounds), may-draw-margin. Under the company's row lock
+  days (`guarantees.triggerDays` bounds), may-draw-margin, and a guarantee fee: a
+  monthly rate on the amount paid with each installment (part of its fee, to the
+  company), refused when the loan's all-in annual cost with it passes the 36 % cap
+  (`RATE_CAP_EXCEEDED`: R3). Under the company's row lock
   the margin must cover the required share of the exposure with this loan
   (`MARGIN_INSUFFICIENT`); both figures are kept on the policy.
 - `decline`: REQUESTED → DECLINED with a reason.
@@ -19,6 +22,7 @@ their loan while it is in review; the company issues (within its margin) or decl
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +41,8 @@ from models.loans import Loan, LoanStatus
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.guarantees import companies
 from services.identity.permissions import Actor, Permission
+from services.loans import contracting
+from services.loans.pricing import price
 from services.platform import clock, parameters
 from services.platform.parameters import Param
 
@@ -56,6 +62,8 @@ TRIGGER_DAYS = Param(
     "least and most a policy may set.",
 )
 
+# At most 2 % of the amount a month (the R3 cap refuses most fees well below that).
+MAX_FEE_RATE = Decimal("0.02")
 _IN_REVIEW = (LoanStatus.PENDING_REVIEW, LoanStatus.IN_REVIEW)
 _OPEN = (PolicyStatus.REQUESTED, *IN_FORCE)
 _DISBURSED = (LoanStatus.DISBURSED, LoanStatus.REPAYING, LoanStatus.OVERDUE)
@@ -106,7 +114,14 @@ async def issue(
     covers_penalty: bool,
     trigger_days: int,
     may_draw_margin: bool,
+    fee_rate: Decimal = Decimal(0),
 ) -> GuaranteePolicy:
+    if not Decimal(0) <= fee_rate <= MAX_FEE_RATE or fee_rate != fee_rate.quantize(
+        Decimal("0.000001")
+    ):
+        raise InvalidInputError(
+            f"A monthly fee rate from 0 to {MAX_FEE_RATE} (six places)", field="feeRate"
+        )
     bounds = await parameters.get(TRIGGER_DAYS)
     if not bounds.least <= trigger_days <= bounds.most:
         raise InvalidInputError(
@@ -132,6 +147,9 @@ async def issue(
                 f"The margin {now.margin_fen} fen is short of the {required} fen required",
                 code="MARGIN_INSUFFICIENT",
             )
+        if fee_rate:
+            await _charge_fee(loan, fee_rate, companies.code_of(company.id))
+        policy.fee_rate = fee_rate
         policy.status = PolicyStatus.ISSUED
         policy.coverage = coverage
         policy.covers_penalty = covers_penalty
@@ -144,6 +162,28 @@ async def issue(
         policy.version += 1
         await policy.save()
     return policy
+
+
+async def _charge_fee(loan: Loan, fee_rate: Decimal, code: str) -> None:
+    """Add the guarantee fee to the loan's terms (paid with each installment, on the
+    amount, as the service fee), refused when the all-in annual cost with it passes the
+    R3 cap (RATE_CAP_EXCEEDED, field feeRate); the loan's all-in cost is updated."""
+    terms = contracting.terms_of(loan)
+    priced = price(terms, contracting.service_fee_rate_of(loan) + fee_rate, await clock.today())
+    if priced.exceeds_cap:
+        raise DomainError(
+            f"With this fee the all-in annual cost would be {priced.all_in_cost * 100:.2f}%, "
+            "above the 36% cap",
+            code="RATE_CAP_EXCEEDED",
+            field="feeRate",
+        )
+    loan.fee_terms = {
+        **loan.fee_terms,
+        "monthly_guarantee_fee_rate": str(fee_rate),
+        "guarantee_fee_to": code,
+    }
+    loan.all_in_cost = priced.all_in_cost
+    await loan.save(update_fields=["fee_terms", "all_in_cost"])
 
 
 async def decline(*, actor: Actor, policy_id: int, reason: str) -> GuaranteePolicy:

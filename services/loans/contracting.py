@@ -40,9 +40,20 @@ async def masked_party(role: PartyRole, user_id: int, amount_fen: int | None) ->
     )
 
 
-def fee_rate_of(loan: Loan) -> Decimal:
+def service_fee_rate_of(loan: Loan) -> Decimal:
     """The monthly service fee rate frozen on the loan when it was published."""
     return Decimal(str(loan.fee_terms.get("monthly_service_fee_rate", "0")))
+
+
+def guarantee_fee_rate_of(loan: Loan) -> Decimal:
+    """The monthly guarantee fee rate, set when a guarantee was issued (else 0)."""
+    return Decimal(str(loan.fee_terms.get("monthly_guarantee_fee_rate", "0")))
+
+
+def fee_rate_of(loan: Loan) -> Decimal:
+    """Every monthly fee rate of the loan: the service fee and any guarantee fee, both
+    on the amount, paid with each installment."""
+    return service_fee_rate_of(loan) + guarantee_fee_rate_of(loan)
 
 
 def terms_of(loan: Loan) -> LoanTerms:
@@ -98,8 +109,16 @@ async def contract_data(loan: Loan) -> LoanContractData:
             )
             for row in priced.installments
         ],
-        fees=f"Service fee {fee_rate * 100:.2f}% of the amount a month, paid with each "
-        "installment; nothing is deducted from the principal.",
+        fees=(
+            f"Service fee {service_fee_rate_of(loan) * 100:.2f}%"
+            + (
+                f" and guarantee fee {guarantee_fee_rate_of(loan) * 100:.4f}%"
+                if guarantee_fee_rate_of(loan)
+                else ""
+            )
+            + f" ({fee_rate * 100:.4f}% in all) of the amount a month, paid with each "
+            "installment; nothing is deducted from the principal."
+        ),
         start_date=start,
     )
 

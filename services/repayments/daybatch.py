@@ -70,7 +70,8 @@ from services.platform import clock, notifier, outbox, parameters
 from services.repayments import daybatch_rows as built
 from services.repayments import events, holdings, policy, quote, split
 from services.repayments.due import _row
-from services.repayments.settlement import RECEIPT_COLUMNS, _reserve_part
+from services.repayments.settlement import RECEIPT_COLUMNS
+from services.repayments.settlement_split import _reserve_part
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,8 @@ def _is_plain(
         and row.overdue_since is None
         and not (row.paid_principal_fen or row.paid_interest_fen or row.paid_fee_fen)
         and not (row.penalty_accrued_fen or row.penalty_paid_fen)
+        # A guarantee fee goes the one-loan way (same money; batching it is not built).
+        and not row.guarantee_fee_fen
         and not any(
             other.due_date < today and other.status != InstallmentStatus.PAID for other in rows
         )

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 
 from models.bids import Claim
 from models.loans import Loan, LoanStatus
@@ -30,76 +28,14 @@ from services.loans.states import LoanEvent, transition
 from services.money import ledger, movements
 from services.money.money import format_money
 from services.platform import clock, notifier, parameters
-from services.repayments import advances, events, holdings, overdue, policy, quote, split
+from services.repayments import advances, events, holdings, overdue, policy, quote
 from services.repayments.due import _amounts, _quote, _repayable, _settled_numbers
 from services.repayments.events import RepaymentEventKind
-
-
-@dataclass(frozen=True)
-class _LineSplit:
-    """One line's money per claim: to the holder, and to whoever advanced the
-    installment (`recoverer`; None when nobody did)."""
-
-    holders: list[split.Share]
-    recovered: list[split.Share]
-    recoverer: str | None
-
-
-def _back_to_recoverer(paid_fen: int, advanced: list[int], recovered: list[int]) -> list[int]:
-    """Per claim, what of `paid_fen` (one part paid of an advanced installment) goes back
-    to its recoverer: up to what it still lacks of that part, split towards what it
-    advanced of each claim (`split.toward`: targets `advanced`, received `recovered`)."""
-    lacking = sum(max(0, gave - got) for gave, got in zip(advanced, recovered, strict=True))
-    return split.toward(min(paid_fen, lacking), advanced, recovered)
-
-
-def _split_line(
-    line: quote.Line,
-    advance: advances.AdvanceOf | None,
-    recovered: dict[int, advances.Triple],
-    claims: list[Claim],
-    received_principal: list[int],
-    received_interest: list[int],
-    total_interest_fen: int,
-) -> _LineSplit:
-    """Share one installment's payment. The parts someone advanced of it (`advance`;
-    `recovered`: claim id -> what it has had back) go back to it first, each part
-    towards the advanced parts per claim, so the payment that completes the installment
-    gives each claim exactly the rest of its advance (`advances.py`); the rest (all of it
-    for an installment not advanced; the parts not covered, and penalty beyond what was
-    covered) is split among the holders towards their targets."""
-    per_claim = advance.per_claim if advance else {}
-    back = [
-        _back_to_recoverer(
-            paid,
-            [per_claim.get(claim.id, advances.NOTHING)[part] for claim in claims],
-            [recovered.get(claim.id, advances.NOTHING)[part] for claim in claims],
-        )
-        for part, paid in enumerate((line.principal_fen, line.interest_fen, line.penalty_fen))
-    ]
-    holders = split.split_holdings(
-        principal_fen=line.principal_fen - sum(back[0]),
-        interest_fen=line.interest_fen - sum(back[1]),
-        penalty_fen=line.penalty_fen - sum(back[2]),
-        holdings=holdings.as_holdings(claims, received_principal, received_interest),
-        total_interest_fen=total_interest_fen,
-    )
-    to_recoverer = [
-        split.Share(principal_fen=principal, interest_fen=interest, penalty_fen=penalty)
-        for principal, interest, penalty in zip(*back, strict=True)
-    ]
-    return _LineSplit(
-        holders=holders, recovered=to_recoverer, recoverer=advance.recoverer if advance else None
-    )
-
-
-def _reserve_part(paid_before_fen: int, fee_fen: int, share: Decimal) -> int:
-    """The risk reserve's part of `fee_fen` paid of an installment's fee, of which
-    `paid_before_fen` was paid before: its share of the fee paid so far rounded down to
-    the fen, less its share of what was paid before. An installment's fee paid in parts
-    gives the reserve what the whole fee paid at once would."""
-    return int((paid_before_fen + fee_fen) * share) - int(paid_before_fen * share)
-
+from services.repayments.settlement_split import (
+    _reserve_part,
+    _split_line,
+    guarantee_part,
+)
 
 # A receipt's columns as `insert_rows` writes them (here and in the day's batch).
 RECEIPT_COLUMNS = [
@@ -208,10 +144,12 @@ def transfers(
     to_fee: int,
     to_reserve: int,
     recoveries: Mapping[str, int],
+    guarantee_fees: Mapping[str, int] | None = None,
 ) -> list[movements.Transfer]:
     """A settlement's transfers from the borrower: one per holder (by holder id), then
-    the fee, the reserve's share of the fees and what each recoverer gets back of its
-    advances (the reserve's first; each only when not nothing)."""
+    the fee, the reserve's share of the fees, what each recoverer gets back of its
+    advances (the reserve's first) and a guarantee company's fee (each only when not
+    nothing)."""
     moves = [
         movements.Transfer(
             from_user_id=borrower_id,
@@ -223,20 +161,27 @@ def transfers(
         for holder_id, parts in sorted(per_holder.items())
         if parts.total_fen
     ]
-    paid = [
-        (to_fee, "fee", ledger.FEE, "repayment_fee"),
-        (to_reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
-        (
-            recoveries.get(ledger.RISK_RESERVE, 0),
-            "reserve-recovery",
-            ledger.RISK_RESERVE,
-            "reserve_recovery",
-        ),
-    ] + [
-        (amount, f"recovery:{code}", code, "guarantee_recovery")
-        for code, amount in sorted(recoveries.items())
-        if code != ledger.RISK_RESERVE
-    ]
+    paid = (
+        [
+            (to_fee, "fee", ledger.FEE, "repayment_fee"),
+            (to_reserve, "reserve", ledger.RISK_RESERVE, "repayment_reserve"),
+            (
+                recoveries.get(ledger.RISK_RESERVE, 0),
+                "reserve-recovery",
+                ledger.RISK_RESERVE,
+                "reserve_recovery",
+            ),
+        ]
+        + [
+            (amount, f"recovery:{code}", code, "guarantee_recovery")
+            for code, amount in sorted(recoveries.items())
+            if code != ledger.RISK_RESERVE
+        ]
+        + [
+            (amount, f"guarantee-fee:{code}", code, "guarantee_fee")
+            for code, amount in sorted((guarantee_fees or {}).items())
+        ]
+    )
     for amount, suffix, platform, kind in paid:
         if amount:
             moves.append(
@@ -258,6 +203,7 @@ async def _move_money(
     to_fee: int,
     to_reserve: int,
     recoveries: Mapping[str, int],
+    guarantee_fees: Mapping[str, int],
 ) -> None:
     """The settlement's transfers from the borrower's available balance, in its
     transaction: one per holder, then the fee, the reserve's share of the fees and what
@@ -266,7 +212,9 @@ async def _move_money(
     (detail: "repayment") lets the crash tests kill the process with them written and
     the rest of the settlement not."""
     reference = f"repayment:{repayment.id}"
-    moves = transfers(borrower_id, reference, per_holder, to_fee, to_reserve, recoveries)
+    moves = transfers(
+        borrower_id, reference, per_holder, to_fee, to_reserve, recoveries, guarantee_fees
+    )
     await movements.split(moves, reference=reference)
     crashpoints.hit("repayment.after_transfer", "repayment")
 
@@ -324,7 +272,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
     per_claim = [holdings.Parts() for _ in claims]
     recovered: dict[str, list[holdings.Parts]] = {}
     per_holder: dict[int, holdings.Parts] = defaultdict(holdings.Parts)
-    fees = reserve = principal_paid = 0
+    fees = reserve = principal_paid = guarantee_fee = 0
     for line in paid_lines:
         row = by_number[line.number]
         shares = _split_line(
@@ -350,8 +298,17 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
                 recovered[shares.recoverer][index].add(back_part)
             per_holder[claim.holder_id].add(share)
             line_holders[claim.holder_id].add(share)
-        fees += line.fee_fen
-        reserve += _reserve_part(row.paid_fee_fen, line.fee_fen, reserve_share)
+        # The fee paid: the guarantee company's part of it, then the reserve's share of
+        # the service part (the whole fee when the loan has no guarantee fee).
+        to_guarantor = guarantee_part(
+            row.paid_fee_fen, line.fee_fen, row.guarantee_fee_fen, row.fee_fen
+        )
+        guarantor_before = guarantee_part(0, row.paid_fee_fen, row.guarantee_fee_fen, row.fee_fen)
+        fees += line.fee_fen - to_guarantor
+        guarantee_fee += to_guarantor
+        reserve += _reserve_part(
+            row.paid_fee_fen - guarantor_before, line.fee_fen - to_guarantor, reserve_share
+        )
         principal_paid += line.principal_fen
         await _pay_line(repayment, loan, row, line, today=today, now=now)
         await events.enqueue_many(
@@ -379,7 +336,10 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         code: sum(parts.total_fen for parts in per_claim_back)
         for code, per_claim_back in recovered.items()
     }
-    await _move_money(repayment, payer_id, per_holder, to_fee, reserve, recoveries)
+    guarantee_fees = (
+        {str(loan.fee_terms["guarantee_fee_to"]): guarantee_fee} if guarantee_fee else {}
+    )
+    await _move_money(repayment, payer_id, per_holder, to_fee, reserve, recoveries, guarantee_fees)
     await _write_receipts(repayment, claims, per_claim, recovered, now)
     await advances.recovered(
         {code: {loan.id: amount} for code, amount in recoveries.items() if amount}
@@ -401,6 +361,7 @@ async def _settle(repayment: Repayment, *, confirmed_amount_fen: int | None) -> 
         **repayment.details,
         "allocation_order": [str(part) for part in order],
         "reserve_fen": reserve,
+        **({"guarantee_fee_fen": guarantee_fee} if guarantee_fee else {}),
         "reserve_recovery_fen": recoveries.get(ledger.RISK_RESERVE, 0),
         # Guarantors' recoveries (absent when none, as the day's batch leaves it).
         **(
@@ -462,6 +423,7 @@ async def _pay_line(
     the staff overdue PAID event and cure, the credit hook and the borrower's PAID
     event; otherwise it stays PENDING or OVERDUE and the borrower gets a PARTIALLY_PAID
     event with the parts paid and what it still asks."""
+    fee_before = row.fee_fen
     row.paid_principal_fen += line.principal_fen
     row.paid_interest_fen += line.interest_fen
     row.paid_fee_fen += line.fee_fen
@@ -470,6 +432,9 @@ async def _pay_line(
         # An early repayment charges less interest and no fee for the months not begun:
         # the installment then asks what it was paid.
         row.interest_fen = row.paid_interest_fen
+        row.guarantee_fee_fen = guarantee_part(
+            0, row.paid_fee_fen, row.guarantee_fee_fen, fee_before
+        )
         row.fee_fen = row.paid_fee_fen
         row.status = InstallmentStatus.PAID
         row.paid_on = today
@@ -481,6 +446,7 @@ async def _pay_line(
             "paid_interest_fen",
             "fee_fen",
             "paid_fee_fen",
+            "guarantee_fee_fen",
             "penalty_paid_fen",
             "status",
             "paid_on",

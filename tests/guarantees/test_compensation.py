@@ -23,6 +23,7 @@ By hand:
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -108,7 +109,9 @@ async def _company_matches_provider(sandbox: Any, company_id: int) -> tuple[int,
     return books
 
 
-def _guaranteed_by(company_id: int, staff: Actor, *, may_draw_margin: bool = True):
+def _guaranteed_by(
+    company_id: int, staff: Actor, *, may_draw_margin: bool = True, fee_rate: str = "0"
+):
     async def before_review(loan: Loan) -> None:
         asked = await policies.request(
             actor=member_actor(loan.borrower_id), loan_id=loan.id, company_id=company_id
@@ -120,6 +123,7 @@ def _guaranteed_by(company_id: int, staff: Actor, *, may_draw_margin: bool = Tru
             covers_penalty=False,
             trigger_days=30,
             may_draw_margin=may_draw_margin,
+            fee_rate=Decimal(fee_rate),
         )
 
     return before_review

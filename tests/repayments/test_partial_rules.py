@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from services.repayments import overdue, quote, reserve, split
 from services.repayments.policy import Part
-from services.repayments.settlement import _back_to_recoverer, _reserve_part
+from services.repayments.settlement_split import _back_to_recoverer, _reserve_part
 
 ORDER = [Part.PENALTY, Part.INTEREST, Part.PRINCIPAL, Part.FEE]
 DUE = date(2026, 3, 10)
