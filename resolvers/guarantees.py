@@ -23,7 +23,7 @@ from resolvers.identity.access import decode_user_id
 from resolvers.ids import number_of
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
-from schema.scalars import Money, SignedRate
+from schema.scalars import Money, Rate, SignedRate
 from schema.types import guarantees as t
 from schema.types.money import accounts as money_types
 from services.errors import DomainError
@@ -69,6 +69,7 @@ def _policy(
         status=t.GuaranteePolicyStatus(str(row.status)),
         coverage=t.GuaranteeCoverage(str(row.coverage)) if row.coverage else None,
         covers_penalty=row.covers_penalty,
+        fee_rate=Rate(Decimal(row.fee_rate)),
         trigger_days=row.trigger_days,
         may_draw_margin=row.may_draw_margin,
         issued_at=row.issued_at,
@@ -234,6 +235,7 @@ async def issue_guarantee_policy(
             covers_penalty=input.covers_penalty,
             trigger_days=input.trigger_days,
             may_draw_margin=input.may_draw_margin,
+            fee_rate=Decimal(input.fee_rate),
         )
     except DomainError as error:
         return t.IssueGuaranteePolicyError.from_domain(_policy_not_found(error))

@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.collateral import CollateralMutation, CollateralQuery
+from schema.collateral_disposal import CollateralDisposalMutation
 from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit.credit import CreditMutation, CreditQuery
 from schema.credit.lending import LendingMutation, LendingQuery
@@ -79,6 +80,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CollectionMutation,
         TransfersMutation,
         CollateralMutation,
+        CollateralDisposalMutation,
         GuaranteesMutation,
         ContractsMutation,
         PrivacyMutation,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated
 
 import strawberry
 
 from schema.errors import error_codes, error_type
-from schema.scalars import Money, SignedRate
+from schema.scalars import Money, Rate, SignedRate
 from schema.types.money.accounts import DepositStarted
 
 
@@ -92,6 +93,9 @@ class GuaranteePolicy:
     )
     may_draw_margin: bool = strawberry.field(
         description="The company may draw on its margin when its available balance is short."
+    )
+    fee_rate: Rate = strawberry.field(
+        description="The guarantee fee a month, on the loan's amount (0 when none)."
     )
     issued_at: datetime | None = strawberry.field(description="When it was issued (UTC).")
     decline_reason: str | None = strawberry.field(
@@ -202,6 +206,13 @@ class IssueGuaranteePolicyInput:
         description="Whether a compensation may draw on the margin when the available "
         "balance is short."
     )
+    fee_rate: Rate = strawberry.field(
+        default=Rate(Decimal(0)),
+        description="The guarantee fee: this share of the loan's amount a month, paid by "
+        "the borrower with each installment to the company (0 to 0.02, six places). It "
+        "counts in the loan's all-in annual cost: past the 36 % cap it is refused "
+        "(RATE_CAP_EXCEEDED).",
+    )
 
 
 @strawberry.type(description="The policy is issued.")
@@ -219,6 +230,7 @@ IssueGuaranteePolicyErrorCode = error_codes(
         "MARGIN_INSUFFICIENT",
         "COMPANY_NOT_ACTIVE",
         "NOT_A_GUARANTOR",
+        "RATE_CAP_EXCEEDED",
     ],
     "Why nothing was issued (POLICY_NOT_FOUND: no such request of your company's; "
     "MARGIN_INSUFFICIENT: the margin is short of what the exposure with this loan requires).",

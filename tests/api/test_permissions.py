@@ -630,6 +630,35 @@ MATRIX += [
         "finance",
     ),
     Row(
+        "requestCollateralTransfer",
+        "mutation ($item: ID!) { requestCollateralTransfer(input: {itemId: $item, to: HOLDERS,"
+        ' reason: "In default"}) { __typename ... on CollateralTransferError { code } } }',
+        "loan:review",
+        "risk_l1",
+        "finance",
+        changes_state=False,
+    ),
+    Row(
+        "approveCollateralTransfer",
+        'mutation { approveCollateralTransfer(transferId: "999999") { __typename'
+        " ... on CollateralTransferError { code } } }",
+        "loan:review:l3",
+        "risk_l3",
+        "risk_l1",
+        changes_state=False,
+    ),
+    Row(
+        "recordCollateralDisposal",
+        "mutation ($item: ID!) { recordCollateralDisposal(input: {itemId: $item, buyer:"
+        ' "Buyer", price: "100.00", costs: "1.00", soldOn: "2026-12-01", channel: GATEWAY,'
+        ' idempotencyKey: "matrix-disposal-1"}) { __typename'
+        " ... on RecordCollateralDisposalError { code } } }",
+        "loan:review",
+        "risk_l1",
+        "finance",
+        changes_state=False,
+    ),
+    Row(
         "myTransferListings",
         "{ myTransferListings(first: 5) { totalCount } }",
         "bid:place",
@@ -1041,7 +1070,11 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         return {"loan": str(await _loan(listed=True, borrower_id=caller.id if mine else None))}
     if row.field == "addCollateralItem":
         return {"loan": str(await _loan(listed=True))}
-    if row.field == "addCollateralValuation":
+    if row.field in (
+        "addCollateralValuation",
+        "requestCollateralTransfer",
+        "recordCollateralDisposal",
+    ):
         loan_id = await _loan(listed=True)
         item = await CollateralItem.create(
             loan_id=loan_id,
