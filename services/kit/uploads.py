@@ -3,7 +3,8 @@
 The generic half of every upload (verification materials, collateral documents):
 
 - `clean_files`: how many, which types (the declared content type *and* the bytes' magic
-  number must agree), none empty, none too large, names made safe. Refusals are
+  number must agree, so an empty file is never of an accepted type), none too large,
+  names made safe. Refusals are
   `UploadRefusedError` with a stable code (`UploadProblem`) and the input field; nothing
   has been stored yet.
 - `store`: puts the files in storage under new keys, hashes them (SHA-256), and removes
@@ -12,7 +13,7 @@ The generic half of every upload (verification materials, collateral documents):
 - `StoredUpload.sign`: the platform's signature over "<sha256>:<size>:<context...>", the
   context naming what the file belongs to and who uploaded it, so that a changed file
   (its hash no longer matches) and a changed record (the signature no longer holds) are
-  both detectable by `verify`.
+  both detectable by `verify` (or `read_verified`, which serves the bytes only then).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.errors import InvalidInputError
+from services.errors import DomainError, InvalidInputError
 from services.kit import signing
 from services.kit.storage import StoredFileMissingError, get_storage
 
@@ -41,7 +42,6 @@ class UploadProblem(StrEnum):
     TOO_FEW_FILES = "TOO_FEW_FILES"
     TOO_MANY_FILES = "TOO_MANY_FILES"
     FILE_TYPE_NOT_ACCEPTED = "FILE_TYPE_NOT_ACCEPTED"  # type not allowed, or bytes not of it
-    FILE_EMPTY = "FILE_EMPTY"
     FILE_TOO_LARGE = "FILE_TOO_LARGE"
 
 
@@ -93,8 +93,9 @@ def clean_files(
 ) -> list[UploadedFile]:
     """The files with safe names and canonical content types, or UploadRefusedError on
     `field`: fewer than `least` or more than `most` (messages start with `label`), a type
-    not in `types` or bytes not of the declared type, an empty file, one over `max_bytes`.
-    Checked in that order, the count first."""
+    not in `types` or bytes not of the declared type (an empty file among them: every
+    type `looks_like` knows has a magic number), one over `max_bytes`. Checked in that
+    order, the count first."""
     if len(files) < least:
         raise UploadRefusedError(
             f"{label}: at least {least} file(s)", problem=UploadProblem.TOO_FEW_FILES, field=field
@@ -113,10 +114,6 @@ def clean_files(
                 f"{name}: only {', '.join(types)} files are accepted",
                 problem=UploadProblem.FILE_TYPE_NOT_ACCEPTED,
                 field=field,
-            )
-        if not data:
-            raise UploadRefusedError(
-                f"{name} is empty", problem=UploadProblem.FILE_EMPTY, field=field
             )
         if len(data) > max_bytes:
             raise UploadRefusedError(
@@ -167,17 +164,40 @@ async def store(files: Sequence[UploadedFile]) -> AsyncIterator[list[StoredUploa
         raise
 
 
-async def verify(
+class StoredFileIntegrityError(DomainError):
+    code = "INTEGRITY"
+
+    def __init__(self, problem: IntegrityProblem) -> None:
+        super().__init__(f"The stored file fails its integrity check: {problem}")
+        self.problem = problem
+
+
+async def read_verified(
     *, storage_key: str, size: int, sha256: str, signature: str, context: Sequence[object]
-) -> IntegrityProblem | None:
-    """None when the record still holds its signature (over its hash, size and
-    `context`) and the stored bytes their hash; else what is wrong."""
+) -> bytes:
+    """The stored bytes, once the record still holds its signature (over its hash, size
+    and `context`) and the bytes their hash; else StoredFileIntegrityError saying what
+    is wrong."""
     if not signing.verify(signed_payload(sha256, size, *context), signature):
-        return IntegrityProblem.RECORD_CHANGED
+        raise StoredFileIntegrityError(IntegrityProblem.RECORD_CHANGED)
     try:
         data = await get_storage().get(storage_key)
     except StoredFileMissingError:
-        return IntegrityProblem.MISSING_FILE
+        raise StoredFileIntegrityError(IntegrityProblem.MISSING_FILE) from None
     if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
-        return IntegrityProblem.FILE_CHANGED
+        raise StoredFileIntegrityError(IntegrityProblem.FILE_CHANGED)
+    return data
+
+
+async def verify(
+    *, storage_key: str, size: int, sha256: str, signature: str, context: Sequence[object]
+) -> IntegrityProblem | None:
+    """None when the record still holds its signature and the stored bytes their hash;
+    else what is wrong (see `read_verified`)."""
+    try:
+        await read_verified(
+            storage_key=storage_key, size=size, sha256=sha256, signature=signature, context=context
+        )
+    except StoredFileIntegrityError as error:
+        return error.problem
     return None
