@@ -149,3 +149,34 @@ class CollateralDisposal(Model):
                 name="collateral_disposal_net",
             ),
         )
+
+
+class CollateralDocument(Model):
+    """A document of an item (M8.1: title deed, lien registration, photos) or the report
+    of one of its valuations (M8.2), stored, hashed and signed as it arrived.
+
+    The signature covers "<sha256>:<size>:collateral:<item id>:<uploader id>", so a
+    changed file (its hash no longer matches) and a changed record (the signature no
+    longer holds) are both detectable.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    item: fields.ForeignKeyRelation[CollateralItem] = fields.ForeignKeyField(
+        "models.CollateralItem", related_name="documents", on_delete=fields.RESTRICT
+    )
+    item_id: int
+    valuation: fields.OneToOneNullableRelation[CollateralValuation] = fields.OneToOneField(
+        "models.CollateralValuation", related_name="report", null=True, on_delete=fields.RESTRICT
+    )
+    valuation_id: int | None
+    storage_key = fields.CharField(max_length=64, unique=True)
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=100)
+    size = fields.BigIntField()
+    sha256 = fields.CharField(max_length=64)
+    signature = fields.CharField(max_length=128)
+    uploaded_by = fields.BigIntField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "collateral_documents"

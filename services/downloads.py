@@ -1,6 +1,6 @@
-"""Signed, expiring download links (issue 17) for contracts' PDFs, verification files and
-a member's statement as CSV: what the web SPA puts in an `<a href>` and the mobile app
-hands to a download manager, with no bearer token.
+"""Signed, expiring download links (issue 17) for contracts' PDFs, verification files,
+collateral documents (issue 21) and a member's statement as CSV: what the web SPA puts
+in an `<a href>` and the mobile app hands to a download manager, with no bearer token.
 
 A link names the object (kind and id), the user it was issued to (the subject), an expiry
 and, for a statement, its filter (the scope), all under one HMAC-SHA256
@@ -12,7 +12,8 @@ It is issued only to someone who may read the object (`create_link`), and served
 (`open_link`) only while the signature holds, the expiry has not passed and the subject
 may *still* read the object: their account is active and the domain's own access rule
 (a contract's parties and staff with contracts:read; a file's owner and credit officers;
-one's own statement) still lets them. Refusals are logged with their reason.
+a collateral document: whoever may see its loan's collateral; one's own statement) still
+lets them. Refusals are logged with their reason.
 
 The staff's CSV exports (issue 19: figures, returns, the overdue list, fund
 transactions) are links of their own kinds whose id is the subject; which permission
@@ -35,15 +36,17 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import quote, urlencode
 
+from models.collateral import CollateralDocument
 from models.contracts import Contract
 from models.credit import MaterialFile
 from models.members import User
 from services import downloads_csv
+from services.collateral import documents as collateral_documents
 from services.contracts import access as contract_access
 from services.credit import materials
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor, Permission, load_actor
-from services.kit import csv_stream, links
+from services.kit import csv_stream, links, uploads
 from services.kit.settings import get_settings
 from services.money import statements
 from services.platform.clock import system_now
@@ -65,6 +68,7 @@ class DownloadKind(StrEnum):
 
     CONTRACT = "contract"  # a contract's archived PDF (its id)
     MATERIAL = "material"  # a verification file (its id)
+    COLLATERAL_DOCUMENT = "collateral-document"  # an item's document or report (its id)
     TRANSACTIONS = "transactions"  # the subject's own movements as CSV (id: the subject)
     # Staff exports as CSV (id: the subject; services/downloads_csv.py), issue 19:
     PLATFORM_FIGURES = "platform-figures"
@@ -135,10 +139,11 @@ async def create_link(
 ) -> DownloadLink:
     """A link to one object the actor may read now, valid for `DOWNLOAD_LINK_MINUTES`.
 
-    CONTRACT and MATERIAL need `object_id`; TRANSACTIONS takes none (it is always the
-    actor's own statement) and may take a filter. Raises InvalidInputError (`id`,
-    `filter`) for arguments that do not fit the kind, NotFoundError (`id`) when there is
-    no such object or the actor may not read it (the two are not told apart).
+    CONTRACT, MATERIAL and COLLATERAL_DOCUMENT need `object_id`; TRANSACTIONS takes none
+    (it is always the actor's own statement) and may take a filter. Raises
+    InvalidInputError (`id`, `filter`) for arguments that do not fit the kind,
+    NotFoundError (`id`) when there is no such object or the actor may not read it (the
+    two are not told apart).
     The staff's exports take no id, and `as_of`, `since`, `where` as downloads_csv says.
     """
     if actor.user_id is None:
@@ -214,6 +219,8 @@ async def _check_readable(actor: Actor, kind: DownloadKind, object_id: int) -> N
     try:
         if kind is DownloadKind.CONTRACT:
             await contract_access.get_contract(actor=actor, contract_id=object_id)
+        elif kind is DownloadKind.COLLATERAL_DOCUMENT:
+            await collateral_documents.get_document(actor, object_id)
         else:
             await materials.get_file(actor, object_id)
     except NotFoundError as error:
@@ -366,9 +373,11 @@ async def _never_revoked(_token_id: str) -> bool:
 async def _serve(link: _Link) -> Download:
     """The object, once the subject is checked again as if they asked with their token."""
     claims = link.claims
-    exists = {DownloadKind.CONTRACT: Contract, DownloadKind.MATERIAL: MaterialFile}.get(
-        link.kind, User
-    )
+    exists = {
+        DownloadKind.CONTRACT: Contract,
+        DownloadKind.MATERIAL: MaterialFile,
+        DownloadKind.COLLATERAL_DOCUMENT: CollateralDocument,
+    }.get(link.kind, User)
     if not await exists.exists(id=claims.object_id):
         raise _Refused(Refusal.NOT_FOUND)
     actor = await load_actor(claims.subject_id, is_revoked=_never_revoked)
@@ -380,7 +389,11 @@ async def _serve(link: _Link) -> Download:
         raise _Refused(Refusal.ACCESS_REVOKED) from None
     except InvalidInputError:  # a day the figures refuse now (the clock moved back)
         raise _Refused(Refusal.MALFORMED) from None
-    except (contract_access.ContractIntegrityError, materials.MaterialIntegrityError):
+    except (
+        contract_access.ContractIntegrityError,
+        materials.MaterialIntegrityError,
+        uploads.StoredFileIntegrityError,
+    ):
         raise _Refused(Refusal.INTEGRITY) from None
 
 
@@ -392,6 +405,9 @@ async def _read(link: _Link, actor: Actor) -> Download:
     if link.kind is DownloadKind.MATERIAL:
         row, data = await materials.read_file(actor, object_id)
         return Download(data, row.content_type, row.filename, row.sha256)
+    if link.kind is DownloadKind.COLLATERAL_DOCUMENT:
+        pledged, data = await collateral_documents.read_document(actor, object_id)
+        return Download(data, pledged.content_type, pledged.filename, pledged.sha256)
     if link.export is not None:
         return await _read_export(link, link.export, actor)
     # One's own statement only, and only while one may use an account.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
@@ -11,6 +9,7 @@ from strawberry.types import Info
 from models.credit import MaterialFile, ReviewDecision, VerificationStatus, VerificationSubmission
 from models.members import User
 from resolvers.identity.access import decode_user_id
+from resolvers.uploads import read_upload
 from schema.errors import BadUserInputError
 from schema.pagination import Connection, build_connection, clamp_first, cursor_key
 from schema.scalars import Money
@@ -84,11 +83,6 @@ def _verification(row: VerificationSubmission) -> t.Verification:
     )
 
 
-async def _read(upload: Any) -> materials.UploadedFile:
-    data = await upload.read()
-    return (upload.filename or "", upload.content_type or "", data)
-
-
 async def submit_verification(
     info: Info, input: t.SubmitVerificationInput
 ) -> t.SubmitVerificationResult:
@@ -102,7 +96,7 @@ async def submit_verification(
             actor=await info.context.get_actor(),
             kind=input.kind,
             fields=fields,
-            files=[await _read(upload) for upload in input.files],
+            files=[await read_upload(upload) for upload in input.files],
         )
     except DomainError as error:
         return t.SubmitVerificationError.from_domain(error)

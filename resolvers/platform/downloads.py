@@ -14,6 +14,7 @@ from services.money.statements import TransactionFilter
 _KINDS = {
     t.DownloadKind.CONTRACT: downloads.DownloadKind.CONTRACT,
     t.DownloadKind.MATERIAL: downloads.DownloadKind.MATERIAL,
+    t.DownloadKind.COLLATERAL_DOCUMENT: downloads.DownloadKind.COLLATERAL_DOCUMENT,
     t.DownloadKind.TRANSACTIONS_CSV: downloads.DownloadKind.TRANSACTIONS,
     t.DownloadKind.PLATFORM_FIGURES_CSV: downloads.DownloadKind.PLATFORM_FIGURES,
     t.DownloadKind.RISK_FIGURES_CSV: downloads.DownloadKind.RISK_FIGURES,

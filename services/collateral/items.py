@@ -2,27 +2,30 @@
 
 - `add_item` (staff with `loan:review`, as the loan is reviewed): an item pledged for a
   loan: kind, owner (the borrower unless a third party is named), description, where
-  the lien is registered (number and authority) and its rank. Not for a loan already
-  settled or cancelled.
+  the lien is registered (number and authority) and its rank, and its documents. Not for
+  a loan already settled or cancelled.
 - `add_valuation` (the same staff): appraiser, method, value, the day valued (not after
-  today) and the report. Refused for an item no longer securing the loan (RELEASED,
-  DISPOSED: ITEM_NOT_PLEDGED). The item's value is its latest valuation (by day, then as
-  recorded).
+  today), the report's reference and the report itself. Refused for an item no longer
+  securing the loan (RELEASED, DISPOSED: ITEM_NOT_PLEDGED). The item's value is its
+  latest valuation (by day, then as recorded).
+- Documents and reports are stored, hashed and signed with the row that brings them, in
+  its transaction; any refusal stores nothing (services/collateral/documents.py).
 - The loan's loan-to-value: its outstanding principal (the amount before disbursement;
   after it, its installments' principal less what was paid) over the latest values of
   the items still securing it, four places half-up; None while nothing is valued. When
   a valuation takes it above `collateral.ltvWarning` from at or below it, a warning
   event (`collateral.events`, kind LTV_WARNING) goes out through the outbox, once per
   crossing.
-- `collateral_of`: a loan's items with their valuations, the value and LTV, for its
-  borrower, the holders of its claims, and staff with `loan:review`; NotFoundError for
+- `collateral_of`: a loan's items with their valuations, documents, the value and LTV,
+  for its borrower, the holders of its claims, and staff with `loan:review`; NotFoundError for
   anyone else (never telling whether the loan exists).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, cast
@@ -30,13 +33,21 @@ from typing import Annotated, cast
 from pydantic import BaseModel, ConfigDict, Field
 from tortoise.transactions import in_transaction
 
-from models.bids import Claim
-from models.collateral import CollateralItem, CollateralKind, CollateralStatus, CollateralValuation
+from models.collateral import (
+    CollateralDocument,
+    CollateralItem,
+    CollateralKind,
+    CollateralStatus,
+    CollateralValuation,
+)
 from models.loans import Loan, LoanStatus
 from models.members import User
 from models.repayments import LoanInstallment
+from services.collateral import access, documents
 from services.errors import DomainError, InvalidInputError, NotFoundError
-from services.identity.permissions import Actor, Permission
+from services.identity.permissions import Actor
+from services.kit import uploads
+from services.kit.uploads import UploadedFile
 from services.platform import clock, outbox, parameters
 from services.platform.parameters import Param
 
@@ -66,6 +77,8 @@ LTV_WARNING = Param(
 class ItemView:
     item: CollateralItem
     valuations: list[CollateralValuation]  # newest first
+    documents: list[CollateralDocument] = field(default_factory=list)  # the item's own
+    reports: dict[int, CollateralDocument] = field(default_factory=dict)  # by valuation
 
     @property
     def value_fen(self) -> int | None:
@@ -85,6 +98,7 @@ class Valued:
     valuation: CollateralValuation
     ltv: Decimal | None
     warned: bool  # this valuation took the LTV above the warning ratio
+    report: CollateralDocument | None = None
 
 
 def _text(value: str, field: str, most: int) -> str:
@@ -115,7 +129,22 @@ async def _views(loan_id: int) -> list[ItemView]:
     valuations: dict[int, list[CollateralValuation]] = defaultdict(list)
     for row in await CollateralValuation.filter(loan_id=loan_id).order_by("-valued_on", "-id"):
         valuations[row.item_id].append(row)
-    return [ItemView(item=item, valuations=valuations[item.id]) for item in items]
+    files: dict[int, list[CollateralDocument]] = defaultdict(list)
+    reports: dict[int, dict[int, CollateralDocument]] = defaultdict(dict)
+    for document in await documents.of_loan(loan_id):
+        if document.valuation_id is None:
+            files[document.item_id].append(document)
+        else:
+            reports[document.item_id][document.valuation_id] = document
+    return [
+        ItemView(
+            item=item,
+            valuations=valuations[item.id],
+            documents=files[item.id],
+            reports=reports[item.id],
+        )
+        for item in items
+    ]
 
 
 def _securing_values(views: list[ItemView]) -> list[int]:
@@ -136,9 +165,11 @@ async def add_item(
     registration_authority: str,
     lien_rank: int,
     owner_id: int | None = None,
+    files: Sequence[UploadedFile] = (),
 ) -> CollateralItem:
-    """Record an item pledged for a loan; see the module docstring. NotFoundError (no
-    such loan or owner), DomainError LOAN_CLOSED, InvalidInputError."""
+    """Record an item pledged for a loan with its documents `files`; see the module
+    docstring. NotFoundError (no such loan or owner), DomainError LOAN_CLOSED,
+    InvalidInputError (UploadRefusedError for the files)."""
     assert actor.user_id is not None
     loan = await Loan.get_or_none(id=loan_id)
     if loan is None:
@@ -150,19 +181,26 @@ async def add_item(
         raise NotFoundError("No such owner", field="ownerId")
     if not 1 <= lien_rank <= 99:
         raise InvalidInputError("The lien's rank is 1 to 99", field="lienRank")
+    description = _text(description, "description", 500)
+    registration_number = _text(registration_number, "registrationNumber", 64)
+    registration_authority = _text(registration_authority, "registrationAuthority", 128)
+    cleaned = documents.clean_documents(files)
     now = await clock.now()
-    return await CollateralItem.create(
-        loan_id=loan.id,
-        owner_id=owner,
-        kind=kind,
-        description=_text(description, "description", 500),
-        registration_number=_text(registration_number, "registrationNumber", 64),
-        registration_authority=_text(registration_authority, "registrationAuthority", 128),
-        lien_rank=lien_rank,
-        recorded_by=actor.user_id,
-        created_at=now,
-        updated_at=now,
-    )
+    async with uploads.store(cleaned) as stored, in_transaction():
+        item = await CollateralItem.create(
+            loan_id=loan.id,
+            owner_id=owner,
+            kind=kind,
+            description=description,
+            registration_number=registration_number,
+            registration_authority=registration_authority,
+            lien_rank=lien_rank,
+            recorded_by=actor.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+        await documents.record(stored, item_id=item.id, uploader_id=actor.user_id, at=now)
+    return item
 
 
 async def add_valuation(
@@ -174,9 +212,11 @@ async def add_valuation(
     value_fen: int,
     valued_on: date,
     report_ref: str = "",
+    report: UploadedFile | None = None,
 ) -> Valued:
-    """Record a valuation; see the module docstring. NotFoundError, DomainError
-    ITEM_NOT_PLEDGED, InvalidInputError (value, day, method, texts)."""
+    """Record a valuation with its report (a file, optional); see the module docstring.
+    NotFoundError, DomainError ITEM_NOT_PLEDGED, InvalidInputError (value, day, method,
+    texts; UploadRefusedError for the report)."""
     assert actor.user_id is not None
     if value_fen <= 0:
         raise InvalidInputError("The value must be positive", field="value")
@@ -188,7 +228,8 @@ async def add_valuation(
     appraiser = _text(appraiser, "appraiser", 128)
     if len(report_ref or "") > 256:
         raise InvalidInputError("At most 256 characters", field="reportRef")
-    async with in_transaction():
+    cleaned = documents.clean_report(report)
+    async with uploads.store(cleaned) as stored, in_transaction():
         item = await CollateralItem.filter(id=item_id).select_for_update().first()
         if item is None:
             raise NotFoundError("No such item", field="itemId")
@@ -211,6 +252,13 @@ async def add_valuation(
             recorded_by=actor.user_id,
             created_at=await clock.now(),
         )
+        filed = await documents.record(
+            stored,
+            item_id=item.id,
+            valuation_id=valuation.id,
+            uploader_id=actor.user_id,
+            at=valuation.created_at,
+        )
         after = _ltv(outstanding, _securing_values(await _views(loan.id)))
         ratio = (await parameters.get(LTV_WARNING)).ratio
         warned = after is not None and after > ratio and (before is None or before <= ratio)
@@ -228,24 +276,14 @@ async def add_valuation(
             )
     if warned:
         outbox.wake()
-    return Valued(valuation=valuation, ltv=after, warned=warned)
-
-
-async def _may_see(actor: Actor, loan: Loan) -> bool:
-    if actor.can(Permission.LOAN_REVIEW):
-        return True
-    if actor.user_id is None:
-        return False
-    if loan.borrower_id == actor.user_id:
-        return True
-    return await Claim.filter(loan_id=loan.id, holder_id=actor.user_id).exists()
+    return Valued(valuation=valuation, ltv=after, warned=warned, report=filed[0] if filed else None)
 
 
 async def collateral_of(*, actor: Actor, loan_id: int) -> LoanCollateral:
     """A loan's collateral as its borrower, holders and reviewers see it; NotFoundError
     for anyone else."""
     loan = await Loan.get_or_none(id=loan_id)
-    if loan is None or not await _may_see(actor, loan):
+    if loan is None or not await access.may_see(actor, loan):
         raise NotFoundError("No such loan", field="loanId")
     views = await _views(loan.id)
     outstanding = await _outstanding(loan)

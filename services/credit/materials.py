@@ -7,18 +7,16 @@ copy, the only form that ever leaves the service. Each file is stored under a ne
 hashed (SHA-256) and signed by the platform over "<sha256>:<size>:<submission id>:<user
 id>" when it arrives, so `verify_material` can later tell a changed file from a changed
 record. The rows are written in one transaction, and the stored files are removed again
-if it fails.
+if it fails. The file half (checks, storage, hash, signature, verification) is
+services/kit/uploads.py; a refusal of the files is INVALID here, as it always was.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
 from tortoise.transactions import in_transaction
 
@@ -26,26 +24,20 @@ from models.credit import MaterialFile, VerificationSubmission
 from services.credit.catalogue import FieldFormat, FieldSpec, VerificationKind, get_kind
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor, Permission
-from services.kit import signing
+from services.kit import uploads
 from services.kit.security import encrypt_pii, mask_email, mask_phone
-from services.kit.storage import StoredFileMissingError, get_storage
+from services.kit.storage import get_storage
 from services.money.money import format_money, parse_money
 
 # (filename, content type, bytes) as received.
-UploadedFile = tuple[str, str, bytes]
+UploadedFile = uploads.UploadedFile
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _PHONE = re.compile(r"1[3-9]\d{9}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 _NUMBER = re.compile(r"[0-9A-Za-z-]{4,40}")
-_CONTENT_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
-
-
-class MaterialProblem(StrEnum):
-    FILE_CHANGED = "FILE_CHANGED"  # the stored bytes no longer match the signed hash
-    RECORD_CHANGED = "RECORD_CHANGED"  # the record no longer matches its signature
-    MISSING_FILE = "MISSING_FILE"  # nothing stored under the record's key
+MaterialProblem = uploads.IntegrityProblem  # FILE_CHANGED, RECORD_CHANGED, MISSING_FILE
 
 
 @dataclass(frozen=True)
@@ -146,51 +138,20 @@ def _clean_fields(kind: VerificationKind, raw: dict[str, str]) -> dict[str, dict
     return stored
 
 
-def _looks_like(content_type: str, data: bytes) -> bool:
-    """The bytes are what the declared type says (magic numbers)."""
-    if content_type == "image/jpeg":
-        return data.startswith(b"\xff\xd8\xff")
-    if content_type == "image/png":
-        return data.startswith(b"\x89PNG\r\n\x1a\n")
-    if content_type == "application/pdf":
-        return data.startswith(b"%PDF-")
-    if content_type in ("video/mp4", "video/quicktime"):
-        return data[4:8] == b"ftyp"
-    if content_type == "video/webm":
-        return data.startswith(b"\x1a\x45\xdf\xa3")
-    return False
-
-
-def _clean_filename(name: str) -> str:
-    base = os.path.basename((name or "").replace("\\", "/"))
-    base = "".join(c for c in base if c.isprintable()).strip()
-    return base[-255:] or "file"
-
-
 def _clean_files(kind: VerificationKind, files: Sequence[UploadedFile]) -> list[UploadedFile]:
-    if len(files) < kind.min_files:
-        raise InvalidInputError(f"{kind.title}: at least {kind.min_files} file(s)", field="files")
-    if len(files) > kind.max_files:
-        raise InvalidInputError(f"{kind.title}: at most {kind.max_files} file(s)", field="files")
-    cleaned: list[UploadedFile] = []
-    for filename, content_type, data in files:
-        declared = (content_type or "").split(";")[0].strip().lower()
-        declared = _CONTENT_ALIASES.get(declared, declared)
-        name = _clean_filename(filename)
-        if declared not in kind.file_types or not _looks_like(declared, data):
-            allowed = ", ".join(kind.file_types)
-            raise InvalidInputError(f"{name}: only {allowed} files are accepted", field="files")
-        if not data:
-            raise InvalidInputError(f"{name} is empty", field="files")
-        if len(data) > kind.max_file_bytes:
-            limit = kind.max_file_bytes // (1024 * 1024)
-            raise InvalidInputError(f"{name} is larger than {limit} MB", field="files")
-        cleaned.append((name, declared, data))
-    return cleaned
-
-
-def signed_payload(sha256: str, size: int, submission_id: int, user_id: int) -> bytes:
-    return f"{sha256}:{size}:{submission_id}:{user_id}".encode()
+    try:
+        return uploads.clean_files(
+            files,
+            types=kind.file_types,
+            max_bytes=kind.max_file_bytes,
+            least=kind.min_files,
+            most=kind.max_files,
+            field="files",
+            label=kind.title,
+        )
+    except uploads.UploadRefusedError as error:
+        # submitVerification's published code for every refusal stays INVALID.
+        raise InvalidInputError(error.message, field=error.field) from error
 
 
 # --- operations ----------------------------------------------------------------------
@@ -206,34 +167,22 @@ async def submit(
     if spec is None:
         raise InvalidInputError(f"Unknown verification kind {kind!r}", field="kind")
     values = _clean_fields(spec, fields)
-    uploads = _clean_files(spec, files)
+    cleaned = _clean_files(spec, files)
 
-    storage = get_storage()
-    stored: list[tuple[str, str, str, bytes]] = []  # key, filename, content type, bytes
-    try:
-        for filename, content_type, data in uploads:
-            stored.append((await storage.put(data), filename, content_type, data))
-        async with in_transaction():
-            submission = await VerificationSubmission.create(
-                user_id=actor.user_id, kind=spec.code, field_values=values
+    async with uploads.store(cleaned) as stored, in_transaction():
+        submission = await VerificationSubmission.create(
+            user_id=actor.user_id, kind=spec.code, field_values=values
+        )
+        for upload in stored:
+            await MaterialFile.create(
+                submission_id=submission.id,
+                storage_key=upload.storage_key,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                size=upload.size,
+                sha256=upload.sha256,
+                signature=upload.sign(submission.id, actor.user_id),
             )
-            for key, filename, content_type, data in stored:
-                digest = hashlib.sha256(data).hexdigest()
-                await MaterialFile.create(
-                    submission_id=submission.id,
-                    storage_key=key,
-                    filename=filename,
-                    content_type=content_type,
-                    size=len(data),
-                    sha256=digest,
-                    signature=signing.sign(
-                        signed_payload(digest, len(data), submission.id, actor.user_id)
-                    ),
-                )
-    except BaseException:
-        for key, *_rest in stored:
-            await storage.delete(key)
-        raise
     await submission.fetch_related("files", "reviews")
     return submission
 
@@ -277,16 +226,14 @@ async def verify_material(file_id: int) -> MaterialReport:
     row = await MaterialFile.get_or_none(id=file_id).prefetch_related("submission")
     if row is None:
         raise NotFoundError("No such file", field="fileId")
-    payload = signed_payload(row.sha256, row.size, row.submission_id, row.submission.user_id)
-    if not signing.verify(payload, row.signature):
-        return MaterialReport(row.id, False, MaterialProblem.RECORD_CHANGED)
-    try:
-        data = await get_storage().get(row.storage_key)
-    except StoredFileMissingError:
-        return MaterialReport(row.id, False, MaterialProblem.MISSING_FILE)
-    if len(data) != row.size or hashlib.sha256(data).hexdigest() != row.sha256:
-        return MaterialReport(row.id, False, MaterialProblem.FILE_CHANGED)
-    return MaterialReport(row.id, True, None)
+    problem = await uploads.verify(
+        storage_key=row.storage_key,
+        size=row.size,
+        sha256=row.sha256,
+        signature=row.signature,
+        context=(row.submission_id, row.submission.user_id),
+    )
+    return MaterialReport(row.id, problem is None, problem)
 
 
 async def get_file(actor: Actor, file_id: int) -> MaterialFile:

@@ -45,7 +45,7 @@ from strawberry import relay
 
 from models.access import Role
 from models.bids import Bid, BidSource, BidStatus, Claim
-from models.collateral import CollateralItem, CollateralValuation
+from models.collateral import CollateralDocument, CollateralItem, CollateralValuation
 from models.contracts import (
     ConsentMethod,
     Contract,
@@ -330,8 +330,27 @@ async def seed_member_credit(world: World, count: int) -> dict[str, Any]:
     return {"userId": str(relay.GlobalID("User", str(world.member.id)))}
 
 
+async def _collateral_document(
+    item_id: int, valuation_id: int | None, user_id: int, now: datetime
+) -> None:
+    """A document's record (its `verified` fails on the signature: no file is read)."""
+    await CollateralDocument.create(
+        item_id=item_id,
+        valuation_id=valuation_id,
+        storage_key=f"{item_id}-{valuation_id}",
+        filename="deed.pdf",
+        content_type="application/pdf",
+        size=1,
+        sha256="0" * 64,
+        signature="not-a-signature",
+        uploaded_by=user_id,
+        created_at=now,
+    )
+
+
 async def seed_collateral(world: World, count: int) -> dict[str, Any]:
-    """`count` items on the member's loan, each with two valuations."""
+    """`count` items on the member's loan, each with a document and two valuations, each
+    valuation with its report."""
     if "collateral_loan" not in world.made:
         world.made["collateral_loan"] = await _loan(world.member.id, LoanStatus.LISTED)
     loan = world.made["collateral_loan"]
@@ -349,8 +368,9 @@ async def seed_collateral(world: World, count: int) -> dict[str, Any]:
             created_at=now,
             updated_at=now,
         )
+        await _collateral_document(item.id, None, world.member.id, now)
         for value in (100_000, 90_000):
-            await CollateralValuation.create(
+            valuation = await CollateralValuation.create(
                 item_id=item.id,
                 loan_id=loan.id,
                 appraiser="Appraiser",
@@ -360,6 +380,7 @@ async def seed_collateral(world: World, count: int) -> dict[str, Any]:
                 recorded_by=world.member.id,
                 created_at=now,
             )
+            await _collateral_document(item.id, valuation.id, world.member.id, now)
     return {"loanId": str(loan.id)}
 
 

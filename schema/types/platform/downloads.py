@@ -20,6 +20,11 @@ class DownloadKind(Enum):
     MATERIAL = strawberry.enum_value(
         "MATERIAL", description="A verification file (its id): its owner, credit officers."
     )
+    COLLATERAL_DOCUMENT = strawberry.enum_value(
+        "COLLATERAL_DOCUMENT",
+        description="A collateral item's document or valuation report (its id): whoever may "
+        "see the loan's collateral (its borrower, the holders of its claims, loan reviewers).",
+    )
     TRANSACTIONS_CSV = strawberry.enum_value(
         "TRANSACTIONS_CSV",
         description="Your own movements as CSV (no id; an optional filter), as myTransactionsCsv.",
