@@ -126,19 +126,20 @@ async def guarantee_policies(
         wanted_loan = _id(loan_id, "loanId") if loan_id is not None else None
     except DomainError as error:
         raise BadUserInputError(error.message, field=error.field) from error
-    # policies.visible() is the one scoping point; it answers the newest 500 rows, so the
-    # page (keyset on id, newest first) is cut here, after it.
-    rows = await policies.visible(
+    # policies.visible() is the one scoping point; it pages in SQL (keyset on id, newest
+    # first), one row more than the page to tell whether another follows.
+    page, total = await policies.visible(
         actor,
         status=PolicyStatus(status.value) if status is not None else None,
         loan_id=wanted_loan,
+        first=size + 1,
+        before_id=before_id,
     )
-    page = [row for row in rows if before_id is None or row.id < before_id][: size + 1]
     shaped = await _policies(page[:size])
     return build_connection(
         page,
         first=size,
-        total=len(rows),
+        total=total,
         has_previous=after is not None,
         key=lambda row: row.id,
         node=lambda row: shaped[row.id],

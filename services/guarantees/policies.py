@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from tortoise.transactions import in_transaction
@@ -247,22 +247,29 @@ async def visible(
     status: PolicyStatus | None = None,
     loan_id: int | None = None,
     company_id: int | None = None,
-) -> list[GuaranteePolicy]:
-    """The policies `actor` may see, newest first: a company's staff their company's;
-    finance and auditors (`finance:read`) any; a member their own loans'."""
-    await follow_loans()
+    first: int = 500,
+    before_id: int | None = None,
+) -> tuple[list[GuaranteePolicy], int]:
+    """The policies `actor` may see, newest first, a page of at most `first` (keyset:
+    ids below `before_id`) and how many there are in all: a company's staff their
+    company's; finance and auditors (`finance:read`) any; a member their own loans'.
+    The open policies in that scope follow their loans first (`follow_loans`)."""
     query = GuaranteePolicy.all()
     staff = await GuarantorStaff.get_or_none(user_id=actor.user_id) if actor.user_id else None
     if staff is not None:
         query = query.filter(company_id=staff.company_id)
-    elif Permission.FINANCE_READ in actor.permissions:
-        pass
-    else:
+    elif Permission.FINANCE_READ not in actor.permissions:
         query = query.filter(loan__borrower_id=actor.user_id or 0)
-    if status is not None:
-        query = query.filter(status=status)
     if loan_id is not None:
         query = query.filter(loan_id=loan_id)
     if company_id is not None:
         query = query.filter(company_id=company_id)
-    return await query.order_by("-id").limit(500)
+    open_ids = await query.filter(status__in=list(_OPEN)).values_list("id", flat=True)
+    if open_ids:
+        await follow_loans(cast(list[int], open_ids))
+    if status is not None:
+        query = query.filter(status=status)
+    total = await query.count()
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return await query.order_by("-id").limit(first), total

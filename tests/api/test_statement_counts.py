@@ -1172,8 +1172,9 @@ async def test_list_reads_take_the_same_statements_at_1_and_50(
 PAGE_SLACK = 10
 # Pages still cut in Python after the service's scoped read: their statements are
 # counted, the rows they read are not compared. guaranteePolicies: policies.visible()
-# answers up to 500 rows, newest first, after follow_loans() has read every open policy;
-# the resolver keeps the page. To go when visible() takes first/after (docs/guarantees.md).
+# pages in SQL, but first brings the open policies of the caller's scope in line with
+# their loans (follow_loans reads their ids and their loans' statuses): those rows are
+# read whatever the page (docs/guarantees.md).
 CUT_AFTER_THE_SERVICE = {"guaranteePolicies"}
 
 # Seeds of one object whose nested lists are bounded by the platform (a loan has at most
