@@ -28,6 +28,7 @@ from schema.types import guarantees as t
 from schema.types.money import accounts as money_types
 from services.errors import DomainError
 from services.guarantees import companies, policies
+from services.guarantees import compensation as compensations
 from services.payments.provider import DepositChannel
 
 
@@ -255,6 +256,23 @@ async def decline_guarantee_request(
     except DomainError as error:
         return t.DeclineGuaranteeRequestError.from_domain(_policy_not_found(error))
     return t.GuaranteeRequestDeclined(policy=await _one_policy(policy))
+
+
+async def compensate_installment(
+    info: Info, input: t.CompensateInstallmentInput
+) -> t.CompensateInstallmentResult:
+    try:
+        paid = await compensations.compensate_now(
+            actor=await info.context.get_actor(),
+            policy_id=_id(input.policy_id, "policyId"),
+            number=input.installment,
+        )
+    except DomainError as error:
+        return t.CompensateInstallmentError.from_domain(_policy_not_found(error))
+    policy = await GuaranteePolicy.get(id=paid.policy_id)
+    return t.InstallmentCompensated(
+        compensation=_compensation(paid), policy=await _one_policy(policy)
+    )
 
 
 async def create_guarantee_company(

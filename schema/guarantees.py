@@ -47,6 +47,12 @@ class GuaranteesMutation:
         extensions=auth(Permission.GUARANTEE_MANAGE),
         description="Say no to a request your company was sent, with the reason.",
     )
+    compensate_installment: t.CompensateInstallmentResult = strawberry.mutation(
+        resolver=r.compensate_installment,
+        extensions=auth(Permission.GUARANTEE_MANAGE),
+        description="Pay the holders of an installment past your policy's trigger now (the "
+        "daily run does it otherwise); your company takes over those parts of the claims.",
+    )
     create_guarantee_company: t.CreateGuaranteeCompanyResult = strawberry.mutation(
         resolver=r.create_guarantee_company,
         extensions=auth(Permission.GUARANTORS_MANAGE),

@@ -272,6 +272,43 @@ DeclineGuaranteeRequestResult = Annotated[
 ]
 
 
+# --- compensateInstallment ----------------------------------------------------------------
+
+
+@strawberry.input(description="Compensate one installment now rather than at the next daily run.")
+class CompensateInstallmentInput:
+    policy_id: strawberry.ID = strawberry.field(description="A policy of your company in force.")
+    installment: int = strawberry.field(description="The installment's number (1 = first).")
+
+
+@strawberry.type(description="The holders are paid; the company is subrogated.")
+class InstallmentCompensated:
+    compensation: GuaranteeCompensation = strawberry.field(description="What was paid.")
+    policy: GuaranteePolicy = strawberry.field(description="The policy after it.")
+
+
+CompensateInstallmentErrorCode = error_codes(
+    "CompensateInstallment",
+    [
+        "POLICY_NOT_FOUND",
+        "NOT_TRIGGERED",
+        "ALREADY_COMPENSATED",
+        "MARGIN_INSUFFICIENT",
+        "NOT_A_GUARANTOR",
+    ],
+    "Why nothing was paid (NOT_TRIGGERED: not overdue past the policy's trigger, or paid; "
+    "MARGIN_INSUFFICIENT: the company's balance, and its margin where the policy allows, "
+    "does not cover it).",
+)
+CompensateInstallmentError = error_type(
+    "CompensateInstallment", CompensateInstallmentErrorCode, "Nothing was paid."
+)
+CompensateInstallmentResult = Annotated[
+    InstallmentCompensated | CompensateInstallmentError,
+    strawberry.union("CompensateInstallmentResult"),
+]
+
+
 # --- createGuaranteeCompany, addGuarantorStaff --------------------------------------------
 
 

@@ -40,7 +40,9 @@ from models.guarantees import (
 )
 from models.loans import LoanStatus
 from models.repayments import InstallmentAdvance, InstallmentStatus, LoanInstallment
+from services.errors import DomainError
 from services.guarantees import companies, policies
+from services.identity.permissions import Actor
 from services.money import ledger, movements
 from services.payments import instructions
 from services.platform import clock
@@ -209,3 +211,35 @@ async def _guaranteed(loan_ids: list[int]) -> set[int]:
 @overdue.on_daily
 async def _daily(today: date) -> None:
     await compensate_overdue(today)
+
+
+async def compensate_now(*, actor: Actor, policy_id: int, number: int) -> GuaranteeCompensation:
+    """The company's staff compensate one installment at once (after topping up, say)
+    rather than wait for the next day's run. Typed refusals, nothing moved:
+    POLICY_NOT_FOUND (not their company's), NOT_TRIGGERED (the installment is not past
+    the trigger, or is paid), ALREADY_COMPENSATED, MARGIN_INSUFFICIENT (the company
+    cannot pay it, drawing on the margin only where the policy allows)."""
+    company = await companies.company_of(actor)
+    policy = await GuaranteePolicy.filter(id=policy_id, company_id=company.id).first()
+    if policy is None or policy.status not in IN_FORCE or policy.trigger_days is None:
+        raise DomainError("No such policy in force", code="POLICY_NOT_FOUND", field="policyId")
+    row = await LoanInstallment.get_or_none(loan_id=policy.loan_id, number=number)
+    if row is None:
+        raise DomainError("No such installment", code="NOT_TRIGGERED", field="installment")
+    if await GuaranteeCompensation.filter(installment_id=row.id).exists():
+        raise DomainError("That installment is compensated already", code="ALREADY_COMPENSATED")
+    today = await clock.today()
+    if row.id not in {due.id for due in await _due(policy, today)}:
+        raise DomainError(
+            f"Installment {number} is not past the policy's {policy.trigger_days} days",
+            code="NOT_TRIGGERED",
+            field="installment",
+        )
+    if not await compensate_one(policy, row):
+        raise DomainError(
+            "The company's balance (and margin, where the policy allows) does not cover it",
+            code="MARGIN_INSUFFICIENT",
+        )
+    await refresh_status(policy, today)
+    instructions.wake()
+    return await GuaranteeCompensation.get(installment_id=row.id)

@@ -908,6 +908,15 @@ MATRIX += [
         "auditor",
     ),
     Row(
+        "compensateInstallment",
+        "mutation ($policy: ID!) { compensateInstallment(input: {policyId: $policy,"
+        " installment: 1}) { __typename ... on CompensateInstallmentError { code } } }",
+        "guarantee:manage",
+        "guarantor",
+        "auditor",
+        changes_state=False,
+    ),
+    Row(
         "createGuaranteeCompany",
         'mutation { createGuaranteeCompany(input: {name: "Matrix Guarantee Co.",'
         ' licenceNumber: "GL-MATRIX-1"}) { __typename ... on GuaranteeCompanyCreated'
@@ -1170,6 +1179,7 @@ _ACTING_FOR_A_COMPANY = {
     "guarantorExposure",
     "issueGuaranteePolicy",
     "declineGuaranteeRequest",
+    "compensateInstallment",
     "depositToGuarantor",
     "fundGuaranteeMargin",
     "releaseGuaranteeMargin",

@@ -49,7 +49,7 @@ from services.platform import parameters
 from services.repayments import overdue
 from services.repayments.due import RepayMode
 from simulation.people import member_actor
-from tests.factories import create_staff
+from tests.factories import create_staff, gql, token_for
 from tests.lending import (
     assert_ledger_matches_provider,
     deposit_by_card,
@@ -290,4 +290,76 @@ async def test_a_company_short_of_money_compensates_nothing_until_it_tops_up(app
     ]
     assert await _company_matches_provider(sandbox, company_id) == (250_000 - 172_548, 200_000)
     assert (await GuaranteePolicy.get(id=policy.id)).status == PolicyStatus.COMPENSATED
+    assert (await ledger.check()).ok
+
+
+COMPENSATE = """mutation($policy: ID!, $number: Int!) {
+  compensateInstallment(input: {policyId: $policy, installment: $number}) {
+    __typename
+    ... on InstallmentCompensated { compensation { amount fromMargin } policy { status } }
+    ... on CompensateInstallmentError { code }
+  } }"""
+
+
+async def test_staff_compensate_at_once_and_never_twice(app, client, scripted):
+    """compensateInstallment over the API: refused before the trigger, while the company
+    cannot pay, twice, and by another company's staff, nothing moving each time; paid in
+    full once the company has the money."""
+    sandbox = app.state.sandbox.sandbox
+    company_id, staff = await _company(sandbox, available=50_000, margin=200_000)
+    made = await repaying_loan(
+        scripted,
+        sandbox,
+        shares=SHARES,
+        term=6,
+        before_review=_guaranteed_by(company_id, staff, may_draw_margin=False),
+    )
+    policy = await GuaranteePolicy.get(loan_id=made.loan.id)
+    user, phone = await create_staff("guarantor")
+    await companies.add_staff(actor=ADMIN, company_id=company_id, user_id=user.id)
+    token = await token_for(phone)
+    other_user, other_phone = await create_staff("guarantor")
+    other = await companies.create_company(
+        actor=ADMIN, name="Other Guarantee Co.", licence_number="GD-2026-0002"
+    )
+    await companies.add_staff(actor=ADMIN, company_id=other.id, user_id=other_user.id)
+    variables = {"policy": str(policy.id), "number": 1}
+
+    async def ask(with_token: str) -> dict[str, Any]:
+        body = await gql(client, COMPENSATE, variables, token=with_token)
+        return body["data"]["compensateInstallment"]
+
+    first = await LoanInstallment.get(loan_id=made.loan.id, number=1)
+    today = await move_clock_to(first.due_date + timedelta(days=29))
+    await overdue.run_daily(today)
+    assert await ask(token) == {"__typename": "CompensateInstallmentError", "code": "NOT_TRIGGERED"}
+    today = await move_clock_to(first.due_date + timedelta(days=30))
+    await overdue.run_daily(today)  # the company is short: TRIGGERED, nothing moved
+    assert await ask(token) == {
+        "__typename": "CompensateInstallmentError",
+        "code": "MARGIN_INSUFFICIENT",
+    }
+    assert await ask(await token_for(other_phone)) == {
+        "__typename": "CompensateInstallmentError",
+        "code": "POLICY_NOT_FOUND",
+    }
+    assert not await GuaranteeCompensation.exists()
+    paid = await companies.deposit(
+        actor=staff, amount=200_000, channel=DepositChannel.GATEWAY, idempotency_key="top-up-02"
+    )
+    await sandbox.bank_pay(
+        (await PaymentInstruction.get(business_ref=f"deposit:{paid.id}")).request_id
+    )
+    assert await ask(token) == {
+        "__typename": "InstallmentCompensated",
+        "compensation": {"amount": "1725.48", "fromMargin": "0.00"},
+        "policy": {"status": "COMPENSATED"},
+    }
+    assert await ask(token) == {
+        "__typename": "CompensateInstallmentError",
+        "code": "ALREADY_COMPENSATED",
+    }
+    assert await GuaranteeCompensation.all().count() == 1
+    await settle_everything(sandbox)
+    assert await _company_matches_provider(sandbox, company_id) == (250_000 - 172_548, 200_000)
     assert (await ledger.check()).ok
