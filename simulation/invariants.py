@@ -5,7 +5,8 @@ first one broken raises `Broken(name, detail)`, which the run reports with its d
 - `ledger.no_drift`: every account's balance is the sum of its postings.
 - `ledger.never_negative`: no account that may not go negative is below zero.
 - `provider.equals_ledger`: every custody account at the provider (members, fee, risk
-  reserve) holds what the ledger says, to the fen, and none is negative.
+  reserve, guarantee companies: available and margin = frozen) holds what the ledger
+  says, to the fen, and none is negative.
 - `split.parts_add_up`: per repayment and per loan, what the claims received of each
   part (principal, interest, penalty) is exactly what the borrower paid of it.
 - `split.shares_never_negative`: no receipt has a negative part.
@@ -14,7 +15,9 @@ first one broken raises `Broken(name, detail)`, which the run reports with its d
   payments to the holder and to the reserve) is never above the claim's principal.
 - `claims.near_exact_share`: each claim's principal and interest are within one fen per
   installment paid of its exact share by principal of what was paid; its penalty within
-  one fen per installment of its share of each payment's penalty.
+  one fen per installment of its share of each payment's penalty (three when a guarantor
+  had advanced penalty: the advance was shared among the claims, what of it is paid back
+  is shared towards it and the rest among the holdings, each rounded once).
 - `claims.exact_once_settled`: once a loan is settled every claim received exactly its
   principal and exactly its largest-remainder share of the loan's interest, counted
   both ways (by the borrower's payments; by the holder: own receipts plus advances).
@@ -40,6 +43,8 @@ first one broken raises `Broken(name, detail)`, which the run reports with its d
   zero.
 - `reserve.advances_on_time`: no installment advanced before it was `after_days` late,
   none advanced twice to the same claim.
+- With guarantees and collateral (`--guarantees`): `guarantee.*` and
+  `collateral.proceeds_add_up` (`simulation.guarantee_checks`).
 
 The ledger, claims and reserve invariants read only rows that a day with no new or
 changed posting, account balance, receipt, advance, repayment, claim or loan status
@@ -56,6 +61,8 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple, cast
 
 from models.bids import Claim
+from models.collateral import CollateralDisposal
+from models.guarantees import GuaranteePolicy
 from models.ledger import LedgerAccount, Posting
 from models.loans import Loan, LoanStatus
 from models.payments import ProviderAccount
@@ -65,7 +72,7 @@ from services.money import ledger
 from services.platform import parameters
 from services.repayments import overdue, split
 from services.repayments.overdue_policy import PENALTY_RATE, PENALTY_SCALE
-from simulation import advance_checks, holding_checks
+from simulation import advance_checks, guarantee_checks, holding_checks
 from simulation.broken import Broken, holds
 from simulation.holding_checks import by_line, holding_rows
 
@@ -87,6 +94,9 @@ class Book:
     last_advance_checked: int = 0  # the highest advance id checked
     last_state: tuple[Any, ...] = ()  # `_state` when the ledger, claims, reserve last held
     quiet_days: int = 0  # days that left what the ledger, claims, reserve read unchanged
+    guarantees: bool = False  # guarantee companies and collateral: their checks too
+    last_compensation_checked: int = 0  # compensations are checked for their timing once
+    disposals_checked: set[int] = field(default_factory=set)  # distributed ones, once
 
 
 async def check_all(book: Book, sandbox: Any, today: date) -> None:
@@ -102,10 +112,12 @@ async def check_all(book: Book, sandbox: Any, today: date) -> None:
     book.most_paid_in_part = max(book.most_paid_in_part, partly)
     if changed:
         await advance_checks.reserve(book)
+        if book.guarantees:
+            await guarantee_checks.check(book)
     else:
         book.quiet_days += 1
     book.last_state = state
-    book.checks += 12
+    book.checks += 12 + (guarantee_checks.CHECKS if book.guarantees else 0)
 
 
 async def _state(book: Book) -> tuple[Any, ...]:
@@ -122,6 +134,14 @@ async def _state(book: Book) -> tuple[Any, ...]:
         await Loan.all().order_by("id").values_list("id", "status"),
         tuple(book.loan_ids),
         book.reserve_funded_fen,
+        *(
+            (
+                await GuaranteePolicy.all().order_by("id").values_list("id", "status"),
+                await CollateralDisposal.all().order_by("id").values_list("id", "status"),
+            )
+            if book.guarantees
+            else ()
+        ),
     )
 
 
@@ -149,6 +169,8 @@ async def _provider(sandbox: Any) -> None:
                 books.get(f"{code}:available", 0) + books.get(f"{code}:withdrawing", 0),
                 books.get(f"{code}:frozen", 0),
             )
+        elif code.startswith("g:"):  # a guarantee company: its margin is the frozen part
+            expected = (books.get(code, 0), books.get(ledger.org_margin(code), 0))
         else:
             expected = (books.get(code, 0), 0)
         seen = (balance.available_fen, balance.frozen_fen)
@@ -184,6 +206,8 @@ class _Seen:
     by_repayment: dict[int, list[int]]  # repayment -> [principal, interest, penalty]
     penalty_by: dict[tuple[int, int], int]  # (repayment, claim) -> penalty
     interest_by: dict[tuple[int, int], list[int]]  # (repayment, claim) -> [paid, to holder]
+    # Repayments that paid a recoverer back penalty it had advanced (a guarantor's cover).
+    penalty_recovered: set[int] = field(default_factory=set)
 
 
 async def _seen(loan_ids: list[int]) -> _Seen:
@@ -222,7 +246,9 @@ async def _seen(loan_ids: list[int]) -> _Seen:
             seen.interest_by[(repayment_id, claim_id)][1] += interest
         if recoverer == ledger.RISK_RESERVE:
             holds(penalty == 0, "split.parts_add_up", f"penalty to the reserve: {claim_id}")
-        else:
+        elif to_reserve and penalty:
+            seen.penalty_recovered.add(repayment_id)
+        if not to_reserve:  # a recovery (the reserve's, a guarantor's) the holder had before
             seen.holder_got[claim_id][0] += principal
             seen.holder_got[claim_id][1] += interest
     advances = await ReserveAdvance.filter(loan_id__in=loan_ids).values_list(
@@ -256,6 +282,7 @@ async def _claims(loan_ids: list[int]) -> None:
         by_repayment=raw.by_repayment,
         penalty_by=defaultdict(int, holding_checks.one_by_line(raw.penalty_by, line_of)),
         interest_by=defaultdict(lambda: [0, 0], by_line(raw.interest_by, line_of)),
+        penalty_recovered=raw.penalty_recovered,
     )
     principal_of = {claim.id: claim.principal_fen for claim in claims}
     whole_of: dict[int, int] = defaultdict(int)
@@ -272,7 +299,7 @@ async def _claims(loan_ids: list[int]) -> None:
                 repayment.penalty_fen,
                 principal_of[claim_id],
                 whole_of[repayment.loan_id],
-                len(repayment.installments),
+                len(repayment.installments) * (3 if repayment_id in seen.penalty_recovered else 1),
             ),
             "claims.near_exact_share",
             f"penalty of repayment {repayment_id} to claim {claim_id}: {penalty}",

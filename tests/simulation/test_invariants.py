@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 import pytest
 
+from simulation import guarantee_checks
 from simulation.holding_checks import HoldingRow, Loans, Received, check
 from simulation.invariants import Broken, _ClaimRow, _Seen, _settled_loan
 
@@ -106,3 +108,124 @@ def test_a_fen_moved_between_holdings_of_one_line_is_caught():
     moved = {1: [100, 10, 0], 2: [120, 13, 0], 3: [80, 7, 0]}
     with pytest.raises(Broken, match="exact_once_settled"):
         check(SOLD, _received(moved), SETTLED, [1], {1: 30})
+
+
+# --- guarantees and collateral (issue 21): hand-made books of one company ---------------
+
+# Company g:1 deposited 3,000.00 and compensated installment 7 (1,725.48: the split of
+# tests/guarantees/test_compensation.py over claims 1, 2 and 3); the borrower has since
+# repaid it all, every claim exactly what it had. It holds 1,725.48 available and
+# 1,274.52 of margin: 3,000.00 + 1,725.48 recovered - 1,725.48 compensated.
+PER_CLAIM = {1: (81_274, 5_000, 0), 2: (48_764, 3_000, 0), 3: (32_510, 2_000, 0)}
+
+
+def _company_books(**changes: object) -> guarantee_checks.Books:
+    books = guarantee_checks.Books(
+        companies=[
+            guarantee_checks.Company(
+                code="g:1",
+                compensation_journals=172_548,
+                recovery_journals=172_548,
+                available=172_548,
+                margin=127_452,
+                deposits=300_000,
+            )
+        ],
+        compensations=[guarantee_checks.Compensation(4, "g:1", 7, 172_548, 172_548)],
+        headers={7: ("g:1", 172_548)},
+        advanced={(7, claim): ("g:1", parts) for claim, parts in PER_CLAIM.items()},
+        receipts={"g:1": dict(PER_CLAIM)},
+        came_back={7: dict(PER_CLAIM)},
+    )
+    for name, value in changes.items():
+        setattr(books, name, value)
+    return books
+
+
+def _every_company_check(books: guarantee_checks.Books) -> None:
+    guarantee_checks.paid_equals_compensations(books)
+    guarantee_checks.recovered_within_paid(books)
+    guarantee_checks.accounts_for_itself(books)
+
+
+def test_a_company_whose_books_add_up_keeps_every_check():
+    _every_company_check(_company_books())
+
+
+def test_a_fen_the_ledger_took_that_no_compensation_paid_is_caught():
+    books = _company_books()
+    books.companies[0].compensation_journals += 1
+    books.companies[0].available -= 1
+    with pytest.raises(Broken, match="paid_equals_compensations"):
+        guarantee_checks.paid_equals_compensations(books)
+
+
+def test_a_fen_moved_between_two_holders_compensations_is_caught():
+    # Every total still adds up; claim 2's recovery is now a fen above what it was paid.
+    moved = dict(PER_CLAIM) | {1: (81_275, 5_000, 0), 2: (48_763, 3_000, 0)}
+    books = _company_books(advanced={(7, claim): ("g:1", parts) for claim, parts in moved.items()})
+    guarantee_checks.paid_equals_compensations(books)
+    with pytest.raises(Broken, match="recovered_within_paid"):
+        guarantee_checks.recovered_within_paid(books)
+
+
+def test_a_recovery_counted_on_the_compensation_but_never_received_is_caught():
+    books = _company_books(
+        compensations=[guarantee_checks.Compensation(4, "g:1", 7, 172_548, 172_548)],
+        receipts={"g:1": dict(PER_CLAIM) | {3: (32_509, 2_000, 0)}},
+    )
+    with pytest.raises(Broken, match="recovered_within_paid"):
+        guarantee_checks.recovered_within_paid(books)
+
+
+def test_a_fen_of_margin_from_nowhere_is_caught():
+    books = _company_books()
+    books.companies[0].margin += 1
+    guarantee_checks.paid_equals_compensations(books)
+    guarantee_checks.recovered_within_paid(books)
+    with pytest.raises(Broken, match="accounts_for_itself"):
+        guarantee_checks.accounts_for_itself(books)
+
+
+# A disposal netting 19,500.00 (20,000.00 less 500.00 of costs) of which 13,800.00 paid
+# the loan: 13,710.00 to the holders and recoverers, 90.00 of fee; 5,700.00 left over.
+PROCEEDS = guarantee_checks.Proceeds(
+    disposal_id=2,
+    net_fen=1_950_000,
+    applied_fen=1_380_000,
+    surplus_fen=570_000,
+    credited_fen=1_950_000,
+    repayment=("COLLATERAL", "DONE", 1_380_000),
+    receipts_fen=1_371_000,
+    fees_fen=9_000,
+    taken_fen=1_380_000,
+)
+
+
+def test_a_disposal_whose_proceeds_add_up_keeps_the_check():
+    guarantee_checks.proceeds_add(PROCEEDS)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"receipts_fen": 1_370_999}, id="a-fen-paid-to-no-holder"),
+        pytest.param({"surplus_fen": 570_001}, id="a-fen-of-surplus-from-nowhere"),
+        pytest.param({"taken_fen": 1_380_001}, id="a-fen-more-taken-from-the-owner"),
+        pytest.param({"repayment": ("COLLATERAL", "DONE", 1_379_999)}, id="repayment-short"),
+        pytest.param({"repayment": None}, id="applied-by-no-repayment"),
+    ],
+)
+def test_a_fen_astray_in_a_disposal_is_caught(changes):
+    with pytest.raises(Broken, match="proceeds_add_up"):
+        guarantee_checks.proceeds_add(dataclasses.replace(PROCEEDS, **changes))
+
+
+def test_a_guarantee_fee_the_repayments_never_paid_is_caught():
+    books = _company_books()
+    books.companies[0].fee_journals = books.companies[0].fees_paid = 3_000
+    books.companies[0].available += 3_000
+    guarantee_checks.accounts_for_itself(books)  # fees paid with the installments: its own
+    books.companies[0].fees_paid = 2_999
+    with pytest.raises(Broken, match="accounts_for_itself"):
+        guarantee_checks.accounts_for_itself(books)
