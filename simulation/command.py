@@ -1,11 +1,16 @@
 """`python -m app simulate`: one run, or a sweep of many, each on a scratch platform.
 
     python -m app simulate --seed 7 --start 2027-01-31 [--days 365] [--members 60
-        --loans 24] [--scenario wide|classic] [--transfers]
+        --loans 24] [--scenario wide|classic] [--transfers] [--guarantees]
     python -m app simulate --sweep 300 [--from-seed 1] [--jobs 2] [--days 365] [--transfers]
+        [--guarantees]
 
 `--transfers` switches the secondary market on (`wide` only): lenders list and buy
-claims every day (`simulation/trading.py`).
+claims every day (`simulation/trading.py`). `--guarantees` (`wide` only, with or without
+`--transfers`) adds two guarantee companies that guarantee about a third of the loans
+and compensate their holders, and collateral pledged, valued, transferred and disposed
+of (`simulation/guaranteeing.py`, `simulation/pledging.py`), with the invariants of
+`simulation/guarantee_checks.py`.
 
 SQLite and the in-process broker by default; with DATABASE_URL naming a PostgreSQL
 server (and REDIS_URL) each run makes its own database there (and its own Redis key
@@ -71,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument(
         "--transfers", action="store_true", help="lenders trade claims (the secondary market)"
     )
+    found.add_argument(
+        "--guarantees",
+        action="store_true",
+        help="guarantee companies and collateral (compensation, disposal)",
+    )
     found.add_argument("--sweep", type=_count, help="run this many (seed, start) pairs")
     found.add_argument("--from-seed", type=_count, default=1, help="the sweep's first seed")
     found.add_argument("--jobs", type=_count, default=os.cpu_count() or 1)
@@ -97,6 +107,7 @@ def _config(args: argparse.Namespace, seed: int, start: date) -> RunConfig:
         members=args.members,
         loans=args.loans,
         transfers=args.transfers,
+        guarantees=args.guarantees,
     )
 
 
@@ -198,6 +209,8 @@ async def _one_process(
         words += ["--loans", str(args.loans)]
     if args.transfers:
         words.append("--transfers")
+    if args.guarantees:
+        words.append("--guarantees")
     process = await asyncio.create_subprocess_exec(
         *words, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
@@ -225,6 +238,7 @@ async def _one_process(
                 members=members,
                 loans=args.loans,
                 transfers=args.transfers,
+                guarantees=args.guarantees,
             ).replay(),
         }
     return answer
@@ -279,6 +293,8 @@ async def _sweep(
                 "runs": len(pairs),
                 "failed": len(failures),
                 "scenario": args.scenario,
+                "transfers": args.transfers,
+                "guarantees": args.guarantees,
                 "days": args.days,
                 "from_seed": args.from_seed,
                 "jobs": args.jobs,

@@ -41,6 +41,7 @@ class RunConfig:
     members: int | None = None  # None: the scenario's own
     loans: int | None = None
     transfers: bool = False  # lenders trade claims on the secondary market (`wide` only)
+    guarantees: bool = False  # guarantee companies and collateral (`wide` only)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -56,6 +57,8 @@ class RunConfig:
             raise ConfigError("the classic scenario is 50 members and 20 loans, as it ran")
         if self.transfers and self.scenario != "wide":
             raise ConfigError("--transfers runs in the wide scenario only")
+        if self.guarantees and self.scenario != "wide":
+            raise ConfigError("--guarantees runs in the wide scenario only")
         if self.loans is not None and self.loans < 1:
             raise ConfigError(f"--loans must be at least 1: {self.loans}")
         if self.members is not None and self.members < (self.loans or 1) + 2:
@@ -77,6 +80,8 @@ class RunConfig:
             words += ["--loans", str(self.loans)]
         if self.transfers:
             words.append("--transfers")
+        if self.guarantees:
+            words.append("--guarantees")
         command = shlex.join(words)
         if postgres:
             command = "DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL " + command

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -21,6 +21,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from models.contracts import Contract, ContractKind
 from models.credit import CreditChangeKind, VerificationStatus, VerificationSubmission
 from models.loans import Loan, LoanReviewDecision, LoanStatus
 from models.messaging import OutgoingMessage
@@ -202,6 +203,18 @@ class People:
         )
         return person
 
+    async def staff(self, name: str, role: str, permissions: Iterable[Permission]) -> Actor:
+        """A staff user with `role`, acting with `permissions`."""
+        user = await auth.create_staff_user(
+            actor=ANONYMOUS, phone=self._phone(), password=PASSWORD, display_name=name, roles=[role]
+        )
+        await outbox.dispatch_once()
+        return Actor(user_id=user.id, kind="staff", permissions=frozenset(permissions))
+
+    async def reviewer(self) -> Actor:
+        """The level-1 loan reviewer (made on first use)."""
+        return (await self._reviewers())[0]
+
     async def _reviewers(self) -> list[Actor]:
         if not self.reviewers:
             for level, permission in (
@@ -235,8 +248,10 @@ class People:
         method: RepaymentMethod,
         min_bid_fen: int = 5_000,
         days: int = 10,
+        before_review: Callable[[Loan], Awaitable[None]] | None = None,
     ) -> Loan:
-        """Published by the borrower, approved at levels 1 and 2, listed."""
+        """Published by the borrower, approved at levels 1 and 2, listed. `before_review`
+        runs on the published loan before the reviewers (a guarantee asked for)."""
         loan = await requests.publish(
             member_actor(borrower.user_id),
             requests.LoanRequest(
@@ -252,6 +267,8 @@ class People:
             idempotency_key=f"sim-publish-{uuid.uuid4().hex[:16]}",
         )
         expect(loan.status == "PENDING_REVIEW", f"published loan {loan.status}")
+        if before_review is not None:
+            await before_review(loan)
         for level, reviewer in enumerate(await self._reviewers(), start=1):
             await review.review(reviewer, loan.id, level, LoanReviewDecision.APPROVE, "")
         loan = await Loan.get(id=loan.id)
@@ -260,16 +277,19 @@ class People:
         return loan
 
     async def sign(self, loan_id: int, borrower: Person) -> None:
-        """The borrower signs the full loan's contract with the SMS code."""
+        """The borrower signs the full loan's contract with the SMS code; a guaranteed
+        loan's guarantee contract first (the loan is paid out once both are signed)."""
         contract = await contracting.contract_for_full_loan(await Loan.get(id=loan_id))
         actor = member_actor(borrower.user_id)
-        await signatures.request_signature(actor=actor, contract_id=contract.id)
-        await signatures.sign(
-            actor=actor,
-            contract_id=contract.id,
-            code=await code_for(borrower.phone),
-            client_ip=CLIENT_IP,
-        )
+        guarantees = await Contract.filter(loan_id=loan_id, kind=ContractKind.GUARANTEE)
+        for one in [*guarantees, contract]:
+            await signatures.request_signature(actor=actor, contract_id=one.id)
+            await signatures.sign(
+                actor=actor,
+                contract_id=one.id,
+                code=await code_for(borrower.phone),
+                client_ip=CLIENT_IP,
+            )
 
     async def withdraw(self, person: Person, amount: int) -> None:
         """Withdraw `amount` to the member's card (T+0), confirmed with the SMS code."""

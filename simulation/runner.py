@@ -123,7 +123,12 @@ async def run(
     started = time.monotonic()
     await clock.start_at(config.start)
     people = People(sandbox)
-    book = invariants.Book(loan_ids=[], reserve_funded_fen=0, advance_after_days=ADVANCE_AFTER_DAYS)
+    book = invariants.Book(
+        loan_ids=[],
+        reserve_funded_fen=0,
+        advance_after_days=ADVANCE_AFTER_DAYS,
+        guarantees=config.guarantees,
+    )
     world = World(rng=random.Random(config.seed), people=people, book=book)
     scenario = _scenario(config, world)
     summary = Summary(

@@ -24,6 +24,12 @@ seeded sequence).
 The risk reserve starts with 50,000.00 and a drawn share of the service fees; it
 advances installments 30 days late, is switched off on a drawn day between day 60 and
 200 and on again 20-90 days later, and is topped up by the platform when it runs low.
+
+With `--transfers` lenders trade claims (`simulation/trading.py`); with `--guarantees`
+two guarantee companies guarantee about a third of the loans and compensate their
+holders (`simulation/guaranteeing.py`), and about a quarter of the loans pledge a
+property that is valued, transferred and sold when its loan defaults
+(`simulation/pledging.py`).
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ from services.repayments import overdue, service
 from services.repayments.due import RepayMode
 from simulation.classic import RATES, set_reserve, uneven_shares
 from simulation.config import RunConfig
+from simulation.guaranteeing import BeforeReview, Guaranteeing
 from simulation.people import Person, code_for, member_actor
+from simulation.pledging import Pledging
 from simulation.trading import Trading
 from simulation.world import (
     Borrowing,
@@ -88,6 +96,8 @@ class Wide:
         self.reserve_off_on = 0
         self.reserve_on_again = 0
         self.trading = Trading(world) if config.transfers else None
+        self.guaranteeing = Guaranteeing(world) if config.guarantees else None
+        self.pledging = Pledging(world) if config.guarantees else None
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -116,6 +126,9 @@ class Wide:
             )
             await world.sandbox.set_faults(faults, seed=world.rng.randrange(2**32))
             world.stats["provider faults"] = 1
+        if self.guaranteeing is not None and self.pledging is not None:
+            await self.guaranteeing.set_up()
+            await self.pledging.set_up()
 
     # --- each day ---------------------------------------------------------------------
 
@@ -132,6 +145,9 @@ class Wide:
                 await self._act(borrowing, today)
         if self.trading is not None:
             await self.trading.day(today)
+        if self.guaranteeing is not None and self.pledging is not None:
+            await self.guaranteeing.day(number, today)
+            await self.pledging.day(today)
         await lenders_withdraw(world, fee_counted=True)
         await settle(world)
         if await ledger.balance(ledger.RISK_RESERVE) < RESERVE_LOW:
@@ -177,7 +193,13 @@ class Wide:
             shares = uneven_shares(world, amount, rng.randint(2, 8), 5_000)
             min_bid = 5_000
         loan = await world.people.listed_loan(
-            borrowing.person, amount, rate=rate, term=term, method=method, min_bid_fen=min_bid
+            borrowing.person,
+            amount,
+            rate=rate,
+            term=term,
+            method=method,
+            min_bid_fen=min_bid,
+            before_review=self._before_review(borrowing, today),
         )
         taken: set[int] = set()
         bids = [(await self._lender_for(share, taken), share) for share in shares]
@@ -203,6 +225,26 @@ class Wide:
                 borrowing.stop_at = rng.randint(1, term)
             case _:
                 pass
+
+    def _before_review(self, borrowing: Borrowing, today: date) -> BeforeReview | None:
+        """With `--guarantees`: a guarantee asked for and answered, a property pledged
+        (each drawn now, in this order)."""
+        if self.guaranteeing is None or self.pledging is None:
+            return None
+        hooks = [
+            hook
+            for hook in (
+                self.guaranteeing.before_review(borrowing.profile),
+                self.pledging.before_review(borrowing, today),
+            )
+            if hook is not None
+        ]
+
+        async def before_review(loan: Loan) -> None:
+            for hook in hooks:
+                await hook(loan)
+
+        return before_review if hooks else None
 
     # --- borrowers --------------------------------------------------------------------
 
@@ -372,4 +414,7 @@ class Wide:
             )
         if self.trading is not None:
             wanted |= await self.trading.coverage()
+        if self.guaranteeing is not None and self.pledging is not None:
+            wanted |= await self.guaranteeing.coverage()
+            wanted |= await self.pledging.coverage()
         return wanted

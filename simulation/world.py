@@ -19,14 +19,17 @@ from typing import Any
 
 from models.bids import BidSource
 from models.loans import Loan, LoanStatus
+from models.payments import InstructionStatus, PaymentInstruction
 from models.repayments import LoanInstallment, Repayment
 from services.errors import DomainError
 from services.loans import bidding
 from services.money import ledger, withdrawals
 from services.operations import confirmation
+from services.payments import instructions
 from services.payments.embedded import settle_until_quiet
 from services.payments.provider import WithdrawSpeed
 from services.platform import outbox
+from services.platform.clock import system_now
 from services.repayments import service
 from services.repayments.due import RepayMode
 from simulation import invariants
@@ -82,6 +85,26 @@ def key(prefix: str) -> str:
 async def settle(world: World) -> None:
     """The provider settles every instruction and calls back."""
     await settle_until_quiet(world.sandbox)
+
+
+async def paid_at_the_bank(world: World, business_ref: str) -> None:
+    """A GATEWAY deposit waiting for the bank (a company's money in, a disposal's
+    proceeds): sent to the provider until it has it (a 503 leaves it to be sent again),
+    paid at the sandbox's bank, then everything settled. Nothing else may be waiting for
+    the bank meanwhile: the run settles only when no such deposit is open."""
+    instruction = await PaymentInstruction.get(business_ref=business_ref)
+    unsent = (InstructionStatus.PENDING, InstructionStatus.UNKNOWN)
+    for _attempt in range(50):
+        if instruction.status not in unsent:
+            break
+        await PaymentInstruction.filter(status__in=list(unsent)).update(
+            next_attempt_at=system_now()
+        )
+        await instructions.send_due()
+        await instruction.refresh_from_db()
+    expect(instruction.status == InstructionStatus.SENT, f"{business_ref} {instruction.status}")
+    await world.sandbox.bank_pay(instruction.request_id)
+    await settle(world)
 
 
 async def fill_sign_disburse(world: World, loan: Loan, bids: list[tuple[Person, int]]) -> Loan:

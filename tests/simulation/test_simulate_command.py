@@ -51,6 +51,7 @@ def _left_behind(tmp_path: Path) -> list[str]:
         ["--seed", "1", "--start", "2027-01-31", "--scenario", "nope"],
         ["--seed", "1", "--start", "2027-01-31", "--scenario", "classic", "--loans", "3"],
         ["--seed", "1", "--start", "2027-01-31", "--scenario", "classic", "--transfers"],
+        ["--seed", "1", "--start", "2027-01-31", "--scenario", "classic", "--guarantees"],
         ["--sweep", "2", "--seed", "1"],
         ["--sweep", "0"],
     ],
@@ -149,12 +150,15 @@ def test_a_broken_invariant_exits_1_naming_it_the_day_and_the_replay(tmp_path):
 
 def test_a_sweep_runs_each_pair_in_its_own_process(tmp_path):
     result = _simulate(
-        tmp_path, "--sweep", "2", "--from-seed", "40", "--days", "3", "--jobs", "2", *SMALL
+        tmp_path,
+        *("--sweep", "2", "--from-seed", "40", "--days", "3", "--jobs", "2", "--guarantees"),
+        *SMALL,
     )
     assert result.returncode == 0, result.stderr
     assert "no failures in 2 runs" in result.stdout
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["runs"], summary["failed"], summary["failures"]) == (2, 0, [])
+    assert (summary["transfers"], summary["guarantees"]) == (False, True)
     # Every other pair starts on a month end, leap day or year end; the others drawn.
     assert "seed 40 start 2027-01-31: ok" in result.stderr
     assert "seed 41 start " in result.stderr
