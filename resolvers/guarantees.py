@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, Decimal
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
-from tortoise.functions import Count, Sum
 
 from models.guarantees import (
     Coverage,
@@ -29,6 +27,7 @@ from schema.types.money import accounts as money_types
 from services.errors import DomainError
 from services.guarantees import companies, policies
 from services.guarantees import compensation as compensations
+from services.guarantees import views as guarantee_views
 from services.payments.provider import DepositChannel
 
 
@@ -83,19 +82,14 @@ def _policy(
 
 
 async def _policies(rows: Sequence[GuaranteePolicy]) -> dict[int, t.GuaranteePolicy]:
-    """The rows shaped, their companies and compensations read in one statement each
-    (no service lists a page's compensations: see docs/guarantees.md)."""
+    """The rows shaped, their companies and compensations read in one statement each."""
     if not rows:
         return {}
     found = {
         company.id: company
         for company in await GuaranteeCompany.filter(id__in={row.company_id for row in rows})
     }
-    paid: dict[int, list[GuaranteeCompensation]] = defaultdict(list)
-    for compensation in await GuaranteeCompensation.filter(
-        policy_id__in=[row.id for row in rows]
-    ).order_by("installment_id"):
-        paid[compensation.policy_id].append(compensation)
+    paid = await guarantee_views.compensations_of([row.id for row in rows])
     return {row.id: _policy(row, found[row.company_id], paid[row.id]) for row in rows}
 
 
@@ -172,25 +166,9 @@ async def guarantor_exposure(
         company = await companies.readable_company(actor, wanted)
     except DomainError as error:
         raise BadUserInputError(error.message, field=error.field) from error
-    # Policies follow their loans before any reading (as visible() does), so the exposure
-    # counts no policy whose loan failed or settled since the daily job.
-    await policies.follow_loans()
-    figures = await companies.margin_of(company.id)
-    counts = {
-        str(status): int(count)
-        for status, count in await GuaranteePolicy.filter(company_id=company.id)
-        .group_by("status")
-        .annotate(count=Count("id"))
-        .values_list("status", "count")
-    }
-    totals = cast(
-        list[tuple[Any, Any]],
-        await GuaranteeCompensation.filter(company_id=company.id)
-        .group_by("company_id")
-        .annotate(paid=Sum("amount_fen"), back=Sum("recovered_fen"))
-        .values_list("paid", "back"),
-    )
-    paid, recovered = (int(totals[0][0] or 0), int(totals[0][1] or 0)) if totals else (0, 0)
+    book = await guarantee_views.book_of(company.id)
+    figures, counts = book.margin, book.policy_counts
+    paid, recovered = book.compensations_paid_fen, book.compensations_recovered_fen
     return t.GuarantorExposure(
         company=_company(company),
         available=Money(figures.available_fen),

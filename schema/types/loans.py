@@ -11,6 +11,7 @@ import strawberry
 from schema.errors import error_codes, error_type
 from schema.scalars import Money, Rate, SignedRate
 from schema.types.credit.credit import BorrowerDisclosure
+from schema.types.loan_guarantee import LoanGuarantee, loan_guarantee
 
 
 @strawberry.enum(description="How a loan is repaid.")
@@ -112,40 +113,6 @@ async def _reviews(root: Loan, info: strawberry.Info) -> list[LoanReviewEntry]:
     ]
 
 
-@strawberry.type(description="The guarantee standing behind a loan (M1.9).")
-class LoanGuarantee:
-    company_id: strawberry.ID = strawberry.field(description="The guarantee company.")
-    guarantor: str = strawberry.field(description="The company's name.")
-    coverage: str = strawberry.field(description="PRINCIPAL or PRINCIPAL_INTEREST.")
-    covers_penalty: bool = strawberry.field(description="Penalty interest is covered too.")
-    trigger_days: int = strawberry.field(
-        description="Days an installment is overdue before the company pays the lenders."
-    )
-    status: str = strawberry.field(
-        description="ISSUED, ACTIVE, TRIGGERED, COMPENSATED, RECOVERED or CLOSED."
-    )
-    display: str = strawberry.field(
-        description='What the listing shows beside the grade: "由 X 担保 · guaranteed by X".'
-    )
-
-
-async def _guarantee(root: Loan, info: strawberry.Info) -> LoanGuarantee | None:
-    # One pair of statements for every loan of the answer (schema.loaders), none unless asked.
-    found = await info.context.loaders.loan_guarantees.load(int(root.id))
-    if found is None:
-        return None
-    policy = found.policy
-    return LoanGuarantee(
-        company_id=strawberry.ID(str(found.company.id)),
-        guarantor=found.company.name,
-        coverage=str(policy.coverage),
-        covers_penalty=policy.covers_penalty,
-        trigger_days=policy.trigger_days or 0,
-        status=str(policy.status),
-        display=found.display,
-    )
-
-
 @strawberry.type(description="A loan request and the loan it becomes.")
 class Loan:
     id: strawberry.ID = strawberry.field(description="Loan id.")
@@ -164,7 +131,7 @@ class Loan:
         "`guarantee`)."
     )
     guarantee: LoanGuarantee | None = strawberry.field(
-        resolver=_guarantee,
+        resolver=loan_guarantee,
         description="The guarantee company standing behind the loan, its cover and trigger "
         "(issued before listing); null when none.",
     )
