@@ -15,6 +15,7 @@ from schema.contracts import ContractsMutation, ContractsQuery
 from schema.credit.credit import CreditMutation, CreditQuery
 from schema.credit.lending import LendingMutation, LendingQuery
 from schema.credit.sharing import SharingQuery
+from schema.customers import CustomersMutation, CustomersQuery
 from schema.extensions import schema_extensions
 from schema.guarantees import GuaranteesMutation, GuaranteesQuery
 from schema.identity.access import AccessMutation, AccessQuery
@@ -60,6 +61,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         TransfersQuery,
         CollateralQuery,
         GuaranteesQuery,
+        CustomersQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -82,6 +84,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CollateralMutation,
         CollateralDisposalMutation,
         GuaranteesMutation,
+        CustomersMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,

@@ -93,7 +93,10 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
     "cs": (
         "Customer service",
         True,
-        _STAFF_BASE | _CONTRACTS | _COLLECTION | {Permission.CASES_MANAGE, Permission.PII_VIEW},
+        _STAFF_BASE
+        | _CONTRACTS
+        | _COLLECTION
+        | {Permission.CASES_MANAGE, Permission.PII_VIEW, Permission.CUSTOMERS_MANAGE},
     ),
     "risk_l1": (
         "Loan reviewer, level 1",

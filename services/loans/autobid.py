@@ -13,7 +13,8 @@ Later changes need no code; an enabled rule keeps its place in the queue, a disa
 When a loan is listed (the `loan.listed` outbox event of the review service), the
 enabled rules are served in queue order (`run_auto_bids`). A rule matches when the
 loan's rate, term and method and the borrower's grade fit it and the lender is not the
-borrower. It bids the least of its amount per loan, the lender's available balance less
+borrower; the rule of a member whose account is locked or closed is passed over
+(`active_members`). It bids the least of its amount per loan, the lender's available balance less
 the balance to keep, the loan's maximum bid, what is left of the automatic share
 (`loans.autoBidShare`, rounded down to the fen) and what is left of the loan; less than
 the loan's minimum bid is skipped unless it is exactly what is left of the loan. Each
@@ -37,10 +38,12 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from models.bids import AutoBidQueue, AutoBidRule, Bid, BidSource
 from models.loans import Loan, LoanStatus
+from models.members import User, UserStatus
 from models.payments import PendingOperation
 from services.credit import eligibility, scoring
 from services.credit.policy import GRADES
@@ -310,6 +313,11 @@ async def auto_share_fen(loan: Loan) -> int:
     return int((Decimal(loan.amount_fen) * share).to_integral_value(rounding=ROUND_FLOOR))
 
 
+def active_members() -> Subquery:
+    """The members who may act: a locked or closed account's rule places nothing."""
+    return Subquery(User.filter(status=UserStatus.ACTIVE).values("id"))
+
+
 async def run_auto_bids(loan_id: int) -> list[Bid]:
     """Serve the queue for a newly listed loan, once; see the module docstring. Returns
     the bids placed (none when the loan was already auto-bid or is not listed)."""
@@ -327,7 +335,9 @@ async def run_auto_bids(loan_id: int) -> list[Bid]:
         grade = (await scoring.profile_for(loan.borrower_id)).grade
         counter = await lock_counter()
         rules = (
-            await AutoBidRule.filter(enabled=True, queue_position__isnull=False)
+            await AutoBidRule.filter(
+                enabled=True, queue_position__isnull=False, user_id__in=active_members()
+            )
             .order_by("queue_position", "id")
             .select_for_update()
         )

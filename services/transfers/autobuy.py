@@ -142,7 +142,10 @@ async def run_auto_buys(listing_id: int) -> list[ClaimTransfer]:
         counter = await autobid.lock_counter()
         rules = (
             await AutoBidRule.filter(
-                enabled=True, market_enabled=True, queue_position__isnull=False
+                enabled=True,
+                market_enabled=True,
+                queue_position__isnull=False,
+                user_id__in=autobid.active_members(),
             )
             .order_by("queue_position", "id")
             .select_for_update()

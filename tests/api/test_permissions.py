@@ -28,6 +28,7 @@ from models.credit import (
     VerificationReview,
     VerificationSubmission,
 )
+from models.customers import AccountStatusChange
 from models.guarantees import GuaranteeCompany, GuaranteePolicy, GuarantorStaff
 from models.lending import RiskAssessment, RiskNoticeConfirmation
 from models.loans import Loan, LoanReview, LoanStatus
@@ -402,6 +403,39 @@ MATRIX += [
         "account:use",
         "member",
         "credit",
+    ),
+]
+MATRIX += [
+    Row("customers", "{ customers(first: 5) { totalCount } }", "customers:read", "cs", "guarantor"),
+    Row(
+        "customer",
+        "query ($userId: ID!) { customer(id: $userId) { customer { grade } } }",
+        "customers:read",
+        "cs",
+        "guarantor",
+    ),
+    Row(
+        "pendingAccountStatusChanges",
+        "{ pendingAccountStatusChanges(first: 5) { totalCount } }",
+        "customers:manage",
+        "cs",
+        "finance",
+    ),
+    Row(
+        "setAccountStatus",
+        "mutation ($userId: ID!) { setAccountStatus(input: {userId: $userId, status: LOCKED,"
+        ' reason: "matrix check"}) { __typename } }',
+        "customers:manage",
+        "cs",
+        "finance",
+    ),
+    Row(
+        "decideAccountStatusChange",
+        "mutation ($change: ID!) { decideAccountStatusChange(input: {changeId: $change,"
+        ' approve: false, reason: "not this time"}) { __typename } }',
+        "customers:manage",
+        "cs",
+        "finance",
     ),
 ]
 MATRIX += [
@@ -998,6 +1032,7 @@ async def _state() -> dict[str, Any]:
         "revoked_access": await RevokedAccessToken.all().count(),
         "revoked_refresh": await RefreshToken.filter(revoked_at__isnull=False).count(),
         "reveals": await PersonalDataReveal.all().count(),
+        "status_changes": sorted(await AccountStatusChange.all().values_list("id", "state")),
         "custody": await ProviderAccount.all().count(),
         "cards": await BankCard.all().count(),
         "deposits": await Deposit.all().count(),
@@ -1059,8 +1094,23 @@ def _global_id(user: User) -> str:
 async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
     if row.field == "industryCreditQuery":
         return {"id": new_id_number()}
+    if row.field == "decideAccountStatusChange":
+        target, _phone = await create_member()
+        proposer, _phone = await create_staff("cs")
+        change = await AccountStatusChange.create(
+            user_id=target.id,
+            from_status="active",
+            to_status="closed",
+            reason="Member asked to leave",
+            state="PENDING",
+            proposed_by_id=proposer.id,
+            created_at=await clock.now(),
+        )
+        return {"change": str(change.id)}
     if row.field in (
         "revealPersonalData",
+        "customer",
+        "setAccountStatus",
         "memberCredit",
         "freezeCreditLimit",
         "unfreezeCreditLimit",

@@ -60,12 +60,14 @@ from models.contracts import (
 from models.credit import (
     CreditChangeKind,
     CreditLimitChange,
+    CreditProfile,
     MaterialFile,
     ReviewDecision,
     VerificationReview,
     VerificationStatus,
     VerificationSubmission,
 )
+from models.customers import AccountStatusChange
 from models.disclosures import MonthlyDisclosure
 from models.finance import Adjustment, AdjustmentStatus, BreakKind, ReconciliationBreak
 from models.guarantees import (
@@ -99,12 +101,13 @@ from services.contracts.signatures import signed_payload
 from services.credit.catalogue import KINDS
 from services.identity.permissions import ANONYMOUS
 from services.kit import signing
+from services.kit.security import lookup_hash
 from services.kit.settings import get_settings
 from services.money import ledger
 from services.partners import keys as partner_keys
 from services.platform import clock, oplog
 from tests.analytics.disclosure_helpers import published_month
-from tests.factories import create_member, create_staff, gql, token_for
+from tests.factories import create_member, create_staff, gql, new_phone, token_for
 from tests.statements import Statement, recording_statements
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -751,6 +754,66 @@ async def seed_notices(world: World, count: int) -> dict[str, Any]:
     return {}
 
 
+async def seed_customers(world: World, count: int) -> dict[str, Any]:
+    """Members, each with a credit profile, ledger accounts and an overdue loan."""
+    for _ in range(count):
+        phone = new_phone()
+        user = await User.create(
+            kind="member",
+            phone_lookup=lookup_hash(phone),
+            phone_cipher="seed",
+            phone_masked=phone[:3] + "****" + phone[-4:],
+            display_name=f"Customer {next(_serial)}",
+            password_hash="seed",
+        )
+        await ledger.ensure_member_accounts(user.id)
+        await CreditProfile.create(user_id=user.id, grade="B")
+        await _loan(user.id, LoanStatus.OVERDUE)
+    return {}
+
+
+async def seed_customer_file(world: World, count: int) -> dict[str, Any]:
+    """The member's loans, claims, contracts, notices, messages and status changes."""
+    for _ in range(count):
+        loan = await _loan(world.member.id, LoanStatus.REPAYING)
+        await Claim.create(
+            loan_id=loan.id, holder_id=world.member.id, principal_fen=5_000, created_at=await _now()
+        )
+        await _contract(world)
+        await Notice.create(user_id=world.member.id, kind="seed", title="Seeded", body="x")
+        await OutgoingMessage.create(
+            channel=MessageChannel.SMS,
+            recipient_lookup=world.member.phone_lookup,
+            recipient_masked=world.member.phone_masked,
+            body="x",
+            provider="seed",
+        )
+        await AccountStatusChange.create(
+            user_id=world.member.id,
+            from_status="active",
+            to_status="locked",
+            reason="Seeded change",
+            state="REJECTED",
+            proposed_by_id=world.staff.id,
+            created_at=await _now(),
+        )
+    return {"id": relay.to_base64("User", world.member.id)}
+
+
+async def seed_status_changes(world: World, count: int) -> dict[str, Any]:
+    for _ in range(count):
+        await AccountStatusChange.create(
+            user_id=world.member.id,
+            from_status="locked",
+            to_status="active",
+            reason="Seeded change",
+            state="PENDING",
+            proposed_by_id=world.staff.id,
+            created_at=await _now(),
+        )
+    return {}
+
+
 async def seed_partner_usage(world: World, count: int) -> dict[str, Any]:
     today = await clock.today()
     for _ in range(count):
@@ -873,6 +936,9 @@ CASES: dict[str, Case] = {
     "parameterHistory": Case("staff", seed_parameter_history),
     "operationLog": Case("staff", seed_oplog, paged=True),
     "myNotices": Case("member", seed_notices, paged=True),
+    "customers": Case("staff", seed_customers, paged=True),
+    "customer": Case("staff", seed_customer_file, rows="loans.nodes"),
+    "pendingAccountStatusChanges": Case("staff", seed_status_changes, paged=True),
     "devOutbox": Case("anonymous", seed_outbox, paged=True),
     "partnerUsage": Case("partner", seed_partner_usage),
     "disclosures": Case("anonymous", seed_disclosures, paged=True),

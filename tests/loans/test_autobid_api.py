@@ -375,3 +375,37 @@ async def test_a_listing_is_auto_bid_once_and_a_disabled_rule_bids_no_more(app, 
     await gql(client, DISABLE, token=token)
     other = await _listed(borrower.id, 1_000_000)
     assert await _auto_bids(other.id) == []
+
+
+async def test_a_locked_members_rule_bids_nothing_until_the_account_is_active(
+    app, client, scripted
+):
+    """Issue 22, M5.2: a locked account moves no money out, automatic bids included."""
+    from models.members import UserStatus
+    from services.customers import status
+    from services.identity.permissions import load_actor
+    from tests.factories import create_staff
+
+    async def staff_actor(user_id: int) -> Any:
+        return await load_actor(user_id, is_revoked=lambda _jti: asyncio.sleep(0, False))
+
+    borrower, _phone = await verified_borrower(scripted)
+    locked_id, _rule = await _auto_lender(client, 500_000, "Locked Lender")
+    active_id, active_rule = await _auto_lender(client, 500_000, "Active Lender")
+    maker = await staff_actor((await create_staff("cs"))[0].id)
+    checker = await staff_actor((await create_staff("cs"))[0].id)
+    await status.set_status(
+        actor=maker, user_id=locked_id, status=UserStatus.LOCKED, reason="Fraud check"
+    )
+    loan = await _listed(borrower.id, 1_000_000)
+    assert await _auto_bids(loan.id) == [(active_id, 100_000, active_rule)]
+
+    change = await status.set_status(
+        actor=maker, user_id=locked_id, status=UserStatus.ACTIVE, reason="Cleared"
+    )
+    await status.decide(actor=checker, change_id=change.id, approve=True)
+    again = await _listed(borrower.id, 1_000_000)
+    assert [lender for lender, _amount, _rule in await _auto_bids(again.id)] == [
+        locked_id,
+        active_id,
+    ]
