@@ -1,4 +1,5 @@
-"""Customer service's side of a member account (M5.2): status changes with their reasons."""
+"""Customer service's side of a member account: status changes with their reasons (M5.2),
+members' deletion requests with their answers (R6)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,22 @@ class AccountStatusChange(Model):
     class Meta:
         table = "account_status_changes"
         indexes = (("user_id", "id"),)
+
+
+class DataDeletionRequest(Model):
+    """A member asked for their data to be deleted, and the answer they were given: what
+    R6 keeps and until when (`services/customers/member_data.py`)."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="deletion_requests", on_delete=fields.RESTRICT
+    )
+    user_id: int
+    reason = fields.CharField(max_length=500, default="")
+    answer = fields.TextField()
+    loans_running = fields.BooleanField()
+    retained_until = fields.DateField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "data_deletion_requests"

@@ -11,6 +11,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from models.customers import AccountStatusChange
+from models.customers import DataDeletionRequest as DeletionRequestRow
 from models.members import UserStatus
 from resolvers.identity.access import decode_user_id
 from resolvers.ids import number_of
@@ -20,7 +21,7 @@ from schema.scalars import Money, Rate
 from schema.types import customers as t
 from schema.types.identity.members import UserNode, UserStatusEnum
 from services.customers import file as customer_file
-from services.customers import listing, status
+from services.customers import listing, member_data, status
 from services.errors import DomainError
 
 
@@ -55,6 +56,17 @@ def _change(row: AccountStatusChange) -> t.AccountStatusChange:
         decision_reason=row.decision_reason,
         created_at=row.created_at,
         decided_at=row.decided_at,
+    )
+
+
+def _deletion(row: DeletionRequestRow) -> t.DataDeletionRequest:
+    return t.DataDeletionRequest(
+        id=strawberry.ID(str(row.id)),
+        requested_at=row.created_at,
+        reason=row.reason,
+        answer=row.answer,
+        loans_running=row.loans_running,
+        retained_until=row.retained_until,
     )
 
 
@@ -188,6 +200,7 @@ def _file(found: customer_file.CustomerFile) -> t.CustomerFile:
             total_count=found.messages.total,
         ),
         status_changes=[_change(row) for row in found.status_changes],
+        deletion_requests=[_deletion(row) for row in found.deletion_requests],
     )
 
 
@@ -276,4 +289,20 @@ async def pending_account_status_changes(
         has_previous=before_id is not None,
         key=lambda row: row.id,
         node=_change,
+    )
+
+
+async def request_data_deletion(
+    info: Info, input: t.RequestDataDeletionInput | None = None
+) -> t.RequestDataDeletionResult:
+    actor = await info.context.get_actor()
+    try:
+        answer = await member_data.request_deletion(
+            actor=actor, reason=input.reason if input else ""
+        )
+    except DomainError as error:
+        return t.RequestDataDeletionError.from_domain(error)
+    return t.DataDeletionRequested(
+        request=_deletion(answer.request),
+        retained=[t.RetainedRecords(kind=row.kind, until=row.until) for row in answer.retained],
     )

@@ -49,3 +49,10 @@ class CustomersMutation:
         extensions=auth(Permission.CUSTOMERS_MANAGE),
         description="Apply or reject an activation or closure someone else proposed.",
     )
+    request_data_deletion: t.RequestDataDeletionResult = strawberry.mutation(
+        resolver=r.request_data_deletion,
+        extensions=auth(Permission.ACCOUNT_USE),
+        description="Ask for your data to be deleted: recorded, and answered at once with "
+        "what the law (R6) makes the platform keep and until when. Your own data as a file: "
+        "createDownloadLink with MY_DATA_JSON.",
+    )

@@ -44,6 +44,7 @@ from services import downloads_csv
 from services.collateral import documents as collateral_documents
 from services.contracts import access as contract_access
 from services.credit import materials
+from services.customers import member_data
 from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor, Permission, load_actor
 from services.kit import csv_stream, links, uploads
@@ -70,6 +71,7 @@ class DownloadKind(StrEnum):
     MATERIAL = "material"  # a verification file (its id)
     COLLATERAL_DOCUMENT = "collateral-document"  # an item's document or report (its id)
     TRANSACTIONS = "transactions"  # the subject's own movements as CSV (id: the subject)
+    MY_DATA = "my-data"  # everything held about the subject, as JSON (id: the subject)
     # Staff exports as CSV (id: the subject; services/downloads_csv.py), issue 19:
     PLATFORM_FIGURES = "platform-figures"
     RISK_FIGURES = "risk-figures"
@@ -156,6 +158,10 @@ async def create_link(
     if kind is not DownloadKind.TRANSACTIONS and where is not None:
         raise InvalidInputError("Only a TRANSACTIONS_CSV link takes a filter", field="filter")
     scope = ""
+    if kind is DownloadKind.MY_DATA:
+        if object_id is not None or not actor.can(Permission.ACCOUNT_USE):
+            raise InvalidInputError("Your own data only: no id", field="id")
+        return _signed_link(kind, actor.user_id, actor.user_id, "", {})
     if kind is DownloadKind.TRANSACTIONS:
         if object_id is not None:
             raise InvalidInputError("A statement link takes no id: it is yours", field="id")
@@ -410,6 +416,11 @@ async def _read(link: _Link, actor: Actor) -> Download:
         return Download(data, pledged.content_type, pledged.filename, pledged.sha256)
     if link.export is not None:
         return await _read_export(link, link.export, actor)
+    if link.kind is DownloadKind.MY_DATA:
+        if object_id != actor.user_id:
+            raise NotFoundError("No such data")
+        data = await member_data.export(actor=actor)
+        return Download(data, "application/json", "my-lendbridge-data.json", None)
     # One's own statement only, and only while one may use an account.
     if object_id != actor.user_id or not actor.can(Permission.ACCOUNT_USE):
         raise NotFoundError("No such statement")

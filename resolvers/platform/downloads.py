@@ -16,6 +16,7 @@ _KINDS = {
     t.DownloadKind.MATERIAL: downloads.DownloadKind.MATERIAL,
     t.DownloadKind.COLLATERAL_DOCUMENT: downloads.DownloadKind.COLLATERAL_DOCUMENT,
     t.DownloadKind.TRANSACTIONS_CSV: downloads.DownloadKind.TRANSACTIONS,
+    t.DownloadKind.MY_DATA_JSON: downloads.DownloadKind.MY_DATA,
     t.DownloadKind.PLATFORM_FIGURES_CSV: downloads.DownloadKind.PLATFORM_FIGURES,
     t.DownloadKind.RISK_FIGURES_CSV: downloads.DownloadKind.RISK_FIGURES,
     t.DownloadKind.PLATFORM_RETURNS_CSV: downloads.DownloadKind.PLATFORM_RETURNS,

@@ -3,7 +3,7 @@ member's file, account status changes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated
 
@@ -152,6 +152,9 @@ class CustomerFile:
     notices: CustomerNotices
     messages: CustomerMessages
     status_changes: list[AccountStatusChange]
+    deletion_requests: list[DataDeletionRequest] = strawberry.field(
+        description="The member's requests to delete their data, with the answers given."
+    )
 
 
 @strawberry.input(description="Which members the customer list shows.")
@@ -263,4 +266,52 @@ class AccountCloseStillBlocked(UserError):
 DecideAccountStatusChangeResult = Annotated[
     AccountStatusSet | AccountCloseStillBlocked | DecideAccountStatusChangeError,
     strawberry.union("DecideAccountStatusChangeResult"),
+]
+
+
+# --- requestDataDeletion --------------------------------------------------------------------
+
+
+@strawberry.input(description="Ask the platform to delete your data.")
+class RequestDataDeletionInput:
+    reason: str = strawberry.field(default="", description="Why (optional, at most 500).")
+
+
+@strawberry.type(description="A kind of record the law (R6) makes the platform keep.")
+class RetainedRecords:
+    kind: str = strawberry.field(
+        description="transactions, contracts, interaction_logs or credit_materials."
+    )
+    until: date | None = strawberry.field(
+        description="The last day it is kept; None while a loan of yours runs."
+    )
+
+
+@strawberry.type(description="A deletion request, recorded, and what the platform answered.")
+class DataDeletionRequest:
+    id: strawberry.ID
+    requested_at: datetime = strawberry.field(description="Business time.")
+    reason: str
+    answer: str = strawberry.field(description="What is kept, until when, and what follows.")
+    loans_running: bool
+    retained_until: date | None = strawberry.field(
+        description="The last day anything is kept (None: nothing, or a loan still runs)."
+    )
+
+
+@strawberry.type(description="Recorded and answered.")
+class DataDeletionRequested:
+    request: DataDeletionRequest
+    retained: list[RetainedRecords]
+
+
+RequestDataDeletionErrorCode = error_codes(
+    "RequestDataDeletion", ["INVALID", "NOT_FOUND"], "Why nothing was recorded."
+)
+RequestDataDeletionError = error_type(
+    "RequestDataDeletion", RequestDataDeletionErrorCode, "Nothing was recorded."
+)
+RequestDataDeletionResult = Annotated[
+    DataDeletionRequested | RequestDataDeletionError,
+    strawberry.union("RequestDataDeletionResult"),
 ]

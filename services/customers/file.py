@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from models.bids import Claim
 from models.contracts import Contract, ContractParty
 from models.credit import CreditProfile
-from models.customers import AccountStatusChange
+from models.customers import AccountStatusChange, DataDeletionRequest
 from models.loans import Loan
 from models.members import User, UserKind
 from models.messaging import Notice, OutgoingMessage
@@ -47,6 +47,7 @@ class CustomerFile:
     notices: Listed[Notice]
     messages: Listed[OutgoingMessage]
     status_changes: list[AccountStatusChange]
+    deletion_requests: list[DataDeletionRequest]
 
 
 async def file_of(*, actor: Actor, user_id: int) -> CustomerFile:
@@ -78,5 +79,8 @@ async def file_of(*, actor: Actor, user_id: int) -> CustomerFile:
         messages=Listed(await messages.order_by("-id").limit(LIMIT), await messages.count()),
         status_changes=list(
             await AccountStatusChange.filter(user_id=user_id).order_by("-id").limit(LIMIT)
+        ),
+        deletion_requests=list(
+            await DataDeletionRequest.filter(user_id=user_id).order_by("-id").limit(LIMIT)
         ),
     )

@@ -21,6 +21,7 @@ from services.jobs.registry import register
 from services.kit.access_log import purge_files
 from services.kit.settings import get_settings
 from services.platform import clock
+from services.platform.loan_parties import Parties, loan_ends
 from services.platform.retention import RecordKind, RetentionPolicyError, periods
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ async def purge(*, today: date | None = None) -> PurgeReport:
     except RetentionPolicyError as error:
         logger.error("retention purge refused, nothing removed: %s", error.message)
         raise
-    ends = await rows.loan_ends()
-    parties = await rows.Parties.load(ends)
+    ends = await loan_ends()
+    parties = await Parties.load(ends)
     removed = {
         RecordKind.CONTRACTS.value: await rows.contracts(day, period[RecordKind.CONTRACTS], ends),
         RecordKind.INTERACTION_LOGS.value: await rows.interaction_logs(

@@ -15,106 +15,33 @@ this purge leaves their data alone (their operation-log entries excepted, see `o
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tortoise.functions import Max
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from models.bids import Bid, Claim
 from models.contracts import Contract, ContractConsent, ContractEmail, ContractParty
 from models.credit import MaterialFile, VerificationReview, VerificationSubmission
 from models.external import ExternalCheck
-from models.loans import Loan, LoanStatus
 from models.members import User
 from models.messaging import Notice, OutgoingMessage
 from models.payments import BankCard, InstructionStatus, PaymentInstruction, ProviderAccount
-from models.repayments import CollectionRecord, LoanInstallment
+from models.repayments import CollectionRecord
 from models.system import OperationLogEntry, OperationLogHead
 from services.kit.security import decrypt_pii, lookup_hash
 from services.kit.storage import get_storage
 from services.platform import oplog
+from services.platform.loan_parties import Parties
 from services.platform.retention import Period
 
 Removed = dict[str, list[int]]  # table -> ids
 
-_CLOSED_UNFUNDED = (LoanStatus.FAILED, LoanStatus.REJECTED, LoanStatus.CANCELLED)
 # Personal values a provider instruction carries in plain text to the provider (opening
 # a custody account, binding a card): blanked once the party's period has passed.
 PERSONAL_PARAMS = ("real_name", "card_number", "holder_name", "holder_id_number")
 PURGED = "[purged]"
 _BATCH = 1000
-
-
-async def loan_ends() -> dict[int, date | None]:
-    """Every loan's end day, or None while it runs."""
-    ends: dict[int, date | None] = {}
-    settled = []
-    for loan_id, status, closed_at, created_at in await Loan.all().values_list(
-        "id", "status", "closed_at", "created_at"
-    ):
-        if status == LoanStatus.SETTLED:
-            settled.append(loan_id)
-            ends[loan_id] = closed_at.date() if closed_at else created_at.date()
-        elif status in _CLOSED_UNFUNDED:
-            ends[loan_id] = (closed_at or created_at).date()
-        else:
-            ends[loan_id] = None
-    for row in (
-        await LoanInstallment.filter(loan_id__in=settled, paid_on__isnull=False)
-        .annotate(last=Max("paid_on"))
-        .group_by("loan_id")
-        .values("loan_id", "last")
-    ):
-        ends[row["loan_id"]] = max(row["last"], ends[row["loan_id"]] or row["last"])
-    return ends
-
-
-@dataclass
-class Parties:
-    """Each party's loan ends: `last_end[user]` the latest, users with a running loan in
-    `running`."""
-
-    last_end: dict[int, date] = field(default_factory=dict)
-    running: set[int] = field(default_factory=set)
-
-    @classmethod
-    async def load(cls, ends: dict[int, date | None]) -> Parties:
-        links: set[tuple[int, int]] = set()
-        for user_id, loan_id in await Loan.all().values_list("borrower_id", "id"):
-            links.add((user_id, loan_id))
-        for user_id, loan_id in await Bid.all().values_list("lender_id", "loan_id"):
-            links.add((user_id, loan_id))
-        for user_id, loan_id in await Claim.all().values_list("holder_id", "loan_id"):
-            links.add((user_id, loan_id))
-        parties = cls()
-        for user_id, loan_id in links:
-            end = ends.get(loan_id)
-            if end is None:
-                parties.running.add(user_id)
-            elif end > parties.last_end.get(user_id, date.min):
-                parties.last_end[user_id] = end
-        return parties
-
-    def passed(self, period: Period, today: date) -> list[int]:
-        """The parties whose every loan has ended and the period has run out since the
-        last end (the period's last day is before today)."""
-        return sorted(
-            user_id
-            for user_id, end in self.last_end.items()
-            if user_id not in self.running and today > period.ends_after(end)
-        )
-
-    def protected(self, user_id: int | None, period: Period, today: date) -> bool | None:
-        """True for a party still inside the period, False for one past it, None for
-        someone who was never a party."""
-        if user_id is None or (user_id not in self.running and user_id not in self.last_end):
-            return None
-        if user_id in self.running:
-            return True
-        return not today > period.ends_after(self.last_end[user_id])
 
 
 async def _ids(query: QuerySet[Any]) -> list[int]:

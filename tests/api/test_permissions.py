@@ -28,7 +28,7 @@ from models.credit import (
     VerificationReview,
     VerificationSubmission,
 )
-from models.customers import AccountStatusChange
+from models.customers import AccountStatusChange, DataDeletionRequest
 from models.guarantees import GuaranteeCompany, GuaranteePolicy, GuarantorStaff
 from models.lending import RiskAssessment, RiskNoticeConfirmation
 from models.loans import Loan, LoanReview, LoanStatus
@@ -428,6 +428,13 @@ MATRIX += [
         "customers:manage",
         "cs",
         "finance",
+    ),
+    Row(
+        "requestDataDeletion",
+        'mutation { requestDataDeletion(input: {reason: "leaving"}) { __typename } }',
+        "account:use",
+        "member",
+        "cs",
     ),
     Row(
         "decideAccountStatusChange",
@@ -1033,6 +1040,7 @@ async def _state() -> dict[str, Any]:
         "revoked_refresh": await RefreshToken.filter(revoked_at__isnull=False).count(),
         "reveals": await PersonalDataReveal.all().count(),
         "status_changes": sorted(await AccountStatusChange.all().values_list("id", "state")),
+        "deletion_requests": await DataDeletionRequest.all().count(),
         "custody": await ProviderAccount.all().count(),
         "cards": await BankCard.all().count(),
         "deposits": await Deposit.all().count(),

@@ -29,6 +29,11 @@ class DownloadKind(Enum):
         "TRANSACTIONS_CSV",
         description="Your own movements as CSV (no id; an optional filter), as myTransactionsCsv.",
     )
+    MY_DATA_JSON = strawberry.enum_value(
+        "MY_DATA_JSON",
+        description="Everything the platform holds about you, as one JSON file (no id): "
+        "members (account:use), while their account is active.",
+    )
     PLATFORM_FIGURES_CSV = strawberry.enum_value(
         "PLATFORM_FIGURES_CSV",
         description="platformFigures as CSV, a row per figure (no id; asOf, since): "
