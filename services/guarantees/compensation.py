@@ -28,6 +28,7 @@ import logging
 from datetime import date, timedelta
 from typing import cast
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.guarantees import (
@@ -148,8 +149,11 @@ async def compensate_overdue(today: date) -> int:
     """The day's compensations; how many installments were compensated."""
     await policies.follow_loans()
     made = 0
+    # A policy TRIGGERED whose loan was paid up before the company paid (REPAYING again)
+    # is refreshed too: nothing is past the trigger any more.
     for policy in await GuaranteePolicy.filter(
-        status__in=list(IN_FORCE), loan__status=LoanStatus.OVERDUE
+        Q(loan__status=LoanStatus.OVERDUE) | Q(status=PolicyStatus.TRIGGERED),
+        status__in=list(IN_FORCE),
     ).order_by("id"):
         for row in await _due(policy, today):
             if await compensate_one(policy, row):

@@ -293,6 +293,42 @@ async def test_a_company_short_of_money_compensates_nothing_until_it_tops_up(app
     assert (await ledger.check()).ok
 
 
+async def test_a_triggered_policy_whose_loan_is_paid_up_before_compensation_is_active(
+    app, scripted
+):
+    """The company could not pay (TRIGGERED); the borrower then pays everything overdue and
+    the loan is REPAYING again: the next day's run finds nothing past the trigger and the
+    policy is ACTIVE, with no compensation, nothing drawn from the company."""
+    sandbox = app.state.sandbox.sandbox
+    company_id, staff = await _company(sandbox, available=50_000, margin=200_000)
+    made = await repaying_loan(
+        scripted,
+        sandbox,
+        shares=SHARES,
+        term=6,
+        before_review=_guaranteed_by(company_id, staff, may_draw_margin=False),
+    )
+    first = await LoanInstallment.get(loan_id=made.loan.id, number=1)
+    today = await move_clock_to(first.due_date + timedelta(days=30))
+    await overdue.run_daily(today)
+    policy = await GuaranteePolicy.get(loan_id=made.loan.id)
+    assert policy.status == PolicyStatus.TRIGGERED
+
+    await deposit_by_card(made.borrower.id, 500_000)
+    overdue_rows = await LoanInstallment.filter(loan_id=made.loan.id, status="OVERDUE").count()
+    done = await repay_confirmed(
+        made.borrower.id, made.borrower_phone, made.loan.id, RepayMode.COUNT, overdue_rows
+    )
+    assert done.status == "DONE"
+    assert (await Loan.get(id=made.loan.id)).status == "REPAYING"
+    today = await move_clock_to(first.due_date + timedelta(days=31))
+    await overdue.run_daily(today)
+    assert (await GuaranteePolicy.get(id=policy.id)).status == PolicyStatus.ACTIVE
+    assert not await GuaranteeCompensation.filter(policy_id=policy.id).exists()
+    await settle_everything(sandbox)
+    assert await _company_matches_provider(sandbox, company_id) == (50_000, 200_000)
+
+
 COMPENSATE = """mutation($policy: ID!, $number: Int!) {
   compensateInstallment(input: {policyId: $policy, installment: $number}) {
     __typename
