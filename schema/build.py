@@ -46,7 +46,34 @@ class LendBridgeSchema(strawberry.Schema):
         return None
 
 
+# Schemas built, by what of the settings they read (see `_shape`): strawberry takes a
+# few hundred milliseconds to build this one, and the test suite makes an app (so asked
+# for a schema) per test. A schema holds no per-app state: its extensions are factories,
+# made fresh for each request.
+_built: dict[tuple[object, ...], strawberry.Schema] = {}
+
+
+def _shape(settings: Settings) -> tuple[object, ...]:
+    """Every setting `_build` and `schema_extensions` read."""
+    return (
+        settings.dev_tools_enabled,
+        settings.is_prod,
+        settings.graphql_max_depth,
+        settings.graphql_max_aliases,
+        settings.graphql_max_tokens,
+    )
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema for these settings, built once per process for each shape."""
+    key = _shape(settings)
+    schema = _built.get(key)
+    if schema is None:
+        schema = _built[key] = _build(settings)
+    return schema
+
+
+def _build(settings: Settings) -> strawberry.Schema:
     queries: list[type] = [
         MembersQuery,
         AccessQuery,
