@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -216,11 +216,17 @@ async def customer(
     return _file(found)
 
 
-def _blockers(error: status.CloseBlockedError) -> list[t.CloseBlocker]:
-    return [
-        t.CloseBlocker(kind=blocker.kind, count=blocker.count, detail=blocker.detail)
-        for blocker in error.blockers
-    ]
+def _blocked(kind: Any, codes: Any, error: status.CloseBlockedError) -> Any:
+    """The error type `kind` (CLOSE_BLOCKED of `codes`) listing what blocks the closure."""
+    return kind(
+        message=error.message,
+        field=error.field,
+        code=codes.CLOSE_BLOCKED,
+        blockers=[
+            t.CloseBlocker(kind=blocker.kind, count=blocker.count, detail=blocker.detail)
+            for blocker in error.blockers
+        ],
+    )
 
 
 async def set_account_status(
@@ -235,12 +241,7 @@ async def set_account_status(
             reason=input.reason,
         )
     except status.CloseBlockedError as error:
-        return t.AccountCloseBlocked(
-            message=error.message,
-            field=error.field,
-            code=t.SetAccountStatusErrorCode.CLOSE_BLOCKED,
-            blockers=_blockers(error),
-        )
+        return _blocked(t.AccountCloseBlocked, t.SetAccountStatusErrorCode, error)
     except DomainError as error:
         return t.SetAccountStatusError.from_domain(error)
     return t.AccountStatusSet(change=_change(change))
@@ -258,12 +259,7 @@ async def decide_account_status_change(
             reason=input.reason,
         )
     except status.CloseBlockedError as error:
-        return t.AccountCloseStillBlocked(
-            message=error.message,
-            field=error.field,
-            code=t.DecideAccountStatusChangeErrorCode.CLOSE_BLOCKED,
-            blockers=_blockers(error),
-        )
+        return _blocked(t.AccountCloseStillBlocked, t.DecideAccountStatusChangeErrorCode, error)
     except DomainError as error:
         return t.DecideAccountStatusChangeError.from_domain(error)
     return t.AccountStatusSet(change=_change(change))
