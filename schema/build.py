@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from schema.cases import CasesMutation, CasesQuery
 from schema.collateral import CollateralMutation, CollateralQuery
 from schema.collateral_disposal import CollateralDisposalMutation
 from schema.contracts import ContractsMutation, ContractsQuery
@@ -60,6 +61,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         TransfersQuery,
         CollateralQuery,
         GuaranteesQuery,
+        CasesQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -82,6 +84,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CollateralMutation,
         CollateralDisposalMutation,
         GuaranteesMutation,
+        CasesMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,
