@@ -110,6 +110,13 @@ async def multipart(
     return dict(next(iter(body["data"].values())))
 
 
+async def case_notices(client: httpx.AsyncClient, who: Person) -> list[tuple[str, str]]:
+    """The case notices of `who` (kind, title), newest first (not the welcome one)."""
+    data = await call(client, who, NOTICES, {})
+    found = [(edge["node"]["kind"], edge["node"]["title"]) for edge in data["myNotices"]["edges"]]
+    return [(kind, title) for kind, title in found if kind.startswith("SERVICE_CASE")]
+
+
 def stored_files(store: LocalStorage) -> list[Path]:
     return [path for path in store.root.rglob("*") if path.is_file()]
 
