@@ -45,7 +45,7 @@ from services.errors import DomainError, InvalidInputError, NotFoundError
 from services.identity.permissions import Actor
 from services.kit import uploads
 from services.kit.uploads import UploadedFile
-from services.platform import clock, parameters
+from services.platform import clock, outbox, parameters
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,8 @@ async def answer(
                 title=f"Case {case.id} answered",
                 body=f"Your case {case.id} ({case.subject}) has an answer: {text[:200]}",
             )
+    if staff:
+        outbox.wake()  # committed: the notice, SMS and e-mail go out now
     return case
 
 

@@ -22,7 +22,7 @@ from services.cases import access, notices
 from services.cases.cases import stop_wait, write
 from services.errors import DomainError
 from services.identity.permissions import Actor
-from services.platform import clock
+from services.platform import clock, outbox
 
 
 async def _open_case(actor: Actor, case_id: int) -> ServiceCase:
@@ -59,6 +59,7 @@ async def assign(*, actor: Actor, case_id: int, assignee_id: int) -> ServiceCase
             title=f"Case {case.id} assigned to you",
             body=f"{case.kind} {case.id}: {case.subject}",
         )
+    outbox.wake()  # committed: the notices go out now
     return case
 
 
@@ -89,6 +90,7 @@ async def escalate(
             title=f"Case {case.id} escalated",
             body=f"{case.kind} {case.id}: {case.subject}. {reason}",
         )
+    outbox.wake()  # committed: the notices go out now
     return case
 
 
@@ -118,4 +120,5 @@ async def close(*, actor: Actor, case_id: int, resolution: str) -> ServiceCase:
             title=f"Case {case.id} closed",
             body=f"Your case {case.id} ({case.subject}) is closed: {resolution[:200]}",
         )
+    outbox.wake()  # committed: the notices go out now
     return case

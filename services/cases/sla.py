@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 
 from models.cases import CaseStatus, ServiceCase
 from services.cases import notices
-from services.platform import clock
+from services.platform import clock, outbox
 
 
 @dataclass(frozen=True)
@@ -63,4 +63,6 @@ async def run() -> SlaRun:
     near = ServiceCase.filter(status=CaseStatus.OPEN, warned_at__isnull=True, warn_at__lte=now)
     for case in await near.order_by("id"):
         warned += await _mark(case, breached=False)
+    if warned or breached:
+        outbox.wake()
     return SlaRun(warned=warned, breached=breached)

@@ -2,12 +2,12 @@
 
 A staff answer stops the SLA clock (ANSWERED), is the case's first answer, assigns the
 case to its author when nobody had it, and reaches the member three ways: a notice
-(`myNotices`, pushed by `notifications`), an SMS to their phone and an e-mail to their
-approved address. The member's reply starts a new wait with a new SLA clock. Staff
-assign (only to staff who handle cases), escalate once to level 2 (optionally to a
-named supervisor) and close with a resolution, which the member is told; a closed case
-takes no more handling. The list filters by status, kind, assignee, level and breaching
-and pages newest first by keyset.
+(`myNotices`, pushed at once to a member watching `notifications`), an SMS to their
+phone and an e-mail to their approved address. The member's reply starts a new wait
+with a new SLA clock. Staff assign (only to staff who handle cases), escalate once to
+level 2 (optionally to a named supervisor) and close with a resolution, which the
+member is told; a closed case takes no more handling. The list filters by status,
+kind, assignee, level and breaching and pages newest first by keyset.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ import pytest
 from models.messaging import MessageChannel, OutgoingMessage
 from services.kit.security import lookup_hash
 from services.platform import clock
+from tests.api.test_dashboard import _platform
+from tests.api.test_subscriptions import SUBSCRIPTION as NOTIFICATIONS
+from tests.api.test_subscriptions import _open, _receive, _send, _wait_for_subscribers
 from tests.cases.helpers import (
     ANSWER,
     ASSIGN,
@@ -205,3 +208,23 @@ async def test_staff_filter_the_cases_and_page_them_newest_first(client):
         True,
     )
     assert (ids(page_two), page_two["pageInfo"]["hasNextPage"]) == ([enquiry["id"]], False)
+
+
+async def test_the_member_watching_notifications_receives_the_staff_answer(scripted, tmp_path):
+    async with _platform(tmp_path) as platform:
+        owner, cs = await member(), await staff("cs")
+        case = (await act(platform.http, owner, OPEN, ENQUIRY))["case"]
+        ws = await _open(platform.url, "graphql-transport-ws", owner.token)
+        async with ws:
+            await _send(ws, {"id": "n", "type": "subscribe", "payload": {"query": NOTIFICATIONS}})
+            await _wait_for_subscribers(owner.user, 1)
+
+            await act(platform.http, cs, ANSWER, {"caseId": case["id"], "text": "Yes, any day."})
+
+            message = await _receive(ws)
+            assert message["payload"]["data"]["notifications"] == {
+                "kind": "SERVICE_CASE_ANSWERED",
+                "title": f"Case {case['id']} answered",
+                "body": f"Your case {case['id']} ({ENQUIRY['subject']}) has an answer: "
+                "Yes, any day.",
+            }
