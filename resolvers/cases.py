@@ -31,6 +31,17 @@ def _id(value: strawberry.ID, field: str) -> int:
     return number
 
 
+def _wanted(value: strawberry.ID | None, field: str) -> int | None:
+    """A filter's id; 0 (which no row has) for an id that cannot exist, so the filter
+    matches nothing (and the caller's permission is still checked)."""
+    if value is None:
+        return None
+    try:
+        return _id(value, field)
+    except NotFoundError:
+        return 0
+
+
 def _forbidden(error: PermissionDeniedError) -> StrawberryGraphQLError:
     return StrawberryGraphQLError(error.message, extensions={"code": "FORBIDDEN"})
 
@@ -139,30 +150,22 @@ async def service_cases(
 ) -> Connection[t.ServiceCase]:
     size = clamp_first(first)
     before_id = cursor_key(after)
+    if before_id is not None:
+        before_id = min(before_id, _BIGGEST_ID)  # a forged cursor past any id: from the top
+    where = cases.CaseFilter(
+        case_id=_wanted(case_id, "caseId"),
+        status=CaseStatus(status.value) if status is not None else None,
+        kind=CaseKind(kind.value) if kind is not None else None,
+        assignee_id=_wanted(assignee_id, "assigneeId"),
+        level=level,
+        breaching=breaching,
+    )
     try:
-        where = cases.CaseFilter(
-            case_id=_id(case_id, "caseId") if case_id is not None else None,
-            status=CaseStatus(status.value) if status is not None else None,
-            kind=CaseKind(kind.value) if kind is not None else None,
-            assignee_id=_id(assignee_id, "assigneeId") if assignee_id is not None else None,
-            level=level,
-            breaching=breaching,
+        rows, total = await cases.list_cases(
+            actor=await info.context.get_actor(), where=where, first=size + 1, before_id=before_id
         )
-    except DomainError:
-        where = None  # an id that cannot exist: nothing matches
-    if where is None:
-        rows: list[ServiceCase] = []
-        total = 0
-    else:
-        try:
-            rows, total = await cases.list_cases(
-                actor=await info.context.get_actor(),
-                where=where,
-                first=size + 1,
-                before_id=before_id,
-            )
-        except PermissionDeniedError as error:
-            raise _forbidden(error) from error
+    except PermissionDeniedError as error:
+        raise _forbidden(error) from error
     now = await clock.now()
     shaped = {view.case.id: _case(view, now) for view in await cases.views(rows[:size])}
     return build_connection(

@@ -120,6 +120,8 @@ async def test_a_member_opens_a_complaint_with_files_that_only_they_and_case_sta
     assert [edge["node"] for edge in mine["edges"]] == [case]
     assert (await listed(client, other))["totalCount"] == 0
     assert (await listed(client, other, caseId=case["id"]))["edges"] == []
+    for impossible in ("9" * 30, "-1", "abc"):
+        assert (await listed(client, owner, caseId=impossible))["totalCount"] == 0
     seen_by_staff = await listed(client, cs, caseId=case["id"])
     assert [edge["node"]["id"] for edge in seen_by_staff["edges"]] == [case["id"]]
 
@@ -267,6 +269,7 @@ async def test_staff_without_cases_manage_are_forbidden_and_staff_cannot_open_ca
 
     for who, query, variables in (
         (finance, "{ serviceCases { totalCount } }", {}),
+        (finance, '{ serviceCases(caseId: "abc") { totalCount } }', {}),
         (finance, ANSWER, {"input": {"caseId": case["id"], "text": "Hello"}}),
         (cs, OPEN, {"input": COMPLAINT}),
         (finance, OPEN, {"input": COMPLAINT}),

@@ -138,8 +138,11 @@ async def test_staff_assign_escalate_and_close_and_a_closed_case_takes_no_more(c
     twice = await act(client, supervisor, ESCALATE, {"caseId": case["id"], "reason": "Again"})
     assert twice["code"] == "ALREADY_ESCALATED"
 
-    empty = await act(client, supervisor, CLOSE, {"caseId": case["id"], "resolution": ""})
-    assert (empty["code"], empty["field"]) == ("INVALID", "resolution")
+    for resolution in ("", "r" * 10_000, "r" * 2001):
+        refused = await act(
+            client, supervisor, CLOSE, {"caseId": case["id"], "resolution": resolution}
+        )
+        assert (refused["code"], refused["field"]) == ("INVALID", "resolution")
     closed = await act(
         client, supervisor, CLOSE, {"caseId": case["id"], "resolution": "Apologised; coached"}
     )
