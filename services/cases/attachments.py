@@ -8,7 +8,9 @@ services/kit/uploads.py, as collateral documents go:
 - Stored under new keys, hashed (SHA-256) and signed over
   "<sha256>:<size>:case:<case id>:<uploader id>" in the transaction that records the
   message (`record`); if it fails, the stored files are removed again.
-- `check` tells a changed file or record from one that still holds.
+- `check` tells a changed file or record from one that still holds; `read_attachment`
+  serves the bytes only while they check, and only to those who may see the case (its
+  member, case staff): the signed download links' SERVICE_CASE_ATTACHMENT kind.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from models.cases import CaseAttachment
+from services.cases import access
+from services.errors import NotFoundError
+from services.identity.permissions import Actor
 from services.kit import uploads
 from services.kit.uploads import MB, IntegrityProblem, StoredUpload, UploadedFile
 
@@ -84,3 +89,27 @@ async def check(row: CaseAttachment) -> IntegrityProblem | None:
         signature=row.signature,
         context=_context(row),
     )
+
+
+async def get_attachment(actor: Actor, attachment_id: int) -> CaseAttachment:
+    """An attachment's record for its case's member and case staff; NotFoundError for
+    anyone else (or no such attachment), never telling which."""
+    row = await CaseAttachment.get_or_none(id=attachment_id).prefetch_related("case")
+    mine = row is not None and access.is_member(actor) and row.case.member_id == actor.user_id
+    if row is None or not (mine or access.is_staff(actor)):
+        raise NotFoundError("No such attachment", field="id")
+    return row
+
+
+async def read_attachment(actor: Actor, attachment_id: int) -> tuple[CaseAttachment, bytes]:
+    """The attachment and its bytes, for those who may see it (else NotFoundError), once
+    they still match what was signed at receipt (else StoredFileIntegrityError)."""
+    row = await get_attachment(actor, attachment_id)
+    data = await uploads.read_verified(
+        storage_key=row.storage_key,
+        size=row.size,
+        sha256=row.sha256,
+        signature=row.signature,
+        context=_context(row),
+    )
+    return row, data

@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -330,3 +331,55 @@ async def test_a_closed_case_is_not_answered_is_rated_once_and_reopened_within_1
     late = await act(client, owner, REOPEN, {"caseId": case["id"], "text": "Once more"})
     assert (late["code"], late["field"]) == ("REOPEN_PERIOD_OVER", "caseId")
     assert await state() == before
+
+
+LINK = """mutation ($id: ID!) {
+  createDownloadLink(input: {kind: SERVICE_CASE_ATTACHMENT, id: $id}) { __typename
+    ... on DownloadLinkCreated { path } ... on CreateDownloadLinkError { code field } } }"""
+
+
+ATTACHMENT_IDS = """query ($case: ID!) { serviceCases(caseId: $case) {
+  edges { node { messages { attachments { id } } } } } }"""
+
+
+async def _link(client, who, attachment_id: str) -> dict[str, Any]:
+    body = await gql(client, LINK, {"id": attachment_id}, token=who.token)
+    assert "errors" not in body, body
+    return dict(body["data"]["createDownloadLink"])
+
+
+async def test_the_member_and_case_staff_download_the_files_and_nobody_else(client, storage):
+    owner, other = await member(), await member("Other Member")
+    cs, finance = await staff("cs"), await staff("finance")
+    opened = await multipart(
+        client, owner, OPEN, COMPLAINT, [("statement.pdf", PDF, "application/pdf")]
+    )
+    case_id = opened["case"]["id"]
+    ids = await gql(client, ATTACHMENT_IDS, {"case": case_id}, token=owner.token)
+    (attachment_id,) = [
+        file["id"]
+        for edge in ids["data"]["serviceCases"]["edges"]
+        for message in edge["node"]["messages"]
+        for file in message["attachments"]
+    ]
+
+    for who in (owner, cs):
+        link = await _link(client, who, attachment_id)
+        assert link["__typename"] == "DownloadLinkCreated", link
+        served = await client.get(link["path"])  # the link alone, no token
+        assert (served.status_code, served.content) == (200, PDF)
+        assert served.headers["x-content-sha256"] == hashlib.sha256(PDF).hexdigest()
+    for who in (other, finance):
+        assert await _link(client, who, attachment_id) == {
+            "__typename": "CreateDownloadLinkError",
+            "code": "NOT_FOUND",
+            "field": "id",
+        }
+
+    # One byte changed in storage: not verified, and the download is refused.
+    (path,) = stored_files(storage)
+    path.write_bytes(PDF[:-1] + b"!")
+    node = (await listed(client, owner, caseId=case_id))["edges"][0]["node"]
+    assert node["messages"][0]["attachments"][0]["verified"] is False
+    refused = await client.get((await _link(client, owner, attachment_id))["path"])
+    assert (refused.status_code, refused.json()["reason"]) == (409, "integrity")
