@@ -21,4 +21,5 @@ MODEL_MODULES = [
     "models.collateral",
     "models.guarantees",
     "models.customers",
+    "models.cases",
 ]

@@ -186,6 +186,21 @@ def _file(found: customer_file.CustomerFile) -> t.CustomerFile:
             ],
             total_count=found.notices.total,
         ),
+        cases=t.CustomerCases(
+            nodes=[
+                t.CustomerCase(
+                    id=strawberry.ID(str(case.id)),
+                    kind=str(case.kind),
+                    subject=case.subject,
+                    status=str(case.status),
+                    level=case.level,
+                    opened_at=case.opened_at,
+                    breached=case.breaches > 0,
+                )
+                for case in found.cases.rows
+            ],
+            total_count=found.cases.total,
+        ),
         messages=t.CustomerMessages(
             nodes=[
                 t.CustomerMessage(

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from schema.cases import CasesMutation, CasesQuery
 from schema.collateral import CollateralMutation, CollateralQuery
 from schema.collateral_disposal import CollateralDisposalMutation
 from schema.contracts import ContractsMutation, ContractsQuery
@@ -89,6 +90,7 @@ def _build(settings: Settings) -> strawberry.Schema:
         CollateralQuery,
         GuaranteesQuery,
         CustomersQuery,
+        CasesQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -112,6 +114,7 @@ def _build(settings: Settings) -> strawberry.Schema:
         CollateralDisposalMutation,
         GuaranteesMutation,
         CustomersMutation,
+        CasesMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,

@@ -1,6 +1,7 @@
 """Signed, expiring download links (issue 17) for contracts' PDFs, verification files,
-collateral documents (issue 21) and a member's statement as CSV: what the web SPA puts
-in an `<a href>` and the mobile app hands to a download manager, with no bearer token.
+collateral documents (issue 21), service case attachments (issue 22) and a member's
+statement as CSV: what the web SPA puts in an `<a href>` and the mobile app hands to a
+download manager, with no bearer token.
 
 A link names the object (kind and id), the user it was issued to (the subject), an expiry
 and, for a statement, its filter (the scope), all under one HMAC-SHA256
@@ -12,8 +13,8 @@ It is issued only to someone who may read the object (`create_link`), and served
 (`open_link`) only while the signature holds, the expiry has not passed and the subject
 may *still* read the object: their account is active and the domain's own access rule
 (a contract's parties and staff with contracts:read; a file's owner and credit officers;
-a collateral document: whoever may see its loan's collateral; one's own statement) still
-lets them. Refusals are logged with their reason.
+a collateral document: whoever may see its loan's collateral; a case's file: the case's
+member and case staff; one's own statement) still lets them. Refusals are logged with their reason.
 
 The staff's CSV exports (issue 19: figures, returns, the overdue list, fund
 transactions) are links of their own kinds whose id is the subject; which permission
@@ -36,11 +37,13 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import quote, urlencode
 
+from models.cases import CaseAttachment
 from models.collateral import CollateralDocument
 from models.contracts import Contract
 from models.credit import MaterialFile
 from models.members import User
 from services import downloads_csv
+from services.cases import attachments as case_attachments
 from services.collateral import documents as collateral_documents
 from services.contracts import access as contract_access
 from services.credit import materials
@@ -70,6 +73,7 @@ class DownloadKind(StrEnum):
     CONTRACT = "contract"  # a contract's archived PDF (its id)
     MATERIAL = "material"  # a verification file (its id)
     COLLATERAL_DOCUMENT = "collateral-document"  # an item's document or report (its id)
+    SERVICE_CASE_ATTACHMENT = "case-attachment"  # a file of a service case (its id)
     TRANSACTIONS = "transactions"  # the subject's own movements as CSV (id: the subject)
     MY_DATA = "my-data"  # everything held about the subject, as JSON (id: the subject)
     # Staff exports as CSV (id: the subject; services/downloads_csv.py), issue 19:
@@ -141,8 +145,8 @@ async def create_link(
 ) -> DownloadLink:
     """A link to one object the actor may read now, valid for `DOWNLOAD_LINK_MINUTES`.
 
-    CONTRACT, MATERIAL and COLLATERAL_DOCUMENT need `object_id`; TRANSACTIONS takes none
-    (it is always the actor's own statement) and may take a filter. Raises
+    CONTRACT, MATERIAL, COLLATERAL_DOCUMENT and SERVICE_CASE_ATTACHMENT need `object_id`;
+    TRANSACTIONS takes none (it is always the actor's own statement) and may take a filter. Raises
     InvalidInputError (`id`, `filter`) for arguments that do not fit the kind,
     NotFoundError (`id`) when there is no such object or the actor may not read it (the
     two are not told apart).
@@ -227,6 +231,8 @@ async def _check_readable(actor: Actor, kind: DownloadKind, object_id: int) -> N
             await contract_access.get_contract(actor=actor, contract_id=object_id)
         elif kind is DownloadKind.COLLATERAL_DOCUMENT:
             await collateral_documents.get_document(actor, object_id)
+        elif kind is DownloadKind.SERVICE_CASE_ATTACHMENT:
+            await case_attachments.get_attachment(actor, object_id)
         else:
             await materials.get_file(actor, object_id)
     except NotFoundError as error:
@@ -383,6 +389,7 @@ async def _serve(link: _Link) -> Download:
         DownloadKind.CONTRACT: Contract,
         DownloadKind.MATERIAL: MaterialFile,
         DownloadKind.COLLATERAL_DOCUMENT: CollateralDocument,
+        DownloadKind.SERVICE_CASE_ATTACHMENT: CaseAttachment,
     }.get(link.kind, User)
     if not await exists.exists(id=claims.object_id):
         raise _Refused(Refusal.NOT_FOUND)
@@ -414,6 +421,9 @@ async def _read(link: _Link, actor: Actor) -> Download:
     if link.kind is DownloadKind.COLLATERAL_DOCUMENT:
         pledged, data = await collateral_documents.read_document(actor, object_id)
         return Download(data, pledged.content_type, pledged.filename, pledged.sha256)
+    if link.kind is DownloadKind.SERVICE_CASE_ATTACHMENT:
+        attached, data = await case_attachments.read_attachment(actor, object_id)
+        return Download(data, attached.content_type, attached.filename, attached.sha256)
     if link.export is not None:
         return await _read_export(link, link.export, actor)
     if link.kind is DownloadKind.MY_DATA:

@@ -4,6 +4,7 @@ dashboard_feed.py), each reading mapped to its GraphQL type for this subscriber.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from decimal import ROUND_HALF_UP, Decimal
 
 import strawberry
 from strawberry.types import Info
@@ -58,4 +59,16 @@ def _view(figures: DashboardFigures) -> t.DashboardFigures:
             )
             for curve in figures.vintages
         ],
+        complaints=t.ComplaintFigures(
+            open=figures.complaints.open,
+            breaching=figures.complaints.breaching,
+            opened_today=figures.complaints.opened_today,
+            average_first_answer_minutes=_minutes(figures.complaints.average_first_answer_seconds),
+        ),
     )
+
+
+def _minutes(seconds: int | None) -> int | None:
+    if seconds is None:
+        return None
+    return int((Decimal(seconds) / 60).quantize(Decimal(1), rounding=ROUND_HALF_UP))

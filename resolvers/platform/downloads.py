@@ -15,6 +15,7 @@ _KINDS = {
     t.DownloadKind.CONTRACT: downloads.DownloadKind.CONTRACT,
     t.DownloadKind.MATERIAL: downloads.DownloadKind.MATERIAL,
     t.DownloadKind.COLLATERAL_DOCUMENT: downloads.DownloadKind.COLLATERAL_DOCUMENT,
+    t.DownloadKind.SERVICE_CASE_ATTACHMENT: downloads.DownloadKind.SERVICE_CASE_ATTACHMENT,
     t.DownloadKind.TRANSACTIONS_CSV: downloads.DownloadKind.TRANSACTIONS,
     t.DownloadKind.MY_DATA_JSON: downloads.DownloadKind.MY_DATA,
     t.DownloadKind.PLATFORM_FIGURES_CSV: downloads.DownloadKind.PLATFORM_FIGURES,

@@ -75,6 +75,23 @@ class CustomerNotice:
     read: bool
 
 
+@strawberry.type(description="A service case of the member's (serviceCases has it in full).")
+class CustomerCase:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="ENQUIRY, COMPLAINT, DISPUTE or DATA_REQUEST.")
+    subject: str
+    status: str
+    level: int
+    opened_at: datetime
+    breached: bool = strawberry.field(description="Whether it ever passed its SLA deadline.")
+
+
+@strawberry.type(description="A list of the member's, newest first, and how many in all.")
+class CustomerCases:
+    nodes: list[CustomerCase]
+    total_count: int
+
+
 @strawberry.type(description="An SMS or e-mail sent to the member (no body: it may hold a code).")
 class CustomerMessage:
     channel: str = strawberry.field(description="SMS or EMAIL.")
@@ -150,6 +167,7 @@ class CustomerFile:
     claims: CustomerClaims
     contracts: CustomerContracts
     notices: CustomerNotices
+    cases: CustomerCases
     messages: CustomerMessages
     status_changes: list[AccountStatusChange]
     deletion_requests: list[DataDeletionRequest] = strawberry.field(

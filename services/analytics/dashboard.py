@@ -18,6 +18,8 @@ when the business day changes: on a large book it is the expensive part).
 - hot loans: the listed loans (still open for bids) with the most bids accepted in the
   last hour, at most `HOT_LOANS`, the most bid first, then the oldest loan; each with
   its amount, funded, remaining and progress (funded / amount, four places, half-up).
+- complaints (M5.3): open, waiting past their SLA, opened today, the average time to
+  the first answer (`services.cases.figures`, one more statement).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from models.bids import BidStatus
 from models.loans import LoanStatus
 from services.analytics import risk
 from services.analytics.window import Dialect, dialect, ratio
+from services.cases.figures import ComplaintFigures, complaint_figures
 from services.identity.permissions import Actor
 from services.platform import clock
 
@@ -75,6 +78,7 @@ class DashboardFigures:
     hot_loans: tuple[HotLoan, ...]
     overdue: tuple[risk.BucketFigures, ...]
     vintages: tuple[risk.VintageCurve, ...]
+    complaints: ComplaintFigures
 
 
 @dataclass(frozen=True)
@@ -170,4 +174,5 @@ async def compute(actor: Actor, slow: SlowFigures | None = None) -> DashboardFig
         ),
         overdue=slow.overdue,
         vintages=slow.vintages,
+        complaints=await complaint_figures(now),
     )

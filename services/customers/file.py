@@ -1,12 +1,12 @@
 """A member's file (M5.1): everything customer service looks at, read at once.
 
 Profile, credit, balances, the loans they borrow, the claims they hold, the contracts
-they are a party to, the notices and messages sent to them, and their account's status
-changes: a fixed number of statements whatever the member has, each list the newest
-`LIMIT` rows with the full count beside it. Personal numbers are masked here; the full
-values are `revealPersonalData`'s, with its permission and its log (D4). Message bodies
-are not shown (an SMS may carry a one-time code): channel, masked address, subject,
-status and time.
+they are a party to, their service cases, the notices and messages sent to them, their
+account's status changes and data deletion requests: a fixed number of statements
+whatever the member has, each list the newest `LIMIT` rows with the full count beside
+it. Personal numbers are masked here; the full values are `revealPersonalData`'s, with
+its permission and its log (D4). Message bodies are not shown (an SMS may carry a
+one-time code): channel, masked address, subject, status and time.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from models.bids import Claim
+from models.cases import ServiceCase
 from models.contracts import Contract, ContractParty
 from models.credit import CreditProfile
 from models.customers import AccountStatusChange, DataDeletionRequest
@@ -45,6 +46,7 @@ class CustomerFile:
     claims: Listed[Claim]
     contracts: Listed[Contract]
     notices: Listed[Notice]
+    cases: Listed[ServiceCase]
     messages: Listed[OutgoingMessage]
     status_changes: list[AccountStatusChange]
     deletion_requests: list[DataDeletionRequest]
@@ -64,6 +66,7 @@ async def file_of(*, actor: Actor, user_id: int) -> CustomerFile:
     party_of = ContractParty.filter(user_id=user_id).values_list("contract_id", flat=True)
     contract_ids = sorted(set(await party_of), reverse=True)
     notices = Notice.filter(user_id=user_id)
+    cases = ServiceCase.filter(member_id=user_id)
     address = await email_address(user_id)
     lookups = [user.phone_lookup] + ([lookup_hash(address)] if address else [])
     messages = OutgoingMessage.filter(recipient_lookup__in=lookups)
@@ -76,6 +79,7 @@ async def file_of(*, actor: Actor, user_id: int) -> CustomerFile:
             await Contract.filter(id__in=contract_ids[:LIMIT]).order_by("-id"), len(contract_ids)
         ),
         notices=Listed(await notices.order_by("-id").limit(LIMIT), await notices.count()),
+        cases=Listed(await cases.order_by("-id").limit(LIMIT), await cases.count()),
         messages=Listed(await messages.order_by("-id").limit(LIMIT), await messages.count()),
         status_changes=list(
             await AccountStatusChange.filter(user_id=user_id).order_by("-id").limit(LIMIT)

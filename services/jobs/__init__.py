@@ -44,6 +44,7 @@ HOLDER = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 def registered() -> dict[str, Job]:
     from services.jobs import (  # noqa: F401  (register jobs)
         analytics,
+        cases,
         contracts,
         credit,
         disclosure,

@@ -39,6 +39,7 @@ _DECLARING_MODULES = (
     "services.repayments.policy",
     "services.repayments.overdue_policy",
     "services.platform.retention",
+    "services.cases.policy",
 )
 
 if TYPE_CHECKING:

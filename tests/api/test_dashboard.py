@@ -37,7 +37,8 @@ SUBSCRIPTION = """subscription { dashboardFigures { businessTime today volumeTod
   loansDisbursedToday bidsLastMinute bidAmountLastMinute
   hotLoans { loanId amount funded remaining progress bidsLastHour }
   overdue { bucket loanCount amount principal }
-  vintages { cohort loanCount principal points } } }"""
+  vintages { cohort loanCount principal points }
+  complaints { open breaching openedToday averageFirstAnswerMinutes } } }"""
 PLACE = """mutation ($input: PlaceBidInput!) { placeBid(input: $input) { __typename
   ... on BidPlaced { operationId } ... on PlaceBidError { code message } } }"""
 CONFIRM = """mutation ($id: ID!, $code: String!) {
@@ -48,6 +49,8 @@ NO_OVERDUE = [
     {"bucket": bucket, "loanCount": 0, "amount": "0.00", "principal": "0.00"}
     for bucket in ("M1", "M2", "M3_PLUS", "OVER_90")
 ]
+
+NO_COMPLAINTS = {"open": 0, "breaching": 0, "openedToday": 0, "averageFirstAnswerMinutes": None}
 
 _keys = iter(range(1, 10**9))
 
@@ -139,6 +142,7 @@ async def test_staff_receive_the_figures_then_the_bid_placed_through_the_api(scr
                 "bidAmountLastMinute": "0.00",
                 "hotLoans": [],
                 "overdue": NO_OVERDUE,
+                "complaints": NO_COMPLAINTS,
                 # Paid out this month: no month on book yet, so no point.
                 "vintages": [
                     {

@@ -10,6 +10,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from strawberry.permission import PermissionExtension
 
 from models.access import RefreshToken, RevokedAccessToken, RolePermission, UserRole
 from models.bids import AutoBidRule, Bid
+from models.cases import CaseMessage, ServiceCase
 from models.collateral import CollateralItem, CollateralValuation
 from models.contracts import Contract, ContractConsent, ContractEmail, ContractTemplate
 from models.credit import (
@@ -1002,6 +1004,67 @@ MATRIX += [
         changes_state=False,  # MARGIN_BELOW_REQUIRED: there is no margin to release
     ),
 ]
+MATRIX += [
+    Row(
+        "serviceCases", "{ serviceCases(first: 5) { totalCount } }", "profile:read", "cs", "partner"
+    ),
+    Row(
+        "openServiceCase",
+        'mutation { openServiceCase(input: {kind: ENQUIRY, subject: "Hello", text: "A question"})'
+        " { __typename ... on ServiceCaseSaved { case { id } } } }",
+        "profile:read",
+        "member",
+        "partner",
+    ),
+    Row(
+        "answerServiceCase",
+        'mutation ($case: ID!) { answerServiceCase(input: {caseId: $case, text: "An answer"})'
+        " { __typename ... on ServiceCaseSaved { case { id } } } }",
+        "profile:read",
+        "cs",
+        "partner",
+    ),
+    Row(
+        "assignServiceCase",
+        "mutation ($case: ID!, $assignee: ID!) { assignServiceCase(input: {caseId: $case,"
+        " assigneeId: $assignee}) { __typename ... on ServiceCaseSaved { case { id } } } }",
+        "cases:manage",
+        "cs",
+        "finance",
+    ),
+    Row(
+        "escalateServiceCase",
+        'mutation ($case: ID!) { escalateServiceCase(input: {caseId: $case, reason: "Hard"})'
+        " { __typename ... on ServiceCaseSaved { case { id } } } }",
+        "cases:manage",
+        "cs",
+        "risk_l1",
+    ),
+    Row(
+        "closeServiceCase",
+        'mutation ($case: ID!) { closeServiceCase(input: {caseId: $case, resolution: "Done"})'
+        " { __typename ... on ServiceCaseSaved { case { id } } } }",
+        "cases:manage",
+        "cs",
+        "collector",
+    ),
+    Row(
+        "reopenServiceCase",
+        'mutation ($case: ID!) { reopenServiceCase(input: {caseId: $case, text: "Again"})'
+        " { __typename ... on ServiceCaseSaved { case { id } } } }",
+        "profile:read",
+        "member",
+        "partner",
+    ),
+    Row(
+        "rateServiceCase",
+        "mutation ($case: ID!) { rateServiceCase(input: {caseId: $case, rating: 5})"
+        " { __typename ... on ServiceCaseSaved { case { id } } } }",
+        "profile:read",
+        "member",
+        "partner",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -1068,6 +1131,14 @@ async def _state() -> dict[str, Any]:
         "contract_emails": await ContractEmail.all().count(),
         "contract_templates": await ContractTemplate.all().count(),
         "collection_records": await CollectionRecord.all().count(),
+        "service_cases": (
+            sorted(
+                await ServiceCase.all().values_list(
+                    "id", "status", "level", "assignee_id", "rating", "reopened"
+                )
+            ),
+            await CaseMessage.all().count(),
+        ),
         "guarantees": (
             sorted(await GuaranteeCompany.all().values_list("id", "status")),
             sorted(await GuarantorStaff.all().values_list("company_id", "user_id")),
@@ -1169,6 +1240,8 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
         company_id, _policy_id = await _guarantee_company(None)
         target, _phone = await create_staff("guarantor")
         return {"company": str(company_id), "userId": _global_id(target)}
+    if row.field in _ON_A_CASE:
+        return await _case_variables(row, caller)
     if row.field == "reviewLoan":
         return {"id": str(await _loan(listed=False))}
     if row.field == "assignRoles":
@@ -1242,6 +1315,46 @@ _ACTING_FOR_A_COMPANY = {
     "fundGuaranteeMargin",
     "releaseGuaranteeMargin",
 }
+
+
+_ON_A_CASE = {
+    "answerServiceCase",
+    "assignServiceCase",
+    "escalateServiceCase",
+    "closeServiceCase",
+    "reopenServiceCase",
+    "rateServiceCase",
+}
+
+
+async def _case_variables(row: Row, caller: User | None) -> dict[str, Any]:
+    """A case of the caller's when a member (another member's otherwise), closed for
+    reopening and rating (written directly: the flows have their own tests); assignments
+    go to the caller (case staff when allowed)."""
+    member = caller if caller is not None and str(caller.kind) == "member" else None
+    if member is None:
+        member = (await create_member())[0]
+    now = await clock.now()
+    closed = row.field in ("reopenServiceCase", "rateServiceCase")
+    case = await ServiceCase.create(
+        member_id=member.id,
+        kind="ENQUIRY",
+        subject="Matrix",
+        status="CLOSED" if closed else "OPEN",
+        opened_at=now,
+        waiting_since=None if closed else now,
+        warn_at=None if closed else now + timedelta(hours=40),
+        due_at=None if closed else now + timedelta(hours=48),
+        closed_at=now if closed else None,
+        updated_at=now,
+    )
+    await CaseMessage.create(
+        case_id=case.id, entry="MEMBER", author_id=member.id, text="Matrix", created_at=now
+    )
+    variables = {"case": str(case.id)}
+    if row.field == "assignServiceCase":
+        variables["assignee"] = str(caller.id if caller is not None else 1)
+    return variables
 
 
 async def _guarantee_company(caller: User | None) -> tuple[int, int]:

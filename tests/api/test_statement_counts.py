@@ -45,6 +45,7 @@ from strawberry import relay
 
 from models.access import Role
 from models.bids import Bid, BidSource, BidStatus, Claim
+from models.cases import CaseAttachment, CaseKind, CaseMessage, EntryKind, ServiceCase
 from models.collateral import CollateralDocument, CollateralItem, CollateralValuation
 from models.contracts import (
     ConsentMethod,
@@ -349,6 +350,51 @@ async def _collateral_document(
         uploaded_by=user_id,
         created_at=now,
     )
+
+
+async def seed_service_cases(world: World, count: int) -> dict[str, Any]:
+    """`count` cases of the member's, each with two messages, the first with a file
+    (its `verified` fails on the signature: no file is read)."""
+    now = await _now()
+    for _ in range(count):
+        case = await ServiceCase.create(
+            member_id=world.member.id,
+            kind=CaseKind.COMPLAINT,
+            subject="Seeded",
+            opened_at=now,
+            waiting_since=now,
+            warn_at=now + timedelta(hours=96),
+            due_at=now + timedelta(hours=120),
+            assignee_id=world.staff.id,
+            updated_at=now,
+        )
+        first = await CaseMessage.create(
+            case_id=case.id,
+            entry=EntryKind.MEMBER,
+            author_id=world.member.id,
+            text="x",
+            created_at=now,
+        )
+        await CaseMessage.create(
+            case_id=case.id,
+            entry=EntryKind.STAFF,
+            author_id=world.staff.id,
+            text="y",
+            created_at=now,
+        )
+        await CaseAttachment.create(
+            case_id=case.id,
+            message_id=first.id,
+            storage_key=f"case-{case.id}",
+            filename="statement.pdf",
+            content_type="application/pdf",
+            size=1,
+            sha256="0" * 64,
+            signature="not-a-signature",
+            uploaded_by=world.member.id,
+            created_at=now,
+        )
+    return {}
 
 
 async def seed_collateral(world: World, count: int) -> dict[str, Any]:
@@ -924,6 +970,7 @@ CASES: dict[str, Case] = {
     "myReceivables": Case("member", seed_receivables),
     "collateralItems": Case("member", seed_collateral, rows="items"),
     "guaranteePolicies": Case("member", seed_guarantee_policies, paged=True),
+    "serviceCases": Case("member", seed_service_cases, paged=True),
     "myRepayments": Case("member", seed_repayments, paged=True),
     "overdueLoans": Case("staff", seed_overdue, paged=True),
     "collectionRecords": Case("staff", seed_collection_records),

@@ -39,8 +39,12 @@ FILE = """query ($id: ID!) { customer(id: $id) {
   claims { totalCount nodes { loanId principal bought } }
   contracts { totalCount nodes { kind status number } }
   notices { totalCount nodes { kind title } }
+  cases { totalCount nodes { kind subject status level breached } }
   messages { totalCount nodes { channel recipientMasked status } }
   statusChanges { toStatus state reason } } }"""
+OPEN_CASE = """mutation ($loan: ID!) { openServiceCase(input: {kind: DISPUTE,
+  subject: "Penalty charged twice", text: "I was charged twice", loanId: $loan}) {
+  __typename } }"""
 LOCK = """mutation ($user: ID!) { setAccountStatus(input: {userId: $user, status: LOCKED,
   reason: "Suspicious logins"}) { __typename } }"""
 
@@ -159,6 +163,13 @@ async def test_a_members_file_in_one_request(app, client, scripted):
     sandbox = app.state.sandbox.sandbox
     made = await repaying_loan(scripted, sandbox, shares=(60_000, 40_000), term=3)
     cs = await _cs()
+    opened = await gql(
+        client,
+        OPEN_CASE,
+        {"loan": str(made.loan.id)},
+        token=await token_for(made.borrower_phone),
+    )
+    assert opened["data"]["openServiceCase"]["__typename"] == "ServiceCaseSaved", opened
     await gql(client, LOCK, {"user": gid(made.borrower.id)}, token=cs)
 
     body = await gql(client, FILE, {"id": gid(made.borrower.id)}, token=cs)
@@ -176,6 +187,18 @@ async def test_a_members_file_in_one_request(app, client, scripted):
         {"toStatus": "LOCKED", "state": "APPLIED", "reason": "Suspicious logins"}
     ]
     assert found["claims"]["totalCount"] == 0
+    assert found["cases"] == {
+        "totalCount": 1,
+        "nodes": [
+            {
+                "kind": "DISPUTE",
+                "subject": "Penalty charged twice",
+                "status": "OPEN",
+                "level": 1,
+                "breached": False,
+            }
+        ],
+    }
 
     (lender, _phone) = made.lenders[0]
     held = (await gql(client, FILE, {"id": gid(lender.id)}, token=cs))["data"]["customer"]

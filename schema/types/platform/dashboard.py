@@ -20,6 +20,19 @@ class HotLoanFunding:
     bids_last_hour: int = strawberry.field(description="Bids accepted in the last hour.")
 
 
+@strawberry.type(description="Complaints (service cases of kind COMPLAINT, M5.3).")
+class ComplaintFigures:
+    open: int = strawberry.field(description="Complaints not closed.")
+    breaching: int = strawberry.field(
+        description="Complaints waiting for the platform past their SLA (cases.slaHours)."
+    )
+    opened_today: int = strawberry.field(description="Complaints opened today.")
+    average_first_answer_minutes: int | None = strawberry.field(
+        description="Average minutes from opening to the first staff answer (or closing) "
+        "over the complaints answered (whole minutes, half-up); null while none was."
+    )
+
+
 @strawberry.type(
     description="What the live dashboard shows, as of businessTime (M12.4). Pushed when a "
     "figure changed, at most once a second."
@@ -50,3 +63,4 @@ class DashboardFigures:
         description="The vintage curves of the newest 6 monthly cohorts, oldest first "
         "(riskFigures.vintages); refreshed with overdue."
     )
+    complaints: ComplaintFigures = strawberry.field(description="The complaints' figures.")

@@ -25,6 +25,11 @@ class DownloadKind(Enum):
         description="A collateral item's document or valuation report (its id): whoever may "
         "see the loan's collateral (its borrower, the holders of its claims, loan reviewers).",
     )
+    SERVICE_CASE_ATTACHMENT = strawberry.enum_value(
+        "SERVICE_CASE_ATTACHMENT",
+        description="A file of a service case (its attachment id): the case's member and "
+        "staff with cases:manage.",
+    )
     TRANSACTIONS_CSV = strawberry.enum_value(
         "TRANSACTIONS_CSV",
         description="Your own movements as CSV (no id; an optional filter), as myTransactionsCsv.",
