@@ -20,4 +20,5 @@ MODEL_MODULES = [
     "models.transfers",
     "models.collateral",
     "models.guarantees",
+    "models.help",
 ]

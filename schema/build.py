@@ -17,6 +17,7 @@ from schema.credit.lending import LendingMutation, LendingQuery
 from schema.credit.sharing import SharingQuery
 from schema.extensions import schema_extensions
 from schema.guarantees import GuaranteesMutation, GuaranteesQuery
+from schema.help import HelpMutation, HelpQuery
 from schema.identity.access import AccessMutation, AccessQuery
 from schema.identity.members import MembersMutation, MembersQuery
 from schema.identity.privacy import PrivacyMutation
@@ -60,6 +61,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         TransfersQuery,
         CollateralQuery,
         GuaranteesQuery,
+        HelpQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -82,6 +84,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CollateralMutation,
         CollateralDisposalMutation,
         GuaranteesMutation,
+        HelpMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,
