@@ -397,3 +397,34 @@ async def test_one_article_by_id_or_slug_not_both_nor_neither(client):
 
     assert error_codes(both) == ["BAD_USER_INPUT"]
     assert error_codes(neither) == ["BAD_USER_INPUT"]
+
+
+async def test_two_saves_of_one_version_at_once_one_lands(client):
+    cs = await staff_token("cs")
+    repayments, draft = await _draft(client, cs)
+
+    first, second = await asyncio.gather(
+        *(
+            save(
+                client,
+                cs,
+                articleId=draft["id"],
+                expectedVersion=1,
+                categoryId=repayments,
+                slug="overdue",
+                title=title,
+                body=BODY,
+                status="PUBLISHED",
+            )
+            for title in ("甲", "乙")
+        )
+    )
+
+    landed = [answer for answer in (first, second) if answer["__typename"] == "HelpArticleSaved"]
+    refused = [answer for answer in (first, second) if answer not in landed]
+    assert len(landed) == 1
+    assert [answer["code"] for answer in refused] == ["VERSION_CONFLICT"]
+    row = await HelpArticle.get(id=int(draft["id"]))
+    assert (row.version, row.title) == (2, landed[0]["article"]["title"])
+    versions = await gql(client, VERSIONS, {"id": draft["id"]}, token=cs)
+    assert [v["number"] for v in versions["data"]["helpArticleVersions"]] == [2, 1]

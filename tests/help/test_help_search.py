@@ -12,12 +12,14 @@ Drafts are never found by the public.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 
 from tests.factories import create_member, error_codes, token_for
 from tests.help.helpers import articles, category, help_state, publish, save, slugs, staff_token
+from tests.statements import recording_statements
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -191,3 +193,30 @@ async def test_staff_with_help_manage_find_drafts_when_they_ask(client):
     body = await articles(client, cs, search="逾期", status="DRAFT")
 
     assert slugs(body) == ["overdue-fees-draft"]
+
+
+async def test_a_search_takes_the_same_statements_for_1_and_50_matches(client):
+    """The search path (tests/api/test_statement_counts.py reads the plain list): the
+    matches and their count in SQL, then the page's articles and categories, whatever
+    the number of matches; a page of 1 of 50 reads about what a page of 1 of 1 reads."""
+    cs = await staff_token("cs")
+    repayments = await category(client, cs, "repayments", "还款")
+    _more = itertools.count(1)
+    await publish(client, cs, repayments, "overdue-0", "逾期还款 0", "逾期")
+    counts: dict[int, int] = {}
+    rows: dict[int, int] = {}
+    for size in (1, 50):
+        while len(slugs(await articles(client, search="逾期", first=100))) < size:
+            n = next(_more)
+            await publish(client, cs, repayments, f"overdue-{n}", f"逾期还款 {n}", "逾期")
+        await articles(client, search="逾期", first=size)  # caches (actor, clock) filled
+        with recording_statements() as seen:
+            body = await articles(client, search="逾期", first=size)
+        assert len(slugs(body)) == size
+        counts[size] = len(seen)
+        with recording_statements() as seen:
+            await articles(client, search="逾期", first=1)
+        rows[size] = sum(statement.rows for statement in seen)
+
+    assert counts[1] == counts[50]
+    assert rows[50] - rows[1] <= 2  # the row after the page; never the other 48
