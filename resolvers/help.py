@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import strawberry
+from strawberry import relay
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.types import Info
 
@@ -193,7 +194,7 @@ def _version(row: HelpArticleVersion) -> t.HelpArticleVersion:
         body=row.body,
         status=t.HelpArticleStatus(str(row.status)),
         note=row.note,
-        saved_by=strawberry.ID(str(row.saved_by)),
+        saved_by=strawberry.ID(str(relay.GlobalID("User", str(row.saved_by)))),
         saved_at=row.saved_at,
     )
 

@@ -72,7 +72,9 @@ class HelpArticleVersion:
     body: str = strawberry.field(description="The text saved.")
     status: HelpArticleStatus = strawberry.field(description="The status saved.")
     note: str = strawberry.field(description="The staff's note on the change (may be empty).")
-    saved_by: strawberry.ID = strawberry.field(description="The staff user who saved it.")
+    saved_by: strawberry.ID = strawberry.field(
+        description="The staff user who saved it (a User global id)."
+    )
     saved_at: datetime = strawberry.field(description="When (UTC).")
 
 

@@ -68,6 +68,17 @@ async def save_category(
         raise InvalidInputError("description is at most 500 characters", field="description")
     if not 0 <= position <= 10_000:
         raise InvalidInputError("position is 0 to 10000", field="position")
+    try:
+        return await _write_category(category_id, slug, name, description, position)
+    except IntegrityError as error:  # the slug taken at the same moment
+        raise DomainError(
+            "Another category has this slug", code="SLUG_TAKEN", field="slug"
+        ) from error
+
+
+async def _write_category(
+    category_id: int | None, slug: str, name: str, description: str, position: int
+) -> HelpCategory:
     now = await clock.now()
     async with in_transaction():
         taken = HelpCategory.filter(slug=slug)
@@ -175,6 +186,10 @@ async def save_article(
             )
             await _reindex(article.id, draft.title, draft.body)
     except IntegrityError as error:  # a slug or a version number taken at the same moment
+        if await HelpArticle.filter(slug=draft.slug).exclude(id=article_id or 0).exists():
+            raise DomainError(
+                "Another article has this slug", code="SLUG_TAKEN", field="slug"
+            ) from error
         raise DomainError(
             "Someone saved at the same moment: read the article again",
             code="VERSION_CONFLICT",

@@ -28,6 +28,7 @@ from tests.factories import create_member, error_codes, gql, token_for
 from tests.help.helpers import (
     ONE,
     RATE,
+    SAVE_CATEGORY,
     VERSIONS,
     articles,
     category,
@@ -428,3 +429,73 @@ async def test_two_saves_of_one_version_at_once_one_lands(client):
     assert (row.version, row.title) == (2, landed[0]["article"]["title"])
     versions = await gql(client, VERSIONS, {"id": draft["id"]}, token=cs)
     assert [v["number"] for v in versions["data"]["helpArticleVersions"]] == [2, 1]
+
+
+async def test_two_new_articles_with_one_slug_at_once_one_lands(client):
+    cs = await staff_token("cs")
+    repayments = await category(client, cs, "repayments", "还款")
+
+    answers = await asyncio.gather(
+        *(
+            save(
+                client,
+                cs,
+                categoryId=repayments,
+                slug="same-slug",
+                title=title,
+                body=BODY,
+                status="PUBLISHED",
+            )
+            for title in ("甲", "乙")
+        )
+    )
+
+    assert sorted(answer["__typename"] for answer in answers) == [
+        "HelpArticleSaved",
+        "SaveHelpArticleError",
+    ]
+    assert [a["code"] for a in answers if "code" in a] == ["SLUG_TAKEN"]
+    assert await HelpArticle.filter(slug="same-slug").count() == 1
+
+
+async def test_categories_are_saved_ordered_and_refused_typed(client):
+    cs = await staff_token("cs")
+    first = await category(client, cs, "repayments", "还款")
+    await category(client, cs, "account", "账户")
+
+    async def save_category(**fields: Any) -> dict[str, Any]:
+        body = await gql(client, SAVE_CATEGORY, {"input": fields}, token=cs)
+        assert "errors" not in body, body
+        return dict(body["data"]["saveHelpCategory"])
+
+    moved = await save_category(categoryId=first, slug="repayments", name="还款问题", position=5)
+    assert moved["category"] == {
+        "id": first,
+        "slug": "repayments",
+        "name": "还款问题",
+        "position": 5,
+        "publishedArticleCount": 0,
+    }
+    before = await help_state()
+    refused = [
+        await save_category(slug="account", name="重复"),
+        await save_category(categoryId=first, slug="account", name="重复"),
+        await save_category(slug="Not A Slug", name="x"),
+        await save_category(slug="ok-slug", name=" "),
+        await save_category(slug="ok-slug", name="x", position=-1),
+        await save_category(categoryId="424242", slug="ok-slug", name="x"),
+    ]
+    assert [(r["code"], r["field"]) for r in refused] == [
+        ("SLUG_TAKEN", "slug"),
+        ("SLUG_TAKEN", "slug"),
+        ("INVALID", "slug"),
+        ("INVALID", "name"),
+        ("INVALID", "position"),
+        ("NOT_FOUND", "categoryId"),
+    ]
+    assert await help_state() == before
+    listed = await gql(client, "{ helpCategories { slug position } }")
+    assert listed["data"]["helpCategories"] == [
+        {"slug": "account", "position": 0},
+        {"slug": "repayments", "position": 5},
+    ]
