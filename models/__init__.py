@@ -22,4 +22,5 @@ MODEL_MODULES = [
     "models.guarantees",
     "models.customers",
     "models.cases",
+    "models.help",
 ]

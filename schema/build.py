@@ -19,6 +19,7 @@ from schema.credit.sharing import SharingQuery
 from schema.customers import CustomersMutation, CustomersQuery
 from schema.extensions import schema_extensions
 from schema.guarantees import GuaranteesMutation, GuaranteesQuery
+from schema.help import HelpMutation, HelpQuery
 from schema.identity.access import AccessMutation, AccessQuery
 from schema.identity.members import MembersMutation, MembersQuery
 from schema.identity.privacy import PrivacyMutation
@@ -91,6 +92,7 @@ def _build(settings: Settings) -> strawberry.Schema:
         GuaranteesQuery,
         CustomersQuery,
         CasesQuery,
+        HelpQuery,
         ReturnsQuery,
         ContractsQuery,
         ParametersQuery,
@@ -115,6 +117,7 @@ def _build(settings: Settings) -> strawberry.Schema:
         GuaranteesMutation,
         CustomersMutation,
         CasesMutation,
+        HelpMutation,
         ContractsMutation,
         PrivacyMutation,
         DownloadsMutation,

@@ -11,6 +11,7 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.models import Model
 
 from models import MODEL_MODULES
+from services.identity.permissions import DEFAULT_ROLES
 from services.kit.db import tortoise_config
 from services.loans.schedule import CURRENT_SCHEDULE_RULES, ScheduleRules
 from tests.conftest import BACKEND
@@ -89,4 +90,19 @@ async def test_loans_written_before_0020_keep_the_floor_rule(tmp_path):
     assert found == {
         "old": ScheduleRules.FLOOR,
         "new": CURRENT_SCHEDULE_RULES,
+    }
+
+
+async def test_roles_seeded_before_0042_get_customers_and_help_manage(tmp_path):
+    """0042 adds customers:manage to cs, 0045 help:manage to cs and admin, in a database
+    seeded before them (seed_roles never changes a role that exists), and nothing else: a
+    role an administrator removed is not made again, one whose grants were emptied gets
+    none back."""
+    found = await run_on_own_database("tests.roles_before_0042", "0041", tmp_path)
+    expected_roles = sorted(name for name in DEFAULT_ROLES if name != "auditor")
+    assert found == {
+        "help_manage": ["admin", "cs"],
+        "customers_manage": ["admin", "cs"],
+        "roles": expected_roles,
+        "collector": [],
     }

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     CUSTOMERS_READ = "customers:read"
     CUSTOMERS_MANAGE = "customers:manage"
     CASES_MANAGE = "cases:manage"
+    HELP_MANAGE = "help:manage"  # write help-centre articles and categories (M1.13)
     COLLECTION_READ = "collection:read"  # the overdue list, collection records, events
     COLLECTION_WRITE = "collection:write"
     GUARANTEE_MANAGE = "guarantee:manage"  # act for one's own guarantee company
@@ -96,7 +97,12 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
         _STAFF_BASE
         | _CONTRACTS
         | _COLLECTION
-        | {Permission.CASES_MANAGE, Permission.PII_VIEW, Permission.CUSTOMERS_MANAGE},
+        | {
+            Permission.CASES_MANAGE,
+            Permission.PII_VIEW,
+            Permission.CUSTOMERS_MANAGE,
+            Permission.HELP_MANAGE,
+        },
     ),
     "risk_l1": (
         "Loan reviewer, level 1",
@@ -165,6 +171,7 @@ DEFAULT_ROLES: dict[str, tuple[str, bool, set[Permission]]] = {
             Permission.COLLECTION_READ,
             Permission.ANALYTICS_READ,
             Permission.GUARANTORS_MANAGE,
+            Permission.HELP_MANAGE,
         },
     ),
     "auditor": (

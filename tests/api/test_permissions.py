@@ -32,6 +32,7 @@ from models.credit import (
 )
 from models.customers import AccountStatusChange, DataDeletionRequest
 from models.guarantees import GuaranteeCompany, GuaranteePolicy, GuarantorStaff
+from models.help import ArticleStatus, HelpArticle, HelpArticleVersion, HelpCategory
 from models.lending import RiskAssessment, RiskNoticeConfirmation
 from models.loans import Loan, LoanReview, LoanStatus
 from models.members import User
@@ -1065,6 +1066,52 @@ MATRIX += [
         "partner",
     ),
 ]
+MATRIX += [
+    # The help centre (issue 22, M1.13): tests/help. Reading is for anyone; writing needs
+    # help:manage (cs and admin). Each case has a published article (`_help_article`).
+    Row("helpCategories", "{ helpCategories { slug } }", PUBLIC, "cs", "partner"),
+    Row("helpArticles", "{ helpArticles(first: 5) { totalCount } }", PUBLIC, "cs", "partner"),
+    Row(
+        "helpArticle",
+        "query ($article: ID!) { helpArticle(id: $article) { slug } }",
+        PUBLIC,
+        "cs",
+        "partner",
+    ),
+    Row(
+        "helpArticleVersions",
+        "query ($article: ID!) { helpArticleVersions(articleId: $article) { number } }",
+        "help:manage",
+        "cs",
+        "finance",
+    ),
+    Row(
+        "saveHelpCategory",
+        'mutation { saveHelpCategory(input: {slug: "matrix", name: "Matrix"}) { __typename'
+        " ... on HelpCategorySaved { category { id } } } }",
+        "help:manage",
+        "admin",
+        "auditor",
+    ),
+    Row(
+        "saveHelpArticle",
+        "mutation ($article: ID!, $category: ID!) { saveHelpArticle(input: {articleId:"
+        ' $article, categoryId: $category, slug: "matrix-article", title: "改", body: "改",'
+        " status: DRAFT}) { __typename ... on HelpArticleSaved { article { version } } } }",
+        "help:manage",
+        "cs",
+        "finance",
+    ),
+    Row(
+        "rateHelpArticle",
+        "mutation ($article: ID!) { rateHelpArticle(input: {articleId: $article, helpful:"
+        ' true, visitorKey: "matrix-visitor-key"}) { __typename'
+        " ... on HelpArticleRated { article { helpfulCount } } } }",
+        PUBLIC,
+        "cs",
+        "partner",
+    ),
+]
 MATRIX_BY_FIELD = {row.field: row for row in MATRIX}
 
 
@@ -1131,6 +1178,11 @@ async def _state() -> dict[str, Any]:
         "contract_emails": await ContractEmail.all().count(),
         "contract_templates": await ContractTemplate.all().count(),
         "collection_records": await CollectionRecord.all().count(),
+        "help": (
+            sorted(await HelpCategory.all().values_list("id", "slug")),
+            sorted(await HelpArticle.all().values_list("id", "version", "helpful_count")),
+            await HelpArticleVersion.all().count(),
+        ),
         "service_cases": (
             sorted(
                 await ServiceCase.all().values_list(
@@ -1227,6 +1279,8 @@ async def _variables(row: Row, caller: User | None) -> dict[str, Any]:
             updated_at=await clock.now(),
         )
         return {"item": str(item.id)}
+    if row.field in _HELP_FIELDS:
+        return await _help_article(row)
     if row.field in _ACTING_FOR_A_COMPANY:
         _company_id, policy_id = await _guarantee_company(caller)
         return {"policy": str(policy_id)} if "$policy" in row.document else {}
@@ -1379,6 +1433,36 @@ async def _guarantee_company(caller: User | None) -> tuple[int, int]:
         created_at=await clock.now(),
     )
     return company.id, policy.id
+
+
+_HELP_FIELDS = {"helpArticle", "helpArticleVersions", "saveHelpArticle", "rateHelpArticle"}
+
+
+async def _help_article(row: Row) -> dict[str, Any]:
+    """A published help article in a category (written through the service: its flows
+    have their own tests)."""
+    from services.help import articles
+    from services.identity.permissions import Actor
+
+    writer = Actor(user_id=1, kind="staff")
+    category = await articles.save_category(
+        actor=writer, category_id=None, slug="matrix-help", name="帮助", description="", position=0
+    )
+    article = await articles.save_article(
+        actor=writer,
+        article_id=None,
+        draft=articles.ArticleDraft(
+            slug="matrix-help-article",
+            category_id=category.id,
+            title="逾期还款",
+            body="逾期还款怎么办",
+            status=ArticleStatus.PUBLISHED,
+        ),
+    )
+    found = {"article": str(article.id)}
+    if "$category" in row.document:
+        found["category"] = str(category.id)
+    return found
 
 
 async def _repaying_loan_of(caller: User | None) -> int:

@@ -78,6 +78,7 @@ from models.guarantees import (
     GuaranteePolicy,
     PolicyStatus,
 )
+from models.help import ArticleStatus, HelpArticle, HelpArticleVersion, HelpCategory
 from models.loans import Loan, LoanReview, LoanReviewDecision, LoanStatus
 from models.members import User
 from models.messaging import MessageChannel, Notice, OutgoingMessage
@@ -927,6 +928,71 @@ async def seed_outbox(world: World, count: int) -> dict[str, Any]:
     return {}
 
 
+async def _help_category(world: World) -> HelpCategory:
+    if "help category" not in world.made:
+        now = await _now()
+        world.made["help category"] = await HelpCategory.create(
+            slug=f"counts-{next(_serial)}", name="帮助", created_at=now, updated_at=now
+        )
+    category: HelpCategory = world.made["help category"]
+    return category
+
+
+async def _help_article(world: World) -> HelpArticle:
+    now = await _now()
+    n = next(_serial)
+    return await HelpArticle.create(
+        slug=f"counts-article-{n}",
+        category_id=(await _help_category(world)).id,
+        title=f"逾期还款 {n}",
+        body="逾期还款怎么办",
+        status=ArticleStatus.PUBLISHED,
+        read_count=n,
+        first_published_at=now,
+        created_by=world.staff.id,
+        updated_by=world.staff.id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def seed_help_categories(world: World, count: int) -> dict[str, Any]:
+    """Categories, each with a published article (its count is in the answer)."""
+    for _ in range(count):
+        now = await _now()
+        world.made["help category"] = await HelpCategory.create(
+            slug=f"counts-{next(_serial)}", name="帮助", created_at=now, updated_at=now
+        )
+        await _help_article(world)
+    return {}
+
+
+async def seed_help_articles(world: World, count: int) -> dict[str, Any]:
+    for _ in range(count):
+        await _help_article(world)
+    return {}
+
+
+async def seed_help_versions(world: World, count: int) -> dict[str, Any]:
+    """Versions of one article."""
+    if "help article" not in world.made:
+        world.made["help article"] = await _help_article(world)
+    article: HelpArticle = world.made["help article"]
+    for _ in range(count):
+        await HelpArticleVersion.create(
+            article_id=article.id,
+            number=next(_serial),
+            slug=article.slug,
+            category_id=article.category_id,
+            title=article.title,
+            body=article.body,
+            status=ArticleStatus.PUBLISHED,
+            saved_by=world.staff.id,
+            saved_at=await _now(),
+        )
+    return {"articleId": str(article.id)}
+
+
 # --- the table -----------------------------------------------------------------------------
 
 
@@ -990,6 +1056,9 @@ CASES: dict[str, Case] = {
     "partnerUsage": Case("partner", seed_partner_usage),
     "disclosures": Case("anonymous", seed_disclosures, paged=True),
     "riskFigures": Case("staff", seed_cohorts, rows="vintages"),
+    "helpCategories": Case("anonymous", seed_help_categories),
+    "helpArticles": Case("anonymous", seed_help_articles, paged=True),
+    "helpArticleVersions": Case("staff", seed_help_versions),
 }
 
 # Arguments a field needs that no seed gives (the platform's own lists).
