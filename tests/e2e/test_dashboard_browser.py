@@ -38,6 +38,8 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures
 
 PLACE = """mutation ($input: PlaceBidInput!) { placeBid(input: $input) { __typename
   ... on BidPlaced { operationId } ... on PlaceBidError { code message } } }"""
+COMPLAIN = """mutation { openServiceCase(input: {kind: COMPLAINT, subject: "Slow withdrawal",
+  text: "My withdrawal took two days"}) { __typename } }"""
 CONFIRM = """mutation ($id: ID!, $code: String!) {
   confirmOperation(input: {operationId: $id, code: $code}) { __typename
     ... on OperationConfirmed { bid { status } } ... on ConfirmOperationError { code } } }"""
@@ -128,6 +130,14 @@ async def test_bids_placed_through_the_api_change_the_tiles_within_two_seconds(
                 await page.text_content(f"#hot-{loan.id}") or ""
             )
             assert await page.text_content("#volume-today") == "0.00"
+            # A member's complaint (issue 22) is counted on the complaints tile.
+            assert await page.text_content("#complaints-open") == "0"
+            complained = await _post(http, COMPLAIN, {}, await token_for(lenders[0][1]))
+            assert complained["openServiceCase"]["__typename"] == "ServiceCaseSaved"
+            await _shows(page, "complaints-open", "1")
+            assert await page.text_content("#complaints-today") == "1"
+            assert await page.text_content("#complaints-breaching") == "0"
+            assert await page.text_content("#complaints-answer") == "—"
             # The charts are uPlot's canvases, drawn in the page.
             assert await page.locator("#hot-chart canvas").count() == 1
             assert await page.locator("#vintage-chart canvas").count() == 1

@@ -16,6 +16,7 @@
     "loansDisbursedToday bidsLastMinute bidAmountLastMinute " +
     "hotLoans { loanId amount funded remaining progress bidsLastHour } " +
     "overdue { bucket loanCount amount } " +
+    "complaints { open breaching openedToday averageFirstAnswerMinutes } " +
     "vintages { cohort loanCount principal points } } }";
   var LOGIN =
     "mutation Login($phone: String!, $password: String!) { " +
@@ -261,9 +262,19 @@
     $("loans-today").textContent = String(figures.loansDisbursedToday);
     $("bids-minute").textContent = String(figures.bidsLastMinute);
     $("bid-amount-minute").textContent = money(figures.bidAmountLastMinute);
+    renderComplaints(figures.complaints);
     renderOverdue(figures.overdue);
     renderHot(figures.hotLoans);
     renderVintages(figures.vintages);
+  }
+
+  function renderComplaints(complaints) {
+    $("complaints-open").textContent = String(complaints.open);
+    $("complaints-breaching").textContent = String(complaints.breaching);
+    $("complaints-breaching").className = complaints.breaching > 0 ? "error" : "";
+    $("complaints-today").textContent = String(complaints.openedToday);
+    var minutes = complaints.averageFirstAnswerMinutes;
+    $("complaints-answer").textContent = minutes === null ? "—" : minutes + " 分钟 min";
   }
 
   function cell(row, text) {
