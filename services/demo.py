@@ -27,6 +27,7 @@ from models.members import User
 from models.messaging import OutgoingMessage
 from models.payments import BankCard, ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Repayment, RepaymentStatus
+from services import demo_help
 from services.contracts import signatures
 from services.credit import eligibility, materials, review, risk_assessment, scoring
 from services.credit.catalogue import KINDS, FieldFormat, VerificationKind, get_kind
@@ -153,6 +154,8 @@ async def seed_demo_data(sandbox: Sandbox | None = None) -> list[str]:
             )
         members.append(member)
     await _seed_credit(members, staff["credit"])
+    await demo_help.seed_help(staff["cs"])
+    lines.append("help centre: demo articles published (helpArticles, try the search 逾期)")
     grade = (await scoring.profile_for(members[0].id)).grade
     roles = [
         f"borrower, verified (grade {grade})",

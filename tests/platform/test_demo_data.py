@@ -14,13 +14,16 @@ from tortoise import Tortoise
 from models.bids import Claim
 from models.contracts import Contract, ContractStatus
 from models.credit import VerificationStatus, VerificationSubmission
+from models.help import HelpArticle
 from models.loans import Loan, LoanStatus
 from models.members import User
 from models.payments import ProviderAccount
 from models.repayments import InstallmentStatus, LoanInstallment, Receipt, Repayment
-from services import demo
+from services import demo, demo_help
 from services.credit import eligibility, scorecard, scoring
 from services.demo import DemoRefusedError, seed_demo_data
+from services.help import reading
+from services.identity.permissions import ANONYMOUS
 from services.kit.security import lookup_hash
 from services.kit.settings import Environment, get_settings
 from services.kit.storage import LocalStorage, set_storage
@@ -53,6 +56,19 @@ async def test_demo_data_has_a_verified_borrower_and_a_queue_and_seeds_once():
         users,
         submissions,
     )
+
+    # The help centre has its demo articles, once, and the Chinese search finds them.
+    assert await HelpArticle.filter(status="PUBLISHED").count() == len(demo_help.ARTICLES)
+    found = await reading.list_articles(
+        actor=ANONYMOUS,
+        status=None,
+        category_id=None,
+        search="逾期",
+        order=None,
+        first=5,
+        after=None,
+    )
+    assert found.rows[0][0].slug == "overdue-repayment"
 
     borrower = await _member(1)
     waiting = await _member(2)
