@@ -17,6 +17,7 @@ import pytest
 from services.analytics import dashboard, dashboard_feed
 from services.analytics.dashboard import DashboardFigures, SlowFigures
 from services.analytics.dashboard_feed import DashboardFeed
+from services.cases.figures import ComplaintFigures
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -35,6 +36,9 @@ def _figures(bids: int, moment: int = 0) -> DashboardFigures:
         hot_loans=(),
         overdue=(),
         vintages=(),
+        complaints=ComplaintFigures(
+            open=0, breaching=0, opened_today=0, average_first_answer_seconds=None
+        ),
     )
 
 
