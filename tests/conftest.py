@@ -43,6 +43,9 @@ TEST_CLOCK_START = os.environ.get("TEST_CLOCK_START", "2026-12-03")
 os.environ["CLOCK_START"] = TEST_CLOCK_START
 os.environ["REDIS_PREFIX"] = f"lendbridge-test-{RUN_ID}:"
 os.environ["SMS_CODE_RESEND_SECONDS"] = "0"
+# argon2id at a thirtieth of the OWASP cost (APP_ENV=test only): the suite signs people up
+# and in thousands of times; tests/kit/test_security.py checks the OWASP hashes themselves.
+os.environ.setdefault("PASSWORD_HASH_COST", "test")
 os.environ["SANDBOX_DATABASE"] = str(_tmp / "sandbox-provider.sqlite3")
 os.environ["STORAGE_DIR"] = str(_tmp / "storage")
 os.environ["ACCESS_LOG_DIR"] = str(_tmp / "access-log")

@@ -12,7 +12,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import cast
 
 import anyio.to_thread
@@ -22,17 +22,32 @@ from passlib.context import CryptContext
 
 from services.kit.settings import decode_pii_key, get_settings
 
-# OWASP minimum for argon2id: m = 19 MiB, t = 2, p = 1.
-_password_context = CryptContext(
-    schemes=["argon2"],
-    argon2__type="ID",
-    argon2__memory_cost=19 * 1024,
-    argon2__time_cost=2,
-    argon2__parallelism=1,
-)
+# argon2id at the OWASP minimum (m = 19 MiB, t = 2, p = 1); the test suite's cheaper cost
+# (settings.hash_cost: PASSWORD_HASH_COST, in APP_ENV=test only) differs in m and t alone.
+_COSTS = {"owasp": (19 * 1024, 2), "test": (1024, 1)}
 _hash_slots: asyncio.Semaphore | None = None
-# Verified against when the phone is unknown, so a miss costs as much as a hit.
-_DUMMY_HASH = _password_context.hash(secrets.token_hex(16))
+
+
+@cache
+def _context_for(cost: str) -> CryptContext:
+    memory, rounds = _COSTS[cost]
+    return CryptContext(
+        schemes=["argon2"],
+        argon2__type="ID",
+        argon2__memory_cost=memory,
+        argon2__time_cost=rounds,
+        argon2__parallelism=1,
+    )
+
+
+def _password_context() -> CryptContext:
+    return _context_for(get_settings().hash_cost)
+
+
+@cache
+def _dummy_hash(cost: str) -> str:
+    """Verified against when the phone is unknown, so a miss costs as much as a hit."""
+    return cast(str, _context_for(cost).hash(secrets.token_hex(16)))
 
 
 def _slots() -> asyncio.Semaphore:
@@ -45,21 +60,21 @@ def _slots() -> asyncio.Semaphore:
 
 async def hash_password(password: str) -> str:
     async with _slots():
-        return await anyio.to_thread.run_sync(_password_context.hash, password)
+        return await anyio.to_thread.run_sync(_password_context().hash, password)
 
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
+    context = _password_context()
+    dummy = _dummy_hash(get_settings().hash_cost)
     async with _slots():
         return (
-            await anyio.to_thread.run_sync(
-                _password_context.verify, password, password_hash or _DUMMY_HASH
-            )
+            await anyio.to_thread.run_sync(context.verify, password, password_hash or dummy)
             and password_hash is not None
         )
 
 
 def password_needs_rehash(password_hash: str) -> bool:
-    return cast(bool, _password_context.needs_update(password_hash))
+    return cast(bool, _password_context().needs_update(password_hash))
 
 
 class PiiCipherError(ValueError):

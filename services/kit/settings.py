@@ -10,6 +10,7 @@ from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -193,6 +194,11 @@ class Settings(BaseSettings):
     sms_code_max_attempts: int = 5
     sms_code_resend_seconds: int = 60
     password_hash_concurrency: int = 4
+    # argon2id's cost: "owasp" (m = 19 MiB, t = 2: the OWASP minimum) everywhere but the
+    # test suite, which may set "test" (m = 1 MiB, t = 1): the same code and scheme at a
+    # thirtieth of the CPU, for the thousands of logins the suite makes. Ignored outside
+    # APP_ENV=test (`hash_cost`); tests/kit/test_security.py checks the "owasp" hashes.
+    password_hash_cost: Literal["owasp", "test"] = "owasp"
 
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
@@ -256,6 +262,11 @@ class Settings(BaseSettings):
         if self.gil_switch_interval_ms is not None:
             return self.gil_switch_interval_ms / 1000
         return 0.001 if self.database_url.startswith("sqlite") else None
+
+    @property
+    def hash_cost(self) -> str:
+        """The argon2id cost in force: "test" only in the test environment."""
+        return self.password_hash_cost if self.app_env == Environment.TEST else "owasp"
 
     @property
     def is_prod(self) -> bool:

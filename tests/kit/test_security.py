@@ -11,7 +11,9 @@ from tortoise import connections
 from models.messaging import OutgoingMessage, SmsCode, SmsPurpose
 from services.errors import DomainError
 from services.identity import sms_codes
+from services.kit import security
 from services.kit.security import decrypt_pii
+from services.kit.settings import Environment, Settings, get_settings
 from services.platform.clock import system_now
 from tests.factories import create_member, new_phone
 
@@ -25,14 +27,40 @@ async def _last_code() -> str:
     )
 
 
-async def test_passwords_are_argon2id_at_owasp_minimum_and_phones_are_not_stored_in_clear():
+async def test_passwords_are_argon2id_at_owasp_minimum_and_phones_are_not_stored_in_clear(
+    monkeypatch,
+):
+    # The platform's own cost (the suite runs at the "test" cost: conftest.py).
+    owasp = get_settings().model_copy(update={"password_hash_cost": "owasp"})
+    monkeypatch.setattr(security, "get_settings", lambda: owasp)
     user, phone = await create_member(password="Secret123")
     assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert await security.verify_password("Secret123", user.password_hash)
+    assert not await security.verify_password("Secret124", user.password_hash)
+    assert not security.password_needs_rehash(user.password_hash)
+    # A hash made at the test cost is upgraded at the next login under the OWASP cost.
+    monkeypatch.setattr(
+        security, "get_settings", lambda: owasp.model_copy(update={"password_hash_cost": "test"})
+    )
+    cheap = await security.hash_password("Secret123")
+    assert cheap.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+    monkeypatch.setattr(security, "get_settings", lambda: owasp)
+    assert security.password_needs_rehash(cheap)
     rows = await connections.get("default").execute_query_dict("SELECT * FROM users")
     assert phone not in str(rows)
     assert "Secret123" not in str(rows)
     assert decrypt_pii(user.phone_cipher) == phone
     assert user.phone_masked == f"{phone[:3]}****{phone[-4:]}"
+
+
+async def test_the_test_cost_applies_in_the_test_environment_only():
+    # (prod refuses the development secrets, so its case is the same property on a copy)
+    dev = Settings(app_env=Environment.DEV, password_hash_cost="test")
+    assert dev.hash_cost == "owasp"
+    prod = dev.model_copy(update={"app_env": Environment.PROD})
+    assert prod.hash_cost == "owasp"
+    assert Settings(app_env=Environment.TEST, password_hash_cost="test").hash_cost == "test"
+    assert Settings.model_fields["password_hash_cost"].default == "owasp"
 
 
 async def test_an_sms_code_works_once():
