@@ -56,12 +56,7 @@ async def record(
         await CaseAttachment.create(
             case_id=case_id,
             message_id=message_id,
-            storage_key=upload.storage_key,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            size=upload.size,
-            sha256=upload.sha256,
-            signature=upload.sign("case", case_id, uploader_id),
+            **upload.signed_fields("case", case_id, uploader_id),
             uploaded_by=uploader_id,
             created_at=at,
         )

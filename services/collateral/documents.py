@@ -76,12 +76,7 @@ async def record(
         await CollateralDocument.create(
             item_id=item_id,
             valuation_id=valuation_id,
-            storage_key=upload.storage_key,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            size=upload.size,
-            sha256=upload.sha256,
-            signature=upload.sign("collateral", item_id, uploader_id),
+            **upload.signed_fields("collateral", item_id, uploader_id),
             uploaded_by=uploader_id,
             created_at=at,
         )

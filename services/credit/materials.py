@@ -176,12 +176,7 @@ async def submit(
         for upload in stored:
             await MaterialFile.create(
                 submission_id=submission.id,
-                storage_key=upload.storage_key,
-                filename=upload.filename,
-                content_type=upload.content_type,
-                size=upload.size,
-                sha256=upload.sha256,
-                signature=upload.sign(submission.id, actor.user_id),
+                **upload.signed_fields(submission.id, actor.user_id),
             )
     await submission.fetch_related("files", "reviews")
     return submission

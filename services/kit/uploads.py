@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from services.errors import DomainError, InvalidInputError
 from services.kit import signing
@@ -143,6 +144,18 @@ class StoredUpload:
     def sign(self, *context: object) -> str:
         """The platform's signature over this file's hash, size and `context`."""
         return signing.sign(signed_payload(self.sha256, self.size, *context))
+
+    def signed_fields(self, *context: object) -> dict[str, Any]:
+        """What every file record stores of it: key, name, type, size, hash and the
+        signature over `context` (each domain's record adds what the file belongs to)."""
+        return {
+            "storage_key": self.storage_key,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "signature": self.sign(*context),
+        }
 
 
 @asynccontextmanager
