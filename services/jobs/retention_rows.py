@@ -21,6 +21,7 @@ from typing import Any
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from models.cases import CaseAttachment, CaseMessage, ServiceCase
 from models.contracts import Contract, ContractConsent, ContractEmail, ContractParty
 from models.credit import MaterialFile, VerificationReview, VerificationSubmission
 from models.external import ExternalCheck
@@ -105,9 +106,9 @@ async def _email_lookups(user_ids: list[int]) -> list[str]:
 async def interaction_logs(
     today: date, period: Period, ends: dict[int, date | None], parties: Parties
 ) -> Removed:
-    """The parties' notices and outgoing SMS and e-mail, and the collection records of
-    loans, once their period has passed; then the operation log's oldest entries
-    (`oplog_prefix`)."""
+    """The parties' notices, outgoing SMS and e-mail and service cases (their messages and
+    attached files, from storage too), and the collection records of loans, once their
+    period has passed; then the operation log's oldest entries (`oplog_prefix`)."""
     users = parties.passed(period, today)
     removed: Removed = {}
     lookups = [
@@ -119,11 +120,18 @@ async def interaction_logs(
         for loan_id, end in ends.items()
         if end is not None and today > period.ends_after(end)
     ]
+    cases = await _ids(ServiceCase.filter(member_id__in=users))
+    storage = get_storage()
+    for key in await CaseAttachment.filter(case_id__in=cases).values_list("storage_key", flat=True):
+        await storage.delete(str(key))
     async with in_transaction():
         for table, query in (
             ("notices", Notice.filter(user_id__in=users)),
             ("outgoing_messages", OutgoingMessage.filter(recipient_lookup__in=lookups)),
             ("collection_records", CollectionRecord.filter(loan_id__in=loans)),
+            ("service_case_attachments", CaseAttachment.filter(case_id__in=cases)),
+            ("service_case_messages", CaseMessage.filter(case_id__in=cases)),
+            ("service_cases", ServiceCase.filter(id__in=cases)),
         ):
             ids = await _ids(query)
             await query.model.filter(id__in=ids).delete()

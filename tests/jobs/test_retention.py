@@ -22,6 +22,7 @@ import pytest
 from tortoise.models import Model
 
 from models.bids import Bid, Claim
+from models.cases import CaseAttachment, CaseKind, CaseMessage, ServiceCase
 from models.contracts import Contract, ContractConsent, ContractEmail, ContractParty
 from models.credit import (
     CreditProfile,
@@ -38,6 +39,7 @@ from models.messaging import Notice, OutgoingMessage
 from models.payments import BankCard, PaymentInstruction, ProviderAccount
 from models.repayments import CollectionKind, CollectionRecord, LoanInstallment, Receipt, Repayment
 from models.system import OperationLogEntry, PlatformParameter
+from services.cases import cases
 from services.credit import review
 from services.errors import InvalidInputError
 from services.identity.permissions import Actor
@@ -52,6 +54,7 @@ from services.platform import clock, mailer, notifier, oplog, parameters
 from services.platform.retention import RetentionPolicyError, add_months
 from services.repayments.due import RepayMode
 from simulation.people import member_actor
+from tests.cases.helpers import PNG
 from tests.credit.verification_helpers import bank_statement
 from tests.factories import approve_email, create_staff
 from tests.lending import (
@@ -92,6 +95,9 @@ TABLES: dict[str, type[Model]] = {
     "provider_accounts": ProviderAccount,
     "bank_cards": BankCard,
     "credit_profiles": CreditProfile,
+    "service_cases": ServiceCase,
+    "service_case_messages": CaseMessage,
+    "service_case_attachments": CaseAttachment,
 }
 ADDRESS = "borrower@example.com"
 
@@ -165,6 +171,18 @@ async def test_purge_removes_exactly_what_passed_each_period(app, scripted, acce
             ReviewDecision.REJECT,
             "unreadable",
         )
+    # Service cases (issue 22): the borrower's, with a file (goes from storage too), and
+    # the other borrower's (kept).
+    mine = await cases.open_case(
+        actor=member_actor(borrower.id),
+        kind=CaseKind.COMPLAINT,
+        subject="Statement missing",
+        text="Please send my statement",
+        files=[("screen.png", "image/png", PNG)],
+    )
+    await cases.open_case(
+        actor=member_actor(other.id), kind=CaseKind.ENQUIRY, subject="Hello", text="A question"
+    )
     collector, _phone = await create_staff("collector")
     record = await CollectionRecord.create(
         loan_id=made.loan.id,
@@ -212,6 +230,9 @@ async def test_purge_removes_exactly_what_passed_each_period(app, scripted, acce
             )
         },
         "collection_records": {record.id},
+        "service_cases": {mine.id},
+        "service_case_messages": {m.id for m in await CaseMessage.filter(case_id=mine.id)},
+        "service_case_attachments": {a.id for a in await CaseAttachment.filter(case_id=mine.id)},
         "operation_log": set(chain[:2]),
         "verification_submissions": submissions,
         "material_files": {
@@ -237,6 +258,12 @@ async def test_purge_removes_exactly_what_passed_each_period(app, scripted, acce
     stored_files = [
         get_storage().path_for(key)  # type: ignore[attr-defined]
         for key in await MaterialFile.filter(submission_id__in=list(submissions)).values_list(
+            "storage_key", flat=True
+        )
+    ]
+    stored_files += [
+        get_storage().path_for(key)  # type: ignore[attr-defined]
+        for key in await CaseAttachment.filter(case_id=mine.id).values_list(
             "storage_key", flat=True
         )
     ]
@@ -290,7 +317,15 @@ async def test_purge_removes_exactly_what_passed_each_period(app, scripted, acce
     assert report.counts() == {
         "interaction_logs": {
             table: len(expected[table])
-            for table in ("notices", "outgoing_messages", "collection_records", "operation_log")
+            for table in (
+                "notices",
+                "outgoing_messages",
+                "collection_records",
+                "service_case_attachments",
+                "service_case_messages",
+                "service_cases",
+                "operation_log",
+            )
         },
         "credit_materials": {
             table: len(expected[table])
