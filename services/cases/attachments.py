@@ -77,13 +77,7 @@ async def by_message(case_ids: Iterable[int]) -> dict[int, list[CaseAttachment]]
 
 async def check(row: CaseAttachment) -> IntegrityProblem | None:
     """None while the record holds its signature and the stored file its hash."""
-    return await uploads.verify(
-        storage_key=row.storage_key,
-        size=row.size,
-        sha256=row.sha256,
-        signature=row.signature,
-        context=_context(row),
-    )
+    return await uploads.verify(row, _context(row))
 
 
 async def get_attachment(actor: Actor, attachment_id: int) -> CaseAttachment:
@@ -100,11 +94,5 @@ async def read_attachment(actor: Actor, attachment_id: int) -> tuple[CaseAttachm
     """The attachment and its bytes, for those who may see it (else NotFoundError), once
     they still match what was signed at receipt (else StoredFileIntegrityError)."""
     row = await get_attachment(actor, attachment_id)
-    data = await uploads.read_verified(
-        storage_key=row.storage_key,
-        size=row.size,
-        sha256=row.sha256,
-        signature=row.signature,
-        context=_context(row),
-    )
+    data = await uploads.read_verified(row, _context(row))
     return row, data

@@ -96,13 +96,7 @@ async def of_item(item_id: int) -> list[CollateralDocument]:
 
 async def check(document: CollateralDocument) -> IntegrityProblem | None:
     """None while the record holds its signature and the stored file its hash."""
-    return await uploads.verify(
-        storage_key=document.storage_key,
-        size=document.size,
-        sha256=document.sha256,
-        signature=document.signature,
-        context=_context(document),
-    )
+    return await uploads.verify(document, _context(document))
 
 
 async def get_document(actor: Actor, document_id: int) -> CollateralDocument:
@@ -121,11 +115,5 @@ async def read_document(actor: Actor, document_id: int) -> tuple[CollateralDocum
     """The document and its bytes, for those who may see it (else NotFoundError), once
     they still match what was signed at receipt (else StoredFileIntegrityError)."""
     row = await get_document(actor, document_id)
-    data = await uploads.read_verified(
-        storage_key=row.storage_key,
-        size=row.size,
-        sha256=row.sha256,
-        signature=row.signature,
-        context=_context(row),
-    )
+    data = await uploads.read_verified(row, _context(row))
     return row, data

@@ -221,13 +221,7 @@ async def verify_material(file_id: int) -> MaterialReport:
     row = await MaterialFile.get_or_none(id=file_id).prefetch_related("submission")
     if row is None:
         raise NotFoundError("No such file", field="fileId")
-    problem = await uploads.verify(
-        storage_key=row.storage_key,
-        size=row.size,
-        sha256=row.sha256,
-        signature=row.signature,
-        context=(row.submission_id, row.submission.user_id),
-    )
+    problem = await uploads.verify(row, (row.submission_id, row.submission.user_id))
     return MaterialReport(row.id, problem is None, problem)
 
 

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from services.errors import DomainError, InvalidInputError
 from services.kit import signing
@@ -185,32 +185,36 @@ class StoredFileIntegrityError(DomainError):
         self.problem = problem
 
 
-async def read_verified(
-    *, storage_key: str, size: int, sha256: str, signature: str, context: Sequence[object]
-) -> bytes:
+class FileRecord(Protocol):
+    """What a stored file's record holds (credit materials, collateral documents, case
+    attachments each have these columns)."""
+
+    storage_key: str
+    size: int
+    sha256: str
+    signature: str
+
+
+async def read_verified(record: FileRecord, context: Sequence[object]) -> bytes:
     """The stored bytes, once the record still holds its signature (over its hash, size
     and `context`) and the bytes their hash; else StoredFileIntegrityError saying what
     is wrong."""
-    if not signing.verify(signed_payload(sha256, size, *context), signature):
+    if not signing.verify(signed_payload(record.sha256, record.size, *context), record.signature):
         raise StoredFileIntegrityError(IntegrityProblem.RECORD_CHANGED)
     try:
-        data = await get_storage().get(storage_key)
+        data = await get_storage().get(record.storage_key)
     except StoredFileMissingError:
         raise StoredFileIntegrityError(IntegrityProblem.MISSING_FILE) from None
-    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+    if len(data) != record.size or hashlib.sha256(data).hexdigest() != record.sha256:
         raise StoredFileIntegrityError(IntegrityProblem.FILE_CHANGED)
     return data
 
 
-async def verify(
-    *, storage_key: str, size: int, sha256: str, signature: str, context: Sequence[object]
-) -> IntegrityProblem | None:
+async def verify(record: FileRecord, context: Sequence[object]) -> IntegrityProblem | None:
     """None when the record still holds its signature and the stored bytes their hash;
     else what is wrong (see `read_verified`)."""
     try:
-        await read_verified(
-            storage_key=storage_key, size=size, sha256=sha256, signature=signature, context=context
-        )
+        await read_verified(record, context)
     except StoredFileIntegrityError as error:
         return error.problem
     return None
