@@ -68,7 +68,7 @@ def _view(figures: DashboardFigures) -> t.DashboardFigures:
     )
 
 
-def _minutes(seconds: int | None) -> int | None:
+def _minutes(seconds: Decimal | None) -> int | None:
     if seconds is None:
         return None
-    return int((Decimal(seconds) / 60).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int((seconds / 60).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from decimal import Decimal
 
 from tortoise import connections
 
@@ -19,7 +20,7 @@ class ComplaintFigures:
     open: int
     breaching: int
     opened_today: int
-    average_first_answer_seconds: int | None
+    average_first_answer_seconds: Decimal | None  # exact: rounded once, where shown
 
 
 async def complaint_figures(now: datetime) -> ComplaintFigures:
@@ -45,5 +46,5 @@ FROM service_cases WHERE kind = {p(1)}""",
         open=int(row["open_n"] or 0),
         breaching=int(row["breaching_n"] or 0),
         opened_today=int(row["today_n"] or 0),
-        average_first_answer_seconds=None if average is None else round(float(average)),
+        average_first_answer_seconds=None if average is None else Decimal(str(average)),
     )
