@@ -37,7 +37,7 @@ from services.identity.permissions import Actor, Permission
 from services.kit.security import decrypt_pii, lookup_hash
 from services.money import ledger
 from services.platform import clock, retention
-from services.platform.loan_parties import Parties, loan_ends
+from services.platform.loan_parties import Parties
 from services.platform.mailer import email_address
 
 FORMAT_VERSION = 1
@@ -187,7 +187,7 @@ async def request_deletion(*, actor: Actor, reason: str) -> DeletionAnswer:
     if len(why) > 500:
         raise InvalidInputError("Say why in at most 500 characters", field="reason")
     periods = await retention.periods()
-    parties = await Parties.load(await loan_ends())
+    parties = await Parties.of_user(actor.user_id)
     running = actor.user_id in parties.running
     last_end = parties.last_end.get(actor.user_id)
     retained = []

@@ -10,6 +10,7 @@ bidder and every claim holder (`Parties`). Used by the retention purge
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -23,11 +24,12 @@ from services.platform.retention import Period
 _CLOSED_UNFUNDED = (LoanStatus.FAILED, LoanStatus.REJECTED, LoanStatus.CANCELLED)
 
 
-async def loan_ends() -> dict[int, date | None]:
-    """Every loan's end day, or None while it runs."""
+async def loan_ends(loan_ids: Collection[int] | None = None) -> dict[int, date | None]:
+    """Every loan's end day (or these loans'), or None while it runs."""
     ends: dict[int, date | None] = {}
     settled = []
-    for loan_id, status, closed_at, created_at in await Loan.all().values_list(
+    loans = Loan.all() if loan_ids is None else Loan.filter(id__in=list(loan_ids))
+    for loan_id, status, closed_at, created_at in await loans.values_list(
         "id", "status", "closed_at", "created_at"
     ):
         if status == LoanStatus.SETTLED:
@@ -57,13 +59,16 @@ class Parties:
 
     @classmethod
     async def load(cls, ends: dict[int, date | None]) -> Parties:
-        links: set[tuple[int, int]] = set()
-        for user_id, loan_id in await Loan.all().values_list("borrower_id", "id"):
-            links.add((user_id, loan_id))
-        for user_id, loan_id in await Bid.all().values_list("lender_id", "loan_id"):
-            links.add((user_id, loan_id))
-        for user_id, loan_id in await Claim.all().values_list("holder_id", "loan_id"):
-            links.add((user_id, loan_id))
+        return cls._of(await _links(), ends)
+
+    @classmethod
+    async def of_user(cls, user_id: int) -> Parties:
+        """One person's loans only, and their ends (a member's own question)."""
+        links = await _links(user_id)
+        return cls._of(links, await loan_ends({loan_id for _user, loan_id in links}))
+
+    @classmethod
+    def _of(cls, links: set[tuple[int, int]], ends: dict[int, date | None]) -> Parties:
         parties = cls()
         for user_id, loan_id in links:
             end = ends.get(loan_id)
@@ -90,3 +95,16 @@ class Parties:
         if user_id in self.running:
             return True
         return not today > period.ends_after(self.last_end[user_id])
+
+
+async def _links(user_id: int | None = None) -> set[tuple[int, int]]:
+    """(party, loan): each loan's borrower, bidders and claim holders (one person's)."""
+    links: set[tuple[int, int]] = set()
+    for model, party, loan in (
+        (Loan, "borrower_id", "id"),
+        (Bid, "lender_id", "loan_id"),
+        (Claim, "holder_id", "loan_id"),
+    ):
+        query = model.all() if user_id is None else model.filter(**{party: user_id})
+        links.update(await query.values_list(party, loan))
+    return links
