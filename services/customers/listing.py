@@ -6,8 +6,9 @@ lookup hash (`lookup_hash`), never by comparing clear text, and a masked phone
 name, or the masked real name as shown ("张*"). LIKE wildcards in a name are escaped by
 the ORM, so "%" finds a "%" and nothing else.
 
-A page is four statements whatever its size: the members (keyset on id, newest first),
-their count, and the balances and loans of the page's members, each for all at once.
+A page is six statements whatever its size: the members (keyset on id, newest first),
+their count, and the page's members' balances, grades, custody accounts and loans, each
+for all of them at once.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _search(text: str) -> Q:
     )
 
 
-async def _query(wanted: CustomerFilter) -> QuerySet[User]:
+def _query(wanted: CustomerFilter) -> QuerySet[User]:
     query = User.filter(kind=UserKind.MEMBER)
     if wanted.search is not None:
         text = wanted.search.strip()
@@ -124,7 +125,7 @@ async def customers(
     page exists). Raises InvalidInputError (search too long)."""
     if not actor.can(Permission.CUSTOMERS_READ):  # gate 1 checks it too
         return Page(rows=[], total=0)
-    query = await _query(wanted)
+    query = _query(wanted)
     total = await query.count()
     if before_id is not None:
         query = query.filter(id__lt=before_id)
@@ -133,7 +134,7 @@ async def customers(
 
 
 async def rows_for(users: list[User]) -> list[CustomerRow]:
-    """The list's columns for these members (three statements for all of them)."""
+    """The list's columns for these members (four statements for all of them)."""
     ids = [user.id for user in users]
     if not ids:
         return []
@@ -142,10 +143,7 @@ async def rows_for(users: list[User]) -> list[CustomerRow]:
         "user_id", "code", "balance"
     ):
         balances[user_id][code.rsplit(":", 1)[1]] = balance
-    profiles = {
-        row[0]: row[1:]
-        for row in await CreditProfile.filter(user_id__in=ids).values_list("user_id", "grade")
-    }
+    grades = dict(await CreditProfile.filter(user_id__in=ids).values_list("user_id", "grade"))
     accounts = {
         row[0]: row[1:]
         for row in await ProviderAccount.filter(user_id__in=ids).values_list(
@@ -171,7 +169,7 @@ async def rows_for(users: list[User]) -> list[CustomerRow]:
         found.append(
             CustomerRow(
                 user=user,
-                grade=profiles.get(user.id, ("HR",))[0],
+                grade=grades.get(user.id, "HR"),
                 real_name_masked=name,
                 id_number_masked=id_masked,
                 available_fen=money.get("available", 0),
